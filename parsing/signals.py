@@ -1,0 +1,76 @@
+"""What a message means: the parser's output, the risk gate's input.
+
+A ``ParsedMessage`` is a reading of one post. ``action`` is the verdict: ``trade`` only when the message
+alone is complete and consistent enough to open a position; any doubt is ``notify_only``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+
+class Kind(str, Enum):
+    ENTRY = "entry"
+    UPDATE = "update"
+    CLOSE = "close"
+    CANCEL = "cancel"
+    NOISE = "noise"
+
+
+class Action(str, Enum):
+    TRADE = "trade"  # an entry to open / an update to apply
+    NOTIFY_ONLY = "notify_only"  # tell the user, trade nothing
+    IGNORE = "ignore"  # noise
+
+
+class Side(str, Enum):
+    LONG = "long"
+    SHORT = "short"
+
+
+class UpdateType(str, Enum):
+    TP_HIT = "tp_hit"
+    ENTRY_FILLED = "entry_filled"
+    MOVE_SL_TO_BE = "move_sl_to_be"
+    SET_STOP = "set_stop"
+    CLOSE_PARTIAL = "close_partial"
+    CLOSE_ALL = "close_all"
+    CANCEL_ENTRIES = "cancel_entries"
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    kind: Kind
+    action: Action
+    symbol: str | None = None  # Bitget USDT-M name, e.g. BTCUSDT
+    side: Side | None = None
+    entries: tuple[Decimal, ...] = ()  # empty for a market entry
+    market_entry: bool = False
+    stop_loss: Decimal | None = None
+    take_profits: tuple[Decimal, ...] = ()
+    tp_percentages: tuple[Decimal, ...] = ()  # share of the position per target, when the post says
+    leverage: int | None = None
+    margin_mode: str | None = None  # "isolated" | "crossed" when the post says
+    confidence: float = 0.0
+    warnings: tuple[str, ...] = ()
+    update_type: UpdateType | None = None
+    update_price: Decimal | None = None  # new stop for SET_STOP
+    update_percent: Decimal | None = None  # share to close for CLOSE_PARTIAL, 0..100
+    tp_index: int | None = None  # which target was hit, 1-based
+    signal_ref: str | None = None  # a signal id quoted in the text, to link updates
+    source: str = "rules"  # rules | vlm | hybrid
+
+    def to_json(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, Enum):
+                return value.value
+            if isinstance(value, Decimal):
+                return float(value)
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            return value
+
+        return {k: plain(v) for k, v in asdict(self).items()}
