@@ -1,0 +1,368 @@
+"""The configuration tree: pydantic v2 models, YAML loading, error messages that name the key.
+
+Unknown keys are errors (a typo in a risk limit must never be silently ignored). Secrets are never part
+of the file: the file names the environment variables that hold them, and :func:`load_secrets` reads them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BITGET_REST = "https://api.bitget.com"
+BITGET_WS_PUBLIC = "wss://ws.bitget.com/v2/ws/public"
+BITGET_WS_PRIVATE = "wss://ws.bitget.com/v2/ws/private"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenerConfig(Section):
+    mode: Literal["web_preview", "telegram"] = "web_preview"
+    # The spec's form; the channel and the site are derived from it.
+    target_url: str = "https://t.me/s/IvanCryptotalk"
+    polling_seconds: float = Field(5.0, gt=0)
+    jitter_seconds: float = Field(1.0, ge=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+    max_catch_up_pages: int = Field(10, ge=1, le=200)
+    backoff_max_seconds: float = Field(300.0, gt=0)
+
+    @field_validator("target_url")
+    @classmethod
+    def _web_preview_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        parts = [p for p in parsed.path.split("/") if p]
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("expected an http(s) URL like https://t.me/s/<channel>")
+        if len(parts) != 2 or parts[0] != "s":
+            raise ValueError("expected the web preview path /s/<channel>")
+        return value
+
+    @property
+    def site_url(self) -> str:
+        parsed = urlparse(self.target_url)
+        return f"{parsed.scheme}://{parsed.netloc}"
+
+    @property
+    def channel(self) -> str:
+        return [p for p in urlparse(self.target_url).path.split("/") if p][1]
+
+
+class TelegramConfig(Section):
+    api_id_env: str = "TELEGRAM_API_ID"
+    api_hash_env: str = "TELEGRAM_API_HASH"
+    session_path: str = "var/telegram"
+    channel: str | None = None
+
+
+class VlmConfig(Section):
+    enabled: bool = False
+    provider: Literal["nim", "kimi"] = "nim"
+    model: str = "meta/llama-3.2-90b-vision-instruct"
+    api_key_env: str = "NIM_API_KEY"
+    base_url: str = "https://integrate.api.nvidia.com/v1"
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    confidence_threshold: float = Field(0.8, ge=0, le=1)
+    below_threshold_action: Literal["notify_only"] = "notify_only"
+
+
+class MediaConfig(Section):
+    download: bool = True
+    max_bytes: int = Field(10_000_000, gt=0)
+    timeout_seconds: float = Field(15.0, gt=0)
+
+
+class StopLossConfig(Section):
+    sl_order_type: Literal["trigger", "local_guard"] = "trigger"
+    move_sl_to_be: bool = True
+    break_even_buffer_pct: float = Field(0.001, ge=0, lt=0.1)
+    # Every open position must have a stop on the exchange within this many seconds.
+    stop_deadline_seconds: float = Field(5.0, gt=0)
+    # Repairs failing for longer than this lead to a protective close and safe mode.
+    repair_timeout_seconds: float = Field(15.0, gt=0)
+
+
+class RiskConfig(Section):
+    max_account_drawdown_pct: float = Field(0.15, gt=0, lt=1)
+    account_risk_per_trade: float = Field(0.003, gt=0, le=0.1)
+    max_leverage: int = Field(10, ge=1, le=125)
+    leverage_policy: Literal["CAP", "REJECT"] = "CAP"
+    default_leverage: int = Field(1, ge=1, le=125)
+    default_stop_loss_pct: float = Field(0.006, gt=0, lt=0.5)
+    # The spec's default stop is applied only when this says so; otherwise a signal without stop is refused.
+    use_default_stop_loss: bool = False
+    hard_stop_loss_required: bool = True
+    max_entry_slippage_pct: float = Field(0.003, ge=0, lt=0.5)
+    max_notional_per_trade: float = Field(200.0, gt=0)
+    max_open_positions: int = Field(3, ge=1)
+    cooldown_seconds: float = Field(300.0, ge=0)
+    min_signal_quality: float = Field(0.8, ge=0, le=1)
+    margin_mode: Literal["isolated", "crossed"] = "isolated"
+    entry_zone_split: int = Field(1, ge=1, le=10)
+    stoploss: StopLossConfig = StopLossConfig()
+
+    @model_validator(mode="after")
+    def _default_leverage_within_max(self) -> RiskConfig:
+        if self.default_leverage > self.max_leverage:
+            raise ValueError(
+                f"default_leverage {self.default_leverage} must not exceed max_leverage {self.max_leverage}"
+            )
+        return self
+
+
+class PollIntervals(Section):
+    account_seconds: float = Field(5.0, gt=0)
+    positions_seconds: float = Field(3.0, gt=0)
+    open_orders_seconds: float = Field(3.0, gt=0)
+
+
+class PriceFeedConfig(Section):
+    mode: Literal["ws", "rest"] = "ws"
+    interval_seconds: float = Field(2.0, gt=0)
+    stale_after_seconds: float = Field(10.0, gt=0)
+    ws_required_for_local_guard: bool = False
+    # What to do when local_guard stops run on the REST fallback.
+    local_guard_on_rest: Literal["safe_mode", "alert"] = "safe_mode"
+
+
+class HealthConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class MonitorConfig(Section):
+    enabled: bool = True
+    poll_intervals: PollIntervals = PollIntervals()
+    price_feed: PriceFeedConfig = PriceFeedConfig()
+    health: HealthConfig = HealthConfig()
+    min_liquidation_distance_pct: float = Field(0.05, ge=0, lt=1)
+
+
+class BitgetConfig(Section):
+    base_url: str = BITGET_REST
+    ws_public_url: str = BITGET_WS_PUBLIC
+    ws_private_url: str = BITGET_WS_PRIVATE
+    api_key_env: str = "BITGET_API_KEY"
+    api_secret_env: str = "BITGET_API_SECRET"
+    passphrase_env: str = "BITGET_PASSPHRASE"
+    demo_trading: bool = False  # Bitget's own demo environment: sends the paptrading header
+    product_type: Literal["USDT-FUTURES", "SUSDT-FUTURES"] = "USDT-FUTURES"
+    margin_coin: str = "USDT"
+    position_mode: Literal["one_way_mode", "hedge_mode"] = "one_way_mode"
+    timeout_seconds: float = Field(10.0, gt=0)
+    plan_orders_probe_on_startup: bool = True
+    plan_orders_capability_ttl_seconds: float = Field(300.0, gt=0)
+    plan_orders_probe_timeout_seconds: float = Field(6.0, gt=0)
+    plan_orders_probe_safe_mode_on_failure: bool = True
+
+    @field_validator("base_url", "ws_public_url", "ws_private_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
+            raise ValueError("expected an absolute URL")
+        return value.rstrip("/")
+
+
+class PaperConfig(Section):
+    """The built-in Bitget simulator that stands in for the exchange while dry_run is true."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    seed: int = 7
+    starting_equity: float = Field(1000.0, gt=0)
+    tick_seconds: float = Field(1.0, gt=0)
+
+
+class KillSwitchConfig(Section):
+    file: str = "./KILL_SWITCH"
+    env_var: str = "TRADER_KILL_SWITCH"
+    poll_seconds: float = Field(1.0, gt=0)
+
+
+class StorageConfig(Section):
+    db_path: str = "var/following.sqlite"
+    media_dir: str = "var/media"
+
+
+class TelegramBotNotify(Section):
+    enabled: bool = False
+    token_env: str = "FOLLOWING_BOT_TOKEN"
+    chat_id: str = ""
+
+
+class WebhookNotify(Section):
+    enabled: bool = False
+    url: str = ""
+
+
+class NotifyConfig(Section):
+    telegram_bot: TelegramBotNotify = TelegramBotNotify()
+    webhook: WebhookNotify = WebhookNotify()
+
+
+class SupervisorConfig(Section):
+    max_restarts: int = Field(5, ge=0)
+    within_seconds: float = Field(60.0, gt=0)
+    backoff_base_seconds: float = Field(0.5, gt=0)
+    backoff_max_seconds: float = Field(30.0, gt=0)
+    heartbeat_interval_seconds: float = Field(5.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(3.0, gt=0)
+
+
+class DemoConfig(Section):
+    """The offline demo: a local channel server revealing scripted posts."""
+
+    enabled: bool = False
+    posts_file: str = "conf/demo-posts.yaml"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section):
+    dry_run: bool = True
+    listener: ListenerConfig = ListenerConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    vlm: VlmConfig = VlmConfig()
+    media: MediaConfig = MediaConfig()
+    risk: RiskConfig = RiskConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    bitget: BitgetConfig = BitgetConfig()
+    paper: PaperConfig = PaperConfig()
+    kill_switch: KillSwitchConfig = KillSwitchConfig()
+    storage: StorageConfig = StorageConfig()
+    notify: NotifyConfig = NotifyConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    demo: DemoConfig = DemoConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``problems`` lists (key path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {msg}" for path, msg in problems))
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return path, "unknown key"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = f"expected {error['ctx']['expected']}"
+    value = error.get("input")
+    if not isinstance(value, (dict, list)) and value is not None:
+        message = f"{message} (got {value!r})"
+    return path, message
+
+
+def parse_config(data: Any) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([("(top level)", "expected a mapping of sections")])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([("(file)", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise ConfigError([("(file)", f"invalid YAML at {where}")]) from None
+    return parse_config(data)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value: its repr and str never show it."""
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Secrets:
+    bitget_api_key: Secret | None
+    bitget_api_secret: Secret | None
+    bitget_passphrase: Secret | None
+    vlm_api_key: Secret | None
+    bot_token: Secret | None
+
+    def values(self) -> list[str]:
+        """Every secret's plain value (for scrubbing output); empty ones left out."""
+        return [s.value for s in vars(self).values() if isinstance(s, Secret) and s.value]
+
+
+def load_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secrets:
+    env = os.environ if env is None else env
+
+    def read(name: str) -> Secret | None:
+        value = env.get(name, "")
+        return Secret(value) if value else None
+
+    return Secrets(
+        bitget_api_key=read(config.bitget.api_key_env),
+        bitget_api_secret=read(config.bitget.api_secret_env),
+        bitget_passphrase=read(config.bitget.passphrase_env),
+        vlm_api_key=read(config.vlm.api_key_env),
+        bot_token=read(config.notify.telegram_bot.token_env),
+    )
+
+
+def check_live_requirements(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
+    """Problems that only matter when the bot would really run (credentials present, etc.)."""
+    problems: list[tuple[str, str]] = []
+    if not config.dry_run:
+        for key, secret in (
+            ("bitget.api_key_env", secrets.bitget_api_key),
+            ("bitget.api_secret_env", secrets.bitget_api_secret),
+            ("bitget.passphrase_env", secrets.bitget_passphrase),
+        ):
+            if secret is None:
+                env_name = getattr(config.bitget, key.split(".")[1])
+                problems.append((key, f"environment variable {env_name} is not set (dry_run is false)"))
+    if config.vlm.enabled and secrets.vlm_api_key is None:
+        problems.append(("vlm.api_key_env", f"environment variable {config.vlm.api_key_env} is not set"))
+    if config.notify.telegram_bot.enabled and secrets.bot_token is None:
+        name = config.notify.telegram_bot.token_env
+        problems.append(("notify.telegram_bot.token_env", f"environment variable {name} is not set"))
+    return problems
+
+
+def effective_config_text(config: Config, secrets: Secrets) -> str:
+    """The effective configuration as YAML, with whether each secret is set (never its value)."""
+    data = config.model_dump(mode="json")
+    data["_secrets"] = {
+        name: ("set" if value is not None else "not set") for name, value in vars(secrets).items()
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
