@@ -6,8 +6,16 @@ Events are named in the past tense (a fact), commands in the imperative.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from parsing.posts import Post
+from parsing.signals import ParsedMessage
 from trading.modes import Mode
+
+if TYPE_CHECKING:
+    from trading.bundle import OrderBundle
+    from trading.risk import SizedEntry
 
 
 # --- supervision and modes -------------------------------------------------------------------------
@@ -37,3 +45,82 @@ class ModeChanged:
     mode: Mode
     previous: Mode
     reason: str
+
+
+# --- listening and parsing -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostSeen:
+    post: Post
+
+
+@dataclass(frozen=True)
+class PostEdited:
+    post: Post
+    previous_text: str
+
+
+@dataclass(frozen=True)
+class SignalParsed:
+    """One reading of a post, journaled as ``signal_id``."""
+
+    signal_id: int
+    channel: str
+    message_id: int
+    reply_to: int | None
+    parsed: ParsedMessage
+    index: int = 0
+    edited: bool = False
+
+
+# --- risk and execution ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlaceBundle:
+    signal_id: int
+    bundle: OrderBundle
+    sized: SizedEntry
+
+
+@dataclass(frozen=True)
+class ApplyUpdate:
+    """A parsed update (move stop, close, cancel, take-profit hit) linked to its signal."""
+
+    signal_id: int
+    symbol: str
+    parsed: ParsedMessage
+
+
+@dataclass(frozen=True)
+class RepairStop:
+    symbol: str
+    hold_side: str  # "long" | "short"
+    size: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProtectiveClose:
+    symbol: str
+    hold_side: str
+    reason: str
+
+
+# --- market data and guarding ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PriceTick:
+    symbol: str
+    last: Decimal
+    mark: Decimal
+    ts_ms: int
+    source: str  # "ws" | "rest"
+
+
+@dataclass(frozen=True)
+class WatchSymbol:
+    symbol: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A scheduled self-message driving periodic work; ``what`` names the job."""
+
+    what: str
