@@ -1,0 +1,317 @@
+"""Read a ``t.me/s/<channel>`` web-preview page into ``Post`` objects.
+
+Pure functions over the server-rendered markup (see docs in the module functions). Every public function
+accepts any string and never raises: garbage HTML gives an empty result, because the poller must be able
+to treat "I could not read this page" as data, not as a crash.
+
+Text rules (decided here, relied on by the channel server's round trip):
+- ``<br>`` becomes ``\\n``; literal newlines inside text nodes are HTML whitespace and become one space;
+  trailing spaces of each line and blank edges of the whole text are stripped.
+- A link whose visible label differs from its target keeps the target visible as ``label (url)``;
+  hashtag/cashtag search links (``?q=``) and mention links (label ``@name``) keep only the label.
+- Emoji images contribute their character (the ``<b>`` inside ``i.emoji``); custom emoji without one vanish.
+- A reply's quoted block is never part of the text: only the post's own ``js-message_text`` is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+import lxml.html
+from lxml import etree
+
+from parsing.posts import Post
+
+log = logging.getLogger(__name__)
+
+_BACKGROUND_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?(.*?)['\"]?\s*\)", re.IGNORECASE)
+_SOURCE_NEWLINE = re.compile(r"[ \t\r\f\v]*\n[ \t\r\f\v\n]*")
+_TRAILING_SPACES = re.compile(r"[ \t\u00a0]+\n")
+_LAST_PATH_NUMBER = re.compile(r"/(\d+)(?:[/?#].*)?$")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """Paging and health facts of one page.
+
+    ``before`` is the cursor for older posts (the ``data-before`` anchor, else ``link[rel=prev]``);
+    ``after`` the cursor for newer posts when the page is not the newest one. ``soft_empty`` is the
+    "No posts found" page, which can be a soft rate limit and must never be read as an empty channel.
+    ``has_history`` is False when the message history section is missing (not a channel page).
+    """
+
+    before: int | None
+    after: int | None
+    soft_empty: bool
+    has_history: bool
+
+
+def _classes(element: etree._Element) -> set[str]:
+    return set((element.get("class") or "").split())
+
+
+def _has_class(element: etree._Element, name: str) -> bool:
+    return name in _classes(element)
+
+
+def _xpath_class(name: str) -> str:
+    # match one class token, not a substring of the attribute (photo wraps carry numeric classes too)
+    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+
+
+def _load(html: str) -> etree._Element | None:
+    if not isinstance(html, str) or not html.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError, TypeError):
+        return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def _background_url(style: str | None) -> str | None:
+    if not style:
+        return None
+    match = _BACKGROUND_URL.search(style)
+    if not match or not match.group(1):
+        return None
+    url = match.group(1).strip()
+    return "https:" + url if url.startswith("//") else url
+
+
+def _is_inside(element: etree._Element, ancestor_class: str, stop: etree._Element) -> bool:
+    parent = element.getparent()
+    while parent is not None and parent is not stop:
+        if _has_class(parent, ancestor_class):
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _link_label(anchor: etree._Element, label: str) -> str:
+    # t.me double-escapes "&" in some hrefs since 2024; undo it so the url is the real one
+    href = (anchor.get("href") or "").strip().replace("&amp;", "&")
+    if not href or "?q=" in href or label.startswith(("@", "#", "$")):
+        return label
+    if not label.strip():
+        return href
+
+    def bare(url: str) -> str:
+        return url.split("://", 1)[-1].rstrip("/").lower()
+
+    if bare(label.strip()) == bare(href):
+        return label
+    return f"{label} ({href})"
+
+
+def _render_text(node: etree._Element) -> str:
+    """Visible text of a message text node with line breaks and link targets kept."""
+    parts: list[str] = []
+
+    def walk(element: etree._Element) -> None:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag == "br":
+            parts.append("\n")
+        elif tag == "a":
+            saved = len(parts)
+            if element.text:
+                parts.append(_SOURCE_NEWLINE.sub(" ", element.text))
+            for child in element:
+                walk(child)
+            inner = parts[saved:]
+            del parts[saved:]
+            parts.append(_link_label(element, "".join(inner)))
+        elif tag in ("script", "style"):
+            pass
+        else:
+            if element.text and isinstance(element.tag, str):
+                parts.append(_SOURCE_NEWLINE.sub(" ", element.text))
+            for child in element:
+                walk(child)
+        if element.tail and element is not node:
+            parts.append(_SOURCE_NEWLINE.sub(" ", element.tail))
+
+    walk(node)
+    text = "".join(parts).replace("\u00a0", " ")
+    text = _TRAILING_SPACES.sub("\n", text)
+    return text.strip()
+
+
+def _own_text_node(message: etree._Element) -> etree._Element | None:
+    """The post's own text div: outermost ``js-message_text`` outside a reply quote."""
+    for candidate in message.xpath(f".//div[{_xpath_class('js-message_text')}]"):
+        if _is_inside(candidate, "tgme_widget_message_reply", message):
+            continue
+        if _is_inside(candidate, "js-message_text", message):
+            continue  # nested twin of an outer text div: the outer one already contains it
+        return candidate
+    return None
+
+
+def _image_urls(message: etree._Element) -> tuple[str, ...]:
+    urls: list[str] = []
+    for wrap in message.xpath(f".//a[{_xpath_class('tgme_widget_message_photo_wrap')}]"):
+        if _is_inside(wrap, "tgme_widget_message_reply", message):
+            continue
+        url = _background_url(wrap.get("style"))
+        if url and url not in urls:
+            urls.append(url)
+    if not urls:  # a video's poster is the only picture of a video post
+        for thumb in message.xpath(f".//i[{_xpath_class('tgme_widget_message_video_thumb')}]"):
+            url = _background_url(thumb.get("style"))
+            if url and url not in urls:
+                urls.append(url)
+    return tuple(urls)
+
+
+def _album_ids(message: etree._Element, own_id: int) -> tuple[int, ...]:
+    ids: set[int] = set()
+    for item in message.xpath(f".//a[{_xpath_class('grouped_media_wrap')}]"):
+        href = item.get("href") or ""
+        match = _LAST_PATH_NUMBER.search(href)
+        if match:
+            ids.add(int(match.group(1)))
+    if not ids:
+        return ()
+    ids.add(own_id)
+    return tuple(sorted(ids))
+
+
+def _parse_message(message: etree._Element, channel: str | None) -> Post | None:
+    data_post = message.get("data-post") or ""
+    channel_part, _, id_part = data_post.rpartition("/")
+    message_id = _int_or_none(id_part)
+    if message_id is None or not channel_part:
+        return None
+    classes = _classes(message)
+    if "service_message" in classes or any("sponsored" in name for name in classes):
+        return None
+
+    text_node = _own_text_node(message)
+    text = _render_text(text_node) if text_node is not None else ""
+    image_urls = _image_urls(message)
+    if not text and not image_urls:
+        return None  # unsupported media, stickers, polls without caption: nothing a signal reader can use
+
+    reply_to: int | None = None
+    for reply in message.xpath(f".//a[{_xpath_class('tgme_widget_message_reply')}]"):
+        match = _LAST_PATH_NUMBER.search(reply.get("href") or "")
+        if match:
+            reply_to = int(match.group(1))
+        break
+
+    forwarded_from: str | None = None
+    for name in message.xpath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from_name')}]"):
+        forwarded_from = " ".join(name.text_content().split()) or (name.get("href") or None)
+        break
+    if forwarded_from is None:
+        for block in message.xpath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from')}]"):
+            label = " ".join(block.text_content().replace("\u00a0", " ").split())
+            forwarded_from = label.removeprefix("Forwarded from").strip() or None
+            break
+
+    edited = False
+    for meta in message.xpath(f".//span[{_xpath_class('tgme_widget_message_meta')}]"):
+        own = "".join(meta.itertext())
+        date_text = "".join(t for a in meta.xpath(".//a") for t in a.itertext())
+        edited = "edited" in own.replace(date_text, "")
+        break
+
+    views: str | None = None
+    for span in message.xpath(f".//span[{_xpath_class('tgme_widget_message_views')}]"):
+        views = span.text_content().strip() or None
+        break
+
+    date: str | None = None
+    for time_node in message.xpath(f".//a[{_xpath_class('tgme_widget_message_date')}]//time[@datetime]"):
+        date = time_node.get("datetime")
+        break
+    if date is None:
+        for time_node in message.xpath(".//time[@datetime]"):
+            date = time_node.get("datetime")
+            break
+
+    return Post(
+        channel=channel or channel_part,
+        message_id=message_id,
+        text=text,
+        date=date,
+        image_urls=image_urls,
+        reply_to=reply_to,
+        forwarded_from=forwarded_from,
+        edited=edited,
+        views=views,
+        album_ids=_album_ids(message, message_id),
+    )
+
+
+def parse_page(html: str, channel: str | None = None) -> list[Post]:
+    """Every readable post of a t.me/s page, ascending by message id, one per id.
+
+    ``channel`` overrides the channel name read from ``data-post`` (useful to keep the configured spelling).
+    Service messages, sponsored posts and posts with neither text nor picture are skipped.
+    """
+    root = _load(html)
+    if root is None:
+        return []
+    by_id: dict[int, Post] = {}
+    try:
+        messages = root.xpath(f"//div[{_xpath_class('tgme_widget_message')}][@data-post]")
+    except etree.XPathError:
+        return []
+    for message in messages:
+        try:
+            post = _parse_message(message, channel)
+        except (ValueError, TypeError, etree.LxmlError) as exc:  # one odd wrap must not cost the page
+            log.warning("skipping unreadable message wrap: %s", exc)
+            continue
+        if post is not None:
+            by_id[post.message_id] = post
+    return [by_id[key] for key in sorted(by_id)]
+
+
+def _query_int(href: str | None, key: str) -> int | None:
+    if not href:
+        return None
+    values = parse_qs(urlparse(href).query).get(key)
+    return _int_or_none(values[0]) if values else None
+
+
+def page_info(html: str) -> PageInfo:
+    """Paging cursors and health markers of a page (never raises)."""
+    root = _load(html)
+    if root is None:
+        return PageInfo(before=None, after=None, soft_empty=False, has_history=False)
+    before: int | None = None
+    after: int | None = None
+    for anchor in root.xpath(f"//a[{_xpath_class('tme_messages_more')}]"):
+        if before is None:
+            before = _int_or_none(anchor.get("data-before"))
+        if after is None:
+            after = _int_or_none(anchor.get("data-after"))
+    if before is None:
+        for link in root.xpath("//link[@rel='prev']"):
+            before = _query_int(link.get("href"), "before")
+            break
+    soft_empty = bool(root.xpath(f"//*[{_xpath_class('tme_no_messages_found')}]"))
+    has_history = bool(root.xpath(f"//section[{_xpath_class('tgme_channel_history')}]"))
+    return PageInfo(before=before, after=after, soft_empty=soft_empty, has_history=has_history)
+
+
+def page_cursor(html: str) -> int | None:
+    """The ``?before=`` cursor for the next older page, or None when the page shows none."""
+    return page_info(html).before
+
+
+def is_soft_empty(html: str) -> bool:
+    """True for the "No posts found" page (a failure to retry, not an empty channel)."""
+    return page_info(html).soft_empty
