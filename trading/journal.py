@@ -1,0 +1,666 @@
+"""The journal: the one SQLite database that survives restarts.
+
+It holds what the executor must not forget: posts already seen (dedupe, edits), downloaded media, the
+decision taken for every signal, every order *intent* (written before the HTTP call, so a restart never
+re-sends an order blindly), an append-only event log and a few operator flags (the kill switch).
+
+API (all methods are thread-safe; one connection guarded by an RLock):
+
+- ``Journal(path, *, clock=time.time)``; ``Journal(":memory:")`` for tests; ``close()``; context manager.
+- ``schema_version`` -> int. The schema is created/migrated on open; a newer schema than this code knows
+  raises ``JournalSchemaError``.
+- Posts: ``record_post(post) -> PostRecordResult`` (status new/edited/duplicate, ``previous_text`` on edit),
+  ``post(channel, message_id) -> Post | None``, ``last_message_id(channel) -> int | None``.
+- Media: ``record_media(url, sha256, path, size, content_type) -> bool``, ``media_by_sha256(sha)``,
+  ``media_by_url(url)`` -> ``MediaRow | None``.
+- Signals: ``record_signal(channel, message_id, parsed_json, decision, reason, *, index=0, symbol=None)``
+  -> id,
+  ``set_signal_decision(signal_id, decision, reason)``, ``signal(signal_id)``,
+  ``signal_for_post(channel, message_id, index=0)``, ``open_signals(symbol=None)``, ``set_signal_closed(id)``.
+- Orders: ``record_intent(client_oid, *, ...) -> bool`` (False: the client_oid exists, do NOT send again),
+  ``set_order_state(client_oid, state, *, exchange_order_id=None, filled_size=None, avg_price=None,
+  error=None)``, ``order(client_oid)``, ``order_by_exchange_id(exchange_order_id)``,
+  ``orders(states=None, symbol=None, signal_id=None)``.
+- Events: ``record_event(kind, detail) -> id``, ``events(kind=None, since_id=0, limit=1000)``.
+- Flags: ``set_flag(name, value | None)``, ``get_flag(name)``; ``KILL_SWITCH_FLAG`` = "kill_switch".
+
+Durability: the database runs in WAL mode with ``synchronous=FULL``. NORMAL would be safe against
+application crashes but may lose the last commits on power loss / OS crash; a lost order intent (or a
+lost "post seen" mark) could make a restarted executor send an order twice. Our write rate is a handful
+of commits per post or order, so the extra fsync per commit costs nothing that matters.
+
+Sizes and prices are stored as TEXT decimals and returned as ``Decimal``; floats are refused because they
+cannot represent prices exactly. Timestamps are float epoch seconds from the injected clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from parsing.posts import Post
+
+SCHEMA_VERSION = 1
+KILL_SWITCH_FLAG = "kill_switch"
+
+
+class JournalError(RuntimeError):
+    """Base class for journal errors."""
+
+
+class JournalSchemaError(JournalError):
+    """The database was written by a newer (or unknown) version of the code."""
+
+
+class PostStatus(str, Enum):
+    NEW = "new"  # first time seen: inserted
+    EDITED = "edited"  # seen before with a different text: stored text updated
+    DUPLICATE = "duplicate"  # seen before with the same text
+
+
+class OrderState(str, Enum):
+    INTENT = "INTENT"  # journaled, not (yet) sent
+    SUBMITTED = "SUBMITTED"  # sent; outcome unknown until the venue says otherwise
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    PARTIAL = "PARTIAL"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_ORDER_STATES
+
+
+_TERMINAL_ORDER_STATES = frozenset({OrderState.REJECTED, OrderState.FILLED, OrderState.CANCELED})
+
+
+@dataclass(frozen=True)
+class PostRecordResult:
+    status: PostStatus
+    previous_text: str | None = None  # only for EDITED
+
+
+@dataclass(frozen=True)
+class MediaRow:
+    sha256: str
+    path: str
+    size: int
+    content_type: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    id: int
+    channel: str
+    message_id: int
+    index: int
+    symbol: str | None
+    parsed: dict[str, Any]
+    decision: str
+    reason: str
+    closed: bool
+    created_at: float
+    updated_at: float
+    closed_at: float | None
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    client_oid: str
+    signal_id: int | None
+    symbol: str
+    leg: str
+    side: str
+    trade_side: str | None
+    order_type: str
+    size: Decimal
+    price: Decimal | None
+    reduce_only: bool
+    payload: dict[str, Any]
+    state: OrderState
+    exchange_order_id: str | None
+    filled_size: Decimal | None
+    avg_price: Decimal | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    ts: float
+    kind: str
+    detail: dict[str, Any]
+
+
+# version -> statements bringing the schema from version-1 to version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE posts (
+            channel TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            post_json TEXT NOT NULL,
+            edit_count INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (channel, message_id)
+        )""",
+        """CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            content_type TEXT,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE media_urls (
+            url TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL REFERENCES media(sha256),
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE signals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            symbol TEXT,
+            parsed_json TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            closed INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            closed_at REAL,
+            UNIQUE (channel, message_id, idx)
+        )""",
+        "CREATE INDEX signals_open ON signals (decision, closed, symbol)",
+        """CREATE TABLE orders (
+            client_oid TEXT PRIMARY KEY,
+            signal_id INTEGER REFERENCES signals(id),
+            symbol TEXT NOT NULL,
+            leg TEXT NOT NULL,
+            side TEXT NOT NULL,
+            trade_side TEXT,
+            order_type TEXT NOT NULL,
+            size TEXT NOT NULL,
+            price TEXT,
+            reduce_only INTEGER NOT NULL,
+            payload_json TEXT NOT NULL,
+            state TEXT NOT NULL,
+            exchange_order_id TEXT,
+            filled_size TEXT,
+            avg_price TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX orders_state ON orders (state, symbol)",
+        "CREATE INDEX orders_signal ON orders (signal_id)",
+        "CREATE INDEX orders_exchange_id ON orders (exchange_order_id)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_kind ON events (kind, id)",
+        """CREATE TABLE flags (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
+}
+assert max(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _decimal_text(value: Decimal | int | str, what: str) -> str:
+    """A decimal as TEXT; floats are refused (binary floats cannot hold prices exactly)."""
+    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
+        raise TypeError(f"{what} must be a Decimal, int or str, not {type(value).__name__}")
+    number = Decimal(value) if not isinstance(value, Decimal) else value
+    if not number.is_finite():
+        raise ValueError(f"{what} must be finite")
+    return str(number)
+
+
+def _optional_decimal_text(value: Decimal | int | str | None, what: str) -> str | None:
+    return None if value is None else _decimal_text(value, what)
+
+
+def _to_decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    # default=str so Decimals/enums inside parsed messages are stored as their text, not refused.
+    return json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+
+
+_POST_FIELDS = frozenset(f.name for f in fields(Post))
+
+
+def _post_from_json(data: dict[str, Any]) -> Post:
+    known = {key: value for key, value in data.items() if key in _POST_FIELDS}  # tolerate older/newer JSON
+    known["image_urls"] = tuple(known.get("image_urls") or ())
+    known["album_ids"] = tuple(known.get("album_ids") or ())
+    return Post(**known)
+
+
+class Journal:
+    """The executor's durable memory. See the module docstring for the API."""
+
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._path = str(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, so each method is one transaction.
+        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 10000")  # another process (the CLI) may hold the lock
+            self._journal_mode = str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._schema_version = self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        return self._schema_version
+
+    @property
+    def journal_mode(self) -> str:
+        """The SQLite journal mode: "wal" for a file database ("memory" for ":memory:")."""
+        return self._journal_mode
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal(path={self._path!r}, schema_version={self._schema_version})"
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def _migrate(self) -> int:
+        with self._transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise JournalSchemaError(
+                    f"journal {self._path!r} has schema version {current}, newer than this code knows "
+                    f"({SCHEMA_VERSION}); upgrade the code instead of opening it with an old version"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+        return SCHEMA_VERSION
+
+    # --- posts -------------------------------------------------------------------------------------
+    def record_post(self, post: Post) -> PostRecordResult:
+        """Remember a post; tells whether it is new, an edit of a known post, or a repeat."""
+        now = self._clock()
+        post_json = _dumps(post.to_json())
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT text FROM posts WHERE channel = ? AND message_id = ?", (post.channel, post.message_id)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO posts (channel, message_id, text, post_json, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (post.channel, post.message_id, post.text, post_json, now, now),
+                )
+                return PostRecordResult(PostStatus.NEW)
+            previous_text: str = row[0]
+            if previous_text == post.text:
+                return PostRecordResult(PostStatus.DUPLICATE)
+            conn.execute(
+                "UPDATE posts SET text = ?, post_json = ?, edit_count = edit_count + 1, updated_at = ? "
+                "WHERE channel = ? AND message_id = ?",
+                (post.text, post_json, now, post.channel, post.message_id),
+            )
+            return PostRecordResult(PostStatus.EDITED, previous_text=previous_text)
+
+    def post(self, channel: str, message_id: int) -> Post | None:
+        rows = self._query(
+            "SELECT post_json FROM posts WHERE channel = ? AND message_id = ?", (channel, message_id)
+        )
+        return _post_from_json(json.loads(rows[0][0])) if rows else None
+
+    def last_message_id(self, channel: str) -> int | None:
+        rows = self._query("SELECT MAX(message_id) FROM posts WHERE channel = ?", (channel,))
+        return None if rows[0][0] is None else int(rows[0][0])
+
+    # --- media -------------------------------------------------------------------------------------
+    def record_media(self, url: str, sha256: str, path: str, size: int, content_type: str | None) -> bool:
+        """Store a downloaded file; False when that content (sha256) is already stored. The url is kept."""
+        now = self._clock()
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                "INSERT INTO media (sha256, path, size, content_type, created_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(sha256) DO NOTHING",
+                (sha256, path, int(size), content_type, now),
+            ).rowcount
+            conn.execute(
+                "INSERT INTO media_urls (url, sha256, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(url) DO UPDATE SET sha256 = excluded.sha256",
+                (url, sha256, now),
+            )
+            return inserted == 1
+
+    _MEDIA_COLUMNS = "m.sha256, m.path, m.size, m.content_type, m.created_at"
+
+    def media_by_sha256(self, sha256: str) -> MediaRow | None:
+        rows = self._query(f"SELECT {self._MEDIA_COLUMNS} FROM media m WHERE m.sha256 = ?", (sha256,))
+        return MediaRow(*rows[0]) if rows else None
+
+    def media_by_url(self, url: str) -> MediaRow | None:
+        rows = self._query(
+            f"SELECT {self._MEDIA_COLUMNS} FROM media_urls u JOIN media m ON m.sha256 = u.sha256 "
+            "WHERE u.url = ?",
+            (url,),
+        )
+        return MediaRow(*rows[0]) if rows else None
+
+    # --- signals -----------------------------------------------------------------------------------
+    _SIGNAL_COLUMNS = (
+        "id, channel, message_id, idx, symbol, parsed_json, decision, reason, closed, created_at, "
+        "updated_at, closed_at"
+    )
+
+    @staticmethod
+    def _signal_row(row: tuple[Any, ...]) -> SignalRow:
+        (sid, channel, message_id, idx, symbol, parsed_json, decision, reason, closed, created, updated,
+         closed_at) = row  # fmt: skip
+        return SignalRow(
+            id=int(sid),
+            channel=channel,
+            message_id=int(message_id),
+            index=int(idx),
+            symbol=symbol,
+            parsed=json.loads(parsed_json),
+            decision=decision,
+            reason=reason,
+            closed=bool(closed),
+            created_at=created,
+            updated_at=updated,
+            closed_at=closed_at,
+        )
+
+    def record_signal(
+        self,
+        channel: str,
+        message_id: int,
+        parsed_json: dict[str, Any],
+        decision: str,
+        reason: str,
+        *,
+        index: int = 0,
+        symbol: str | None = None,
+    ) -> int:
+        """The id of the signal (channel, message_id, index); an existing one is returned unchanged."""
+        now = self._clock()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT id FROM signals WHERE channel = ? AND message_id = ? AND idx = ?",
+                (channel, message_id, index),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            cursor = conn.execute(
+                "INSERT INTO signals (channel, message_id, idx, symbol, parsed_json, decision, reason, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel, message_id, index, symbol, _dumps(parsed_json), decision, reason, now, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_signal_decision(self, signal_id: int, decision: str, reason: str) -> None:
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE signals SET decision = ?, reason = ?, updated_at = ? WHERE id = ?",
+                (decision, reason, self._clock(), signal_id),
+            ).rowcount
+            if updated != 1:
+                raise KeyError(f"unknown signal id {signal_id}")
+
+    def set_signal_closed(self, signal_id: int) -> None:
+        """Mark a signal closed (its position is gone); closing twice keeps the first close time."""
+        now = self._clock()
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE signals SET closed = 1, closed_at = COALESCE(closed_at, ?), updated_at = ? "
+                "WHERE id = ?",
+                (now, now, signal_id),
+            ).rowcount
+            if updated != 1:
+                raise KeyError(f"unknown signal id {signal_id}")
+
+    def signal(self, signal_id: int) -> SignalRow | None:
+        rows = self._query(f"SELECT {self._SIGNAL_COLUMNS} FROM signals WHERE id = ?", (signal_id,))
+        return self._signal_row(rows[0]) if rows else None
+
+    def signal_for_post(self, channel: str, message_id: int, index: int = 0) -> SignalRow | None:
+        rows = self._query(
+            f"SELECT {self._SIGNAL_COLUMNS} FROM signals WHERE channel = ? AND message_id = ? AND idx = ?",
+            (channel, message_id, index),
+        )
+        return self._signal_row(rows[0]) if rows else None
+
+    def open_signals(self, symbol: str | None = None) -> list[SignalRow]:
+        """Signals that were traded and are not closed yet (oldest first)."""
+        sql = f"SELECT {self._SIGNAL_COLUMNS} FROM signals WHERE decision = 'traded' AND closed = 0"
+        params: list[Any] = []
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            params.append(symbol)
+        return [self._signal_row(row) for row in self._query(sql + " ORDER BY id", params)]
+
+    # --- orders ------------------------------------------------------------------------------------
+    _ORDER_COLUMNS = (
+        "client_oid, signal_id, symbol, leg, side, trade_side, order_type, size, price, reduce_only, "
+        "payload_json, state, exchange_order_id, filled_size, avg_price, error, created_at, updated_at"
+    )
+
+    @staticmethod
+    def _order_row(row: tuple[Any, ...]) -> OrderRow:
+        (client_oid, signal_id, symbol, leg, side, trade_side, order_type, size, price, reduce_only,
+         payload_json, state, exchange_order_id, filled_size, avg_price, error, created,
+         updated) = row  # fmt: skip
+        return OrderRow(
+            client_oid=client_oid,
+            signal_id=None if signal_id is None else int(signal_id),
+            symbol=symbol,
+            leg=leg,
+            side=side,
+            trade_side=trade_side,
+            order_type=order_type,
+            size=Decimal(size),
+            price=_to_decimal(price),
+            reduce_only=bool(reduce_only),
+            payload=json.loads(payload_json),
+            state=OrderState(state),
+            exchange_order_id=exchange_order_id,
+            filled_size=_to_decimal(filled_size),
+            avg_price=_to_decimal(avg_price),
+            error=error,
+            created_at=created,
+            updated_at=updated,
+        )
+
+    def record_intent(
+        self,
+        client_oid: str,
+        *,
+        signal_id: int | None,
+        symbol: str,
+        leg: str,
+        side: str,
+        trade_side: str | None,
+        order_type: str,
+        size: Decimal,
+        price: Decimal | None,
+        reduce_only: bool,
+        payload: dict[str, Any],
+    ) -> bool:
+        """Journal an order before sending it. False when the client_oid exists: do NOT send again."""
+        size_text = _decimal_text(size, "size")
+        price_text = _optional_decimal_text(price, "price")
+        now = self._clock()
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                f"INSERT INTO orders ({self._ORDER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?) "
+                "ON CONFLICT(client_oid) DO NOTHING",
+                (client_oid, signal_id, symbol, leg, side, trade_side, order_type, size_text, price_text,
+                 int(bool(reduce_only)), _dumps(payload), OrderState.INTENT.value, now, now),
+            ).rowcount  # fmt: skip
+            return inserted == 1
+
+    def set_order_state(
+        self,
+        client_oid: str,
+        state: OrderState | str,
+        *,
+        exchange_order_id: str | None = None,
+        filled_size: Decimal | None = None,
+        avg_price: Decimal | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move an order to ``state``; None for any other field keeps the stored value.
+
+        No transition rules here: the order manager owns them (venue evidence may correct any state).
+        Raises KeyError for an unknown client_oid.
+        """
+        new_state = OrderState(state)
+        filled_text = _optional_decimal_text(filled_size, "filled_size")
+        avg_text = _optional_decimal_text(avg_price, "avg_price")
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE orders SET state = ?, exchange_order_id = COALESCE(?, exchange_order_id), "
+                "filled_size = COALESCE(?, filled_size), avg_price = COALESCE(?, avg_price), "
+                "error = COALESCE(?, error), updated_at = ? WHERE client_oid = ?",
+                (new_state.value, exchange_order_id, filled_text, avg_text, error, self._clock(), client_oid),
+            ).rowcount
+            if updated != 1:
+                raise KeyError(f"unknown client_oid {client_oid!r}")
+
+    def order(self, client_oid: str) -> OrderRow | None:
+        rows = self._query(f"SELECT {self._ORDER_COLUMNS} FROM orders WHERE client_oid = ?", (client_oid,))
+        return self._order_row(rows[0]) if rows else None
+
+    def order_by_exchange_id(self, exchange_order_id: str) -> OrderRow | None:
+        rows = self._query(
+            f"SELECT {self._ORDER_COLUMNS} FROM orders WHERE exchange_order_id = ?", (exchange_order_id,)
+        )
+        return self._order_row(rows[0]) if rows else None
+
+    def orders(
+        self,
+        states: Iterable[OrderState | str] | None = None,
+        symbol: str | None = None,
+        signal_id: int | None = None,
+    ) -> list[OrderRow]:
+        """Orders matching every given filter, oldest first."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            state_values = [OrderState(state).value for state in states]
+            if not state_values:
+                return []
+            clauses.append(f"state IN ({', '.join('?' for _ in state_values)})")
+            params.extend(state_values)
+        if symbol is not None:
+            clauses.append("symbol = ?")
+            params.append(symbol)
+        if signal_id is not None:
+            clauses.append("signal_id = ?")
+            params.append(signal_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT {self._ORDER_COLUMNS} FROM orders{where} ORDER BY created_at, rowid", params
+        )
+        return [self._order_row(row) for row in rows]
+
+    # --- events ------------------------------------------------------------------------------------
+    def record_event(self, kind: str, detail: dict[str, Any]) -> int:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO events (ts, kind, detail_json) VALUES (?, ?, ?)",
+                (self._clock(), kind, _dumps(detail)),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def events(self, kind: str | None = None, since_id: int = 0, limit: int = 1000) -> list[EventRow]:
+        """Events with id > since_id, oldest first, at most ``limit``."""
+        sql = "SELECT id, ts, kind, detail_json FROM events WHERE id > ?"
+        params: list[Any] = [since_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        params.append(max(0, int(limit)))
+        rows = self._query(sql + " ORDER BY id LIMIT ?", params)
+        return [
+            EventRow(int(eid), ts, event_kind, json.loads(detail)) for eid, ts, event_kind, detail in rows
+        ]
+
+    # --- flags -------------------------------------------------------------------------------------
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set an operator flag; None deletes it."""
+        with self._transaction() as conn:
+            if value is None:
+                conn.execute("DELETE FROM flags WHERE name = ?", (name,))
+            else:
+                conn.execute(
+                    "INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (name, value, self._clock()),
+                )
+
+    def get_flag(self, name: str) -> str | None:
+        rows = self._query("SELECT value FROM flags WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
