@@ -1,0 +1,70 @@
+"""Bitget V2 USDT-M futures: REST client, typed replies, errors, order-side semantics, rate limiting."""
+
+from __future__ import annotations
+
+from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.contracts import Contract
+from exchange.bitget.errors import (
+    AuthError,
+    BitgetError,
+    DuplicateClientOid,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InsufficientPosition,
+    InvalidParameter,
+    InvalidTriggerPrice,
+    MalformedResponse,
+    OrderNotFound,
+    PositionModeError,
+    RateLimited,
+    TimestampExpired,
+    UnknownOutcome,
+    UnknownSymbol,
+)
+from exchange.bitget.models import (
+    Account,
+    Fill,
+    Order,
+    OrderRequest,
+    PlacedOrder,
+    PlanOrder,
+    PlanOrderRequest,
+    Position,
+    PosTpslPlaced,
+    SymbolPrice,
+    Ticker,
+    TpslRequest,
+)
+
+__all__ = [
+    "Account",
+    "AuthError",
+    "BitgetClient",
+    "BitgetError",
+    "Contract",
+    "Credentials",
+    "DuplicateClientOid",
+    "ExchangeUnavailable",
+    "Fill",
+    "InsufficientFunds",
+    "InsufficientPosition",
+    "InvalidParameter",
+    "InvalidTriggerPrice",
+    "MalformedResponse",
+    "Order",
+    "OrderNotFound",
+    "OrderRequest",
+    "PlacedOrder",
+    "PlanOrder",
+    "PlanOrderRequest",
+    "PosTpslPlaced",
+    "Position",
+    "PositionModeError",
+    "RateLimited",
+    "SymbolPrice",
+    "Ticker",
+    "TimestampExpired",
+    "TpslRequest",
+    "UnknownOutcome",
+    "UnknownSymbol",
+]
