@@ -1,0 +1,186 @@
+"""Prometheus metrics for the executor, on a registry of its own.
+
+Each ``Metrics`` owns a ``CollectorRegistry`` (never the process-global one), so tests can build as many as
+they like. Label values are bounded: one-hot labels (mode, price feed state) accept only their known values,
+and every other label value is reduced to ``[a-z0-9_.:-]`` (at most 48 characters) with at most
+``MAX_VALUES_PER_LABEL`` distinct values per metric; further values are counted under ``"other"``. A
+metrics call never raises for a bad free-text label: instrumentation must not break trading.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from trading.modes import Mode
+
+PRICE_FEED_STATES: tuple[str, ...] = ("ws", "rest", "stale")
+POLL_SOURCES: tuple[str, ...] = ("listener", "positions", "account", "orders", "price")
+MAX_VALUES_PER_LABEL = 64
+OVERFLOW_LABEL_VALUE = "other"
+
+_REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_POLL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_UNSAFE_LABEL_CHARS = re.compile(r"[^a-z0-9_.:-]+")
+_MAX_LABEL_LENGTH = 48
+
+
+class _LabelBounds:
+    """Keeps each (metric, label) to a small, sanitized set of values."""
+
+    def __init__(self, max_values: int) -> None:
+        self._max_values = max_values
+        self._seen: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, metric: str, label: str, value: object) -> str:
+        text = _UNSAFE_LABEL_CHARS.sub("_", str(value).strip().lower())[:_MAX_LABEL_LENGTH] or "unknown"
+        with self._lock:
+            seen = self._seen.setdefault((metric, label), set())
+            if text in seen:
+                return text
+            if len(seen) >= self._max_values:
+                return OVERFLOW_LABEL_VALUE
+            seen.add(text)
+            return text
+
+
+class Metrics:
+    """Every metric the executor exports. Thread-safe."""
+
+    def __init__(self, *, max_values_per_label: int = MAX_VALUES_PER_LABEL) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._bound = _LabelBounds(max_values_per_label)
+        registry = self.registry
+        self.trading_mode = Gauge(
+            "following_trading_mode", "1 for the current trading mode, 0 for the others", ["mode"],
+            registry=registry,
+        )  # fmt: skip
+        self.posts = Counter("following_posts", "Channel posts seen for the first time", registry=registry)
+        self.signals = Counter(
+            "following_signals", "Signals by outcome (traded, refused, notify_only...)", ["outcome"],
+            registry=registry,
+        )  # fmt: skip
+        self.orders = Counter(
+            "following_orders", "Order submissions by leg and result", ["leg", "result"], registry=registry
+        )
+        self.actor_restarts = Counter(
+            "following_actor_restarts", "Actor restarts by the supervisor", ["actor"], registry=registry
+        )
+        self.exchange_requests = Counter(
+            "following_exchange_requests", "Exchange REST requests by endpoint and result",
+            ["endpoint", "result"], registry=registry,
+        )  # fmt: skip
+        self.exchange_request_seconds = Histogram(
+            "following_exchange_request_seconds", "Exchange REST request latency", ["endpoint"],
+            buckets=_REQUEST_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.poll_seconds = Histogram(
+            "following_poll_seconds", "Duration of one poll cycle by source", ["source"],
+            buckets=_POLL_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.poll_errors = Counter(
+            "following_poll_errors", "Failed poll cycles by source", ["source"], registry=registry
+        )
+        self.open_positions = Gauge("following_open_positions", "Open positions", registry=registry)
+        self.equity_usdt = Gauge("following_equity_usdt", "Account equity in USDT", registry=registry)
+        self.available_usdt = Gauge("following_available_usdt", "Available margin in USDT", registry=registry)
+        self.refusals = Counter(
+            "following_refusals", "Signals refused by the risk gate, by reason code", ["reason"],
+            registry=registry,
+        )  # fmt: skip
+        self.notify_only = Counter(
+            "following_notify_only", "Signals only notified, not traded", registry=registry
+        )
+        self.price_feed_state = Gauge(
+            "following_price_feed_state", "1 for the current price feed state (ws, rest, stale)", ["state"],
+            registry=registry,
+        )  # fmt: skip
+        self.rate_limit_wait_seconds = Counter(
+            "following_rate_limit_wait_seconds", "Time spent waiting for rate-limit tokens", registry=registry
+        )
+        # Pre-create the known children so dashboards see zeros instead of missing series.
+        for mode in Mode:
+            self.trading_mode.labels(mode=mode.value).set(0)
+        for state in PRICE_FEED_STATES:
+            self.price_feed_state.labels(state=state).set(0)
+        for source in POLL_SOURCES:
+            self.poll_seconds.labels(source=self._bound("poll_seconds", "source", source))
+            self.poll_errors.labels(source=self._bound("poll_errors", "source", source))
+        self._one_hot_lock = threading.Lock()
+
+    # --- one-hot gauges ----------------------------------------------------------------------------
+    def set_mode(self, mode: Mode | str) -> None:
+        """Mark ``mode`` (normal, safe, panic) as the current one; ValueError for an unknown mode."""
+        current = Mode(mode).value
+        with self._one_hot_lock:
+            for known in Mode:
+                self.trading_mode.labels(mode=known.value).set(1 if known.value == current else 0)
+
+    def set_price_feed_state(self, state: str) -> None:
+        """Mark the price feed state (ws, rest, stale); ValueError for an unknown state."""
+        if state not in PRICE_FEED_STATES:
+            raise ValueError(f"unknown price feed state {state!r}")
+        with self._one_hot_lock:
+            for known in PRICE_FEED_STATES:
+                self.price_feed_state.labels(state=known).set(1 if known == state else 0)
+
+    # --- counters ----------------------------------------------------------------------------------
+    def post_seen(self, count: int = 1) -> None:
+        self.posts.inc(count)
+
+    def signal(self, outcome: str) -> None:
+        self.signals.labels(outcome=self._bound("signals", "outcome", outcome)).inc()
+
+    def order(self, leg: str, result: str) -> None:
+        self.orders.labels(
+            leg=self._bound("orders", "leg", leg), result=self._bound("orders", "result", result)
+        ).inc()
+
+    def actor_restart(self, actor: str) -> None:
+        self.actor_restarts.labels(actor=self._bound("actor_restarts", "actor", actor)).inc()
+
+    def exchange_request(self, endpoint: str, result: str, seconds: float | None = None) -> None:
+        """Count one exchange request and, when given, observe its latency."""
+        endpoint_label = self._bound("exchange_requests", "endpoint", endpoint)
+        self.exchange_requests.labels(
+            endpoint=endpoint_label, result=self._bound("exchange_requests", "result", result)
+        ).inc()
+        if seconds is not None:
+            self.exchange_request_seconds.labels(endpoint=endpoint_label).observe(max(0.0, seconds))
+
+    def observe_poll(self, source: str, seconds: float) -> None:
+        self.poll_seconds.labels(source=self._bound("poll_seconds", "source", source)).observe(
+            max(0.0, seconds)
+        )
+
+    def poll_error(self, source: str) -> None:
+        self.poll_errors.labels(source=self._bound("poll_errors", "source", source)).inc()
+
+    def refusal(self, reason: str) -> None:
+        self.refusals.labels(reason=self._bound("refusals", "reason", reason)).inc()
+
+    def notify_only_signal(self) -> None:
+        self.notify_only.inc()
+
+    def rate_limit_wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.rate_limit_wait_seconds.inc(seconds)
+
+    # --- gauges ------------------------------------------------------------------------------------
+    def set_open_positions(self, count: int) -> None:
+        self.open_positions.set(count)
+
+    def set_equity(self, usdt: Decimal | float) -> None:
+        self.equity_usdt.set(float(usdt))
+
+    def set_available(self, usdt: Decimal | float) -> None:
+        self.available_usdt.set(float(usdt))
+
+    # --- exposition --------------------------------------------------------------------------------
+    def render(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)
