@@ -506,14 +506,15 @@ class BitgetClient:
             "marginMode": request.margin_mode,
             "marginCoin": self.margin_coin,
             "size": format_decimal(request.size),
-            "side": request.side,
-            "orderType": request.order_type,
-            "force": request.force,
         }
+        # Key order follows the doc example (the signature covers the exact body text).
         if request.price is not None:
             body["price"] = format_decimal(request.price)
+        body["side"] = request.side
         if request.trade_side is not None:
             body["tradeSide"] = request.trade_side
+        body["orderType"] = request.order_type
+        body["force"] = request.force
         if request.reduce_only:
             body["reduceOnly"] = "YES"
         if request.client_oid is not None:
