@@ -1,0 +1,220 @@
+"""The health HTTP server: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+
+Liveness means "the supervisor loop made progress recently" (see ``ProgressWatch``), not merely "the
+process is alive". Readiness means "safe to trade": exchange reachable, startup reconciliation done, every
+open position protected... The callables decide; this module only serves their verdicts.
+
+A check that raises answers 503 with a generic message: exception texts can carry URLs, keys or payloads,
+so they are neither served nor logged (only the exception type is logged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from actors.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], tuple[bool, dict[str, Any]]]
+CHECK_FAILED_MESSAGE = "check failed"
+
+
+class ProgressWatch:
+    """Liveness as "did the loop make progress recently?": ``beat()`` each iteration, ``ok()`` for /healthz.
+
+    The construction time counts as a first beat, so a freshly started process gets one ``max_silence_s``
+    of grace before its first iteration.
+    """
+
+    def __init__(self, max_silence_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_silence_s <= 0:
+            raise ValueError("max_silence_s must be positive")
+        self.max_silence_s = float(max_silence_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_beat = clock()
+        self._beats = 0
+
+    def beat(self) -> None:
+        with self._lock:
+            self._last_beat = self._clock()
+            self._beats += 1
+
+    def silence_s(self) -> float:
+        """Seconds since the last beat (or since construction)."""
+        with self._lock:
+            return max(0.0, self._clock() - self._last_beat)
+
+    def ok(self) -> bool:
+        return self.silence_s() <= self.max_silence_s
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """A liveness callable for ``HealthServer``."""
+        silence = self.silence_s()
+        with self._lock:
+            beats = self._beats
+        return silence <= self.max_silence_s, {
+            "silence_s": round(silence, 3),
+            "max_silence_s": self.max_silence_s,
+            "beats": beats,
+        }
+
+
+def combine_checks(checks: Mapping[str, Callable[[], bool]]) -> Check:
+    """One readiness callable from named boolean checks; the detail names every failing one.
+
+    A check that raises counts as failing (its exception text is not reported).
+    """
+    named = dict(checks)
+
+    def run() -> tuple[bool, dict[str, Any]]:
+        results: dict[str, bool] = {}
+        for name, check in named.items():
+            try:
+                results[name] = bool(check())
+            except Exception as exc:  # a broken check means "not ready", never a crash
+                log.warning("readiness check %s raised %s", name, type(exc).__name__)
+                results[name] = False
+        failing = [name for name, passed in results.items() if not passed]
+        return not failing, {"checks": results, "failing": failing}
+
+    return run
+
+
+def _failing_names(detail: Mapping[str, Any]) -> list[str] | None:
+    """Names of failing checks when the detail holds a ``checks`` mapping of name -> bool."""
+    checks = detail.get("checks")
+    if not isinstance(checks, Mapping):
+        return None
+    return [str(name) for name, passed in checks.items() if not passed]
+
+
+class HealthServer:
+    """Serves /healthz, /readyz and /metrics from a daemon thread."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        liveness: Check,
+        readiness: Check,
+    ) -> None:
+        self._metrics = metrics
+        self._host = host
+        self._port = port
+        self._liveness = liveness
+        self._readiness = readiness
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> tuple[str, int]:
+        """Bind and serve; returns the bound (host, port) (useful with port 0)."""
+        with self._lock:
+            if self._server is not None:
+                raise RuntimeError("health server already started")
+            server = ThreadingHTTPServer((self._host, self._port), self._handler_class())
+            server.daemon_threads = True
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="health-http", daemon=True
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+            host, port = server.server_address[:2]
+            return str(host), int(port)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The bound (host, port) while serving, else None."""
+        with self._lock:
+            if self._server is None:
+                return None
+            host, port = self._server.server_address[:2]
+            return str(host), int(port)
+
+    def stop(self) -> None:
+        """Stop serving and release the port; a no-op when not started."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> HealthServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- request handling --------------------------------------------------------------------------
+    def _probe(self, check: Check) -> tuple[int, dict[str, Any]]:
+        try:
+            ok, detail = check()
+            body: dict[str, Any] = {"ok": bool(ok), **dict(detail)}
+            failing = _failing_names(detail)
+            if failing is not None:
+                body["failing"] = failing
+            json.dumps(body, default=str)  # fail here (generically), not halfway through the response
+        except Exception as exc:
+            log.warning("health check raised %s", type(exc).__name__)
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "error": CHECK_FAILED_MESSAGE}
+        return (HTTPStatus.OK if body["ok"] else HTTPStatus.SERVICE_UNAVAILABLE), body
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # a stuck client must not hold a thread forever
+            server_version = "following-health"
+            sys_version = ""
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    self._send_json(*health._probe(health._liveness))
+                elif path == "/readyz":
+                    self._send_json(*health._probe(health._readiness))
+                elif path == "/metrics":
+                    try:
+                        payload = health._metrics.render()
+                    except Exception as exc:
+                        log.warning("metrics rendering raised %s", type(exc).__name__)
+                        self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "metrics unavailable"})
+                        return
+                    self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, payload)
+                else:
+                    self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+            def _send_json(self, status: int, body: dict[str, Any]) -> None:
+                payload = json.dumps(body, default=str, sort_keys=True).encode()
+                self._send(status, "application/json", payload)
+
+            def _send(self, status: int, content_type: str, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silent: probes hit this every few seconds."""
+
+        return Handler

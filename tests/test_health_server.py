@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from actors.health import HealthServer, ProgressWatch, combine_checks
+from actors.metrics import Metrics
+
+SECRET = "api-secret-abc123"
+
+
+class Probe:
+    """A liveness/readiness callable the test can flip."""
+
+    def __init__(self, ok: bool = True, detail: dict[str, Any] | None = None) -> None:
+        self.ok = ok
+        self.detail = detail or {}
+        self.error: Exception | None = None
+
+    def __call__(self) -> tuple[bool, dict[str, Any]]:
+        if self.error is not None:
+            raise self.error
+        return self.ok, self.detail
+
+
+@pytest.fixture
+def liveness() -> Probe:
+    return Probe(True, {"silence_s": 0.1})
+
+
+@pytest.fixture
+def readiness() -> Probe:
+    return Probe(True, {"checks": {"exchange": True, "reconciled": True}})
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+def base_url(metrics: Metrics, liveness: Probe, readiness: Probe) -> Iterator[str]:
+    server = HealthServer(metrics, host="127.0.0.1", port=0, liveness=liveness, readiness=readiness)
+    host, port = server.start()
+    assert port != 0
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def get(url: str) -> requests.Response:
+    return requests.get(url, timeout=5)
+
+
+def test_healthz_is_200_when_live_and_503_when_not(base_url: str, liveness: Probe) -> None:
+    response = get(f"{base_url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "silence_s": 0.1}
+    liveness.ok = False
+    response = get(f"{base_url}/healthz")
+    assert response.status_code == 503
+    assert response.json()["ok"] is False
+
+
+def test_readyz_lists_failing_checks_by_name(base_url: str, readiness: Probe) -> None:
+    assert get(f"{base_url}/readyz").status_code == 200
+    readiness.ok = False
+    readiness.detail = {"checks": {"exchange": True, "reconciled": False, "stops_confirmed": False}}
+    response = get(f"{base_url}/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["reconciled", "stops_confirmed"]
+
+
+def test_a_raising_check_is_503_without_the_exception_text(
+    base_url: str, liveness: Probe, readiness: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    liveness.error = RuntimeError(f"GET https://api.example/?key={SECRET} failed")
+    readiness.error = ValueError(SECRET)
+    for path in ("/healthz", "/readyz"):
+        response = get(f"{base_url}{path}")
+        assert response.status_code == 503
+        assert SECRET not in response.text
+        assert response.json() == {"ok": False, "error": "check failed"}
+    assert SECRET not in caplog.text
+
+
+def test_metrics_are_served_as_prometheus_text(base_url: str, metrics: Metrics) -> None:
+    metrics.post_seen(3)
+    response = get(f"{base_url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert "following_posts_total 3.0" in response.text
+
+
+def test_unknown_paths_are_404(base_url: str) -> None:
+    assert get(f"{base_url}/").status_code == 404
+    assert get(f"{base_url}/admin").status_code == 404
+
+
+def test_access_is_not_logged_to_stderr(base_url: str, capfd: pytest.CaptureFixture[str]) -> None:
+    get(f"{base_url}/healthz")
+    get(f"{base_url}/nope")
+    assert capfd.readouterr().err == ""
+
+
+def test_stop_releases_the_port(metrics: Metrics, liveness: Probe, readiness: Probe) -> None:
+    server = HealthServer(metrics, port=0, liveness=liveness, readiness=readiness)
+    host, port = server.start()
+    with pytest.raises(RuntimeError):
+        server.start()
+    server.stop()
+    server.stop()  # idempotent
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{host}:{port}/healthz", timeout=2)
+
+
+def test_progress_watch_needs_recent_beats() -> None:
+    now = [100.0]
+    watch = ProgressWatch(10.0, clock=lambda: now[0])
+    assert watch.ok()  # grace period from construction
+    now[0] = 111.0
+    assert not watch.ok()
+    watch.beat()
+    assert watch.ok()
+    now[0] = 121.0
+    assert watch.ok()  # exactly at the limit
+    now[0] = 121.5
+    ok, detail = watch.check()
+    assert not ok
+    assert detail == {"silence_s": 10.5, "max_silence_s": 10.0, "beats": 1}
+
+
+def test_progress_watch_serves_as_liveness(metrics: Metrics, readiness: Probe) -> None:
+    now = [0.0]
+    watch = ProgressWatch(5.0, clock=lambda: now[0])
+    with HealthServer(metrics, port=0, liveness=watch.check, readiness=readiness) as server:
+        assert server.address is not None
+        host, port = server.address
+        assert get(f"http://{host}:{port}/healthz").status_code == 200
+        now[0] = 6.0
+        assert get(f"http://{host}:{port}/healthz").status_code == 503
+
+
+def test_combine_checks_names_failures_and_survives_raising_checks() -> None:
+    def broken() -> bool:
+        raise RuntimeError(SECRET)
+
+    ok, detail = combine_checks({"exchange": lambda: True, "reconciled": lambda: False, "feed": broken})()
+    assert not ok
+    assert detail == {
+        "checks": {"exchange": True, "reconciled": False, "feed": False},
+        "failing": ["reconciled", "feed"],
+    }
+    assert combine_checks({"exchange": lambda: True})()[0] is True
