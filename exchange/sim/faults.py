@@ -1,0 +1,166 @@
+"""Scriptable, seed-deterministic fault injection for the simulator.
+
+Faults are keyed by endpoint: the last path segment (``place-order``) or the full path
+(``/api/v2/mix/order/place-order``); both spellings name the same endpoint. The HTTP server consults
+:meth:`FaultPlan.before_request` before handling a call and :meth:`FaultPlan.after_accept` once the call has
+been applied to the engine.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from exchange.sim.engine import SimExchange
+
+
+def endpoint_key(endpoint: str) -> str:
+    """``/api/v2/mix/order/place-order`` and ``place-order`` both become ``place-order``."""
+    return endpoint.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What to answer instead of handling the request (nothing is applied to the engine)."""
+
+    http_status: int
+    code: str
+    msg: str
+
+
+@dataclass(frozen=True)
+class AfterAccept:
+    """The request was applied; then the reply is delayed (``delay_s``) or the connection is dropped."""
+
+    delay_s: float | None  # None: close the connection without a reply
+
+
+class FaultPlan:
+    def __init__(self, engine: SimExchange, seed: int) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        # A separate stream from the price walk, so adding faults never changes the prices a seed gives.
+        self._rng = random.Random(f"faults:{seed}")
+        self._latency: dict[str, float] = {}
+        self._queued: dict[str, list[Failure]] = {}
+        self._after_accept: dict[str, list[AfterAccept]] = {}
+        self._unsupported: set[str] = set()
+        self._flaky: dict[str, tuple[float, Failure]] = {}
+        self._ws_droppers: list[Callable[[], None]] = []
+
+    # ---- scripting -------------------------------------------------------------------------------------
+    def latency(self, endpoint: str, seconds: float) -> None:
+        """Every call to ``endpoint`` waits ``seconds`` before it is handled (0 removes the latency)."""
+        with self._lock:
+            if seconds > 0:
+                self._latency[endpoint_key(endpoint)] = seconds
+            else:
+                self._latency.pop(endpoint_key(endpoint), None)
+
+    def fail_next(
+        self,
+        endpoint: str,
+        *,
+        http_status: int = 500,
+        code: str | None = None,
+        msg: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next ``times`` calls fail without touching the engine (default: HTTP 500)."""
+        if code is not None and http_status == 500:
+            http_status = 400
+        failure = Failure(
+            http_status=http_status,
+            code=code or str(http_status),
+            msg=msg or ("Internal Server Error" if http_status >= 500 else "Injected failure"),
+        )
+        with self._lock:
+            self._queued.setdefault(endpoint_key(endpoint), []).extend([failure] * times)
+
+    def reject_next(self, endpoint: str, code: str, msg: str, *, times: int = 1) -> None:
+        """The next ``times`` calls get a business error (HTTP 400) and change nothing."""
+        self.fail_next(endpoint, http_status=400, code=code, msg=msg, times=times)
+
+    def timeout_after_accept(self, endpoint: str, *, delay_s: float | None = None, times: int = 1) -> None:
+        """The next calls ARE applied, then the reply is held for ``delay_s`` (or the socket is closed)."""
+        with self._lock:
+            self._after_accept.setdefault(endpoint_key(endpoint), []).extend([AfterAccept(delay_s)] * times)
+
+    def unsupported(self, endpoint: str, enabled: bool = True) -> None:
+        """``endpoint`` answers a clear "not supported" error until disabled (for capability probes)."""
+        with self._lock:
+            if enabled:
+                self._unsupported.add(endpoint_key(endpoint))
+            else:
+                self._unsupported.discard(endpoint_key(endpoint))
+
+    def flaky(self, endpoint: str, probability: float, *, http_status: int = 500) -> None:
+        """Each call fails with ``probability``, drawn from the seeded fault stream (deterministic)."""
+        with self._lock:
+            self._flaky[endpoint_key(endpoint)] = (
+                probability,
+                Failure(http_status, str(http_status), "Internal Server Error"),
+            )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._latency.clear()
+            self._queued.clear()
+            self._after_accept.clear()
+            self._unsupported.clear()
+            self._flaky.clear()
+        self._engine.set_stale_prices(False)
+
+    def drop_ws(self) -> None:
+        """Close every open WebSocket connection now."""
+        with self._lock:
+            droppers = list(self._ws_droppers)
+        for drop in droppers:
+            drop()
+
+    def stale_prices(self, stale: bool = True) -> None:
+        """Freeze the published ticker (REST and WebSocket) while the engine's price keeps moving."""
+        self._engine.set_stale_prices(stale)
+
+    def jump_price(self, symbol: str, pct: float | Decimal) -> Decimal:
+        """Gap the price by ``pct`` percent in one move (stops fill at the gapped price)."""
+        return self._engine.jump_price(symbol, Decimal(str(pct)))
+
+    # ---- used by the servers ---------------------------------------------------------------------------
+    def register_ws_dropper(self, dropper: Callable[[], None]) -> None:
+        with self._lock:
+            self._ws_droppers.append(dropper)
+
+    def unregister_ws_dropper(self, dropper: Callable[[], None]) -> None:
+        with self._lock:
+            if dropper in self._ws_droppers:
+                self._ws_droppers.remove(dropper)
+
+    def latency_for(self, endpoint: str) -> float:
+        with self._lock:
+            return self._latency.get(endpoint_key(endpoint), 0.0)
+
+    def before_request(self, endpoint: str) -> Failure | None:
+        key = endpoint_key(endpoint)
+        with self._lock:
+            if key in self._unsupported:
+                return Failure(404, "40404", f"Request URL NOT FOUND: {key} is not supported")
+            queued = self._queued.get(key)
+            if queued:
+                return queued.pop(0)
+            flaky = self._flaky.get(key)
+            if flaky is not None and self._rng.random() < flaky[0]:
+                return flaky[1]
+        return None
+
+    def after_accept(self, endpoint: str) -> AfterAccept | None:
+        with self._lock:
+            queued = self._after_accept.get(endpoint_key(endpoint))
+            if queued:
+                return queued.pop(0)
+        return None
