@@ -5,6 +5,10 @@ they like. Label values are bounded: one-hot labels (mode, price feed state) acc
 and every other label value is reduced to ``[a-z0-9_.:-]`` (at most 48 characters) with at most
 ``MAX_VALUES_PER_LABEL`` distinct values per metric; further values are counted under ``"other"``. A
 metrics call never raises for a bad free-text label: instrumentation must not break trading.
+
+Every metric is also an attribute named after it without the ``following_`` prefix (``posts_total``,
+``signals_total``, ``poll_seconds``...), for callers that use ``.labels(...)`` directly; those bypass the
+bounding, so pass only literal label values that way and free text through the helper methods.
 """
 
 from __future__ import annotations
@@ -59,18 +63,20 @@ class Metrics:
             "following_trading_mode", "1 for the current trading mode, 0 for the others", ["mode"],
             registry=registry,
         )  # fmt: skip
-        self.posts = Counter("following_posts", "Channel posts seen for the first time", registry=registry)
-        self.signals = Counter(
+        self.posts_total = Counter(
+            "following_posts", "Channel posts seen for the first time", registry=registry
+        )
+        self.signals_total = Counter(
             "following_signals", "Signals by outcome (traded, refused, notify_only...)", ["outcome"],
             registry=registry,
         )  # fmt: skip
-        self.orders = Counter(
+        self.orders_total = Counter(
             "following_orders", "Order submissions by leg and result", ["leg", "result"], registry=registry
         )
-        self.actor_restarts = Counter(
+        self.actor_restarts_total = Counter(
             "following_actor_restarts", "Actor restarts by the supervisor", ["actor"], registry=registry
         )
-        self.exchange_requests = Counter(
+        self.exchange_requests_total = Counter(
             "following_exchange_requests", "Exchange REST requests by endpoint and result",
             ["endpoint", "result"], registry=registry,
         )  # fmt: skip
@@ -82,24 +88,24 @@ class Metrics:
             "following_poll_seconds", "Duration of one poll cycle by source", ["source"],
             buckets=_POLL_BUCKETS, registry=registry,
         )  # fmt: skip
-        self.poll_errors = Counter(
+        self.poll_errors_total = Counter(
             "following_poll_errors", "Failed poll cycles by source", ["source"], registry=registry
         )
         self.open_positions = Gauge("following_open_positions", "Open positions", registry=registry)
         self.equity_usdt = Gauge("following_equity_usdt", "Account equity in USDT", registry=registry)
         self.available_usdt = Gauge("following_available_usdt", "Available margin in USDT", registry=registry)
-        self.refusals = Counter(
+        self.refusals_total = Counter(
             "following_refusals", "Signals refused by the risk gate, by reason code", ["reason"],
             registry=registry,
         )  # fmt: skip
-        self.notify_only = Counter(
+        self.notify_only_total = Counter(
             "following_notify_only", "Signals only notified, not traded", registry=registry
         )
         self.price_feed_state = Gauge(
             "following_price_feed_state", "1 for the current price feed state (ws, rest, stale)", ["state"],
             registry=registry,
         )  # fmt: skip
-        self.rate_limit_wait_seconds = Counter(
+        self.rate_limit_wait_seconds_total = Counter(
             "following_rate_limit_wait_seconds", "Time spent waiting for rate-limit tokens", registry=registry
         )
         # Pre-create the known children so dashboards see zeros instead of missing series.
@@ -109,8 +115,18 @@ class Metrics:
             self.price_feed_state.labels(state=state).set(0)
         for source in POLL_SOURCES:
             self.poll_seconds.labels(source=self._bound("poll_seconds", "source", source))
-            self.poll_errors.labels(source=self._bound("poll_errors", "source", source))
+            self.poll_errors_total.labels(source=self._bound("poll_errors", "source", source))
         self._one_hot_lock = threading.Lock()
+        # Short aliases (same objects) for code that reads better without the suffix.
+        self.posts = self.posts_total
+        self.signals = self.signals_total
+        self.orders = self.orders_total
+        self.actor_restarts = self.actor_restarts_total
+        self.exchange_requests = self.exchange_requests_total
+        self.poll_errors = self.poll_errors_total
+        self.refusals = self.refusals_total
+        self.notify_only = self.notify_only_total
+        self.rate_limit_wait_seconds = self.rate_limit_wait_seconds_total
 
     # --- one-hot gauges ----------------------------------------------------------------------------
     def set_mode(self, mode: Mode | str) -> None:
@@ -130,23 +146,23 @@ class Metrics:
 
     # --- counters ----------------------------------------------------------------------------------
     def post_seen(self, count: int = 1) -> None:
-        self.posts.inc(count)
+        self.posts_total.inc(count)
 
     def signal(self, outcome: str) -> None:
-        self.signals.labels(outcome=self._bound("signals", "outcome", outcome)).inc()
+        self.signals_total.labels(outcome=self._bound("signals", "outcome", outcome)).inc()
 
     def order(self, leg: str, result: str) -> None:
-        self.orders.labels(
+        self.orders_total.labels(
             leg=self._bound("orders", "leg", leg), result=self._bound("orders", "result", result)
         ).inc()
 
     def actor_restart(self, actor: str) -> None:
-        self.actor_restarts.labels(actor=self._bound("actor_restarts", "actor", actor)).inc()
+        self.actor_restarts_total.labels(actor=self._bound("actor_restarts", "actor", actor)).inc()
 
     def exchange_request(self, endpoint: str, result: str, seconds: float | None = None) -> None:
         """Count one exchange request and, when given, observe its latency."""
         endpoint_label = self._bound("exchange_requests", "endpoint", endpoint)
-        self.exchange_requests.labels(
+        self.exchange_requests_total.labels(
             endpoint=endpoint_label, result=self._bound("exchange_requests", "result", result)
         ).inc()
         if seconds is not None:
@@ -158,17 +174,17 @@ class Metrics:
         )
 
     def poll_error(self, source: str) -> None:
-        self.poll_errors.labels(source=self._bound("poll_errors", "source", source)).inc()
+        self.poll_errors_total.labels(source=self._bound("poll_errors", "source", source)).inc()
 
     def refusal(self, reason: str) -> None:
-        self.refusals.labels(reason=self._bound("refusals", "reason", reason)).inc()
+        self.refusals_total.labels(reason=self._bound("refusals", "reason", reason)).inc()
 
     def notify_only_signal(self) -> None:
-        self.notify_only.inc()
+        self.notify_only_total.inc()
 
     def rate_limit_wait(self, seconds: float) -> None:
         if seconds > 0:
-            self.rate_limit_wait_seconds.inc(seconds)
+            self.rate_limit_wait_seconds_total.inc(seconds)
 
     # --- gauges ------------------------------------------------------------------------------------
     def set_open_positions(self, count: int) -> None:

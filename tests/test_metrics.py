@@ -121,3 +121,14 @@ def test_render_is_prometheus_text_with_every_metric() -> None:
         "following_rate_limit_wait_seconds_total",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
+
+
+def test_metric_objects_are_reachable_by_name_for_direct_labels() -> None:
+    metrics = Metrics()
+    metrics.signals_total.labels(outcome="approved").inc()
+    metrics.poll_errors.labels(source="listener").inc()
+    metrics.posts_total.inc()
+    assert sample(metrics, "following_signals_total", outcome="approved") == 1.0
+    assert sample(metrics, "following_poll_errors_total", source="listener") == 1.0
+    assert metrics.poll_errors is metrics.poll_errors_total
+    assert sample(metrics, "following_posts_total") == 1.0
