@@ -121,6 +121,20 @@ def test_last_message_id_is_per_channel(journal: Journal) -> None:
     assert journal.last_message_id("chan") == 12
 
 
+def test_unread_posts_are_those_without_any_signal_row(journal: Journal) -> None:
+    for message_id in (3, 1, 2):
+        journal.record_post(make_post(message_id))
+    journal.record_post(make_post(1, channel="other"))
+    journal.record_signal("chan", 2, {}, "ignored", "noise")
+    assert [(p.channel, p.message_id) for p in journal.unread_posts()] == [
+        ("chan", 1),
+        ("chan", 3),
+        ("other", 1),
+    ]
+    assert [p.message_id for p in journal.unread_posts("chan", limit=1)] == [1]
+    assert journal.unread_posts("chan")[0] == make_post(1)
+
+
 # --- media -----------------------------------------------------------------------------------------
 def test_media_deduplicates_by_content_and_remembers_every_url(journal: Journal) -> None:
     assert journal.record_media("https://a/1.jpg", "abc", "/m/abc.jpg", 1234, "image/jpeg") is True
@@ -258,6 +272,15 @@ def test_orders_filter_by_state_symbol_and_signal(journal: Journal) -> None:
     ]
     assert [row.client_oid for row in journal.orders(signal_id=first)] == ["a", "b"]
     assert journal.orders(states=[]) == []
+
+
+def test_last_entry_times_count_every_exposure_adding_intent(journal: Journal, clock: FakeClock) -> None:
+    record_intent(journal, "entry-btc")
+    journal.set_order_state("entry-btc", OrderState.REJECTED)  # still counts: cooldown errs strict
+    clock.now += 10
+    record_intent(journal, "tp-btc", reduce_only=True)  # closing never counts
+    record_intent(journal, "entry-eth", symbol="ETHUSDT")
+    assert journal.last_entry_times() == {"BTCUSDT": clock.now - 10, "ETHUSDT": clock.now}
 
 
 # --- events and flags ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ API (all methods are thread-safe; one connection guarded by an RLock):
 - ``schema_version`` -> int. The schema is created/migrated on open; a newer schema than this code knows
   raises ``JournalSchemaError``.
 - Posts: ``record_post(post) -> PostRecordResult`` (status new/edited/duplicate, ``previous_text`` on edit),
-  ``post(channel, message_id) -> Post | None``, ``last_message_id(channel) -> int | None``.
+  ``post(channel, message_id) -> Post | None``, ``last_message_id(channel) -> int | None``,
+  ``unread_posts(channel=None, limit=1000) -> list[Post]`` (recorded, no signal row yet).
 - Media: ``record_media(url, sha256, path, size, content_type) -> bool``, ``media_by_sha256(sha)``,
   ``media_by_url(url)`` -> ``MediaRow | None``.
 - Signals: ``record_signal(channel, message_id, parsed_json, decision, reason, *, index=0, symbol=None)``
@@ -20,7 +21,7 @@ API (all methods are thread-safe; one connection guarded by an RLock):
 - Orders: ``record_intent(client_oid, *, ...) -> bool`` (False: the client_oid exists, do NOT send again),
   ``set_order_state(client_oid, state, *, exchange_order_id=None, filled_size=None, avg_price=None,
   error=None)``, ``order(client_oid)``, ``order_by_exchange_id(exchange_order_id)``,
-  ``orders(states=None, symbol=None, signal_id=None)``.
+  ``orders(states=None, symbol=None, signal_id=None)``, ``last_entry_times() -> dict[symbol, ts]``.
 - Events: ``record_event(kind, detail) -> id``, ``events(kind=None, since_id=0, limit=1000)``.
 - Flags: ``set_flag(name, value | None)``, ``get_flag(name)``; ``KILL_SWITCH_FLAG`` = "kill_switch".
 
@@ -375,6 +376,23 @@ class Journal:
         rows = self._query("SELECT MAX(message_id) FROM posts WHERE channel = ?", (channel,))
         return None if rows[0][0] is None else int(rows[0][0])
 
+    def unread_posts(self, channel: str | None = None, limit: int = 1000) -> list[Post]:
+        """Posts recorded but never read: no signal row exists for them (a crash between listen and parse).
+
+        Every reading of a post, even "ignored" noise, records a signal row, so "no row" means "not read".
+        """
+        sql = (
+            "SELECT p.post_json FROM posts p WHERE NOT EXISTS ("
+            "SELECT 1 FROM signals s WHERE s.channel = p.channel AND s.message_id = p.message_id)"
+        )
+        params: list[Any] = []
+        if channel is not None:
+            sql += " AND p.channel = ?"
+            params.append(channel)
+        params.append(max(0, int(limit)))
+        rows = self._query(sql + " ORDER BY p.channel, p.message_id LIMIT ?", params)
+        return [_post_from_json(json.loads(row[0])) for row in rows]
+
     # --- media -------------------------------------------------------------------------------------
     def record_media(self, url: str, sha256: str, path: str, size: int, content_type: str | None) -> bool:
         """Store a downloaded file; False when that content (sha256) is already stored. The url is kept."""
@@ -624,6 +642,14 @@ class Journal:
             f"SELECT {self._ORDER_COLUMNS} FROM orders{where} ORDER BY created_at, rowid", params
         )
         return [self._order_row(row) for row in rows]
+
+    def last_entry_times(self) -> dict[str, float]:
+        """symbol -> time of the latest order that could add exposure (any non-reduce-only intent).
+
+        Every state counts, rejected and unknown included: for a cooldown, erring strict is the safe side.
+        """
+        rows = self._query("SELECT symbol, MAX(created_at) FROM orders WHERE reduce_only = 0 GROUP BY symbol")
+        return {symbol: float(created) for symbol, created in rows}
 
     # --- events ------------------------------------------------------------------------------------
     def record_event(self, kind: str, detail: dict[str, Any]) -> int:
