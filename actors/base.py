@@ -110,6 +110,44 @@ class ProgressWatch:
         return self.seconds_since_progress() <= max_silence_s
 
 
+class ActorDirectory:
+    """Name -> current ActorRef, kept up to date by the Supervisor on every (re)start.
+
+    A restart creates a new instance with a new ref, so actors must never keep each other's refs: they
+    ``tell`` by name through the directory. A message for an actor that is down (restarting) is dropped
+    and reported as False; the restarted instance rebuilds its state from the exchange and the journal.
+    """
+
+    def __init__(self) -> None:
+        self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._lock = threading.Lock()
+
+    def set(self, name: str, ref: pykka.ActorRef[Any] | None) -> None:
+        with self._lock:
+            if ref is None:
+                self._refs.pop(name, None)
+            else:
+                self._refs[name] = ref
+
+    def get(self, name: str) -> pykka.ActorRef[Any] | None:
+        with self._lock:
+            return self._refs.get(name)
+
+    def tell(self, name: str, message: Any) -> bool:
+        ref = self.get(name)
+        if ref is None:
+            return False
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            return False
+        return True
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._refs)
+
+
 # --- timers -------------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class TimerHandle:

@@ -69,7 +69,7 @@ class SignalParsed:
     reply_to: int | None
     parsed: ParsedMessage
     index: int = 0
-    edited: bool = False
+    posted_at: str | None = None  # the post's date as the page gives it (ISO 8601)
 
 
 # --- risk and execution ----------------------------------------------------------------------------

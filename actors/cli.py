@@ -1,0 +1,170 @@
+"""The command line: run, check-config, sim, parse, posts, reset-mode.
+
+``following --conf FILE`` is the same as ``following run --conf FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from actors.config import (
+    ConfigError,
+    check_live_requirements,
+    effective_config_text,
+    load_config,
+    load_secrets,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+COMMANDS = ("run", "check-config", "sim", "parse", "posts", "reset-mode")
+
+
+def _print_config_error(error: ConfigError) -> None:
+    print("configuration error:", file=sys.stderr)
+    for path, message in error.problems:
+        print(f"  {path}: {message}", file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.conf)
+    except ConfigError as error:
+        _print_config_error(error)
+        return EXIT_CONFIG
+    secrets = load_secrets(config)
+    problems = check_live_requirements(config, secrets)
+    print(effective_config_text(config, secrets), end="")
+    if problems:
+        _print_config_error(ConfigError(problems))
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from actors.app import run_forever
+
+    try:
+        config = load_config(args.conf)
+    except ConfigError as error:
+        _print_config_error(error)
+        return EXIT_CONFIG
+    secrets = load_secrets(config)
+    problems = check_live_requirements(config, secrets)
+    if problems:
+        _print_config_error(ConfigError(problems))
+        return EXIT_CONFIG
+    return run_forever(config, secrets, base_dir=Path(args.conf).resolve().parent.parent)
+
+
+def cmd_reset_mode(args: argparse.Namespace) -> int:
+    from actors.app import reset_mode
+
+    try:
+        config = load_config(args.conf)
+    except ConfigError as error:
+        _print_config_error(error)
+        return EXIT_CONFIG
+    ok, message = reset_mode(config, base_dir=Path(args.conf).resolve().parent.parent)
+    print(message, file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_ERROR
+
+
+def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
+    from exchange.sim.server import main as sim_main
+
+    return sim_main(rest)
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from parsing.rules import parse_text
+
+    if args.jsonl:
+        lines = Path(args.jsonl).read_text(encoding="utf-8").splitlines()
+        items = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError:
+                print(f"{args.jsonl}:{number}: not a JSON object", file=sys.stderr)
+                return EXIT_ERROR
+    else:
+        items = [{"text": sys.stdin.read()}]
+    for item in items:
+        readings = parse_text(str(item.get("text", "")))
+        for reading in readings:
+            print(json.dumps(reading.to_json(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_posts(args: argparse.Namespace) -> int:
+    from parsing.tme import parse_page
+
+    if args.html:
+        html = Path(args.html).read_text(encoding="utf-8")
+    else:
+        import requests
+
+        response = requests.get(args.url, timeout=15)
+        if response.status_code != 200:
+            print(f"{args.url}: HTTP {response.status_code}", file=sys.stderr)
+            return EXIT_ERROR
+        html = response.text
+    for post in parse_page(html):
+        row = post.to_json()
+        print(json.dumps({k: row[k] for k in ("message_id", "date", "text", "image_urls", "reply_to",
+                                               "forwarded_from", "edited")}, ensure_ascii=False))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="following", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the bot")
+    run.add_argument("--conf", required=True)
+    check = sub.add_parser("check-config", help="validate a config file and print the effective config")
+    check.add_argument("--conf", required=True)
+    sub.add_parser("sim", help="run the Bitget simulator alone (see `following sim --help`)", add_help=False)
+    parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood")
+    parse.add_argument("--jsonl", help="one JSON object per line with a 'text' field")
+    parse.add_argument("--conf", help="config (reserved for contract checks against the exchange)")
+    posts = sub.add_parser("posts", help="print the posts of a t.me/s page as JSON lines")
+    source = posts.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url")
+    source.add_argument("--html")
+    reset = sub.add_parser("reset-mode", help="operator reset from safe/panic to normal")
+    reset.add_argument("--conf", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--conf" or (argv and argv[0].startswith("--conf=")):
+        argv = ["run", *argv]
+    if argv and argv[0] == "sim":
+        return cmd_sim(argparse.Namespace(), argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    handlers = {
+        "run": cmd_run,
+        "check-config": cmd_check_config,
+        "parse": cmd_parse,
+        "posts": cmd_posts,
+        "reset-mode": cmd_reset_mode,
+    }
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Parser: turns each post into readings (rules first) and journals every one of them.
+
+A reading that is not a clear `trade` becomes a notice for the user and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.messages import PostEdited, PostSeen, SignalParsed
+from parsing.posts import Post
+from parsing.rules import parse_text
+from parsing.signals import Action, Kind, ParsedMessage
+from trading.journal import Journal
+
+log = logging.getLogger("following.parser")
+
+
+def read_post(post: Post, parse: Any = parse_text) -> list[ParsedMessage]:
+    """Every reading of a post; a parser crash on odd input becomes a notify_only reading."""
+    try:
+        readings = parse(post.text or "")
+    except Exception as exc:  # the message is refused, the pipeline keeps going
+        log.exception("rule parser failed on %s/%s", post.channel, post.message_id)
+        return [
+            ParsedMessage(
+                kind=Kind.NOISE,
+                action=Action.NOTIFY_ONLY,
+                warnings=(f"parser error: {type(exc).__name__}",),
+            )
+        ]
+    if post.image_urls and not any(r.action is Action.TRADE for r in readings):
+        # The image may carry the signal; until the vision model reads it, the user is told.
+        readings = [*readings, ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY,
+                                             warnings=("post has an image the rules cannot read",))]
+    return readings or [ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE)]
+
+
+class Parser(SupervisedActor):
+    def __init__(self, *, journal: Journal, risk_gate: Any, notifier: Any, metrics: Any, **base: Any) -> None:
+        super().__init__(**base)
+        self._journal = journal
+        self._risk_gate = risk_gate
+        self._notifier = notifier
+        self._metrics = metrics
+
+    def on_started(self) -> None:
+        # Posts recorded by the Listener but never read (a crash in between) are read now.
+        for post in self._journal.unread_posts():
+            self._read(post, edited=False)
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, PostSeen):
+            self._read(message.post, edited=False)
+        elif isinstance(message, PostEdited):
+            self._read(message.post, edited=True)
+        return None
+
+    def _read(self, post: Post, *, edited: bool) -> None:
+        readings = read_post(post)
+        for index, parsed in enumerate(readings):
+            if edited:
+                previous = self._journal.signal_for_post(post.channel, post.message_id, index)
+                if previous is not None:
+                    # An edit updates the reading it replaces; it never opens a second entry.
+                    self._notify(post, parsed, "post edited; its signal is not traded again")
+                    self._journal.record_event(
+                        "SIGNAL_EDITED",
+                        {"signal_id": previous.id, "channel": post.channel, "message_id": post.message_id},
+                    )
+                    continue
+            decision = {Action.TRADE: "parsed", Action.NOTIFY_ONLY: "notify_only"}.get(parsed.action, "ignored")
+            signal_id = self._journal.record_signal(
+                post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),
+                index=index, symbol=parsed.symbol,
+            )
+            self._metrics.signals_total.labels(outcome=decision).inc()
+            if parsed.action is Action.NOTIFY_ONLY:
+                self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"))
+            elif parsed.action is Action.TRADE:
+                self._risk_gate.tell(
+                    SignalParsed(
+                        signal_id=signal_id,
+                        channel=post.channel,
+                        message_id=post.message_id,
+                        reply_to=post.reply_to,
+                        parsed=parsed,
+                        index=index,
+                        posted_at=post.date,
+                    )
+                )
+
+    def _notify(self, post: Post, parsed: ParsedMessage, why: str) -> None:
+        self._metrics.notify_only_total.inc()
+        self._journal.record_event(
+            "NOTIFY_ONLY",
+            {"channel": post.channel, "message_id": post.message_id, "kind": parsed.kind.value, "why": why},
+        )
+        symbol = f" {parsed.symbol}" if parsed.symbol else ""
+        self._notifier.notify("NOTIFY_ONLY", f"post {post.message_id}{symbol}: {why}")

@@ -1,0 +1,180 @@
+"""PositionGuard: polls account and positions and enforces "every position has a stop".
+
+A position found without a stop gets a repair at once; if it is still unprotected past the repair timeout,
+it is closed and the system goes to safe mode. The account poll feeds the drawdown breaker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.messages import PriceTick, ProtectiveClose, RepairStop, Tick, WatchSymbol
+from exchange.bitget.errors import BitgetError
+from exchange.bitget.models import PlanOrder, Position
+from trading.guard import StopWatch, liquidation_distance, position_has_stop
+from trading.journal import Journal
+from trading.modes import Mode
+from trading.risk import drawdown_breached, update_peak
+
+log = logging.getLogger("following.guard")
+
+
+class PositionGuard(SupervisedActor):
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        client: Any,
+        order_manager: Any,
+        price_feed: Any,
+        notifier: Any,
+        metrics: Any,
+        status: Any,
+        pos_mode: str,
+        positions_interval_s: float,
+        account_interval_s: float,
+        repair_timeout_s: float,
+        max_drawdown_pct: float,
+        min_liquidation_distance_pct: float,
+        local_guard: bool = False,
+        **base: Any,
+    ) -> None:
+        super().__init__(**base)
+        self._journal = journal
+        self._client = client
+        self._order_manager = order_manager
+        self._price_feed = price_feed
+        self._notifier = notifier
+        self._metrics = metrics
+        self._status = status
+        self._pos_mode = pos_mode
+        self._positions_interval_s = positions_interval_s
+        self._account_interval_s = account_interval_s
+        self._max_dd = Decimal(str(max_drawdown_pct))
+        self._min_liq = Decimal(str(min_liquidation_distance_pct))
+        self._local_guard = local_guard
+        self._stops = StopWatch(repair_timeout_s)
+        self._known_positions: set[tuple[str, str]] = set()
+        self._positions: list[Position] = []
+
+    def on_started(self) -> None:
+        self._status.set("positions_protected", False, "first position check pending")
+        self._check_positions()
+        self._check_account()
+        self.schedule_every(self._positions_interval_s, Tick("positions"))
+        self.schedule_every(self._account_interval_s, Tick("account"))
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Tick):
+            if message.what == "positions":
+                self._check_positions()
+            elif message.what == "account":
+                self._check_account()
+        elif isinstance(message, PriceTick) and self._local_guard:
+            self._local_stop(message)
+        return None
+
+    # --- positions ---------------------------------------------------------------------------------
+    def _check_positions(self) -> None:
+        started = time.monotonic()
+        try:
+            positions = [p for p in self._client.positions() if p.total > 0]
+            plans = self._client.plan_orders_pending("profit_loss") if positions else []
+        except BitgetError as exc:
+            self._metrics.poll_errors.labels(source="positions").inc()
+            self._status.set("exchange", False, f"positions unreadable: {exc.code}")
+            return
+        finally:
+            self._metrics.poll_seconds.labels(source="positions").observe(time.monotonic() - started)
+        self._status.set("exchange", True)
+        self._positions = positions
+        self._metrics.open_positions.set(len(positions))
+        now = time.monotonic()
+        unprotected = []
+        for position in positions:
+            key = (position.symbol, position.hold_side)
+            self._note_new_position(position, key)
+            protected = self._local_guard or position_has_stop(position, _plans_for(plans, position),
+                                                               self._pos_mode)
+            verdict = self._stops.observe(key, protected, now)
+            if verdict == "missing":
+                unprotected.append(key)
+                self._journal.record_event("STOP_MISSING", {"symbol": position.symbol,
+                                                            "hold_side": position.hold_side})
+                self._notifier.notify("STOP_MISSING", f"{position.symbol} {position.hold_side} has no stop; repairing")
+                self._order_manager.tell(RepairStop(position.symbol, position.hold_side, position.total,
+                                                    "stop missing"))
+            elif verdict == "still_missing":
+                unprotected.append(key)
+                self._order_manager.tell(RepairStop(position.symbol, position.hold_side, position.total,
+                                                    "stop still missing"))
+            elif verdict == "expired":
+                unprotected.append(key)
+                self._journal.record_event("STOP_REPAIR_FAILED", {"symbol": position.symbol,
+                                                                  "hold_side": position.hold_side})
+                self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
+                                                         "stop could not be repaired in time"))
+                self.request_mode(Mode.SAFE, f"stop repair failed on {position.symbol}", "guard")
+            self._check_liquidation(position)
+        self._stops.forget_except({(p.symbol, p.hold_side) for p in positions})
+        self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
+        if unprotected:
+            self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")
+        else:
+            self._status.set("positions_protected", True)
+
+    def _note_new_position(self, position: Position, key: tuple[str, str]) -> None:
+        if key in self._known_positions:
+            return
+        self._known_positions.add(key)
+        self._price_feed.tell(WatchSymbol(position.symbol))
+        if not self._journal.open_signals(position.symbol) and not self._journal.orders(symbol=position.symbol):
+            # Opened outside this bot: adopted (guarded like ours) and reported.
+            self._journal.record_event("EXTERNAL_POSITION", {"symbol": position.symbol,
+                                                             "hold_side": position.hold_side,
+                                                             "size": str(position.total)})
+            self._notifier.notify("EXTERNAL_POSITION", f"{position.symbol} {position.hold_side} {position.total} "
+                                  "was not opened by this bot; guarding it")
+
+    def _check_liquidation(self, position: Position) -> None:
+        distance = liquidation_distance(position)
+        if distance is not None and distance < self._min_liq:
+            self._journal.record_event("LIQUIDATION_NEAR", {"symbol": position.symbol, "distance": str(distance)})
+            self._notifier.notify("LIQUIDATION_NEAR", f"{position.symbol}: liquidation {distance:.2%} away")
+
+    def _local_stop(self, tick: PriceTick) -> None:
+        for position in self._positions:
+            if position.symbol != tick.symbol or position.stop_loss is None:
+                continue
+            crossed = tick.mark <= position.stop_loss if position.hold_side == "long" else tick.mark >= position.stop_loss
+            if crossed:
+                self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, "local stop crossed"))
+
+    # --- account -----------------------------------------------------------------------------------
+    def _check_account(self) -> None:
+        started = time.monotonic()
+        try:
+            account = self._client.account()
+        except BitgetError as exc:
+            self._metrics.poll_errors.labels(source="account").inc()
+            self._status.set("exchange", False, f"account unreadable: {exc.code}")
+            return
+        finally:
+            self._metrics.poll_seconds.labels(source="account").observe(time.monotonic() - started)
+        self._metrics.set_equity(account.equity)
+        self._metrics.set_available(account.available)
+        stored = self._journal.get_flag("peak_equity")
+        peak = update_peak(Decimal(stored), account.equity) if stored else account.equity
+        if stored is None or peak != Decimal(stored):
+            self._journal.set_flag("peak_equity", str(peak))
+        if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
+            self._journal.record_event("DRAWDOWN_BREAKER", {"equity": str(account.equity), "peak": str(peak)})
+            self.request_mode(Mode.SAFE, f"drawdown from peak {peak} to {account.equity}", "drawdown")
+
+
+def _plans_for(plans: list[PlanOrder], position: Position) -> list[PlanOrder]:
+    return [p for p in plans if p.symbol == position.symbol]

@@ -1,0 +1,168 @@
+"""RiskGate: decides whether a reading may trade, and how big.
+
+The rules live in :mod:`trading.risk` (pure); this actor gathers the facts they need (account, price,
+contract, open positions, mode), journals the decision with its reason, and passes an approved bundle on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from actors.base import SupervisedActor
+from actors.messages import ApplyUpdate, PlaceBundle, SignalParsed, WatchSymbol
+from exchange.bitget.errors import BitgetError
+from parsing.signals import Kind
+from trading.bundle import plan_bundle
+from trading.journal import Journal
+from trading.risk import (
+    AccountView,
+    MarketView,
+    RiskContext,
+    RiskLimits,
+    evaluate_entry,
+)
+
+log = logging.getLogger("following.risk")
+
+
+def link_update(journal: Journal, signal: SignalParsed) -> tuple[int, str] | None:
+    """The (signal id, symbol) an update speaks of: by reply, then by the only open signal on its symbol."""
+    if signal.reply_to is not None:
+        row = journal.signal_for_post(signal.channel, signal.reply_to, 0)
+        if row is not None and row.symbol:
+            return row.id, row.symbol
+    symbol = signal.parsed.symbol
+    if symbol:
+        open_rows = journal.open_signals(symbol)
+        if len(open_rows) == 1:
+            return open_rows[0].id, symbol
+    return None
+
+
+class RiskGate(SupervisedActor):
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        client: Any,
+        order_manager: Any,
+        price_feed: Any,
+        notifier: Any,
+        metrics: Any,
+        limits: RiskLimits,
+        pos_mode: str,
+        zone_split: int = 1,
+        gate: Any = None,
+        **base: Any,
+    ) -> None:
+        super().__init__(**base)
+        self._journal = journal
+        self._client = client
+        self._order_manager = order_manager
+        self._price_feed = price_feed
+        self._notifier = notifier
+        self._metrics = metrics
+        self._limits = limits
+        self._pos_mode = pos_mode
+        self._zone_split = zone_split
+        self._gate = gate
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, SignalParsed):
+            if message.parsed.kind is Kind.ENTRY:
+                self._entry(message)
+            elif message.parsed.kind in (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL):
+                self._update(message)
+        return None
+
+    # --- entries ---------------------------------------------------------------------------------
+    def _entry(self, signal: SignalParsed) -> None:
+        parsed = signal.parsed
+        try:
+            facts = self._gather(parsed.symbol or "")
+        except BitgetError as exc:
+            self._refuse(signal, "EXCHANGE_UNAVAILABLE", f"cannot read account or market: {exc.code}")
+            return
+        if facts is None:
+            self._refuse(signal, "SYMBOL_UNKNOWN", f"{parsed.symbol} is not a Bitget USDT-M contract")
+            return
+        account, market = facts
+        mode = self.mode
+        if self._gate is not None and not self._gate.entries_allowed():
+            mode = max(mode, self._gate.mode, key=_strictness)
+        ctx = RiskContext(mode=mode, now=time.time(), last_entry_at=self._journal.last_entry_times())
+        decision = evaluate_entry(parsed, self._limits, account, market, ctx)
+        if not decision.approved or decision.plan is None:
+            reason = decision.reason.value if decision.reason is not None else "REFUSED"
+            self._refuse(signal, reason, decision.detail)
+            return
+        bundle = plan_bundle(
+            decision.plan,
+            channel=signal.channel,
+            message_id=signal.message_id,
+            signal_index=signal.index,
+            pos_mode=self._pos_mode,
+            zone_split=self._zone_split,
+            contract=market.contract,
+        )
+        self._journal.set_signal_decision(signal.signal_id, "approved", decision.detail)
+        self._metrics.signals_total.labels(outcome="approved").inc()
+        log.info(
+            "approved %s %s size %s stop %s (risk %s USDT)",
+            decision.plan.symbol, decision.plan.side.value, decision.plan.size,
+            decision.plan.stop_loss, decision.plan.risk_usdt,
+        )
+        self._price_feed.tell(WatchSymbol(decision.plan.symbol))
+        self._order_manager.tell(PlaceBundle(signal.signal_id, bundle, decision.plan))
+
+    def _gather(self, symbol: str) -> tuple[AccountView, MarketView] | None:
+        contracts = {c.symbol: c for c in self._client.contracts()}
+        contract = contracts.get(symbol)
+        if contract is None:
+            return None
+        ticker = self._client.ticker(symbol)
+        account = self._client.account()
+        positions = self._client.positions()
+        peak = self._journal.get_flag("peak_equity")
+        equity = account.equity
+        account_view = AccountView(
+            equity=equity,
+            available=account.available,
+            open_position_symbols=frozenset(p.symbol for p in positions if p.total > 0),
+            peak_equity=max(Decimal(peak), equity) if peak else equity,
+        )
+        return account_view, MarketView(price=ticker.mark or ticker.last, contract=contract)
+
+    def _refuse(self, signal: SignalParsed, reason: str, detail: str) -> None:
+        self._journal.set_signal_decision(signal.signal_id, "refused", f"{reason}: {detail}")
+        self._journal.record_event(
+            "SIGNAL_REFUSED",
+            {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": reason, "detail": detail},
+        )
+        self._metrics.refusals_total.labels(reason=reason).inc()
+        self._metrics.signals_total.labels(outcome="refused").inc()
+        self._notifier.notify(
+            "SIGNAL_REFUSED", f"post {signal.message_id} {signal.parsed.symbol or ''}: {reason} ({detail})"
+        )
+
+    # --- updates ---------------------------------------------------------------------------------
+    def _update(self, signal: SignalParsed) -> None:
+        linked = link_update(self._journal, signal)
+        if linked is None:
+            self._journal.set_signal_decision(signal.signal_id, "notify_only", "update not linked to a signal")
+            self._journal.record_event(
+                "NOTIFY_ONLY", {"message_id": signal.message_id, "why": "update not linked to a signal"}
+            )
+            self._metrics.notify_only_total.inc()
+            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: update not linked to any signal")
+            return
+        signal_id, symbol = linked
+        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {signal_id}")
+        self._order_manager.tell(ApplyUpdate(signal_id, symbol, signal.parsed))
+
+
+def _strictness(mode: Any) -> int:
+    return {"normal": 0, "safe": 1, "panic": 2}[mode.value]
