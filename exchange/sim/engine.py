@@ -305,8 +305,10 @@ class SimExchange:
                 account = self._account()
                 maintenance = position.size * position.average_price * MAINTENANCE_MARGIN_RATE
                 cushion = (account.available + self._position_margin(position) - maintenance) / position.size
-                raw = position.average_price - cushion if position.hold_side == LONG else (
-                    position.average_price + cushion
+                raw = (
+                    position.average_price - cushion
+                    if position.hold_side == LONG
+                    else (position.average_price + cushion)
                 )
             return max(ZERO, contract.round_price(raw))
 
@@ -1064,8 +1066,21 @@ class SimExchange:
                 normalized_trade_side = trade_side.lower()
                 reduce_only = False
             probe = SimOrder(
-                "", "", contract.symbol, side, normalized_trade_side, order_type, "gtc", execute_price, size,
-                reduce_only, "crossed", 1, self.pos_mode, 0, 0,
+                "",
+                "",
+                contract.symbol,
+                side,
+                normalized_trade_side,
+                order_type,
+                "gtc",
+                execute_price,
+                size,
+                reduce_only,
+                "crossed",
+                1,
+                self.pos_mode,
+                0,
+                0,
             )
             plan = self._new_plan(
                 symbol=contract.symbol,
