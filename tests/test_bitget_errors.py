@@ -86,6 +86,12 @@ def test_errors_survive_pickling_across_actor_futures() -> None:
     )
 
 
+def test_rate_limited_keeps_its_retry_after_when_pickled() -> None:
+    error = RateLimited("429", "slow down", "/p", http_status=429, retry_after=1.5)
+    clone = pickle.loads(pickle.dumps(error))
+    assert (type(clone), clone.retry_after, clone.http_status) == (RateLimited, 1.5, 429)
+
+
 def _client() -> BitgetClient:
     return BitgetClient(
         BASE,
@@ -126,9 +132,7 @@ def test_http_200_html_page_on_a_read_is_malformed_not_a_crash() -> None:
 
 @responses.activate
 def test_connection_errors_never_leak_headers_or_secrets() -> None:
-    responses.get(
-        f"{BASE}/api/v2/mix/position/all-position", body=requests.exceptions.ConnectionError("reset")
-    )
+    responses.get(f"{BASE}/api/v2/mix/position/all-position", body=requests.exceptions.ConnectionError("reset"))
     with pytest.raises(ExchangeUnavailable) as info:
         _client().positions()
     _assert_clean(info.value)

@@ -28,9 +28,7 @@ class BitgetError(Exception):
         return (_rebuild, (type(self), self.code, self.message, self.endpoint, self.http_status))
 
 
-def _rebuild(
-    cls: type[BitgetError], code: str, message: str, endpoint: str, http_status: int | None
-) -> BitgetError:
+def _rebuild(cls: type[BitgetError], code: str, message: str, endpoint: str, http_status: int | None) -> BitgetError:
     return cls(code, message, endpoint, http_status=http_status)
 
 
@@ -89,6 +87,15 @@ class RateLimited(BitgetError):
         super().__init__(code, message, endpoint, http_status=http_status)
         self.retry_after = retry_after
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_rate_limited, (self.code, self.message, self.endpoint, self.http_status, self.retry_after))
+
+
+def _rebuild_rate_limited(
+    code: str, message: str, endpoint: str, http_status: int | None, retry_after: float | None
+) -> RateLimited:
+    return RateLimited(code, message, endpoint, http_status=http_status, retry_after=retry_after)
+
 
 class ExchangeUnavailable(BitgetError):
     """5xx, connection failure or timeout on a request that changed nothing (a read, or a refused connect)."""
@@ -146,9 +153,7 @@ _register(RateLimited, "429", "30007")
 DUPLICATE_CLIENT_OID_CODES: frozenset[str] = frozenset(
     code for code, cls in _CODE_TABLE.items() if cls is DuplicateClientOid
 )
-ORDER_NOT_FOUND_CODES: frozenset[str] = frozenset(
-    code for code, cls in _CODE_TABLE.items() if cls is OrderNotFound
-)
+ORDER_NOT_FOUND_CODES: frozenset[str] = frozenset(code for code, cls in _CODE_TABLE.items() if cls is OrderNotFound)
 
 
 def error_class_for(code: str) -> type[BitgetError]:
