@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         _print_config_error(ConfigError(problems))
         return EXIT_CONFIG
-    return run_forever(config, secrets, base_dir=Path(args.conf).resolve().parent.parent)
+    return run_forever(config, secrets)
 
 
 def cmd_reset_mode(args: argparse.Namespace) -> int:
@@ -71,7 +71,7 @@ def cmd_reset_mode(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_config_error(error)
         return EXIT_CONFIG
-    ok, message = reset_mode(config, base_dir=Path(args.conf).resolve().parent.parent)
+    ok, message = reset_mode(config)
     print(message, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_ERROR
 
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "--conf" or (argv and argv[0].startswith("--conf=")):
+    if (argv and argv[0] == "--conf") or (argv and argv[0].startswith("--conf=")):
         argv = ["run", *argv]
     if argv and argv[0] == "sim":
         return cmd_sim(argparse.Namespace(), argv[1:])

@@ -87,10 +87,12 @@ class Listener(SupervisedActor):
             last_seen = self._journal.last_message_id(channel)
             if last_seen is None:
                 posts = self._client.fetch_latest()
-                if self._skip_history and posts:
+                baseline_flag = f"listener_baseline:{channel}"
+                if self._skip_history and self._journal.get_flag(baseline_flag) is None:
                     # First start on a channel: what is already there is history, not a signal to act on.
                     for post in posts:
                         self._journal.record_post(post)
+                    self._journal.set_flag(baseline_flag, str(time.time()))
                     log.info("first start on %s: %d existing posts recorded, not traded", channel, len(posts))
                     posts = []
             else:

@@ -150,7 +150,8 @@ class PositionGuard(SupervisedActor):
         for position in self._positions:
             if position.symbol != tick.symbol or position.stop_loss is None:
                 continue
-            crossed = tick.mark <= position.stop_loss if position.hold_side == "long" else tick.mark >= position.stop_loss
+            stop = position.stop_loss
+            crossed = tick.mark <= stop if position.hold_side == "long" else tick.mark >= stop
             if crossed:
                 self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, "local stop crossed"))
 

@@ -1,0 +1,411 @@
+"""Wiring: config -> journal -> exchange (real, or the built-in simulator in dry run) -> actors -> health.
+
+`Runtime` is what `following run` starts and what the end-to-end tests start, so the tests exercise the
+same wiring a user runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets as token_source
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pykka
+import yaml
+
+from actors.base import ActorDirectory, ProgressWatch, TradingGate
+from actors.config import Config, Secrets
+from actors.directory import Address
+from actors.health import HealthServer
+from actors.listener import Listener
+from actors.messages import ModeChanged
+from actors.metrics import Metrics
+from actors.notify import Notifier
+from actors.order_manager import OrderManager
+from actors.parser import Parser
+from actors.position_guard import PositionGuard
+from actors.price_feed import PriceFeed
+from actors.risk_gate import RiskGate
+from actors.status import RuntimeStatus
+from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
+from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.errors import BitgetError
+from parsing.channel_server import ChannelServer
+from parsing.web_preview import WebPreviewClient
+from trading.journal import Journal
+from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
+from trading.risk import RiskLimits
+
+log = logging.getLogger("following")
+
+RESET_FLAG = "mode_reset_requested"
+CRITICAL = ("price_feed", "order_manager", "position_guard")
+READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive")
+
+
+class SecretScrubber(logging.Filter):
+    """Defence in depth: a secret value that reaches a log record is replaced before it is written."""
+
+    def __init__(self, values: list[str]) -> None:
+        super().__init__()
+        self._pattern = re.compile("|".join(re.escape(v) for v in values if len(v) >= 4)) if values else None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._pattern is not None:
+            message = record.getMessage()
+            if self._pattern.search(message):
+                record.msg = self._pattern.sub("***", message)
+                record.args = None
+        return True
+
+
+def configure_logging(level: str, secret_values: list[str]) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_following", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler._following = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    for handler in root.handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, SecretScrubber)]
+        handler.addFilter(SecretScrubber(secret_values))
+    root.setLevel(level)
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    risk = config.risk
+    return RiskLimits(
+        account_risk_per_trade=Decimal(str(risk.account_risk_per_trade)),
+        max_leverage=risk.max_leverage,
+        leverage_policy=risk.leverage_policy,
+        default_stop_loss_pct=Decimal(str(risk.default_stop_loss_pct)),
+        use_default_stop_loss=risk.use_default_stop_loss,
+        hard_stop_loss_required=risk.hard_stop_loss_required,
+        max_entry_slippage_pct=Decimal(str(risk.max_entry_slippage_pct)),
+        max_notional_per_trade=Decimal(str(risk.max_notional_per_trade)),
+        max_open_positions=risk.max_open_positions,
+        cooldown_seconds=risk.cooldown_seconds,
+        min_signal_quality=risk.min_signal_quality,
+        max_account_drawdown_pct=Decimal(str(risk.max_account_drawdown_pct)),
+        default_leverage=risk.default_leverage,
+        margin_mode=risk.margin_mode,
+    )
+
+
+@dataclass
+class PaperExchange:
+    """The built-in simulator standing in for Bitget while dry_run is true."""
+
+    engine: Any
+    server: Any
+    base_url: str
+    credentials: Credentials
+
+
+def start_paper_exchange(config: Config) -> PaperExchange:
+    from exchange.sim.engine import SimExchange
+    from exchange.sim.server import SimServer
+
+    # Fresh random credentials per run: the simulator verifies signatures like Bitget does.
+    credentials = Credentials(token_source.token_hex(8), token_source.token_hex(16), token_source.token_hex(8))
+    engine = SimExchange(
+        seed=config.paper.seed,
+        equity=Decimal(str(config.paper.starting_equity)),
+        pos_mode=config.bitget.position_mode,
+    )
+    server = SimServer(
+        engine,
+        host=config.paper.host,
+        port=config.paper.port,
+        api_key=credentials.api_key,
+        api_secret=credentials.api_secret,
+        passphrase=credentials.passphrase,
+    )
+    base_url = server.start()
+    engine.start_ticker(config.paper.tick_seconds)
+    return PaperExchange(engine, server, base_url, credentials)
+
+
+_PRICE_SLOT = re.compile(r"\{([A-Z0-9]+)(?:\*([0-9.]+))?\}")
+
+
+def render_demo_text(text: str, price_of: Callable[[str], Decimal], round_price: Callable[[str, Decimal], Decimal]
+                     ) -> str:
+    """Fill {SYMBOL} / {SYMBOL*factor} slots with live simulator prices."""
+
+    def fill(match: re.Match[str]) -> str:
+        symbol, factor = match.group(1), Decimal(match.group(2) or "1")
+        return str(round_price(symbol, price_of(symbol) * factor))
+
+    return _PRICE_SLOT.sub(fill, text)
+
+
+class DemoChannel:
+    """The offline demo's channel: a local t.me-format server revealing scripted posts over time."""
+
+    def __init__(self, config: Config, paper: PaperExchange | None) -> None:
+        self._items = yaml.safe_load(Path(config.demo.posts_file).read_text(encoding="utf-8")) or []
+        self._paper = paper
+        self.server = ChannelServer(config.listener.channel, host=config.demo.host, port=config.demo.port)
+        self.base_url = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        self.base_url = self.server.start()
+        self._thread = threading.Thread(target=self._reveal, name="demo-channel", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.stop()
+
+    def _round_price(self, symbol: str, price: Decimal) -> Decimal:
+        assert self._paper is not None
+        return self._paper.engine.contract(symbol).round_price(price)
+
+    def _reveal(self) -> None:
+        started = time.monotonic()
+        ids: dict[str, int] = {}
+        for item in self._items:
+            wait = float(item.get("after_seconds", 0)) - (time.monotonic() - started)
+            if wait > 0 and self._stop.wait(wait):
+                return
+            text = str(item.get("text", ""))
+            if self._paper is not None:
+                text = render_demo_text(text, self._paper.engine.price, self._round_price)
+            reply_to = ids.get(str(item.get("reply_to"))) if item.get("reply_to") else None
+            message_id = self.server.add_post(text, reply_to=reply_to)
+            ids[str(item.get("id", message_id))] = message_id
+            log.info("demo channel: post %d revealed", message_id)
+
+
+class Runtime:
+    """The whole system, started and stopped as one."""
+
+    def __init__(self, config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.secrets = secrets
+        self.env = os.environ if env is None else env
+        self.metrics = Metrics()
+        self.status = RuntimeStatus()
+        self.gate = TradingGate()
+        self.directory = ActorDirectory()
+        self.progress = ProgressWatch()
+        # /healthz fails when the supervisor loop has made no progress for this long.
+        self.max_silence_s = max(5.0, config.supervisor.heartbeat_interval_seconds * 3)
+        self.journal: Journal | None = None
+        self.paper: PaperExchange | None = None
+        self.demo: DemoChannel | None = None
+        self.client: BitgetClient | None = None
+        self.supervisor: pykka.ActorRef[Any] | None = None
+        self.health: HealthServer | None = None
+        self.health_address: tuple[str, int] | None = None
+        self.stopped = threading.Event()
+
+    # --- start / stop ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        config = self.config
+        Path(config.storage.db_path).parent.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(config.storage.db_path)
+        if config.dry_run:
+            self.paper = start_paper_exchange(config)
+            base_url, credentials = self.paper.base_url, self.paper.credentials
+            log.info("dry run: paper trading on the built-in simulator at %s", base_url)
+        else:
+            base_url = config.bitget.base_url
+            s = self.secrets
+            assert s.bitget_api_key and s.bitget_api_secret and s.bitget_passphrase  # checked by the CLI
+            credentials = Credentials(s.bitget_api_key.value, s.bitget_api_secret.value, s.bitget_passphrase.value)
+            log.warning("LIVE trading on %s", base_url)
+        self.client = BitgetClient(
+            base_url, credentials, product_type=config.bitget.product_type, margin_coin=config.bitget.margin_coin,
+            demo=config.bitget.demo_trading, timeout=config.bitget.timeout_seconds,
+            on_request=self.metrics.exchange_request,
+        )
+        self._check_exchange()
+        site_url = config.listener.site_url
+        if config.demo.enabled:
+            self.demo = DemoChannel(config, self.paper)
+            site_url = self.demo.start()
+            log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
+        self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
+        self.notifier = Notifier(config.notify, self.secrets.bot_token)
+        self.supervisor = Supervisor.start(**self._supervisor_args())
+        self.health = HealthServer(
+            self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
+            liveness=self.liveness, readiness=self.readiness,
+        )
+        self.health_address = self.health.start()
+        log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
+
+    def stop(self, timeout: float = 8.0) -> None:
+        if self.supervisor is not None:
+            try:
+                self.supervisor.stop(block=True, timeout=timeout)
+            except pykka.Timeout:
+                log.error("supervisor did not stop within %.0fs", timeout)
+            except pykka.ActorDeadError:
+                pass
+        for part in (self.health, self.demo):
+            if part is not None:
+                part.stop()
+        if self.paper is not None:
+            self.paper.engine.stop_ticker()
+            self.paper.server.stop()
+        if self.journal is not None:
+            self.journal.close()
+        self.stopped.set()
+
+    # --- health ------------------------------------------------------------------------------------------
+    def _check_exchange(self) -> bool:
+        assert self.client is not None
+        try:
+            self.client.server_time()
+        except BitgetError as exc:
+            self.status.set("exchange", False, f"exchange not answering: {exc.code}")
+            return False
+        self.status.set("exchange", True)
+        return True
+
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        ok = self.progress.is_alive(self.max_silence_s)
+        silence = round(self.progress.seconds_since_progress(), 3)
+        return ok, {"supervisor_progress": ok, "seconds_since_progress": silence}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        alive = self._critical_alive()
+        self.status.set("actors_alive", alive, "" if alive else "a critical actor is down")
+        failing = self.status.failing(list(READY_CHECKS))
+        checks = {name: name not in failing for name in READY_CHECKS}
+        return not failing, {"checks": checks, "detail": failing}
+
+    def _critical_alive(self) -> bool:
+        for name in CRITICAL:
+            ref = self.directory.get(name)
+            if ref is None or not ref.is_alive():
+                return False
+        return True
+
+    # --- actors ------------------------------------------------------------------------------------------
+    def _supervisor_args(self) -> dict[str, Any]:
+        config = self.config
+        sup = config.supervisor
+        return {
+            "specs": self._child_specs(),
+            "journal": self.journal,
+            "kill_switch": self._kill_switch_reading,
+            "directory": self.directory,
+            "policy": RestartPolicy(
+                max_restarts=sup.max_restarts, within_s=sup.within_seconds,
+                backoff_base_s=sup.backoff_base_seconds, backoff_max_s=sup.backoff_max_seconds,
+            ),
+            "heartbeat_interval_s": sup.heartbeat_interval_seconds,
+            "heartbeat_timeout_s": sup.heartbeat_timeout_seconds,
+            "kill_switch_poll_s": config.kill_switch.poll_seconds,
+            "metrics": self.metrics,
+            "gate": self.gate,
+            "progress": self.progress,
+            "on_mode_change": [self._on_mode_change],
+        }
+
+    def _on_mode_change(self, changed: ModeChanged) -> None:
+        self.notifier.notify("MODE_CHANGED", f"trading mode is now {changed.mode.value}: {changed.reason}")
+
+    def _kill_switch_reading(self) -> KillSwitchReading:
+        """Polled by the Supervisor. Also picks up an operator reset written by `following reset-mode`."""
+        assert self.journal is not None
+        kill = self.config.kill_switch
+        reading = read_kill_switch(Path(kill.file), self.env, self.journal.get_flag("kill_switch"),
+                                   env_var=kill.env_var)
+        if self.journal.get_flag(RESET_FLAG) is not None and self.supervisor is not None:
+            self.journal.set_flag(RESET_FLAG, None)
+            self.supervisor.tell(ResetMode(reason="operator reset (following reset-mode)"))
+        return reading
+
+    def _child_specs(self) -> list[ChildSpec]:
+        config = self.config
+        d = self.directory
+        journal, client, metrics, status = self.journal, self.client, self.metrics, self.status
+        stop_cfg = config.risk.stoploss
+        intervals = config.monitor.poll_intervals
+
+        def spec(name: str, actor: type[Any], critical: bool, **deps: Any) -> ChildSpec:
+            def factory(ctx: Any) -> pykka.ActorRef[Any]:
+                return actor.start(name=name, supervisor=ctx.supervisor, mode=ctx.mode, **deps)
+
+            return ChildSpec(name=name, factory=factory, critical=critical)
+
+        return [
+            spec("price_feed", PriceFeed, True, client=client, metrics=metrics, status=status,
+                 interval_s=config.monitor.price_feed.interval_seconds,
+                 stale_after_s=config.monitor.price_feed.stale_after_seconds,
+                 subscribers=[Address(d, "position_guard")]),
+            spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
+                 metrics=metrics, status=status, gate=self.gate, pos_mode=config.bitget.position_mode,
+                 margin_mode=config.risk.margin_mode, channel=config.listener.channel,
+                 check_interval_s=intervals.open_orders_seconds,
+                 break_even_buffer_pct=stop_cfg.break_even_buffer_pct, move_sl_to_be_on_tp1=stop_cfg.move_sl_to_be,
+                 default_stop_loss_pct=config.risk.default_stop_loss_pct),
+            spec("position_guard", PositionGuard, True, journal=journal, client=client,
+                 order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
+                 notifier=self.notifier, metrics=metrics, status=status, pos_mode=config.bitget.position_mode,
+                 positions_interval_s=intervals.positions_seconds, account_interval_s=intervals.account_seconds,
+                 repair_timeout_s=stop_cfg.repair_timeout_seconds,
+                 max_drawdown_pct=config.risk.max_account_drawdown_pct,
+                 min_liquidation_distance_pct=config.monitor.min_liquidation_distance_pct,
+                 local_guard=stop_cfg.sl_order_type == "local_guard"),
+            spec("risk_gate", RiskGate, False, journal=journal, client=client,
+                 order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
+                 notifier=self.notifier, metrics=metrics, limits=risk_limits(config),
+                 pos_mode=config.bitget.position_mode, zone_split=config.risk.entry_zone_split, gate=self.gate),
+            spec("parser", Parser, False, journal=journal, risk_gate=Address(d, "risk_gate"),
+                 notifier=self.notifier, metrics=metrics),
+            spec("listener", Listener, False, client=self.preview, journal=journal, parser=Address(d, "parser"),
+                 metrics=metrics, interval_s=config.listener.polling_seconds,
+                 jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,
+                 max_catch_up_pages=config.listener.max_catch_up_pages,
+                 skip_history_on_first_start=not config.demo.enabled),
+        ]
+
+
+def run_forever(config: Config, secrets: Secrets) -> int:
+    """`following run`: start, serve until SIGTERM/SIGINT, stop gracefully; exit code 0."""
+    configure_logging(config.logging.level, secrets.values())
+    runtime = Runtime(config, secrets)
+    stop_requested = threading.Event()
+    runtime.start()
+    assert runtime.supervisor is not None
+    handlers = install_signal_handlers(runtime.supervisor, stop_requested.set, gate=runtime.gate)
+    try:
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        log.info("stopping")
+        runtime.stop()
+        handlers.restore()
+    return 0
+
+
+def reset_mode(config: Config) -> tuple[bool, str]:
+    """Operator reset to NORMAL: refused while a kill-switch trigger is still present."""
+    journal = Journal(config.storage.db_path)
+    try:
+        reading = read_kill_switch(Path(config.kill_switch.file), os.environ, journal.get_flag("kill_switch"),
+                                   env_var=config.kill_switch.env_var)
+        if not reset_allowed(reading):
+            return False, f"refused: the kill switch is still set ({reading.source}: {reading.detail})"
+        journal.set_flag(RESET_FLAG, str(time.time()))
+        journal.record_event("MODE_RESET_REQUESTED", {"by": "operator"})
+        return True, "reset requested: the running bot (or the next start) returns to normal"
+    finally:
+        journal.close()

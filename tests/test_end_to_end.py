@@ -1,0 +1,93 @@
+"""A post on the channel becomes exactly one protected entry on the simulator; bad posts trade nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e import System, running_system
+from tests.waiting import wait_until
+from trading.modes import Mode
+
+pytestmark = pytest.mark.slow
+
+
+def _ready(system: System) -> None:
+    host, port = system.runtime.health_address or ("", 0)
+    wait_until(lambda: requests.get(f"http://{host}:{port}/readyz", timeout=2).status_code == 200,
+               timeout=15, what="/readyz 200")
+
+
+def _events(system: System, kind: str) -> list:
+    assert system.runtime.journal is not None
+    return system.runtime.journal.events(kind)
+
+
+def test_post_becomes_exactly_one_entry_with_attached_stop(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        _ready(system)
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        entries = wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry on the simulator")
+        assert len(entries) == 1
+        assert entries[0].preset_stop_loss is not None
+        assert entries[0].preset_stop_loss < system.engine.price("BTCUSDT")
+        wait_until(lambda: system.stop_plans("BTCUSDT"), what="the stop plan on the position")
+
+        # The same page polled many times more, and the listener restarted: still one entry.
+        hits = system.channel.hits
+        wait_until(lambda: system.channel.hits >= hits + 10, what="ten more polls")
+        listener = system.runtime.directory.get("listener")
+        assert listener is not None
+        listener.stop()
+        wait_until(lambda: (ref := system.runtime.directory.get("listener")) is not None and ref is not listener
+                   and ref.is_alive(), what="the listener restarted")
+        hits = system.channel.hits
+        wait_until(lambda: system.channel.hits >= hits + 10, what="ten polls by the new listener")
+        assert len(system.entry_orders("BTCUSDT")) == 1
+        assert len(system.open_positions()) == 1
+
+
+def test_signal_without_stop_places_no_order_and_notifies(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        _ready(system)
+        price = system.price("ETHUSDT")
+        system.channel.add_post(f"ETH LONG\nEntry: {price}\nTargets: {system.price('ETHUSDT', '1.01')}")
+        wait_until(lambda: _events(system, "NOTIFY_ONLY"), what="a notify_only event")
+        assert system.entry_orders() == []
+
+
+def test_stop_on_the_wrong_side_places_no_order(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        _ready(system)
+        system.channel.add_post(system.long_signal("SOLUSDT", stop_factor="1.05"))
+        wait_until(lambda: _events(system, "NOTIFY_ONLY") or _events(system, "SIGNAL_REFUSED"),
+                   what="a refusal")
+        assert system.entry_orders() == []
+
+
+def test_kill_switch_file_puts_safe_mode_and_blocks_new_entries(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        _ready(system)
+        (tmp_path / "KILL_SWITCH").write_text("")
+        wait_until(lambda: system.runtime.gate.mode is Mode.SAFE, what="safe mode")
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the signal refused")
+        assert system.entry_orders() == []
+
+
+def test_kill_switch_file_panic_closes_the_open_position(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        _ready(system)
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(system.open_positions, what="a position")
+        (tmp_path / "KILL_SWITCH").write_text("panic")
+        wait_until(lambda: not system.open_positions(), what="the position closed")
+        closes = [o for o in system.engine.orders("BTCUSDT") if o.reduce_only and o.order_source == "normal"]
+        assert closes, "the close must be a reduce-only order"
+        assert system.runtime.gate.mode is Mode.PANIC
+        (tmp_path / "KILL_SWITCH").unlink()
+        hits = system.channel.hits
+        wait_until(lambda: system.channel.hits >= hits + 5, what="more polls")
+        assert system.runtime.gate.mode is Mode.PANIC, "panic stays until an operator resets it"
