@@ -394,6 +394,7 @@ def test_ticker_reads_the_single_element_list(client: BitgetClient) -> None:
 def test_contracts_are_cached_and_unknown_symbols_refused(client: BitgetClient) -> None:
     bad_row = {"symbol": "BADUSDT", "pricePlace": "x"}
     responses.get(CONTRACTS, json=ok([BTC_CONTRACT_ROW, bad_row]))
+    assert [c.symbol for c in client.contracts()] == ["BTCUSDT"]
     assert client.contract("BTCUSDT").tick_size == Decimal("0.1")
     assert client.contract("BTCUSDT").size_step == Decimal("0.001")
     assert len(responses.calls) == 1  # cached

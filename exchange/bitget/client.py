@@ -134,9 +134,7 @@ class BitgetClient:
 
     def __repr__(self) -> str:
         auth = "signed" if self._credentials else "public"
-        return (
-            f"BitgetClient({self.base_url!r}, {auth}, product_type={self.product_type!r}, demo={self.demo})"
-        )
+        return f"BitgetClient({self.base_url!r}, {auth}, product_type={self.product_type!r}, demo={self.demo})"
 
     # -----------------------------------------------------------------------------------------------------
     # Transport
@@ -319,8 +317,12 @@ class BitgetClient:
         self._time_offset_ms = server_ms - local_mid_ms
         return self._time_offset_ms
 
-    def contracts(self, *, refresh: bool = False) -> dict[str, Contract]:
-        """All contracts of the product type, keyed by symbol; cached for ``contract_ttl`` seconds."""
+    def contracts(self, *, refresh: bool = False) -> list[Contract]:
+        """All contracts of the product type (sorted by symbol); cached for ``contract_ttl`` seconds."""
+        by_symbol = self._contract_map(refresh=refresh)
+        return [by_symbol[symbol] for symbol in sorted(by_symbol)]
+
+    def _contract_map(self, *, refresh: bool = False) -> dict[str, Contract]:
         with self._lock:
             fresh = (
                 self._contracts_fetched_at is not None
@@ -353,36 +355,26 @@ class BitgetClient:
 
     def contract(self, symbol: str) -> Contract:
         """The contract for ``symbol``; refetches once when it is missing from a not-just-fetched cache."""
-        found = self.contracts().get(symbol)
+        found = self._contract_map().get(symbol)
         if found is None:
             with self._lock:
-                age = (
-                    None
-                    if self._contracts_fetched_at is None
-                    else self._monotonic() - self._contracts_fetched_at
-                )
+                age = None if self._contracts_fetched_at is None else self._monotonic() - self._contracts_fetched_at
             if age is None or age > 30.0:
-                found = self.contracts(refresh=True).get(symbol)
+                found = self._contract_map(refresh=True).get(symbol)
         if found is None:
-            raise UnknownSymbol(
-                "unknown_symbol", f"no contract {symbol!r:.40}", "/api/v2/mix/market/contracts"
-            )
+            raise UnknownSymbol("unknown_symbol", f"no contract {symbol!r:.40}", "/api/v2/mix/market/contracts")
         if found.status != "normal":
             raise UnknownSymbol("symbol_not_tradable", f"{symbol} status is {found.status}", "contracts")
         return found
 
     def ticker(self, symbol: str) -> Ticker:
         path = "/api/v2/mix/market/ticker"
-        data = self._request(
-            "GET", path, params={"symbol": symbol, "productType": self.product_type}, signed=False
-        )
+        data = self._request("GET", path, params={"symbol": symbol, "productType": self.product_type}, signed=False)
         return Ticker.from_api(_single(data, path), path)
 
     def symbol_price(self, symbol: str) -> SymbolPrice:
         path = "/api/v2/mix/market/symbol-price"
-        data = self._request(
-            "GET", path, params={"symbol": symbol, "productType": self.product_type}, signed=False
-        )
+        data = self._request("GET", path, params={"symbol": symbol, "productType": self.product_type}, signed=False)
         return SymbolPrice.from_api(_single(data, path), path)
 
     # -----------------------------------------------------------------------------------------------------
@@ -411,9 +403,7 @@ class BitgetClient:
     def positions(self) -> list[Position]:
         """Open positions (total > 0) of the product type."""
         path = "/api/v2/mix/position/all-position"
-        data = self._request(
-            "GET", path, params={"productType": self.product_type, "marginCoin": self.margin_coin}
-        )
+        data = self._request("GET", path, params={"productType": self.product_type, "marginCoin": self.margin_coin})
         return [p for p in (Position.from_api(row, path) for row in _list(data, path)) if p.total > 0]
 
     def position(self, symbol: str) -> list[Position]:
@@ -423,9 +413,7 @@ class BitgetClient:
         data = self._request("GET", path, params=params)
         return [p for p in (Position.from_api(row, path) for row in _list(data, path)) if p.total > 0]
 
-    def set_leverage(
-        self, symbol: str, leverage: int | Decimal, hold_side: str | None = None
-    ) -> dict[str, Any]:
+    def set_leverage(self, symbol: str, leverage: int | Decimal, hold_side: str | None = None) -> dict[str, Any]:
         if hold_side not in (None, "long", "short"):
             raise ValueError(f"hold_side must be long, short or None, got {hold_side!r}")
         body: dict[str, Any] = {
@@ -479,9 +467,7 @@ class BitgetClient:
         endpoint = "client-check"
         if size is not None:
             if not _is_multiple(size, contract.size_step):
-                raise InvalidParameter(
-                    "size_step", f"size {size} is not a multiple of {contract.size_step}", endpoint
-                )
+                raise InvalidParameter("size_step", f"size {size} is not a multiple of {contract.size_step}", endpoint)
             if size < contract.min_trade_num:
                 raise InvalidParameter(
                     "min_size", f"size {size} is below the minimum {contract.min_trade_num}", endpoint
@@ -550,9 +536,7 @@ class BitgetClient:
         except OrderNotFound:
             return None
 
-    def cancel_order(
-        self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None
-    ) -> PlacedOrder:
+    def cancel_order(self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None) -> PlacedOrder:
         body = {
             "symbol": symbol,
             "productType": self.product_type,
@@ -562,9 +546,7 @@ class BitgetClient:
         path = "/api/v2/mix/order/cancel-order"
         return _placed(self._request("POST", path, body=body), path, client_oid)
 
-    def order_detail(
-        self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None
-    ) -> Order:
+    def order_detail(self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None) -> Order:
         path = "/api/v2/mix/order/detail"
         params = {"symbol": symbol, "productType": self.product_type, **_one_id(order_id, client_oid)}
         data = self._request("GET", path, params=params)
@@ -634,9 +616,7 @@ class BitgetClient:
             notional_price=None,  # a protective order reduces; the minimum notional does not apply
         )
         path = "/api/v2/mix/order/place-tpsl-order"
-        return _placed(
-            self._request("POST", path, body=self.place_tpsl_order_body(request)), path, request.client_oid
-        )
+        return _placed(self._request("POST", path, body=self.place_tpsl_order_body(request)), path, request.client_oid)
 
     def place_pos_tpsl(
         self,
@@ -727,9 +707,7 @@ class BitgetClient:
             notional_price=None if reducing else (request.price or request.trigger_price),
         )
         path = "/api/v2/mix/order/place-plan-order"
-        return _placed(
-            self._request("POST", path, body=self.place_plan_order_body(request)), path, request.client_oid
-        )
+        return _placed(self._request("POST", path, body=self.place_plan_order_body(request)), path, request.client_oid)
 
     def modify_tpsl_order(
         self,
@@ -797,9 +775,7 @@ class BitgetClient:
         params: dict[str, Any] = {"planType": plan_type, "productType": self.product_type, "symbol": symbol}
         return [PlanOrder.from_api(row, path) for row in self._paged(path, params, "entrustedList")]
 
-    def resolve_unknown_plan(
-        self, symbol: str, client_oid: str, plan_type: str = "profit_loss"
-    ) -> PlanOrder | None:
+    def resolve_unknown_plan(self, symbol: str, client_oid: str, plan_type: str = "profit_loss") -> PlanOrder | None:
         """After an :class:`UnknownOutcome` on a TP/SL or plan order: the pending one with ``client_oid``.
 
         None means it is not pending: never created, or already triggered/cancelled (check the position).
@@ -823,9 +799,7 @@ def _one_id(order_id: str | None, client_oid: str | None) -> dict[str, str]:
 
 
 def _placed(data: Any, path: str, client_oid: str | None) -> PlacedOrder:
-    no_ids = data is None or (
-        isinstance(data, dict) and not data.get("orderId") and not data.get("clientOid")
-    )
+    no_ids = data is None or (isinstance(data, dict) and not data.get("orderId") and not data.get("clientOid"))
     if no_ids and client_oid:
         # One-way reduce-only quirk: the reply may omit the id; the client id still identifies the order.
         return PlacedOrder(order_id=None, client_oid=client_oid)
