@@ -1,0 +1,3 @@
+"""Input side: t.me pages -> ``Post``; text -> ``ParsedMessage``; the loopback channel server."""
+
+from __future__ import annotations

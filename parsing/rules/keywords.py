@@ -1,0 +1,87 @@
+"""Keyword patterns (English, Russian, Chinese, Turkish) for labels, directions and update intents.
+
+All patterns are compiled once at import: the parser runs them on every post.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+
+# ---- field labels, longest alternatives first so "Take-Profit Targets" never reads as "Targets" ------
+LABEL = re.compile(
+    r"(?<![A-Za-zА-Яа-яЁё])(?:(?P<tp>take[\s\-]*profits?(?:\s*targets?)?(?:\s*\d{1,2}(?![\d.,]))?|selling\s+targets?"
+    r"|tp\s*\d{0,2}(?![\d.,])|targets?\s*\d{0,2}(?![\d.,])|тп\s*\d{0,2}(?![\d.,])|тейк[а-я]*\s*\d{0,2}"
+    r"|цел[ьи]\s*\d{0,2}|hedef\s*\d{0,2}|止盈|目标|目標|止盈位)"
+    r"|(?P<sl>stop[\s\-]*loss|stoploss|stop\s*targets?|stop|sl(?![a-z])|стоп[\s\-]*лосс|стоп|止损|止損|zarar\s*kes)"
+    r"|(?P<entry>entry\s*(?:zone|targets?|orders?|price|points?)?|2nd\s+entry|entries|buy\s+(?:around|at|zone)"
+    r"|open\s+(?:long|short)\s+for\s+the\s+price\s+between|вход|точка\s+входа|giriş|入场|进场|入場|開倉|开仓)"
+    r"|(?P<lev>leverage|lev(?![a-z])|плечо|kaldıraç|杠杆|槓桿))",
+    _I,
+)
+DIRECTION_LONG = re.compile(
+    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|\blong\b|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|🟢", _I
+)
+DIRECTION_SHORT = re.compile(
+    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|🔴", _I
+)
+MARKET = re.compile(
+    r"(?<![A-Za-z])(?:market\s+(?:price|entry|order)|at\s+market|cmp|current\s+price)(?![A-Za-z])"
+    r"|по\s+рынку|с\s+текущих|текущая\s+цена|现价|現價|市价|市價|piyasa",
+    _I,
+)
+TRAILING_SECTION = re.compile(r"(?im)^.*trailing\s+configuration.*$")
+ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}\s*[).]\s+|[-•*➖▪️]+\s*)")
+KEYCAP = re.compile(r"\d\ufe0f?\u20e3")
+FILLER = re.compile(r"(?i)close\s+the\s+(?:order|position)\s+at\s+the\s+price|null|take|profit")
+MARGIN_CROSS = re.compile(r"(?i)\bcross(?:ed)?\b|кросс|全仓|全倉")
+MARGIN_ISOLATED = re.compile(r"(?i)\bisolated\b|изолир|逐仓|逐倉")
+SIGNAL_REF = re.compile(r"(?i)signal\s*(?:(?:id|№|no\.?)\s*[:#]?\s*#?|#)\s*(\d{1,9})\b")
+LETTERS = re.compile(r"[A-Za-zА-Яа-яЁё\u4e00-\u9fff]")
+
+# ---- noise first: ads and admin posts that quote signal words --------------------------------------
+NOISE = re.compile(
+    r"会员|欢迎加入|#админ|join\s+(?:premium|vip|our)|dm\s+now|market\s+analysis|analysis\s*:"
+    r"|new\s+pair\s+at",
+    _I,
+)
+
+# ---- strong update intents: unambiguous, checked before looking for an entry -----------------------
+TP_HIT_STRONG = re.compile(
+    r"(?i)take[\s\-]*profit\s+target\s+(\d{1,2})\s*✅|(?:tp|target)\s*(\d{1,2})\s*(?:hit|reached|done|achieved|✅)"
+    r"|(?:тп|тейк)\s*(\d)\s*(?:взят|достигнут)"
+)
+TP_HIT_CN = re.compile(r"第([一二三四五六七八九十\d])(?:个)?止盈(?:位|点)?(?:来了|已过|到了|已到|达成|完成)")
+ALL_TARGETS = re.compile(r"(?i)all\s+(?:take[\s\-]*profit\s+)?targets\s+achieved|все\s+цели\s+(?:взяты|достигнуты)")
+STOP_HIT = re.compile(
+    r"(?i)stop\s*target\s+hit|stop[\s\-]*loss\s*(?:hit|⛔)|stoploss\s*⛔|hit\s+(?:the\s+)?stop[\s\-]*loss"
+    r"|closed\s+at\s+(?:trailing\s+)?stop[\s\-]*loss|стоп\s+(?:выбило|сработал)|止损出局|止損出局"
+)
+CLOSED_STRONG = re.compile(
+    r"(?i)closed\s+due\s+to\s+opposite|closed\s+manually|manually\s+closed|close\s+(?:all|full|everything)"
+    r"|закр(?:ыть|ойте|ываю|ыл)[^.\n]{0,30}вс[её]|все\s+позиции|全部平仓|全部平倉|全平|止盈掉"
+)
+ENTRY_FILLED = re.compile(
+    r"(?i)entry\s*\d{1,2}\s*✅|average\s+entry\s+price|all\s+entr(?:y|ies)\s+(?:targets\s+)?achieved"
+    r"|entered\s+entry\s+zone|entry\s+filled|вход\s+исполнен"
+)
+CANCEL = re.compile(
+    r"(?i)cancell?ed\s*❌|manually\s+cancell?ed|\bcancel(?:led|ed)?\b|не\s+актуально|отмен|取消|不做了|iptal"
+)
+SET_STOP = re.compile(
+    r"(?i)(?:set|move|moved|new|update)\s+(?:the\s+)?(?:stop[\s\-]*loss|stoploss|stop|sl)\s*(?:to|at|:)?\s*"
+    r"(?P<price>\d[\d.,]*)|(?:stop|sl)\s+(?:moved\s+)?to\s+(?P<price2>\d[\d.,]*)"
+    r"|стоп\s+(?:на|переставил\s+на)\s+(?P<price3>\d[\d.,]*)|止损(?:改为|调整到|移到)\s*(?P<price4>\d[\d.,]*)"
+)
+PARTIAL_CLOSE = re.compile(
+    r"(?i)(?:close|closing|take|took|secure|fix)\s+(?P<p1>\d{1,3}(?:[.,]\d+)?)\s*%"
+    r"|(?:фикс|фиксирую|закрываю|закрыл|скинул\s+часть)[^%\n]{0,40}?(?P<p2>\d{1,3}(?:[.,]\d+)?)\s*%"
+    r"|(?P<half>减仓一半|减半|平一半|половин)"
+)
+MOVE_TO_BE = re.compile(
+    r"(?i)(?:stop|sl)[\s\w\-]{0,20}?(?:to|at|in)\s+(?:break[\s\-]*even|be|entry)\b|breakeven|break[\s\-]even"
+    r"|стоп\s+в\s+бу|в\s+бу\s+перев|безубыт|设成本保护|成本保护|保本|止损上移到开仓价|止损移到成本"
+)
+ENTRY_REVISION = re.compile(r"(?i)入场改为|entry\s+(?:changed|updated|revised)\s+to|вход\s+изменен")
+CN_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}

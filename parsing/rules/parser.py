@@ -1,0 +1,472 @@
+"""Rule-based reading of a signal post: ``parse_text(text) -> list[ParsedMessage]``.
+
+Order of decisions (fail closed at every step):
+1. admin posts / ads -> noise;
+2. unambiguous update notifications (TP hit, stop hit, closed, filled, set stop, partial close) -> updates;
+3. an entry structure (direction, coin, prices) -> entry, checked for consistency;
+4. softer update wording (break-even, cancel, entry revision) -> updates;
+5. anything else -> noise.
+Numbers are never "corrected": an implausible target is dropped and named in ``warnings``; a stop on the
+wrong side, a missing stop, two coins or two plans that cannot be told apart make the entry ``notify_only``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from parsing.rules import keywords as kw
+from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
+from parsing.rules.symbols import find_symbols
+from parsing.signals import Action, Kind, ParsedMessage, Side, UpdateType
+
+log = logging.getLogger(__name__)
+
+_SEGMENT_SPLIT = re.compile(r"[，。；;｜|]|,\s|\s[-–—]\s(?=[A-Za-zА-Яа-я])")
+_NOISE_RESULT = ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE, confidence=0.9)
+_MAX_TP_STEP = Decimal(3)  # a target more than 3x (or under 1/3 of) its neighbour is a typo
+_MAX_TP_REACH = Decimal(5)  # a long target above 5x the entry (short: under 1/5) is implausible
+_MAX_STOP_DISTANCE = Decimal("0.5")  # a stop more than 50 % away from the entry is implausible
+_MAX_ENTRY_SPREAD = Decimal("1.5")
+
+
+@dataclass
+class _Fields:
+    entries: list[Decimal] = field(default_factory=list)
+    head_numbers: list[Decimal] = field(default_factory=list)  # numbers on a direction line without label
+    stops: list[Decimal] = field(default_factory=list)
+    take_profits: list[Decimal] = field(default_factory=list)
+    tp_percentages: list[Decimal | None] = field(default_factory=list)
+    leverages: list[int] = field(default_factory=list)
+    stop_as_percent: bool = False
+
+
+def parse_text(text: str) -> list[ParsedMessage]:
+    """Every reading of one post; never raises (an internal error becomes a notify-only result)."""
+    if not isinstance(text, str) or not text.strip():
+        return [_NOISE_RESULT]
+    try:
+        return _parse(text)
+    except Exception as exc:  # the safety net of a parser fed by strangers: report, never crash the caller
+        log.exception("rule parser failed")
+        return [
+            ParsedMessage(
+                kind=Kind.NOISE,
+                action=Action.NOTIFY_ONLY,
+                warnings=(f"parser error: {type(exc).__name__}",),
+            )
+        ]
+
+
+def _parse(text: str) -> list[ParsedMessage]:
+    cleaned = scrub(text)
+    trailing = kw.TRAILING_SECTION.search(cleaned)
+    if trailing:
+        cleaned = cleaned[: trailing.start()]  # Cornix trailing config reuses "Entry"/"Stop"/"Target" words
+    cleaned = kw.KEYCAP.sub(" ", cleaned)
+    if kw.NOISE.search(cleaned):
+        return [_NOISE_RESULT]
+
+    signal_ref = _signal_ref(text)
+    strong = _strong_updates(cleaned, signal_ref)
+    if strong:
+        return strong + [u for u in _weak_updates(cleaned, signal_ref) if u.update_type not in _types(strong)]
+
+    sides = _sides(cleaned)
+    if len(sides) > 1:
+        split = _split_plans(cleaned, signal_ref)
+        if split:
+            return split
+        symbols, _ = find_symbols(cleaned)
+        return [
+            ParsedMessage(
+                kind=Kind.ENTRY,
+                action=Action.NOTIFY_ONLY,
+                symbol=symbols[0] if len(symbols) == 1 else None,
+                confidence=0.2,
+                warnings=("several signals or both directions in one message; not merged",),
+                signal_ref=signal_ref,
+            )
+        ]
+    entry = _entry(cleaned, signal_ref)
+    if entry is not None:
+        return [entry]
+    weak = _weak_updates(cleaned, signal_ref)
+    return weak or [_NOISE_RESULT]
+
+
+def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
+    return {message.update_type for message in messages}
+
+
+def _signal_ref(text: str) -> str | None:
+    match = kw.SIGNAL_REF.search(text)
+    return match.group(1) if match else None
+
+
+def _sides(text: str) -> list[Side]:
+    sides: list[Side] = []
+    if kw.DIRECTION_LONG.search(text):
+        sides.append(Side.LONG)
+    if kw.DIRECTION_SHORT.search(text):
+        sides.append(Side.SHORT)
+    return sides
+
+
+def _update(
+    kind: Kind,
+    update_type: UpdateType,
+    symbol: str | None,
+    signal_ref: str | None,
+    *,
+    action: Action = Action.TRADE,
+    confidence: float = 0.9,
+    **extra: object,
+) -> ParsedMessage:
+    return ParsedMessage(
+        kind=kind,
+        action=action,
+        symbol=symbol,
+        update_type=update_type,
+        confidence=confidence,
+        signal_ref=signal_ref,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _one_symbol(text: str) -> str | None:
+    symbols, _ = find_symbols(text)
+    return symbols[0] if len(symbols) == 1 else None
+
+
+def _tp_index(match: re.Match[str]) -> int | None:
+    for group in match.groups():
+        if group:
+            if group.isdigit():
+                return int(group)
+            return kw.CN_NUMERALS.get(group)
+    return None
+
+
+def _strong_updates(text: str, signal_ref: str | None) -> list[ParsedMessage]:
+    symbol = _one_symbol(text)
+    if kw.STOP_HIT.search(text) or kw.ALL_TARGETS.search(text) or kw.CLOSED_STRONG.search(text):
+        return [_update(Kind.CLOSE, UpdateType.CLOSE_ALL, symbol, signal_ref)]
+    found: list[ParsedMessage] = []
+    tp_index: int | None = None
+    for pattern in (kw.TP_HIT_STRONG, kw.TP_HIT_CN):
+        match = pattern.search(text)
+        if match:
+            tp_index = _tp_index(match)
+            break
+    if tp_index is None:
+        labelled = re.search(r"(?i)(?:тп|tp)\s*(\d)\b", text)
+        tp_index = int(labelled.group(1)) if labelled and kw.PARTIAL_CLOSE.search(text) else None
+    partial = kw.PARTIAL_CLOSE.search(text)
+    if partial:
+        if partial.group("half"):
+            percent: Decimal | None = Decimal(50)
+        else:
+            raw = partial.group("p1") or partial.group("p2")
+            percent = Decimal(raw.replace(",", "."))
+        if percent is not None and Decimal(0) < percent <= Decimal(100):
+            found.append(
+                _update(
+                    Kind.UPDATE, UpdateType.CLOSE_PARTIAL, symbol, signal_ref,
+                    update_percent=percent, tp_index=tp_index,
+                )
+            )
+        else:
+            found.append(
+                _update(
+                    Kind.UPDATE, UpdateType.CLOSE_PARTIAL, symbol, signal_ref, action=Action.NOTIFY_ONLY,
+                    confidence=0.3, warnings=("partial close with an impossible percentage",),
+                )
+            )
+    elif tp_index is not None:
+        # a partial close already carries the TP index; emitting TP_HIT too could close twice
+        found.append(_update(Kind.UPDATE, UpdateType.TP_HIT, symbol, signal_ref, tp_index=tp_index))
+    if kw.ENTRY_FILLED.search(text):
+        found.append(_update(Kind.UPDATE, UpdateType.ENTRY_FILLED, symbol, signal_ref))
+    set_stop = kw.SET_STOP.search(text)
+    if set_stop:
+        raw_price = next((g for g in set_stop.groups() if g), "")
+        prices = find_numbers(raw_price)
+        if len(prices) == 1 and prices[0] > 0:
+            found.append(_update(Kind.UPDATE, UpdateType.SET_STOP, symbol, signal_ref, update_price=prices[0]))
+        else:
+            found.append(
+                _update(
+                    Kind.UPDATE, UpdateType.SET_STOP, symbol, signal_ref, action=Action.NOTIFY_ONLY,
+                    confidence=0.3, warnings=("new stop price unreadable",),
+                )
+            )
+    return found
+
+
+def _weak_updates(text: str, signal_ref: str | None) -> list[ParsedMessage]:
+    symbol = _one_symbol(text)
+    found: list[ParsedMessage] = []
+    if kw.MOVE_TO_BE.search(text):
+        found.append(_update(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE, symbol, signal_ref, confidence=0.7))
+    if kw.CANCEL.search(text):
+        found.append(_update(Kind.CANCEL, UpdateType.CANCEL_ENTRIES, symbol, signal_ref, confidence=0.7))
+    if not found and kw.ENTRY_REVISION.search(text):
+        found.append(
+            ParsedMessage(
+                kind=Kind.UPDATE,
+                action=Action.NOTIFY_ONLY,
+                symbol=symbol,
+                confidence=0.4,
+                warnings=("entry revision: not applied automatically",),
+                signal_ref=signal_ref,
+            )
+        )
+    return found
+
+
+def _split_plans(text: str, signal_ref: str | None) -> list[ParsedMessage]:
+    """Two plans in one post (e.g. a short now and a long lower): one reading each, or nothing."""
+    chunks = [chunk for chunk in re.split(r"。|\n\s*\n", text) if chunk.strip()]
+    plans = [chunk for chunk in chunks if _sides(chunk)]
+    if len(plans) < 2 or any(len(_sides(plan)) != 1 for plan in plans):
+        return []
+    readings: list[ParsedMessage] = []
+    for plan in plans:
+        reading = _entry(plan, signal_ref)
+        if reading is None:
+            return []
+        readings.append(
+            ParsedMessage(
+                **{
+                    **reading.__dict__,
+                    "warnings": (*reading.warnings, "one of several plans in the same message"),
+                }
+            )
+        )
+    return readings
+
+
+def _segments(text: str) -> list[str]:
+    segments: list[str] = []
+    for line in text.split("\n"):
+        parts = [part for part in _SEGMENT_SPLIT.split(line)]
+        segments.extend(parts if parts else [""])
+    return segments
+
+
+def _is_number_line(segment: str) -> bool:
+    stripped = kw.FILLER.sub(" ", kw.ENUMERATOR.sub(" ", segment))
+    return not kw.LETTERS.search(stripped)
+
+
+def _collect(text: str) -> _Fields:
+    fields = _Fields()
+    current: str | None = None
+    for raw_segment in _segments(text):
+        segment, levels = split_leverage(raw_segment)
+        fields.leverages.extend(levels)
+        segment = kw.ENUMERATOR.sub(" ", segment)
+        if not segment.strip():
+            continue
+        labels = list(kw.LABEL.finditer(segment))
+        if not labels:
+            if current and _is_number_line(segment):
+                _assign(fields, current, segment)
+            elif _sides(segment):
+                body, _ = split_percentages(segment)
+                fields.head_numbers.extend(find_numbers(body))
+                current = None
+            else:
+                current = None
+            continue
+        head = segment[: labels[0].start()]
+        if _sides(head):
+            body, _ = split_percentages(head)
+            fields.head_numbers.extend(find_numbers(body))
+        for index, label in enumerate(labels):
+            end = labels[index + 1].start() if index + 1 < len(labels) else len(segment)
+            current = label.lastgroup
+            _assign(fields, current or "", segment[label.end() : end])
+    return fields
+
+
+def _assign(fields: _Fields, label: str, span: str) -> None:
+    body, percents = split_percentages(span)
+    body = kw.FILLER.sub(" ", body)
+    numbers = [number for number in find_numbers(body) if number > 0]
+    if label == "entry":
+        fields.entries.extend(numbers)
+    elif label == "sl":
+        fields.stops.extend(numbers)
+        if percents and not numbers:
+            fields.stop_as_percent = True
+    elif label == "tp":
+        fields.take_profits.extend(numbers)
+        share = percents[0] if len(numbers) == 1 and len(percents) == 1 else None
+        fields.tp_percentages.extend([share] * len(numbers) if len(numbers) == 1 else [None] * len(numbers))
+    elif label == "lev":
+        fields.leverages.extend(int(n) for n in numbers if n == int(n) and 1 <= n <= 200)
+
+
+def _unique(values: list[Decimal]) -> list[Decimal]:
+    seen: list[Decimal] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
+    sides = _sides(text)
+    symbols, symbol_warnings = find_symbols(text)
+    fields = _collect(text)
+    entries = _unique(fields.entries) or _unique(fields.head_numbers)
+    stops = _unique(fields.stops)
+    market = bool(kw.MARKET.search(text))
+    has_prices = bool(entries or stops or fields.take_profits)
+    if not sides:
+        if not (symbols and entries and (stops or fields.take_profits)):
+            return None
+    elif not (symbols or entries or symbol_warnings) or not (has_prices or market):
+        return None
+
+    warnings: list[str] = list(symbol_warnings)
+    doubt = False
+    side = sides[0] if sides else None
+    if side is None:
+        reference = entries[0]
+        if stops and stops[0] != reference:
+            side = Side.LONG if stops[0] < reference else Side.SHORT
+        warnings.append("no direction word; direction inferred from prices")
+        doubt = True
+    symbol = symbols[0] if len(symbols) == 1 else None
+    if len(symbols) > 1:
+        warnings.append(f"several coins named ({', '.join(symbols)}); not merged")
+        doubt = True
+    elif symbol is None:
+        warnings.append("no usable coin name")
+        doubt = True
+
+    market_entry = False
+    if not entries:
+        if market:
+            market_entry = True
+        else:
+            warnings.append("no entry price")
+            doubt = True
+    elif market:
+        warnings.append("market wording beside entry prices; the prices are used")
+    if len(entries) > 10:
+        warnings.append("more than 10 entries")
+        doubt = True
+    if entries and max(entries) / min(entries) > _MAX_ENTRY_SPREAD:
+        warnings.append("entry prices implausibly far apart")
+        doubt = True
+
+    stop: Decimal | None = None
+    if not stops:
+        warnings.append("stop given only as a percentage" if fields.stop_as_percent else "no stop loss")
+        doubt = True
+    elif len(stops) > 1:
+        warnings.append("several stop prices")
+        doubt = True
+    else:
+        stop = stops[0]
+        if side is not None and entries:
+            if side is Side.LONG and not stop < min(entries):
+                warnings.append("stop loss is not below every entry of a long")
+                doubt = True
+            elif side is Side.SHORT and not stop > max(entries):
+                warnings.append("stop loss is not above every entry of a short")
+                doubt = True
+            elif abs(stop - entries[0]) / entries[0] > _MAX_STOP_DISTANCE:
+                warnings.append("stop loss implausibly far from the entry")
+                doubt = True
+
+    take_profits, tp_shares = _check_targets(side, entries, stop, fields, warnings)
+    if market_entry and stop is not None and take_profits and side is not None:
+        wrong = stop >= min(take_profits) if side is Side.LONG else stop <= max(take_profits)
+        if wrong:
+            warnings.append("stop loss on the wrong side of the targets")
+            doubt = True
+    if market_entry and not take_profits:
+        warnings.append("market entry without targets: stop side cannot be checked")
+        doubt = True
+
+    leverage = min(fields.leverages) if fields.leverages else None  # the lower of "X10 X25" is the safe one
+    margin_mode = (
+        "isolated" if kw.MARGIN_ISOLATED.search(text) else "crossed" if kw.MARGIN_CROSS.search(text) else None
+    )
+    completeness = (
+        0.15 * bool(symbol) + 0.2 * bool(side) + 0.2 * bool(entries or market_entry)
+        + 0.25 * bool(stop is not None) + 0.2 * bool(take_profits)
+    )
+    confidence = max(0.0, min(1.0, completeness - 0.1 * len(warnings)))
+    trade = not doubt and symbol is not None and side is not None and stop is not None
+    return ParsedMessage(
+        kind=Kind.ENTRY,
+        action=Action.TRADE if trade else Action.NOTIFY_ONLY,
+        symbol=symbol,
+        side=side,
+        entries=tuple(entries),
+        market_entry=market_entry,
+        stop_loss=stop,
+        take_profits=tuple(take_profits),
+        tp_percentages=tp_shares,
+        leverage=leverage,
+        margin_mode=margin_mode,
+        confidence=round(confidence, 3),
+        warnings=tuple(warnings),
+        signal_ref=signal_ref,
+    )
+
+
+def _check_targets(
+    side: Side | None,
+    entries: list[Decimal],
+    stop: Decimal | None,
+    fields: _Fields,
+    warnings: list[str],
+) -> tuple[list[Decimal], tuple[Decimal, ...]]:
+    """Targets kept in order; each wrong-side, out-of-order or implausible one is dropped and named."""
+    kept: list[Decimal] = []
+    shares: list[Decimal | None] = []
+    raw_shares = fields.tp_percentages + [None] * (len(fields.take_profits) - len(fields.tp_percentages))
+    for target, share in zip(fields.take_profits, raw_shares, strict=True):
+        reason: str | None = None
+        if side is Side.LONG:
+            if entries and target <= max(entries):
+                reason = "not above the entries"
+            elif entries and target > max(entries) * _MAX_TP_REACH:
+                reason = "implausibly far above the entries"
+            elif kept and target < kept[-1]:
+                reason = "out of order"
+        elif side is Side.SHORT:
+            if entries and target >= min(entries):
+                reason = "not below the entries"
+            elif entries and target * _MAX_TP_REACH < min(entries):
+                reason = "implausibly far below the entries"
+            elif kept and target > kept[-1]:
+                reason = "out of order"
+        if reason is None and kept and (target > kept[-1] * _MAX_TP_STEP or target * _MAX_TP_STEP < kept[-1]):
+            reason = "implausible beside the other targets"
+        beyond_stop = stop is not None and (
+            (side is Side.LONG and target <= stop) or (side is Side.SHORT and target >= stop)
+        )
+        if reason is None and beyond_stop:
+            reason = "on the stop's side"
+        if reason:
+            warnings.append(f"target {target} dropped: {reason}")
+            continue
+        kept.append(target)
+        shares.append(share)
+    if len(kept) > 16:
+        warnings.append("more than 16 targets; extra ones dropped")
+        kept, shares = kept[:16], shares[:16]
+    tp_shares: tuple[Decimal, ...] = ()
+    if kept and all(share is not None for share in shares):
+        tp_shares = tuple(share for share in shares if share is not None)
+    return kept, tp_shares

@@ -1,0 +1,127 @@
+"""Coin names in signal text -> Bitget USDT-M contract names (``BTCUSDT``)."""
+
+from __future__ import annotations
+
+import re
+
+# Chinese nicknames seen in KOL channels; longest first so 比特币 wins over 比特.
+_ALIASES: dict[str, str] = {
+    "比特币": "BTC",
+    "比特幣": "BTC",
+    "大饼": "BTC",
+    "大餅": "BTC",
+    "比特": "BTC",
+    "以太坊": "ETH",
+    "以太币": "ETH",
+    "以太幣": "ETH",
+    "二饼": "ETH",
+    "以太": "ETH",
+    "XBT": "BTC",
+}
+_BASE_RENAMES = {"XBT": "BTC"}
+_USD_QUOTES = ("USDT", "USDC", "BUSD", "USD")
+_OTHER_QUOTES = ("BTC", "ETH", "BNB", "EUR", "TRY", "RUB")
+# Words that follow '#' or '$' but are not coins.
+STOPWORDS = frozenset(
+    {
+        "SIGNAL", "SIGNALS", "LONG", "SHORT", "BUY", "SELL", "SPOT", "VIP", "FUTURES", "FUTURE", "TP", "SL",
+        "NEW", "UPDATE", "ENTRY", "TARGET", "TARGETS", "STOP", "PUMP", "ALERT", "TRADE", "SCALP", "SETUP",
+        "BINANCE", "BYBIT", "BITGET", "OKX", "USDT", "USD", "CROSS", "ISOLATED", "LEVERAGE", "FREE",
+        "PREMIUM", "NEWS", "ANALYSIS", "RESULT", "RESULTS", "PROFIT", "LOSS", "AND", "THE", "FOR",
+    }
+)
+
+_PAIR = re.compile(
+    r"(?<![A-Za-z0-9])[#$]?\s?([A-Za-z0-9]{1,15})\s*/\s*(USDT|USDC|BUSD|USD|BTC|ETH|BNB|EUR|TRY|RUB)"
+    r"(?:\.P|\s*PERP)?(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_GLUED = re.compile(
+    r"(?<![A-Za-z0-9])[#$]?([A-Za-z0-9]{1,15}?)(USDT|USDC|USD)(?:\.P|PERP)?(?![A-Za-z0-9])", re.IGNORECASE
+)
+_TAGGED = re.compile(r"(?<![A-Za-z0-9])[#$]([A-Za-z][A-Za-z0-9]{0,14})(?![A-Za-z0-9_])")
+_LABELLED = re.compile(
+    r"(?i)\b(?:pair|coin|symbol|монета|пара|coin name)\s*[:：\-]?\s*[#$]?([A-Za-z0-9]{1,15})(?![A-Za-z0-9])"
+)
+_BESIDE_SIDE = re.compile(
+    r"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{1,14})\s+(?:LONG|SHORT|BUY|SELL|Long|Short|long|short|UPDATE|Update)\b"
+)
+_ALIAS = re.compile("|".join(sorted(map(re.escape, _ALIASES), key=len, reverse=True)))
+
+
+def normalize_symbol(raw: str) -> str | None:
+    """A coin or pair as written -> Bitget USDT-M name, or None when it is not a USDT-M perpetual name.
+
+    ``BTC``, ``#btc``, ``$BTC``, ``XBT``, ``BTC/USDT``, ``BTCUSD``, ``BTCUSDT.P``, ``比特币`` -> ``BTCUSDT``;
+    ``1000PEPE`` -> ``1000PEPEUSDT``. Pairs quoted in another coin (``ETH/BTC``) -> None.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if text in _ALIASES:
+        return _ALIASES[text] + "USDT"
+    text = text.lstrip("#$").strip().upper().replace(" ", "")
+    for suffix in (".P", "PERP", "-PERP", "_PERP", "_UMCBL"):
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+    base = text
+    if "/" in text or "-" in text or "_" in text:
+        parts = re.split(r"[/\-_]", text)
+        if len(parts) != 2 or not parts[0]:
+            return None
+        base, quote = parts
+        if quote not in _USD_QUOTES:
+            return None
+    else:
+        for quote in _USD_QUOTES:
+            if text.endswith(quote) and len(text) > len(quote):
+                base = text[: -len(quote)]
+                break
+    base = _BASE_RENAMES.get(base, base)
+    if not re.fullmatch(r"[A-Z0-9]{1,15}", base) or base.isdigit() or base in STOPWORDS:
+        return None
+    if base in _USD_QUOTES:
+        return None
+    return base + "USDT"
+
+
+def find_symbols(text: str) -> tuple[list[str], list[str]]:
+    """USDT-M names mentioned in ``text`` (first-seen order, unique) and warnings.
+
+    The most explicit notation present wins: pairs, then glued ``XXXUSDT``, then labelled or tagged
+    names, then a ticker beside a direction word, then Chinese nicknames.
+    """
+    warnings: list[str] = []
+    found: list[str] = []
+
+    def add(symbol: str | None) -> None:
+        if symbol and symbol not in found:
+            found.append(symbol)
+
+    for match in _PAIR.finditer(text):
+        quote = match.group(2).upper()
+        if quote in _OTHER_QUOTES:
+            warnings.append(f"pair {match.group(1).upper()}/{quote} is not a USDT-margined contract")
+            continue
+        add(normalize_symbol(f"{match.group(1)}/{quote}"))
+    if found or warnings:
+        return found, warnings
+    for match in _GLUED.finditer(text):
+        add(normalize_symbol(match.group(0)))
+    if found:
+        return found, warnings
+    for pattern in (_LABELLED, _TAGGED):
+        for match in pattern.finditer(text):
+            add(normalize_symbol(match.group(1)))
+        if found:
+            return found, warnings
+    for match in _BESIDE_SIDE.finditer(text):
+        add(normalize_symbol(match.group(1)))
+    if found:
+        return found, warnings
+    for match in _ALIAS.finditer(text):
+        add(normalize_symbol(match.group(0)))
+    if not found:
+        for match in re.finditer(r"(?<![A-Za-z0-9])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])", text):
+            add(normalize_symbol(match.group(1)))
+    return found, warnings
