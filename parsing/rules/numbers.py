@@ -23,7 +23,8 @@ NUMBER = re.compile(
     r")"
     rf"(?![{_LETTER}\d])"
 )
-PERCENT = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)(?:\s*[-–]\s*\d+(?:[.,]\d+)?)?\s*%")
+# "5-10%" (no spaces) is one percentage range; "0.2524 - 25%" is a price then a share
+PERCENT = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)(?:[-–]\d+(?:[.,]\d+)?)?\s*%")
 LEVERAGE = re.compile(
     rf"(?:(?<![{_LETTER}])[xхX×]\s*(\d{{1,3}}(?:\.0+)?)(?![\d.]))"
     rf"|(?:(?<![\d.])(\d{{1,3}}(?:\.0+)?)\s*-?\s*[xхX×](?![{_LETTER}]))"
