@@ -237,3 +237,14 @@ def test_from_signal_to_bundle(side: Side, pos_mode: str) -> None:
 )
 def test_break_even_stop(side: Side, avg_entry: str, buffer: str, expected: Decimal) -> None:
     assert break_even_stop(D(avg_entry), side, D(buffer), BTC) == expected
+
+
+@pytest.mark.parametrize(("hold_side", "expected"), [("long", D("60060.0")), ("short", D("59940.0"))])
+def test_break_even_stop_takes_a_positions_hold_side_string(hold_side: str, expected: Decimal) -> None:
+    # Positions from the exchange name their side as a plain string; it must not be read as the other side.
+    assert break_even_stop(D("60000"), hold_side, D("0.001"), BTC) == expected
+
+
+def test_break_even_stop_refuses_an_unknown_side() -> None:
+    with pytest.raises(ValueError):
+        break_even_stop(D("60000"), "buy", D("0.001"), BTC)

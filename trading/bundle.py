@@ -28,6 +28,7 @@ from fractions import Fraction
 from math import ceil
 
 from exchange.bitget.contracts import Contract
+from exchange.bitget.semantics import PositionSide, PosMode, order_fields, tpsl_hold_side
 from parsing.signals import Side
 from trading.risk import SizedEntry
 
@@ -100,7 +101,7 @@ class StopPlan:
 class OrderBundle:
     symbol: str
     side: Side
-    pos_mode: str
+    pos_mode: PosMode
     margin_mode: str
     leverage: int
     entries: tuple[LegPlan, ...]
@@ -115,33 +116,12 @@ class OrderBundle:
         )
 
 
-def _check_pos_mode(pos_mode: str) -> None:
-    if pos_mode not in POS_MODES:
-        raise ValueError(f"pos_mode must be one of {POS_MODES}, not {pos_mode!r}")
-
-
-def open_params(side: Side, pos_mode: str) -> tuple[str, str | None, bool]:
-    """(side, tradeSide, reduceOnly) of an order that opens or adds to a ``side`` position."""
-    _check_pos_mode(pos_mode)
-    order_side = "buy" if side is Side.LONG else "sell"
-    return (order_side, "open", False) if pos_mode == "hedge_mode" else (order_side, None, False)
-
-
-def close_params(side: Side, pos_mode: str) -> tuple[str, str | None, bool]:
-    """(side, tradeSide, reduceOnly) of an order that reduces a ``side`` position."""
-    _check_pos_mode(pos_mode)
+def _check_pos_mode(pos_mode: str) -> PosMode:
+    if pos_mode == "one_way_mode":
+        return "one_way_mode"
     if pos_mode == "hedge_mode":
-        # Bitget's hedge dialect: side names the position being closed.
-        return ("buy" if side is Side.LONG else "sell", "close", False)
-    return ("sell" if side is Side.LONG else "buy", None, True)
-
-
-def hold_side(side: Side, pos_mode: str) -> str:
-    """``holdSide`` of a TP/SL order on a ``side`` position."""
-    _check_pos_mode(pos_mode)
-    if pos_mode == "hedge_mode":
-        return side.value
-    return "buy" if side is Side.LONG else "sell"
+        return "hedge_mode"
+    raise ValueError(f"pos_mode must be one of {POS_MODES}, not {pos_mode!r}")
 
 
 def _size_units(size: Decimal, contract: Contract) -> int:
@@ -224,7 +204,7 @@ def _zone_prices(sized: SizedEntry, parts: int, contract: Contract) -> list[Deci
         return [worst]
     if parts == len(sized.entry_prices):
         return list(sized.entry_prices)  # the signal's own entries
-    better = ROUND_DOWN if sized.side is Side.LONG else ROUND_UP
+    better = ROUND_DOWN if Side(sized.side) is Side.LONG else ROUND_UP
     prices: list[Decimal] = []
     for i in range(parts):
         price = contract.round_price(worst + (best - worst) * Decimal(i) / Decimal(parts - 1), better)
@@ -267,11 +247,14 @@ def plan_bundle(
     """
     if contract.symbol != sized.symbol:
         raise ValueError(f"contract {contract.symbol} does not match {sized.symbol}")
+    mode = _check_pos_mode(pos_mode)
+    position_side: PositionSide = "long" if Side(sized.side) is Side.LONG else "short"
 
     def oid(leg: str) -> str:
         return client_oid(channel, message_id, leg, signal_index=signal_index, epoch=epoch)
 
-    open_side, open_trade_side, _ = open_params(sized.side, pos_mode)
+    # The one-way/hedge dialect lives in exchange.bitget.semantics; this module only asks it.
+    open_side, open_trade_side, open_reduce_only = order_fields(position_side, mode, closing=False)
     if sized.market:
         parts: list[tuple[Decimal | None, Decimal]] = [(None, sized.size)]
     else:
@@ -283,7 +266,7 @@ def plan_bundle(
             symbol=sized.symbol,
             side=open_side,
             trade_side=open_trade_side,
-            reduce_only=False,
+            reduce_only=open_reduce_only,
             order_type="market" if price is None else "limit",
             size=size,
             price=price,
@@ -296,13 +279,13 @@ def plan_bundle(
         client_oid=oid("sl"),
         symbol=sized.symbol,
         trigger_price=sized.stop_loss,
-        hold_side=hold_side(sized.side, pos_mode),
+        hold_side=tpsl_hold_side(position_side, mode),
         size=sized.size,
     )
 
     take_profits: tuple[LegPlan, ...] = ()
     if sized.take_profits:
-        close_side, close_trade_side, close_reduce_only = close_params(sized.side, pos_mode)
+        close_side, close_trade_side, close_reduce_only = order_fields(position_side, mode, closing=True)
         shares: int | Sequence[Decimal] = sized.tp_percentages or len(sized.take_profits)
         # The smallest notional of any target is at the lowest target price.
         sizes = resolve_tp_sizes(sized.size, shares, contract, min_notional_price=min(sized.take_profits))
@@ -325,8 +308,8 @@ def plan_bundle(
 
     return OrderBundle(
         symbol=sized.symbol,
-        side=sized.side,
-        pos_mode=pos_mode,
+        side=Side(sized.side),
+        pos_mode=mode,
         margin_mode=sized.margin_mode,
         leverage=sized.leverage,
         entries=entries,
@@ -335,12 +318,12 @@ def plan_bundle(
     )
 
 
-def break_even_stop(avg_entry: Decimal, side: Side, buffer_pct: Decimal, contract: Contract) -> Decimal:
+def break_even_stop(avg_entry: Decimal, side: Side | str, buffer_pct: Decimal, contract: Contract) -> Decimal:
     """The stop that locks in break-even: ``buffer_pct`` beyond the average entry, on the profit side.
 
     Rounded away from the entry (a long's up, a short's down) so the buffer that pays the fees is never
-    shaved off by the tick grid.
+    shaved off by the tick grid. ``side`` may be a position's ``hold_side`` string ("long"/"short").
     """
-    if side is Side.LONG:
+    if Side(side) is Side.LONG:
         return contract.round_price(avg_entry * (1 + buffer_pct), ROUND_UP)
     return contract.round_price(avg_entry * (1 - buffer_pct), ROUND_DOWN)

@@ -187,10 +187,9 @@ def evaluate_entry(
 
     if not allows_new_entries(ctx.mode):
         return _refuse(RefusalReason.MODE_NOT_NORMAL, f"mode is {ctx.mode.value}", warnings)
-    if signal.kind is not Kind.ENTRY or signal.action is not Action.TRADE:
-        return _refuse(
-            RefusalReason.NOT_TRADEABLE, f"kind={signal.kind.value} action={signal.action.value}", warnings
-        )
+    # == rather than `is`: a str-valued kind/action (e.g. read back from JSON) compares equal to the member.
+    if signal.kind != Kind.ENTRY or signal.action != Action.TRADE:
+        return _refuse(RefusalReason.NOT_TRADEABLE, f"kind={signal.kind} action={signal.action}", warnings)
     if signal.symbol is None or signal.side is None:
         return _refuse(RefusalReason.NOT_TRADEABLE, "symbol or side missing", warnings)
     if any(price <= 0 for price in signal.entries) or any(price <= 0 for price in signal.take_profits):
@@ -239,7 +238,7 @@ def evaluate_entry(
             warnings,
         )
 
-    side = signal.side
+    side = Side(signal.side)
     is_long = side is Side.LONG
     live = market.price
     market_entry = signal.market_entry or not signal.entries
@@ -275,9 +274,7 @@ def evaluate_entry(
             warnings,
         )
     if not _stop_protects(is_long, stop, live):
-        return _refuse(
-            RefusalReason.STOP_WRONG_SIDE, f"live price {live} is already through the stop {stop}", warnings
-        )
+        return _refuse(RefusalReason.STOP_WRONG_SIDE, f"live price {live} is already through the stop {stop}", warnings)
 
     # Stale signal: a market entry or a zone must still be near the live price. A single limit is kept.
     if signal.entries and (market_entry or len(signal.entries) > 1):
