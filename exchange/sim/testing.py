@@ -71,7 +71,7 @@ class RunningSim:
             self.base_url + path, data=raw, headers=self.headers("POST", path, "", raw), timeout=timeout
         )
 
-    def place_order(self, **fields: Any) -> requests.Response:
+    def place_order(self, *, timeout: float = 5.0, **fields: Any) -> requests.Response:
         """POST place-order with the usual USDT-M defaults filled in."""
         body = {
             "productType": "USDT-FUTURES",
@@ -80,7 +80,7 @@ class RunningSim:
             "orderType": "market",
             **fields,
         }
-        return self.post("/api/v2/mix/order/place-order", body)
+        return self.post("/api/v2/mix/order/place-order", body, timeout=timeout)
 
 
 @contextmanager
