@@ -32,9 +32,7 @@ CTX = RiskContext(Mode.NORMAL, NOW, {})
 BOTH = pytest.mark.parametrize("side", [Side.LONG, Side.SHORT])
 
 
-def entry(
-    side: Side = Side.LONG, entries: tuple[str, ...] = ("60000",), *, market: bool = False
-) -> ParsedMessage:
+def entry(side: Side = Side.LONG, entries: tuple[str, ...] = ("60000",), *, market: bool = False) -> ParsedMessage:
     stop = D("59000") if side is Side.LONG else D("61000")
     return ParsedMessage(
         kind=Kind.ENTRY,
@@ -84,9 +82,7 @@ def test_only_tradeable_entries_pass(kind: Kind, action: Action) -> None:
     assert reason(replace(entry(), kind=kind, action=action)) is RefusalReason.NOT_TRADEABLE
 
 
-@pytest.mark.parametrize(
-    "change", [{"symbol": None}, {"side": None}, {"leverage": 0}, {"entries": (D("-1"),)}]
-)
+@pytest.mark.parametrize("change", [{"symbol": None}, {"side": None}, {"leverage": 0}, {"entries": (D("-1"),)}])
 def test_incomplete_or_invalid_fields_are_not_tradeable(change: dict[str, object]) -> None:
     assert reason(replace(entry(), **change)) is RefusalReason.NOT_TRADEABLE
 
@@ -99,10 +95,7 @@ def test_signal_quality_threshold(confidence: float, approved: bool) -> None:
 
 @pytest.mark.parametrize("equity", ["0", "-5"])
 def test_no_equity_no_trade(equity: str) -> None:
-    assert (
-        reason(entry(), account=AccountView(D(equity), D("0"), frozenset(), D("100")))
-        is RefusalReason.NO_EQUITY
-    )
+    assert reason(entry(), account=AccountView(D(equity), D("0"), frozenset(), D("100"))) is RefusalReason.NO_EQUITY
 
 
 @pytest.mark.parametrize(
@@ -192,6 +185,21 @@ def test_zone_far_from_the_live_price_is_refused(side: Side, live: str, refused:
     assert (reason(signal, market=MarketView(D(live), BTC)) is RefusalReason.SLIPPAGE) is refused
 
 
+@pytest.mark.parametrize(
+    ("side", "live", "refused"),
+    [
+        (Side.LONG, "59900", False),  # 0.17% below a long's limit: fills at once, close enough
+        (Side.LONG, "59500", True),  # the price already fell far through the entry toward the stop
+        (Side.SHORT, "60100", False),
+        (Side.SHORT, "60500", True),
+    ],
+)
+def test_single_limit_the_price_already_passed_is_checked_like_a_market_entry(
+    side: Side, live: str, refused: bool
+) -> None:
+    assert (reason(entry(side, ("60000",)), market=MarketView(D(live), BTC)) is RefusalReason.SLIPPAGE) is refused
+
+
 @pytest.mark.parametrize(("side", "live"), [(Side.LONG, "62000"), (Side.SHORT, "58000")])
 def test_single_limit_away_from_the_price_is_kept_as_a_limit(side: Side, live: str) -> None:
     decision = evaluate_entry(entry(side, ("60000",)), LIMITS, ACCOUNT, MarketView(D(live), BTC), CTX)
@@ -201,9 +209,7 @@ def test_single_limit_away_from_the_price_is_kept_as_a_limit(side: Side, live: s
 
 
 def test_market_entry_without_quoted_price_has_no_slippage_check() -> None:
-    decision = evaluate_entry(
-        entry(Side.LONG, (), market=True), LIMITS, ACCOUNT, MarketView(D("65000"), BTC), CTX
-    )
+    decision = evaluate_entry(entry(Side.LONG, (), market=True), LIMITS, ACCOUNT, MarketView(D("65000"), BTC), CTX)
     assert decision.approved and decision.plan is not None and decision.plan.market
 
 

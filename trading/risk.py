@@ -276,8 +276,15 @@ def evaluate_entry(
     if not _stop_protects(is_long, stop, live):
         return _refuse(RefusalReason.STOP_WRONG_SIDE, f"live price {live} is already through the stop {stop}", warnings)
 
-    # Stale signal: a market entry or a zone must still be near the live price. A single limit is kept.
-    if signal.entries and (market_entry or len(signal.entries) > 1):
+    # Stale signal: a market entry or a zone must still be near the live price. A single limit waiting
+    # for the price is kept; one the price has already passed would fill at once, i.e. it is a market entry
+    # in disguise, and gets the same check.
+    single_limit_marketable = (
+        not market_entry
+        and len(signal.entries) == 1
+        and (live < entry_prices[0] if is_long else live > entry_prices[0])
+    )
+    if signal.entries and (market_entry or len(signal.entries) > 1 or single_limit_marketable):
         distance = _distance_from_zone(live, signal.entries)
         if distance > limits.max_entry_slippage_pct:
             return _refuse(
