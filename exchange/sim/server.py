@@ -113,7 +113,9 @@ class SimServer:
         httpd.block_on_close = False  # a handler held by a latency fault must not block stop()
         self._httpd = httpd
         self.stopping.clear()
-        self._thread = threading.Thread(target=httpd.serve_forever, name="sim-http", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sim-http", daemon=True
+        )
         self._thread.start()
         return self.base_url
 

@@ -21,6 +21,7 @@ import requests
 from exchange.bitget.signing import canonical_query, sign
 from exchange.sim.engine import SimExchange
 from exchange.sim.server import SimServer
+from exchange.sim.ws_server import SimWsServer
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class RunningSim:
     server: SimServer
     base_url: str
     credentials: SimCredentials
+    ws_url: str = ""
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def headers(
@@ -89,9 +91,10 @@ def running_sim(
     seed: int = 0,
     credentials: SimCredentials | None = None,
     engine: SimExchange | None = None,
+    ws: bool = False,
     **server_options: Any,
 ) -> Iterator[RunningSim]:
-    """Start an engine + loopback server, yield a :class:`RunningSim`, always stop the server."""
+    """Start an engine + loopback REST server (+ the public WebSocket with ``ws=True``); always stop them."""
     creds = credentials or SimCredentials()
     sim_engine = engine or SimExchange(seed=seed)
     server = SimServer(
@@ -101,11 +104,17 @@ def running_sim(
         passphrase=creds.passphrase,
         **server_options,
     )
+    ws_server = SimWsServer(sim_engine) if ws else None
     base_url = server.start()
-    running = RunningSim(sim_engine, server, base_url, creds)
     try:
-        yield running
+        ws_url = ws_server.start() if ws_server else ""
+        running = RunningSim(sim_engine, server, base_url, creds, ws_url)
+        try:
+            yield running
+        finally:
+            running.session.close()
     finally:
-        running.session.close()
+        if ws_server is not None:
+            ws_server.stop()
         server.stop()
         sim_engine.stop_ticker()
