@@ -1,0 +1,85 @@
+"""Run the Bitget simulator until interrupted: ``python -m exchange.sim`` (the CLI's ``following sim``)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from decimal import Decimal
+
+from exchange.sim.engine import SimExchange
+from exchange.sim.server import SimServer
+from exchange.sim.ws_server import SimWsServer
+
+DEFAULT_API_KEY = "sim-key"
+DEFAULT_API_SECRET = "sim-secret"
+DEFAULT_PASSPHRASE = "sim-pass"
+
+
+def run_sim(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 0,
+    api_key: str = DEFAULT_API_KEY,
+    api_secret: str = DEFAULT_API_SECRET,
+    passphrase: str = DEFAULT_PASSPHRASE,
+    *,
+    ws_port: int = 0,
+    equity: Decimal = Decimal("10000"),
+    tick_interval_s: float = 1.0,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Serve REST + public WebSocket with a moving random walk until Ctrl-C (or ``stop_event``)."""
+    engine = SimExchange(seed=seed, equity=equity)
+    server = SimServer(engine, host=host, port=port, api_key=api_key, api_secret=api_secret, passphrase=passphrase)
+    ws_server = SimWsServer(engine, host=host, port=ws_port)
+    base_url = server.start()
+    ws_url = ws_server.start()
+    if tick_interval_s > 0:
+        engine.start_ticker(tick_interval_s)
+    print(f"Bitget simulator REST at {base_url}", flush=True)
+    print(f"Bitget simulator WebSocket at {ws_url}", flush=True)
+    if (api_key, api_secret, passphrase) == (DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSPHRASE):
+        # Only the well-known demo defaults are echoed; real-looking credentials are never printed.
+        print(f"credentials (defaults): key={api_key} secret={api_secret} passphrase={passphrase}", flush=True)
+    else:
+        print(f"credentials: key={api_key} (secret and passphrase as given)", flush=True)
+    stop = stop_event or threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop_ticker()
+        ws_server.stop()
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="following sim", description="Run the offline Bitget V2 simulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--ws-port", type=int, default=8901)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--equity", type=Decimal, default=Decimal("10000"))
+    parser.add_argument("--tick-interval", type=float, default=1.0, help="seconds between price steps (0: frozen)")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument("--api-secret", default=DEFAULT_API_SECRET)
+    parser.add_argument("--passphrase", default=DEFAULT_PASSPHRASE)
+    args = parser.parse_args(argv)
+    run_sim(
+        args.host,
+        args.port,
+        args.seed,
+        args.api_key,
+        args.api_secret,
+        args.passphrase,
+        ws_port=args.ws_port,
+        equity=args.equity,
+        tick_interval_s=args.tick_interval,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
