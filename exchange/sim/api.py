@@ -167,9 +167,7 @@ def fill_json(fill: SimFill) -> dict[str, Any]:
         "orderId": fill.order_id,
         "price": fmt(fill.price),
         "baseVolume": fmt(fill.size),
-        "feeDetail": [
-            {"deduction": "no", "feeCoin": "USDT", "totalDeductionFee": None, "totalFee": fmt(fill.fee)}
-        ],
+        "feeDetail": [{"deduction": "no", "feeCoin": "USDT", "totalDeductionFee": None, "totalFee": fmt(fill.fee)}],
         "side": fill.side,
         "quoteVolume": fmt(fill.price * fill.size),
         "profit": fmt(fill.profit),
@@ -220,9 +218,7 @@ def position_json(engine: SimExchange, position: SimPosition) -> dict[str, Any]:
         "liquidationPrice": fmt(engine.liquidation_price(position)),
         "keepMarginRate": "0.004",
         "markPrice": fmt(mark),
-        "marginRatio": fmt(ratio(margin * Decimal("0.004") * position.leverage / equity))
-        if equity > 0
-        else "1",
+        "marginRatio": fmt(ratio(margin * Decimal("0.004") * position.leverage / equity)) if equity > 0 else "1",
         "breakEvenPrice": fmt(position.average_price),
         "totalFee": fmt(-position.total_fee),
         "deductedFee": "0",
@@ -321,9 +317,7 @@ def account_json(engine: SimExchange, sym: str | None) -> dict[str, Any]:
         "maxTransferOut": fmt(account.available),
         "accountEquity": fmt(account.equity),
         "usdtEquity": fmt(account.equity),
-        "btcEquity": fmt(ratio(account.equity / engine.price("BTCUSDT")))
-        if "BTCUSDT" in engine.contracts
-        else "0",
+        "btcEquity": fmt(ratio(account.equity / engine.price("BTCUSDT"))) if "BTCUSDT" in engine.contracts else "0",
         "crossedRiskRate": "0",
         "unrealizedPL": fmt(account.unrealized_pnl),
         "coupon": "0",
@@ -598,9 +592,7 @@ def h_close_positions(engine: SimExchange, params: Params) -> Any:
         raise e.param_error("holdSide")
     orders = engine.close_positions(sym, hold_side.lower() if hold_side else None)
     return {
-        "successList": [
-            {"orderId": o.order_id, "clientOid": o.client_oid, "symbol": o.symbol} for o in orders
-        ],
+        "successList": [{"orderId": o.order_id, "clientOid": o.client_oid, "symbol": o.symbol} for o in orders],
         "failureList": [],
     }
 

@@ -402,9 +402,7 @@ class SimExchange:
     def _has_activity(self, symbol: str | None) -> bool:
         positions = any(symbol is None or p.symbol == symbol for p in self._positions.values())
         orders = any(o.is_open and (symbol is None or o.symbol == symbol) for o in self._orders.values())
-        plans = any(
-            p.status == "live" and (symbol is None or p.symbol == symbol) for p in self._plans.values()
-        )
+        plans = any(p.status == "live" and (symbol is None or p.symbol == symbol) for p in self._plans.values())
         return positions or orders or plans
 
     def set_position_mode(self, pos_mode: str) -> str:
@@ -482,20 +480,12 @@ class SimExchange:
         self, hold_side: str, *, stop_loss: Decimal | None, take_profit: Decimal | None, reference: Decimal
     ) -> None:
         """A long's stop must sit below the reference price and its target above (mirrored for shorts)."""
-        if stop_loss is not None and (
-            stop_loss >= reference if hold_side == LONG else stop_loss <= reference
-        ):
+        if stop_loss is not None and (stop_loss >= reference if hold_side == LONG else stop_loss <= reference):
             relation = "<" if hold_side == LONG else ">"
-            raise SimError(
-                "40915", f"The stop loss price of {hold_side} positions should be {relation} {reference}"
-            )
-        if take_profit is not None and (
-            take_profit <= reference if hold_side == LONG else take_profit >= reference
-        ):
+            raise SimError("40915", f"The stop loss price of {hold_side} positions should be {relation} {reference}")
+        if take_profit is not None and (take_profit <= reference if hold_side == LONG else take_profit >= reference):
             relation = ">" if hold_side == LONG else "<"
-            raise SimError(
-                "40917", f"The take profit price of {hold_side} positions should be {relation} {reference}"
-            )
+            raise SimError("40917", f"The take profit price of {hold_side} positions should be {relation} {reference}")
 
     # ================================================================ orders
     def place_order(
@@ -719,9 +709,7 @@ class SimExchange:
         if open_part > 0:
             self._attach_presets(order, open_part)
 
-    def _reduce_position(
-        self, position: SimPosition, size: Decimal, price: Decimal, fee: Decimal, now: int
-    ) -> Decimal:
+    def _reduce_position(self, position: SimPosition, size: Decimal, price: Decimal, fee: Decimal, now: int) -> Decimal:
         diff = price - position.average_price
         profit = diff * size if position.hold_side == LONG else -diff * size
         position.size -= size
@@ -809,9 +797,7 @@ class SimExchange:
         order.state = "canceled"
         order.u_time = self.now_ms()
 
-    def cancel_order(
-        self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None
-    ) -> SimOrder:
+    def cancel_order(self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None) -> SimOrder:
         contract = self.contract(symbol)
         with self._lock:
             order = self._find_order(order_id, client_oid)
@@ -1041,9 +1027,7 @@ class SimExchange:
         """A trigger order: when the mark reaches ``trigger_price`` an ordinary order is placed."""
         contract = self.contract(symbol)
         if plan_type.lower() != "normal_plan":
-            raise SimError(
-                "40020", f"Parameter planType error: {plan_type} is not supported by the simulator"
-            )
+            raise SimError("40020", f"Parameter planType error: {plan_type} is not supported by the simulator")
         side, order_type = side.lower(), order_type.lower()
         if side not in ("buy", "sell"):
             raise e.param_error("side")
