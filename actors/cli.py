@@ -77,7 +77,7 @@ def cmd_reset_mode(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
-    from exchange.sim.server import main as sim_main
+    from exchange.sim.__main__ import main as sim_main
 
     return sim_main(rest)
 

@@ -156,6 +156,9 @@ class Metrics:
             leg=self._bound("orders", "leg", leg), result=self._bound("orders", "result", result)
         ).inc()
 
+    def actor_restarted(self, actor: str) -> None:
+        self.actor_restart(actor)
+
     def actor_restart(self, actor: str) -> None:
         self.actor_restarts_total.labels(actor=self._bound("actor_restarts", "actor", actor)).inc()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, SignalParsed, WatchSymbol
-from exchange.bitget.errors import BitgetError
+from exchange.bitget.errors import BitgetError, UnknownSymbol
 from parsing.signals import Kind
 from trading.bundle import plan_bundle
 from trading.journal import Journal
@@ -119,9 +119,9 @@ class RiskGate(SupervisedActor):
         self._order_manager.tell(PlaceBundle(signal.signal_id, bundle, decision.plan))
 
     def _gather(self, symbol: str) -> tuple[AccountView, MarketView] | None:
-        contracts = {c.symbol: c for c in self._client.contracts()}
-        contract = contracts.get(symbol)
-        if contract is None:
+        try:
+            contract = self._client.contract(symbol)
+        except UnknownSymbol:
             return None
         ticker = self._client.ticker(symbol)
         account = self._client.account()

@@ -23,14 +23,14 @@ def fast_config(tmp_path: Path, channel_url: str, **overrides: Any) -> Config:
                      "backoff_max_seconds": 0.2},
         "risk": {"cooldown_seconds": 0, "stoploss": {"repair_timeout_seconds": 2}},
         "monitor": {
-            "poll_intervals": {"account_seconds": 0.1, "positions_seconds": 0.1, "open_orders_seconds": 0.1},
-            "price_feed": {"mode": "rest", "interval_seconds": 0.1},
+            "poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.25, "open_orders_seconds": 0.2},
+            "price_feed": {"mode": "rest", "interval_seconds": 0.2},
             "health": {"port": 0},
         },
         "paper": {"seed": 3, "tick_seconds": 3600},  # prices move only when a test moves them
         "kill_switch": {"file": str(tmp_path / "KILL_SWITCH"), "poll_seconds": 0.05},
         "storage": {"db_path": str(tmp_path / "journal.sqlite"), "media_dir": str(tmp_path / "media")},
-        "supervisor": {"heartbeat_interval_seconds": 0.2, "heartbeat_timeout_seconds": 1,
+        "supervisor": {"heartbeat_interval_seconds": 0.2, "heartbeat_timeout_seconds": 3,
                        "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
     }
     for section, values in overrides.items():
