@@ -46,6 +46,7 @@ _LABELLED = re.compile(
 _BESIDE_SIDE = re.compile(
     r"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{1,14})\s+(?:LONG|SHORT|BUY|SELL|Long|Short|long|short|UPDATE|Update)\b"
 )
+_BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
 _ALIAS = re.compile("|".join(sorted(map(re.escape, _ALIASES), key=len, reverse=True)))
 
 
@@ -110,18 +111,15 @@ def find_symbols(text: str) -> tuple[list[str], list[str]]:
         add(normalize_symbol(match.group(0)))
     if found:
         return found, warnings
-    for pattern in (_LABELLED, _TAGGED):
+    # Weaker notations: a coin named in passing elsewhere in the text counts too, so that
+    # "BTC and ETH LONG" reads as two coins (refused later) rather than silently as ETH.
+    for pattern in (_LABELLED, _TAGGED, _BESIDE_SIDE):
         for match in pattern.finditer(text):
             add(normalize_symbol(match.group(1)))
         if found:
-            return found, warnings
-    for match in _BESIDE_SIDE.finditer(text):
-        add(normalize_symbol(match.group(1)))
-    if found:
-        return found, warnings
+            break
     for match in _ALIAS.finditer(text):
         add(normalize_symbol(match.group(0)))
-    if not found:
-        for match in re.finditer(r"(?<![A-Za-z0-9])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])", text):
-            add(normalize_symbol(match.group(1)))
+    for match in _BARE_MAJOR.finditer(text):
+        add(normalize_symbol(match.group(1)))
     return found, warnings
