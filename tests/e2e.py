@@ -75,6 +75,15 @@ class System:
         return [p for p in self.engine.plan_orders(symbol) if p.plan_type in ("loss_plan", "pos_loss")]
 
 
+def wait_listening(runtime: Runtime) -> None:
+    """Posts already on the page at the first poll are history (never traded): wait for that first poll."""
+    from tests.waiting import wait_until
+
+    journal = runtime.journal
+    assert journal is not None
+    wait_until(lambda: journal.get_flag(f"listener_baseline:{CHANNEL}"), what="the listener's first poll")
+
+
 @contextmanager
 def running_system(tmp_path: Path, env: dict[str, str] | None = None, **overrides: Any) -> Iterator[System]:
     channel = ChannelServer(CHANNEL)
@@ -84,6 +93,7 @@ def running_system(tmp_path: Path, env: dict[str, str] | None = None, **override
     runtime = Runtime(config, load_secrets(config, env), env=env)
     try:
         runtime.start()
+        wait_listening(runtime)
         yield System(runtime, channel)
     finally:
         runtime.stop()
