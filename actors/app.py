@@ -135,6 +135,7 @@ def start_paper_exchange(config: Config) -> PaperExchange:
 
 
 _PRICE_SLOT = re.compile(r"\{([A-Z0-9]+)(?:\*([0-9.]+))?\}")
+_PRICE_SLOT_SYMBOLS = re.compile(r"\{([A-Z0-9]+)(?=[*}])")
 
 
 def render_demo_text(text: str, price_of: Callable[[str], Decimal], round_price: Callable[[str, Decimal], Decimal]
@@ -176,13 +177,22 @@ class DemoChannel:
     def _reveal(self) -> None:
         started = time.monotonic()
         ids: dict[str, int] = {}
+        prices: dict[str, dict[str, Decimal]] = {}  # demo post id -> the prices its slots were filled with
         for item in self._items:
             wait = float(item.get("after_seconds", 0)) - (time.monotonic() - started)
             if wait > 0 and self._stop.wait(wait):
                 return
             text = str(item.get("text", ""))
             if self._paper is not None:
-                text = render_demo_text(text, self._paper.engine.price, self._round_price)
+                engine = self._paper.engine
+                move = item.get("move_price")
+                if isinstance(move, dict) and str(move.get("of")) in prices:
+                    # Make the market do what the post reports (e.g. reach the first target).
+                    symbol = str(move["symbol"])
+                    target = prices[str(move["of"])][symbol] * Decimal(str(move["to"]))
+                    engine.set_price(symbol, self._round_price(symbol, target))
+                prices[str(item.get("id"))] = {s: engine.price(s) for s in _PRICE_SLOT_SYMBOLS.findall(text)}
+                text = render_demo_text(text, engine.price, self._round_price)
             reply_to = ids.get(str(item.get("reply_to"))) if item.get("reply_to") else None
             message_id = self.server.add_post(text, reply_to=reply_to)
             ids[str(item.get("id", message_id))] = message_id

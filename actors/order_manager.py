@@ -269,6 +269,8 @@ class OrderManager(SupervisedActor):
             contract = self._client.contract(position.symbol)
             stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
             self._replace_stop(position, stop, f"signal {message.signal_id}: stop to break-even")
+        elif position is None:
+            log.info("update %s for signal %s: no open position on %s", kind, message.signal_id, message.symbol)
         else:
             log.info("update %s for signal %s needs no order", kind, message.signal_id)
 
@@ -288,7 +290,10 @@ class OrderManager(SupervisedActor):
         if not stop_is_valid(position.hold_side, stop, mark):
             self._notifier.notify("STOP_NOT_MOVED", f"{position.symbol}: stop {stop} is past the price {mark}")
             return
-        old = [p for p in self._stop_plans(position) if p.trigger_price != stop]
+        current = self._stop_plans(position)
+        if any(p.trigger_price == stop for p in current):
+            return  # already there (two readings of one post may both ask for it)
+        old = current
         if not self._place_stop(position, stop, reason):
             return
         for plan in old:
@@ -297,6 +302,7 @@ class OrderManager(SupervisedActor):
             except BitgetError as exc:
                 log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
         self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason})
+        log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
 
     def _place_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
         hold = hold_side_for(position.hold_side, self._pos_mode)
