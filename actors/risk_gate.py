@@ -16,7 +16,7 @@ from actors.messages import ApplyUpdate, PlaceBundle, SignalParsed, WatchSymbol
 from exchange.bitget.errors import BitgetError, UnknownSymbol
 from parsing.signals import Kind
 from trading.bundle import plan_bundle
-from trading.journal import Journal
+from trading.journal import Journal, OrderState
 from trading.risk import (
     AccountView,
     MarketView,
@@ -131,10 +131,16 @@ class RiskGate(SupervisedActor):
         account_view = AccountView(
             equity=equity,
             available=account.available,
-            open_position_symbols=frozenset(p.symbol for p in positions if p.total > 0),
+            # A working entry counts as exposure: a second signal must not open beside an unfilled first.
+            open_position_symbols=frozenset(p.symbol for p in positions if p.total > 0) | self._working_entries(),
             peak_equity=max(Decimal(peak), equity) if peak else equity,
         )
         return account_view, MarketView(price=ticker.mark or ticker.last, contract=contract)
+
+    def _working_entries(self) -> frozenset[str]:
+        working = (OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL)
+        return frozenset(row.symbol for row in self._journal.orders(states=list(working))
+                         if row.leg.startswith("entry"))
 
     def _refuse(self, signal: SignalParsed, reason: str, detail: str) -> None:
         self._journal.set_signal_decision(signal.signal_id, "refused", f"{reason}: {detail}")

@@ -91,3 +91,16 @@ def test_kill_switch_file_panic_closes_the_open_position(tmp_path: Path) -> None
         hits = system.channel.hits
         wait_until(lambda: system.channel.hits >= hits + 5, what="more polls")
         assert system.runtime.gate.mode is Mode.PANIC, "panic stays until an operator resets it"
+
+
+def test_a_second_signal_on_a_symbol_with_a_working_entry_is_refused(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        price = system.price("BTCUSDT", "0.98")  # a limit entry well below the market: it rests unfilled
+        stop = system.price("BTCUSDT", "0.97")
+        text = f"#BTC/USDT LONG\nEntry: {price}\nTarget 1: {system.price('BTCUSDT', '1.01')}\nStop: {stop}"
+        system.channel.add_post(text)
+        wait_until(lambda: system.entry_orders("BTCUSDT"), what="the resting entry")
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the second signal refused")
+        assert len(system.entry_orders("BTCUSDT")) == 1
+        assert system.open_positions() == []
