@@ -121,13 +121,17 @@ class OrderManager(SupervisedActor):
             self._journal.set_signal_decision(message.signal_id, "refused", f"leverage not set: {exc.code}")
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
-        self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
         for leg in bundle.entries:
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
             self._submit(leg, message.signal_id, payload={"take_profits": [str(p) for p in sized.take_profits],
                                                           "stop_loss": str(sized.stop_loss),
                                                           "position_side": sized.side.value})
+        legs = self._journal.orders(signal_id=message.signal_id)
+        if any(row.state is not OrderState.REJECTED for row in legs):
+            self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
+        else:
+            self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
 
     def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
         """Journal the intent, then send; never send a client id that was journaled before."""

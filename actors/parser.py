@@ -60,17 +60,15 @@ class Parser(SupervisedActor):
 
     def _read(self, post: Post, *, edited: bool) -> None:
         readings = read_post(post)
+        previous = self._journal.signal_for_post(post.channel, post.message_id, 0) if edited else None
+        if previous is not None:
+            # An edit of a post already read is news for the user, never a second entry.
+            self._journal.record_event(
+                "SIGNAL_EDITED", {"signal_id": previous.id, "channel": post.channel, "message_id": post.message_id}
+            )
+            self._notify(post, readings[0], "post edited after it was read; the edit is not traded")
+            return
         for index, parsed in enumerate(readings):
-            if edited:
-                previous = self._journal.signal_for_post(post.channel, post.message_id, index)
-                if previous is not None:
-                    # An edit updates the reading it replaces; it never opens a second entry.
-                    self._notify(post, parsed, "post edited; its signal is not traded again")
-                    self._journal.record_event(
-                        "SIGNAL_EDITED",
-                        {"signal_id": previous.id, "channel": post.channel, "message_id": post.message_id},
-                    )
-                    continue
             decision = {Action.TRADE: "parsed", Action.NOTIFY_ONLY: "notify_only"}.get(parsed.action, "ignored")
             signal_id = self._journal.record_signal(
                 post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),

@@ -104,3 +104,15 @@ def test_a_second_signal_on_a_symbol_with_a_working_entry_is_refused(tmp_path: P
         wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the second signal refused")
         assert len(system.entry_orders("BTCUSDT")) == 1
         assert system.open_positions() == []
+
+
+def test_an_edited_post_is_never_traded_again_nor_late(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        signal_id = system.channel.add_post(system.long_signal("BTCUSDT"))
+        noise_id = system.channel.add_post("Good morning, signals later today")
+        wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry")
+        system.channel.edit_post(signal_id, system.long_signal("BTCUSDT", stop_factor="0.985"))
+        system.channel.edit_post(noise_id, system.long_signal("ETHUSDT"))
+        wait_until(lambda: len(_events(system, "SIGNAL_EDITED")) == 2, what="both edits noticed")
+        assert len(system.entry_orders("BTCUSDT")) == 1
+        assert system.entry_orders("ETHUSDT") == []
