@@ -96,7 +96,11 @@ class Listener(SupervisedActor):
                     log.info("first start on %s: %d existing posts recorded, not traded", channel, len(posts))
                     posts = []
             else:
-                posts = catch_up(self._client, last_seen, self._max_pages)
+                # The latest page carries the new posts and the recent old ones (whose edits we must see);
+                # only when it does not reach back to the last post seen is there a gap to page over.
+                posts = self._client.fetch_latest()
+                if not posts or min(p.message_id for p in posts) > last_seen + 1:
+                    posts = catch_up(self._client, last_seen, self._max_pages)
         except PreviewRateLimited as exc:
             self._metrics.poll_errors.labels(source="listener").inc()
             log.warning("channel preview rate limited; backing off")
