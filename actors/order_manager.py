@@ -178,8 +178,13 @@ class OrderManager(SupervisedActor):
         self._resolve(oid, request.symbol)
 
     # --- following orders until they are done ------------------------------------------------------
+    def _open_orders(self) -> list[OrderRow]:
+        """Open journal orders that live in the exchange's order book. Take-profit and stop plans are
+        plan orders: the order endpoints never see them, and the guard watches them on the position."""
+        return [row for row in self._journal.orders(states=_OPEN_STATES) if row.order_type in ("market", "limit")]
+
     def _check_orders(self) -> None:
-        for row in self._journal.orders(states=_OPEN_STATES):
+        for row in self._open_orders():
             self._resolve(row.client_oid, row.symbol)
 
     def _resolve(self, oid: str, symbol: str) -> None:
@@ -241,12 +246,12 @@ class OrderManager(SupervisedActor):
     # --- start-up reconciliation ---------------------------------------------------------------------
     def _reconcile_journal(self) -> None:
         """Every order the journal does not know the end of is looked up by client id."""
-        for row in self._journal.orders(states=_OPEN_STATES):
+        for row in self._open_orders():
             if row.state is OrderState.INTENT:
                 # Journaled but maybe never sent: the exchange decides; unknown stays until the deadline.
                 self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
             self._resolve(row.client_oid, row.symbol)
-        self._journal.record_event("RECONCILED", {"open_orders": len(self._journal.orders(states=_OPEN_STATES))})
+        self._journal.record_event("RECONCILED", {"open_orders": len(self._open_orders())})
 
     # --- updates ---------------------------------------------------------------------------------------
     def _apply_update(self, message: ApplyUpdate) -> None:

@@ -116,3 +116,14 @@ def test_an_edited_post_is_never_traded_again_nor_late(tmp_path: Path) -> None:
         wait_until(lambda: len(_events(system, "SIGNAL_EDITED")) == 2, what="both edits noticed")
         assert len(system.entry_orders("BTCUSDT")) == 1
         assert system.entry_orders("ETHUSDT") == []
+
+
+def test_take_profit_plans_are_not_polled_as_orders(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: len([p for p in system.engine.plan_orders("BTCUSDT") if p.plan_type == "profit_plan"]) == 2,
+                   what="the take-profit ladder")
+        detail_calls = len(system.engine.requests_to("detail"))
+        hits = system.channel.hits
+        wait_until(lambda: system.channel.hits >= hits + 10, what="more polling cycles")
+        assert len(system.engine.requests_to("detail")) == detail_calls, "filled entries and plans need no lookups"
