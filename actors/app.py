@@ -362,7 +362,7 @@ class Runtime:
                  subscribers=[Address(d, "position_guard")]),
             spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
                  metrics=metrics, status=status, gate=self.gate, pos_mode=config.bitget.position_mode,
-                 margin_mode=config.risk.margin_mode, channel=config.listener.channel,
+                 margin_mode=config.risk.margin_mode,
                  check_interval_s=intervals.open_orders_seconds,
                  break_even_buffer_pct=stop_cfg.break_even_buffer_pct, move_sl_to_be_on_tp1=stop_cfg.move_sl_to_be,
                  default_stop_loss_pct=config.risk.default_stop_loss_pct),

@@ -15,25 +15,25 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, ProtectiveClose, RepairStop, Tick
 from exchange.bitget.errors import BitgetError, DuplicateClientOid, UnknownOutcome
-from exchange.bitget.models import OrderRequest, Position, TpslRequest
+from exchange.bitget.models import OrderRequest, PlanOrder, Position, TpslRequest
+from exchange.bitget.semantics import tpsl_hold_side
 from parsing.signals import UpdateType
 from trading.bundle import LegPlan, break_even_stop, client_oid, resolve_tp_sizes
 from trading.execution import (
     action_client_oid,
     close_request,
     default_stop,
-    hold_side_for,
     journal_state,
     partial_close_size,
     stop_is_valid,
 )
+from trading.guard import stop_plans_for
 from trading.journal import Journal, OrderRow, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
 
 _OPEN_STATES = [OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL]
-_STOP_PLANS = ("loss_plan", "pos_loss")
 
 
 class OrderManager(SupervisedActor):
@@ -48,7 +48,6 @@ class OrderManager(SupervisedActor):
         gate: Any,
         pos_mode: str,
         margin_mode: str,
-        channel: str,
         check_interval_s: float = 1.0,
         unknown_outcome_deadline_s: float = 30.0,
         break_even_buffer_pct: float = 0.001,
@@ -65,7 +64,6 @@ class OrderManager(SupervisedActor):
         self._gate = gate
         self._pos_mode = pos_mode
         self._margin_mode = margin_mode
-        self._channel = channel
         self._check_interval_s = check_interval_s
         self._unknown_deadline_s = unknown_outcome_deadline_s
         self._be_buffer = Decimal(str(break_even_buffer_pct))
@@ -213,7 +211,8 @@ class OrderManager(SupervisedActor):
 
     def _on_entry_fill(self, row: OrderRow, filled: Decimal, state: OrderState) -> None:
         """An entry filled (more): place the take-profit ladder once the entry is complete."""
-        if state is not OrderState.FILLED or row.signal_id is None:
+        signal = self._journal.signal(row.signal_id) if row.signal_id is not None else None
+        if state is not OrderState.FILLED or signal is None:
             return
         payload = row.payload
         targets = [Decimal(p) for p in payload.get("take_profits", [])]
@@ -222,12 +221,11 @@ class OrderManager(SupervisedActor):
             return
         contract = self._client.contract(row.symbol)
         sizes = resolve_tp_sizes(filled, len(targets), contract)
-        hold = hold_side_for(position_side, self._pos_mode)
+        hold = tpsl_hold_side(position_side, self._pos_mode)
         for number, (price, size) in enumerate(zip(targets, sizes, strict=False), start=1):
-            oid = client_oid(self._channel, _message_id_of(self._journal, row.signal_id), f"tp{number}",
-                             signal_index=_index_of(self._journal, row.signal_id))
+            oid = client_oid(signal.channel, signal.message_id, f"tp{number}", signal_index=signal.index)
             if not self._journal.record_intent(
-                oid, signal_id=row.signal_id, symbol=row.symbol, leg=f"tp{number}", side=hold, trade_side=None,
+                oid, signal_id=signal.id, symbol=row.symbol, leg=f"tp{number}", side=hold, trade_side=None,
                 order_type="profit_plan", size=size, price=price, reduce_only=True, payload={},
             ):
                 continue
@@ -283,8 +281,11 @@ class OrderManager(SupervisedActor):
         else:
             log.info("update %s for signal %s needs no order", kind, message.signal_id)
 
-    def _cancel_entries(self, signal_id: int) -> None:
-        for row in self._journal.orders(states=_OPEN_STATES, signal_id=signal_id):
+    def _cancel_entries(self, signal_id: int | None = None) -> None:
+        """Cancel the working entries (of one signal, or all), then record what became of them."""
+        rows = self._journal.orders(states=_OPEN_STATES) if signal_id is None else self._journal.orders(
+            states=_OPEN_STATES, signal_id=signal_id)
+        for row in rows:
             if not row.leg.startswith("entry"):
                 continue
             try:
@@ -314,7 +315,7 @@ class OrderManager(SupervisedActor):
         log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
 
     def _place_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
-        hold = hold_side_for(position.hold_side, self._pos_mode)
+        hold = tpsl_hold_side(position.hold_side, self._pos_mode)
         oid = action_client_oid("stop", position.symbol, position.hold_side, stop, time.time())
         try:
             self._client.place_tpsl_order(TpslRequest(
@@ -327,14 +328,12 @@ class OrderManager(SupervisedActor):
         self._metrics.orders_total.labels(leg="stop", result="accepted").inc()
         return True
 
-    def _stop_plans(self, position: Position) -> list[Any]:
+    def _stop_plans(self, position: Position) -> list[PlanOrder]:
         try:
             plans = self._client.plan_orders_pending("profit_loss", position.symbol)
         except BitgetError:
             return []
-        hold = hold_side_for(position.hold_side, self._pos_mode)
-        return [p for p in plans if p.plan_type in _STOP_PLANS and (p.pos_side in (None, "", hold,
-                                                                                  position.hold_side))]
+        return stop_plans_for(position, plans, self._pos_mode)
 
     # --- protection --------------------------------------------------------------------------------
     def _repair_stop(self, message: RepairStop) -> None:
@@ -367,13 +366,7 @@ class OrderManager(SupervisedActor):
         if self._panic_done:
             return
         self._panic_done = True
-        for row in self._journal.orders(states=_OPEN_STATES):
-            if row.leg.startswith("entry"):
-                try:
-                    self._client.cancel_order(row.symbol, client_oid=row.client_oid)
-                except BitgetError as exc:
-                    log.info("panic cancel %s: %s", row.client_oid, exc.code)
-                self._resolve(row.client_oid, row.symbol)
+        self._cancel_entries()
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
         except BitgetError as exc:
@@ -413,13 +406,3 @@ def _leg_label(leg: str) -> str:
         if leg.startswith(label):
             return label
     return "other"
-
-
-def _message_id_of(journal: Journal, signal_id: int) -> int:
-    row = journal.signal(signal_id)
-    return row.message_id if row is not None else signal_id
-
-
-def _index_of(journal: Journal, signal_id: int) -> int:
-    row = journal.signal(signal_id)
-    return row.index if row is not None else 0

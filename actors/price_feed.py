@@ -43,9 +43,6 @@ class PriceFeed(SupervisedActor):
         self._set_state("rest")
         self.schedule_every(self._interval_s, Tick("prices"))
 
-    def subscribe(self, ref: Any) -> None:
-        self._subscribers.append(ref)
-
     def handle(self, message: Any) -> Any:
         if isinstance(message, WatchSymbol):
             self._symbols.add(message.symbol)

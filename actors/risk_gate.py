@@ -17,6 +17,7 @@ from exchange.bitget.errors import BitgetError, UnknownSymbol
 from parsing.signals import Kind
 from trading.bundle import plan_bundle
 from trading.journal import Journal, OrderState
+from trading.kill_switch import stricter
 from trading.risk import (
     AccountView,
     MarketView,
@@ -92,7 +93,7 @@ class RiskGate(SupervisedActor):
         account, market = facts
         mode = self.mode
         if self._gate is not None and not self._gate.entries_allowed():
-            mode = max(mode, self._gate.mode, key=_strictness)
+            mode = stricter(mode, self._gate.mode) or mode
         ctx = RiskContext(mode=mode, now=time.time(), last_entry_at=self._journal.last_entry_times())
         decision = evaluate_entry(parsed, self._limits, account, market, ctx)
         if not decision.approved or decision.plan is None:
@@ -168,7 +169,3 @@ class RiskGate(SupervisedActor):
         signal_id, symbol = linked
         self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {signal_id}")
         self._order_manager.tell(ApplyUpdate(signal_id, symbol, signal.parsed))
-
-
-def _strictness(mode: Any) -> int:
-    return {"normal": 0, "safe": 1, "panic": 2}[mode.value]

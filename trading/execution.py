@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from exchange.bitget.contracts import Contract
 from exchange.bitget.models import Order, OrderRequest, Position
-from exchange.bitget.semantics import order_fields, tpsl_hold_side
+from exchange.bitget.semantics import order_fields
 from trading.journal import OrderState
 
 _EXCHANGE_STATES = {
@@ -57,9 +57,10 @@ def partial_close_size(position: Position, percent: Decimal, contract: Contract)
     if percent >= 100:
         return position.total
     size = contract.round_size(position.total * percent / Decimal(100))
-    remainder = position.total - size
-    if size < contract.min_trade_num or remainder < contract.min_trade_num:
-        return position.total if size >= contract.min_trade_num or remainder < contract.min_trade_num else Decimal(0)
+    if position.total - size < contract.min_trade_num:
+        return position.total
+    if size < contract.min_trade_num:
+        return Decimal(0)  # too small to send; the caller closes nothing
     return size
 
 
@@ -73,7 +74,3 @@ def default_stop(position: Position, pct: Decimal, contract: Contract) -> Decima
     if position.hold_side == "long":
         return contract.round_price(position.average_open_price * (1 - pct), rounding="ROUND_DOWN")
     return contract.round_price(position.average_open_price * (1 + pct), rounding="ROUND_UP")
-
-
-def hold_side_for(position_side: str, pos_mode: str) -> str:
-    return tpsl_hold_side(position_side, pos_mode)

@@ -14,6 +14,15 @@ STOP_PLAN_TYPES = frozenset({"loss_plan", "pos_loss"})
 StopVerdict = Literal["ok", "missing", "still_missing", "expired", "closing"]
 
 
+def stop_plans_for(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> list[PlanOrder]:
+    """The stop plans (loss_plan / pos_loss) that protect ``position``."""
+    sides = {position.hold_side, tpsl_hold_side(position.hold_side, pos_mode), None, "", "net"}
+    return [
+        plan for plan in plans
+        if plan.symbol == position.symbol and plan.plan_type in STOP_PLAN_TYPES and plan.pos_side in sides
+    ]
+
+
 def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> bool:
     """True when stops on the exchange cover the whole position.
 
@@ -22,13 +31,8 @@ def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: 
     """
     if position.stop_loss is not None and position.stop_loss > 0:
         return True
-    sides = {position.hold_side, tpsl_hold_side(position.hold_side, pos_mode), None, "", "net"}
     covered = Decimal(0)
-    for plan in plans:
-        if plan.symbol != position.symbol or plan.plan_type not in STOP_PLAN_TYPES:
-            continue
-        if plan.pos_side not in sides:
-            continue
+    for plan in stop_plans_for(position, plans, pos_mode):
         if plan.plan_type == "pos_loss" or not plan.size:
             return True
         covered += plan.size
