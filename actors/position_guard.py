@@ -14,7 +14,7 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.messages import PriceTick, ProtectiveClose, RepairStop, Tick, WatchSymbol
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import PlanOrder, Position
+from exchange.bitget.models import Position
 from trading.guard import StopWatch, liquidation_distance, position_has_stop
 from trading.journal import Journal
 from trading.modes import Mode
@@ -98,22 +98,20 @@ class PositionGuard(SupervisedActor):
         for position in positions:
             key = (position.symbol, position.hold_side)
             self._note_new_position(position, key)
-            protected = self._local_guard or position_has_stop(position, _plans_for(plans, position),
-                                                               self._pos_mode)
+            protected = self._local_guard or position_has_stop(position, plans, self._pos_mode)
             verdict = self._stops.observe(key, protected, now)
-            if verdict == "missing":
+            if verdict != "ok":
                 unprotected.append(key)
+            if verdict == "missing":
                 self._journal.record_event("STOP_MISSING", {"symbol": position.symbol,
                                                             "hold_side": position.hold_side})
                 self._notifier.notify("STOP_MISSING", f"{position.symbol} {position.hold_side} has no stop; repairing")
                 self._order_manager.tell(RepairStop(position.symbol, position.hold_side, position.total,
                                                     "stop missing"))
             elif verdict == "still_missing":
-                unprotected.append(key)
                 self._order_manager.tell(RepairStop(position.symbol, position.hold_side, position.total,
                                                     "stop still missing"))
             elif verdict == "expired":
-                unprotected.append(key)
                 self._journal.record_event("STOP_REPAIR_FAILED", {"symbol": position.symbol,
                                                                   "hold_side": position.hold_side})
                 self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
@@ -175,7 +173,3 @@ class PositionGuard(SupervisedActor):
         if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
             self._journal.record_event("DRAWDOWN_BREAKER", {"equity": str(account.equity), "peak": str(peak)})
             self.request_mode(Mode.SAFE, f"drawdown from peak {peak} to {account.equity}", "drawdown")
-
-
-def _plans_for(plans: list[PlanOrder], position: Position) -> list[PlanOrder]:
-    return [p for p in plans if p.symbol == position.symbol]
