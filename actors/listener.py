@@ -85,22 +85,16 @@ class Listener(SupervisedActor):
         started = time.monotonic()
         try:
             last_seen = self._journal.last_message_id(channel)
-            if last_seen is None:
-                posts = self._client.fetch_latest()
-                baseline_flag = f"listener_baseline:{channel}"
-                if self._skip_history and self._journal.get_flag(baseline_flag) is None:
-                    # First start on a channel: what is already there is history, not a signal to act on.
-                    for post in posts:
-                        self._journal.record_post(post)
-                    self._journal.set_flag(baseline_flag, str(time.time()))
-                    log.info("first start on %s: %d existing posts recorded, not traded", channel, len(posts))
-                    posts = []
-            else:
-                # The latest page carries the new posts and the recent old ones (whose edits we must see);
-                # only when it does not reach back to the last post seen is there a gap to page over.
-                posts = self._client.fetch_latest()
-                if not posts or min(p.message_id for p in posts) > last_seen + 1:
-                    posts = catch_up(self._client, last_seen, self._max_pages)
+            # The latest page carries the new posts and the recent old ones (whose edits we must see);
+            # only when it does not reach back to the last post seen is there a gap to page over.
+            posts = self._client.fetch_latest()
+            baseline_flag = f"listener_baseline:{channel}"
+            if last_seen is None and self._skip_history and self._journal.get_flag(baseline_flag) is None:
+                self._record_history(posts)
+                self._journal.set_flag(baseline_flag, str(time.time()))
+                posts = []
+            elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
+                posts = catch_up(self._client, last_seen, self._max_pages)
         except PreviewRateLimited as exc:
             self._metrics.poll_errors.labels(source="listener").inc()
             log.warning("channel preview rate limited; backing off")
@@ -114,6 +108,15 @@ class Listener(SupervisedActor):
         for post in sorted(posts, key=lambda p: p.message_id):
             self._hand_on(post)
         return self._plan.after_success()
+
+    def _record_history(self, posts: list[Post]) -> None:
+        """First start on a channel: what is already there is history, not a signal to act on. Each post is
+        journaled as seen and as read (decision "history"), so no restart ever reads it as new."""
+        for post in posts:
+            self._journal.record_post(post)
+            self._journal.record_signal(post.channel, post.message_id, {}, "history",
+                                        "on the channel before the first start")
+        log.info("first start on %s: %d existing posts recorded, not traded", self._client.channel, len(posts))
 
     def _hand_on(self, post: Post) -> None:
         result = self._journal.record_post(post)

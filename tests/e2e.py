@@ -85,13 +85,17 @@ def wait_listening(runtime: Runtime) -> None:
 
 
 @contextmanager
-def running_system(tmp_path: Path, env: dict[str, str] | None = None, **overrides: Any) -> Iterator[System]:
+def running_system(tmp_path: Path, env: dict[str, str] | None = None, *, before_start: Any = None,
+                   **overrides: Any) -> Iterator[System]:
+    """``before_start(channel, engine_price)`` may post to the channel before the bot's first poll."""
     channel = ChannelServer(CHANNEL)
     url = channel.start()
     config = fast_config(tmp_path, url, **overrides)
     env = env or {}
     runtime = Runtime(config, load_secrets(config, env), env=env)
     try:
+        if before_start is not None:
+            before_start(channel)
         runtime.start()
         wait_listening(runtime)
         yield System(runtime, channel)

@@ -127,3 +127,17 @@ def test_take_profit_plans_are_not_polled_as_orders(tmp_path: Path) -> None:
         hits = system.channel.hits
         wait_until(lambda: system.channel.hits >= hits + 10, what="more polling cycles")
         assert len(system.engine.requests_to("detail")) == detail_calls, "filled entries and plans need no lookups"
+
+
+def test_posts_on_the_channel_before_the_first_start_are_never_traded(tmp_path: Path) -> None:
+    old_signal = ("#BTC/USDT LONG\nEntry Zone: 64900 - 65100\nTake-Profit Targets:\n1) 65600\n"
+                  "Stop Targets:\n1) 64300\nLeverage: Isolated (5X)")
+    with running_system(tmp_path, before_start=lambda channel: channel.add_post(old_signal)) as system:
+        parser = system.runtime.directory.get("parser")
+        assert parser is not None
+        parser.stop()  # a restarted Parser reads what was recorded but never read
+        wait_until(lambda: (ref := system.runtime.directory.get("parser")) is not None and ref is not parser
+                   and ref.is_alive(), what="the parser restarted")
+        hits = system.channel.hits
+        wait_until(lambda: system.channel.hits >= hits + 10, what="more polls")
+        assert system.entry_orders() == []
