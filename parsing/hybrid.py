@@ -1,0 +1,164 @@
+"""Rules first, then the vision-language model where the rules cannot finish the job.
+
+Which branch runs (``needs_model``):
+- a text the rules read completely, or read as noise, without an image: rules only, the model is never
+  called;
+- an entry the rules read but cannot trade (a key field missing or in doubt), or a post with an image:
+  the model is asked, with the post's text as context and the image(s) when there are any;
+- a post the rules read as a clear update (target hit, stop moved...) is not sent to the model: model
+  readings of updates are never applied, so asking would only add delay;
+- a text with several plans is not merged with one answer: the rules' readings stand.
+
+How the answer is used (every check is in ``parsing.vlm.check``):
+- the model's values are kept only with evidence found in the post; values contradicting the rules are
+  dropped, and a contradiction on a key field (coin, side, entries, stop) makes the post notify_only,
+  naming the field;
+- a complete rules reading stays the reading (the model can only veto it); an incomplete one may be
+  completed by the model's evidenced values, and trades only when the model passes every gate (key fields
+  certain, confidence at least the threshold, safety ok) and the completed plan passes the sanity limits;
+- any model failure (timeout, rate limit after retries, unreadable or invalid reply) makes the post
+  notify_only with the reason: never a crash, never a trade.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol
+
+from parsing.rules import parse_text
+from parsing.signals import Action, Kind, ParsedMessage
+from parsing.vlm.check import ModelFields, build_reading, drop_contradictions, verify_answer
+from parsing.vlm.schema import KEY_FIELDS, VlmAnswer
+
+log = logging.getLogger(__name__)
+
+IMAGE_NOT_READ = "post has an image the rules cannot read"
+
+# Rules warnings that only say a field is absent (the model may supply it), by the field that settles them.
+_ABSENCE_WARNINGS = {
+    "no usable coin name": "symbol",
+    "no direction word; direction inferred from prices": "side",
+    "no entry price": "entries",
+    "no stop loss": "stop_loss",
+    "stop given only as a percentage": "stop_loss",
+}
+# Rules warnings that describe what was done, not a doubt (the rules trade with them too), or that the
+# plan check repeats on the completed plan.
+_INFORMATIVE_PREFIXES = ("target ", "market wording beside", "one of several plans", "more than 16 targets",
+                         "market entry without targets")
+
+
+class Extractor(Protocol):
+    def extract(self, image_bytes: bytes | None, text_context: str, *,
+                more_images: Sequence[bytes] = ()) -> VlmAnswer: ...
+
+
+def needs_model(readings: Sequence[ParsedMessage], has_images: bool) -> bool:
+    """True when the model must be asked about a post the rules read as ``readings``."""
+    entries = [r for r in readings if r.kind is Kind.ENTRY]
+    if len(entries) > 1:
+        return False
+    if not entries and any(r.action is Action.TRADE for r in readings):
+        return False  # a clear update
+    incomplete_entry = any(r.action is not Action.TRADE for r in entries)
+    return incomplete_entry or has_images
+
+
+def read_hybrid(
+    text: str,
+    images: Sequence[bytes],
+    extractor: Extractor,
+    *,
+    threshold: float,
+    has_image_urls: bool = False,
+    ocr_text: str | None = None,
+    parse: Callable[[str], list[ParsedMessage]] = parse_text,
+) -> list[ParsedMessage]:
+    """Every reading of one post (text + images), the model consulted only where it is needed."""
+    readings = parse(text or "")
+    if not needs_model(readings, bool(images)):
+        return with_image_note(readings, has_image_urls=has_image_urls and not images)
+    base = next((r for r in readings if r.kind is Kind.ENTRY), None)
+    others = [r for r in readings if r is not base and r.action is not Action.IGNORE]
+    try:
+        answer = extractor.extract(images[0] if images else None, text or "", more_images=tuple(images[1:]))
+    except Exception as exc:  # a model failure is a notice, never a crash and never a trade
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        log.warning("vision model failed (%s): post not traded", reason)
+        return [*others, _failed(base, f"vision model failed ({reason}): {exc}")]
+    fields = verify_answer(answer, text=text or "", image_sent=bool(images), ocr_text=ocr_text)
+    conflicts = drop_contradictions(fields, base)
+    if base is not None and base.action is Action.TRADE:
+        return [*others, _veto(base, fields, conflicts)]
+    if base is None:
+        reading = build_reading(fields, answer, threshold=threshold, source="vlm")
+        return [*others, reading] if reading.action is not Action.IGNORE or not others else others
+    return [*others, _complete(base, fields, answer, conflicts, threshold)]
+
+
+def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:
+    """An image nobody read, on a post that trades nothing, is worth telling the user about."""
+    if has_image_urls and not any(r.action is Action.TRADE for r in readings):
+        readings = [*readings, ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY, warnings=(IMAGE_NOT_READ,))]
+    return readings or [ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE)]
+
+
+def _failed(base: ParsedMessage | None, why: str) -> ParsedMessage:
+    if base is None:
+        return ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY, warnings=(why[:300],), source="hybrid")
+    return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, why[:300]), source="hybrid")
+
+
+def _disagreement(conflicts: list[str]) -> str:
+    return "rules and vision model disagree on " + ", ".join(conflicts)
+
+
+def _veto(base: ParsedMessage, fields: ModelFields, conflicts: list[str]) -> ParsedMessage:
+    """A complete rules reading: the model can only stop it, never change it."""
+    if conflicts:
+        return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, _disagreement(conflicts)),
+                       source="hybrid")
+    notes = [w for w in fields.warnings if "contradicts" in w]
+    return replace(base, warnings=(*base.warnings, *notes), source="hybrid")
+
+
+def _complete(base: ParsedMessage, fields: ModelFields, answer: VlmAnswer, conflicts: list[str],
+              threshold: float) -> ParsedMessage:
+    """An incomplete rules reading completed with the model's evidenced values (rules values first)."""
+    merged = ModelFields(
+        kind=Kind.ENTRY,
+        symbol=base.symbol or fields.symbol,
+        side=base.side or fields.side,
+        entries=list(base.entries) or fields.entries,
+        market_entry=base.market_entry or (fields.market_entry and not base.entries),
+        stop_loss=base.stop_loss if base.stop_loss is not None else fields.stop_loss,
+        take_profits=list(base.take_profits) or fields.take_profits,
+        leverage=base.leverage if base.leverage is not None else fields.leverage,
+        warnings=list(fields.warnings),
+        blocking=[b for b in fields.blocking if _blocks(b, base)],
+    )
+    doubts = [_disagreement(conflicts)] if conflicts else []
+    for warning in base.warnings:
+        settled_by = _ABSENCE_WARNINGS.get(warning)
+        if settled_by is not None:
+            if not merged.has(settled_by) or (settled_by == "side" and fields.side is None):
+                doubts.append(warning)  # still absent (or still only inferred)
+        elif warning.startswith(_INFORMATIVE_PREFIXES):
+            merged.warnings.append(warning)
+        else:
+            doubts.append(warning)  # a doubt of the rules (two coins, several stops...) the model cannot lift
+    reading = build_reading(merged, answer, threshold=threshold, source="hybrid", extra_doubts=doubts)
+    return replace(reading, warnings=tuple(dict.fromkeys([*doubts, *reading.warnings])),
+                   tp_percentages=base.tp_percentages if list(base.take_profits) == list(reading.take_profits)
+                   else (), margin_mode=base.margin_mode, signal_ref=base.signal_ref)
+
+
+def _blocks(message: str, base: ParsedMessage) -> bool:
+    """A dropped model value blocks the trade unless the rules already hold that field."""
+    for name in KEY_FIELDS:
+        if message.startswith(f"model {name} ") or (name == "entries" and message.startswith("model entry ")):
+            value = getattr(base, name)
+            return not (value if isinstance(value, tuple) else value is not None)
+    return True
