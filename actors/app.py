@@ -36,9 +36,11 @@ from actors.price_feed import PriceFeed
 from actors.risk_gate import RiskGate
 from actors.status import RuntimeStatus
 from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
+from actors.vision import build_vision
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
 from parsing.channel_server import ChannelServer
+from parsing.posts import Post
 from parsing.web_preview import WebPreviewClient
 from trading.journal import Journal
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
@@ -202,8 +204,10 @@ class DemoChannel:
 class Runtime:
     """The whole system, started and stopped as one."""
 
-    def __init__(self, config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Config, secrets: Secrets, *, env: Mapping[str, str] | None = None,
+                 load_images: Callable[[Post], list[bytes]] | None = None) -> None:
         self.config = config
+        self.load_images = load_images  # a post's image bytes for the vision model (default: the journal's)
         self.secrets = secrets
         self.env = os.environ if env is None else env
         self.metrics = Metrics()
@@ -227,6 +231,7 @@ class Runtime:
         config = self.config
         Path(config.storage.db_path).parent.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(config.storage.db_path)
+        self.vision = build_vision(config, self.secrets, self.metrics, self.journal, self.load_images)
         if config.dry_run:
             self.paper = start_paper_exchange(config)
             base_url, credentials = self.paper.base_url, self.paper.credentials
@@ -379,7 +384,7 @@ class Runtime:
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),
                  pos_mode=config.bitget.position_mode, zone_split=config.risk.entry_zone_split, gate=self.gate),
             spec("parser", Parser, False, journal=journal, risk_gate=Address(d, "risk_gate"),
-                 notifier=self.notifier, metrics=metrics),
+                 notifier=self.notifier, metrics=metrics, vision=self.vision),
             spec("listener", Listener, False, client=self.preview, journal=journal, parser=Address(d, "parser"),
                  metrics=metrics, interval_s=config.listener.polling_seconds,
                  jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,

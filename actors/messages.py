@@ -124,3 +124,12 @@ class Tick:
     """A scheduled self-message driving periodic work; ``what`` names the job."""
 
     what: str
+
+
+@dataclass(frozen=True)
+class PostReadByModel:
+    """The Parser's worker finished reading a post with the vision model (sent by the Parser to itself)."""
+
+    post: Post
+    edited: bool
+    readings: tuple[ParsedMessage, ...]

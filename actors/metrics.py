@@ -27,6 +27,7 @@ MAX_VALUES_PER_LABEL = 64
 OVERFLOW_LABEL_VALUE = "other"
 
 _REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_VLM_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 _POLL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _UNSAFE_LABEL_CHARS = re.compile(r"[^a-z0-9_.:-]+")
 _MAX_LABEL_LENGTH = 48
@@ -108,6 +109,13 @@ class Metrics:
         self.rate_limit_wait_seconds_total = Counter(
             "following_rate_limit_wait_seconds", "Time spent waiting for rate-limit tokens", registry=registry
         )
+        self.vlm_request_seconds = Histogram(
+            "following_vlm_request_seconds", "Vision model request latency (each attempt)",
+            buckets=_VLM_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.vlm_errors_total = Counter(
+            "following_vlm_errors", "Failed vision model requests by reason", ["reason"], registry=registry
+        )
         # Pre-create the known children so dashboards see zeros instead of missing series.
         for mode in Mode:
             self.trading_mode.labels(mode=mode.value).set(0)
@@ -184,6 +192,12 @@ class Metrics:
 
     def notify_only_signal(self) -> None:
         self.notify_only_total.inc()
+
+    def vlm_request(self, outcome: str, seconds: float) -> None:
+        """One vision model request attempt: its latency, and its error reason unless ``outcome`` is ok."""
+        self.vlm_request_seconds.observe(max(0.0, seconds))
+        if outcome != "ok":
+            self.vlm_errors_total.labels(reason=self._bound("vlm_errors", "reason", outcome)).inc()
 
     def rate_limit_wait(self, seconds: float) -> None:
         if seconds > 0:

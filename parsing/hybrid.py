@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from parsing.posts import Post
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
 from parsing.vlm.check import ModelFields, build_reading, drop_contradictions, verify_answer
@@ -96,6 +97,31 @@ def read_hybrid(
         reading = build_reading(fields, answer, threshold=threshold, source="vlm")
         return [*others, reading] if reading.action is not Action.IGNORE or not others else others
     return [*others, _complete(base, fields, answer, conflicts, threshold)]
+
+
+class HybridReader:
+    """Reads posts with rules and model; ``load_images(post)`` gives the post's image bytes (maybe none)."""
+
+    def __init__(self, extractor: Extractor, *, threshold: float,
+                 load_images: Callable[[Post], list[bytes]] = lambda post: [],
+                 parse: Callable[[str], list[ParsedMessage]] = parse_text) -> None:
+        self.extractor = extractor
+        self.threshold = threshold
+        self.load_images = load_images
+        self.parse = parse
+
+    def wants_model(self, post: Post) -> bool:
+        """Cheap: whether reading this post may call the model (decides where the read runs)."""
+        return needs_model(self.parse(post.text or ""), bool(post.image_urls))
+
+    def read(self, post: Post) -> list[ParsedMessage]:
+        try:
+            images = list(self.load_images(post)) if post.image_urls else []
+        except Exception:  # an unreadable stored image: read as if it were not there, and say so
+            log.exception("could not load the images of %s/%s", post.channel, post.message_id)
+            images = []
+        return read_hybrid(post.text or "", images, self.extractor, threshold=self.threshold,
+                           has_image_urls=bool(post.image_urls), parse=self.parse)
 
 
 def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:
