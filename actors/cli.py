@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from actors.config import (
     ConfigError,
@@ -83,6 +84,7 @@ def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    from parsing.hybrid import read_hybrid, with_image_note
     from parsing.rules import parse_text
 
     if args.jsonl:
@@ -98,11 +100,43 @@ def cmd_parse(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
     else:
         items = [{"text": sys.stdin.read()}]
+    try:
+        vision = _parse_vision(args)
+    except ConfigError as error:
+        _print_config_error(error)
+        return EXIT_CONFIG
+    base = Path(args.jsonl).parent if args.jsonl else Path.cwd()
     for item in items:
-        readings = parse_text(str(item.get("text", "")))
+        text = str(item.get("text", ""))
+        images: list[bytes] = []
+        if item.get("image"):
+            # an image path is relative to the JSON lines file
+            path = base / str(item["image"])
+            try:
+                images.append(path.read_bytes())
+            except OSError as exc:
+                print(f"{path}: cannot read image: {exc.strerror}", file=sys.stderr)
+                return EXIT_ERROR
+        if vision is not None:
+            client, threshold = vision
+            readings = read_hybrid(text, images, client, threshold=threshold)
+        else:
+            readings = with_image_note(parse_text(text), has_image_urls=bool(images))
         for reading in readings:
             print(json.dumps(reading.to_json(), ensure_ascii=False))
     return EXIT_OK
+
+
+def _parse_vision(args: argparse.Namespace) -> tuple[Any, float] | None:
+    """The vision model for `parse` when --conf enables it (ConfigError when it cannot be built)."""
+    if not args.conf:
+        return None
+    from actors.vision import build_vlm_client
+
+    config = load_config(args.conf)
+    if not config.vlm.enabled:
+        return None
+    return build_vlm_client(config, load_secrets(config)), config.vlm.confidence_threshold
 
 
 def cmd_posts(args: argparse.Namespace) -> int:
@@ -134,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--conf", required=True)
     sub.add_parser("sim", help="run the Bitget simulator alone (see `following sim --help`)", add_help=False)
     parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood")
-    parse.add_argument("--jsonl", help="one JSON object per line with a 'text' field")
-    parse.add_argument("--conf", help="config (reserved for contract checks against the exchange)")
+    parse.add_argument("--jsonl", help="one JSON object per line with a 'text' field and an optional 'image' path")
+    parse.add_argument("--conf", help="config; with vlm.enabled, posts with images (or incomplete) go to the model")
     posts = sub.add_parser("posts", help="print the posts of a t.me/s page as JSON lines")
     source = posts.add_mutually_exclusive_group(required=True)
     source.add_argument("--url")

@@ -127,7 +127,8 @@ class HybridReader:
 def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:
     """An image nobody read, on a post that trades nothing, is worth telling the user about."""
     if has_image_urls and not any(r.action is Action.TRADE for r in readings):
-        readings = [*readings, ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY, warnings=(IMAGE_NOT_READ,))]
+        kept = [r for r in readings if r.action is not Action.IGNORE]  # "no signal in the text" says nothing
+        readings = [*kept, ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY, warnings=(IMAGE_NOT_READ,))]
     return readings or [ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE)]
 
 
