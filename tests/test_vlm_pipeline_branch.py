@@ -6,8 +6,12 @@ VLMClient against the local OpenAI-compatible server.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -241,3 +245,23 @@ def test_loopback_5xx_then_answer(server: LocalVlmServer) -> None:
     server.queue_status(503)
     server.queue_answer(image_answer())
     assert only(hybrid("", loopback_client(server), [PNG_1PX])).action is Action.TRADE
+
+
+def test_local_server_runs_standalone(tmp_path: Path) -> None:
+    answer_file = tmp_path / "answer.json"
+    answer_file.write_text(json.dumps(image_answer()), encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "parsing.vlm.local_server", "--port", "0", "--api-key", KEY,
+         "--answer", str(answer_file)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()  # "local VLM server on http://127.0.0.1:PORT/v1 ..."
+        base_url = banner.split()[4]
+        vlm = VLMClient(provider="kimi", model="local", base_url=base_url, api_key=KEY, timeout=5)
+        reading = only(hybrid("", vlm, [PNG_1PX]))
+        assert reading.action is Action.TRADE and reading.symbol == "SOLUSDT"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -83,7 +83,9 @@ class LocalVlmServer:
     # --- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> tuple[str, int]:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-vlm", daemon=True)
+            # a short poll interval makes stop() quick
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="local-vlm", daemon=True)
             self._thread.start()
         return str(self.host), int(self.port)
 
