@@ -5,16 +5,12 @@ A reading that is not a clear `trade` becomes a notice for the user and nothing 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostReadByModel, PostSeen, SignalParsed
+from actors.vision import ModelReads
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.rules import parse_text
@@ -52,12 +48,7 @@ class Parser(SupervisedActor):
         self._risk_gate = risk_gate
         self._notifier = notifier
         self._metrics = metrics
-        # A model call takes seconds: it runs on a worker so heartbeats are answered meanwhile, and
-        # posts arriving during it wait, so posts are still recorded in channel order.
-        self._vision = vision
-        self._worker: ThreadPoolExecutor | None = None
-        self._model_busy = False
-        self._waiting: deque[tuple[Post, bool]] = deque()
+        self._model_reads = ModelReads(vision, self.actor_ref.tell, self.name) if vision is not None else None
 
     def on_started(self) -> None:
         # Posts recorded by the Listener but never read (a crash in between) are read now.
@@ -69,42 +60,24 @@ class Parser(SupervisedActor):
             self._read(message.post, edited=False)
         elif isinstance(message, PostEdited):
             self._read(message.post, edited=True)
-        elif isinstance(message, PostReadByModel):
-            self._model_busy = False
+        elif isinstance(message, PostReadByModel) and self._model_reads is not None:
             self._record(message.post, list(message.readings), edited=message.edited)
-            while self._waiting and not self._model_busy:
-                post, edited = self._waiting.popleft()
+            for post, edited in self._model_reads.finished():
                 self._read(post, edited=edited)
         return None
 
     def on_stopped(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown(wait=False, cancel_futures=True)
+        if self._model_reads is not None:
+            self._model_reads.shutdown()
 
     def _read(self, post: Post, *, edited: bool) -> None:
-        if self._model_busy:
-            self._waiting.append((post, edited))
-            return
-        if self._vision is not None and self._vision.wants_model(post) and not (
-            edited and self._journal.signal_for_post(post.channel, post.message_id, 0) is not None
+        # with the vision model on, a post may be read on a worker (or wait for one): see ModelReads
+        if self._model_reads is not None and self._model_reads.take(
+            post, edited=edited,
+            already_read=lambda: self._journal.signal_for_post(post.channel, post.message_id, 0) is not None,
         ):
-            self._model_busy = True
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-vlm")
-            self._worker.submit(self._read_with_model, self._vision, post, edited)
             return
         self._record(post, read_post(post), edited=edited)
-
-    def _read_with_model(self, vision: HybridReader, post: Post, edited: bool) -> None:
-        """On the worker thread: read, then hand the readings back to the actor."""
-        try:
-            readings = vision.read(post)
-        except Exception as exc:  # read never raises by design; this is the last guard
-            log.exception("hybrid reading failed on %s/%s", post.channel, post.message_id)
-            readings = [ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY,
-                                      warnings=(f"reading failed: {type(exc).__name__}",))]
-        with contextlib.suppress(pykka.ActorDeadError):  # a restarted Parser reads it again from the journal
-            self.actor_ref.tell(PostReadByModel(post=post, edited=edited, readings=tuple(readings)))
 
     def _record(self, post: Post, readings: list[ParsedMessage], *, edited: bool) -> None:
         previous = self._journal.signal_for_post(post.channel, post.message_id, 0) if edited else None
