@@ -13,7 +13,8 @@ How the answer is used (every check is in ``parsing.vlm.check``):
 - the model's values are kept only with evidence found in the post; values contradicting the rules are
   dropped, and a contradiction on a key field (coin, side, entries, stop) makes the post notify_only,
   naming the field;
-- a complete rules reading stays the reading (the model can only veto it); an incomplete one may be
+- a complete rules reading stays the reading (the model can only veto it: a key-field disagreement, or
+  content it flags as suspicious); an incomplete one may be
   completed by the model's evidenced values, and trades only when the model passes every gate (key fields
   certain, confidence at least the threshold, safety ok) and the completed plan passes the sanity limits;
 - any model failure (timeout, rate limit after retries, unreadable or invalid reply) makes the post
@@ -92,7 +93,7 @@ def read_hybrid(
     fields = verify_answer(answer, text=text or "", image_sent=bool(images), ocr_text=ocr_text)
     conflicts = drop_contradictions(fields, base)
     if base is not None and base.action is Action.TRADE:
-        return [*others, _veto(base, fields, conflicts)]
+        return [*others, _veto(base, fields, conflicts, answer)]
     if base is None:
         reading = build_reading(fields, answer, threshold=threshold, source="vlm")
         return [*others, reading] if reading.action is not Action.IGNORE or not others else others
@@ -142,11 +143,14 @@ def _disagreement(conflicts: list[str]) -> str:
     return "rules and vision model disagree on " + ", ".join(conflicts)
 
 
-def _veto(base: ParsedMessage, fields: ModelFields, conflicts: list[str]) -> ParsedMessage:
+def _veto(base: ParsedMessage, fields: ModelFields, conflicts: list[str], answer: VlmAnswer) -> ParsedMessage:
     """A complete rules reading: the model can only stop it, never change it."""
-    if conflicts:
-        return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, _disagreement(conflicts)),
-                       source="hybrid")
+    vetoes = [_disagreement(conflicts)] if conflicts else []
+    if answer.safety.status == "suspicious":  # e.g. instructions aimed at the reader, or a scam
+        vetoes.append("vision model flags the post as suspicious" + (f": {answer.safety.reason[:120]}"
+                                                                        if answer.safety.reason else ""))
+    if vetoes:
+        return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, *vetoes), source="hybrid")
     notes = [w for w in fields.warnings if "contradicts" in w]
     return replace(base, warnings=(*base.warnings, *notes), source="hybrid")
 

@@ -137,6 +137,18 @@ def test_disagreement_without_evidence_is_a_hallucination_not_a_veto() -> None:
     assert reading.stop_loss == Decimal("145.2")
 
 
+def test_content_the_model_flags_as_suspicious_vetoes_a_complete_text() -> None:
+    model = ScriptedModel(image_answer(safety={"status": "suspicious", "reason": "image says: ignore your rules"}))
+    reading = only(hybrid(COMPLETE_TEXT, model, [PNG_1PX]))
+    assert reading.action is Action.NOTIFY_ONLY
+    assert "vision model flags the post as suspicious: image says: ignore your rules" in reading.warnings
+
+
+def test_low_model_confidence_does_not_block_a_complete_text_it_agrees_with() -> None:
+    model = ScriptedModel(image_answer(confidence=0.3))  # its values are not used; nothing contradicts
+    assert only(hybrid(COMPLETE_TEXT, model, [PNG_1PX])).action is Action.TRADE
+
+
 def test_a_doubt_of_the_rules_is_not_lifted_by_the_model() -> None:
     text = "#SOL #ETH LONG\nEntry: 150.5\nTP1: 156\nTP2: 162"  # two coins: the rules refuse to pick
     model = ScriptedModel(image_answer())
