@@ -101,14 +101,17 @@ def read_hybrid(
 
 
 class HybridReader:
-    """Reads posts with rules and model; ``load_images(post)`` gives the post's image bytes (maybe none)."""
+    """Reads posts with rules and model; ``load_images(post)`` gives the post's image bytes (maybe none), and
+    ``ocr(images)``, when given, an independent transcript that image evidence is then checked against."""
 
     def __init__(self, extractor: Extractor, *, threshold: float,
                  load_images: Callable[[Post], list[bytes]] = lambda post: [],
+                 ocr: Callable[[list[bytes]], str | None] | None = None,
                  parse: Callable[[str], list[ParsedMessage]] = parse_text) -> None:
         self.extractor = extractor
         self.threshold = threshold
         self.load_images = load_images
+        self.ocr = ocr
         self.parse = parse
 
     def wants_model(self, post: Post) -> bool:
@@ -121,8 +124,9 @@ class HybridReader:
         except Exception:  # an unreadable stored image: read as if it were not there, and say so
             log.exception("could not load the images of %s/%s", post.channel, post.message_id)
             images = []
+        ocr_text = self.ocr(images) if self.ocr is not None and images else None
         return read_hybrid(post.text or "", images, self.extractor, threshold=self.threshold,
-                           has_image_urls=bool(post.image_urls), parse=self.parse)
+                           has_image_urls=bool(post.image_urls), ocr_text=ocr_text, parse=self.parse)
 
 
 def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from parsing.hybrid import IMAGE_NOT_READ, read_hybrid
+from parsing.hybrid import IMAGE_NOT_READ, HybridReader, read_hybrid
+from parsing.posts import Post
 from parsing.signals import Action, Kind, ParsedMessage
 from parsing.vlm.client import VLMClient, VlmTimeout
 from parsing.vlm.local_server import LocalVlmServer
@@ -175,6 +176,28 @@ def test_image_that_could_not_be_loaded_is_noted_when_nothing_trades() -> None:
     readings = hybrid("Good morning traders!", model, (), has_image_urls=True)
     assert model.calls == []
     assert any(IMAGE_NOT_READ in r.warnings for r in readings)
+
+
+def test_reader_checks_image_evidence_against_an_independent_ocr_when_given() -> None:
+    post = Post("chan", 7, "", image_urls=("https://cdn.test/7.jpg",))
+    ocr_disagrees = CHART_TEXT.replace("SL: 145.2", "SL: 144.8")
+    reader = HybridReader(ScriptedModel(image_answer()), threshold=THRESHOLD, load_images=lambda p: [PNG_1PX],
+                          ocr=lambda images: ocr_disagrees)
+    assert only(reader.read(post)).action is Action.NOTIFY_ONLY
+    agreeing = HybridReader(ScriptedModel(image_answer()), threshold=THRESHOLD, load_images=lambda p: [PNG_1PX],
+                            ocr=lambda images: CHART_TEXT)
+    assert only(agreeing.read(post)).action is Action.TRADE
+
+
+def test_reader_with_unloadable_images_reads_the_text_alone() -> None:
+    def broken(post: Post) -> list[bytes]:
+        raise OSError("disk gone")
+
+    model = ScriptedModel()
+    reader = HybridReader(model, threshold=THRESHOLD, load_images=broken)
+    reading = only(reader.read(Post("chan", 8, "Good morning", image_urls=("https://cdn.test/8.jpg",))))
+    assert model.calls == []
+    assert reading.action is Action.NOTIFY_ONLY and reading.warnings == (IMAGE_NOT_READ,)
 
 
 # --- over loopback against the local OpenAI-compatible server ---------------------------------------------
