@@ -18,6 +18,8 @@ from parsing.signals import Kind
 from trading.bundle import plan_bundle
 from trading.journal import Journal, OrderState
 from trading.kill_switch import stricter
+from trading.linking import OpenSignal, UpdateLink, UpdateToLink
+from trading.linking import link_update as decide_link
 from trading.risk import (
     AccountView,
     MarketView,
@@ -29,18 +31,22 @@ from trading.risk import (
 log = logging.getLogger("following.risk")
 
 
-def link_update(journal: Journal, signal: SignalParsed) -> tuple[int, str] | None:
-    """The (signal id, symbol) an update speaks of: by reply, then by the only open signal on its symbol."""
-    if signal.reply_to is not None:
-        row = journal.signal_for_post(signal.channel, signal.reply_to, 0)
-        if row is not None and row.symbol:
-            return row.id, row.symbol
-    symbol = signal.parsed.symbol
-    if symbol:
-        open_rows = journal.open_signals(symbol)
-        if len(open_rows) == 1:
-            return open_rows[0].id, symbol
-    return None
+def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
+    """The open signal an update speaks of (rules in :mod:`trading.linking`), from the journal's facts."""
+    replied = (journal.signal_for_post(signal.channel, signal.reply_to, 0)
+               if signal.reply_to is not None else None)
+    update = UpdateToLink(
+        channel=signal.channel,
+        reply_to=signal.reply_to,
+        replied_is_signal=replied is not None and replied.parsed.get("kind") == Kind.ENTRY.value,
+        signal_ref=signal.parsed.signal_ref,
+        symbol=signal.parsed.symbol,
+    )
+    open_signals = [
+        OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
+        for row in journal.open_signals() if row.symbol
+    ]
+    return decide_link(update, open_signals)
 
 
 class RiskGate(SupervisedActor):
@@ -157,15 +163,15 @@ class RiskGate(SupervisedActor):
 
     # --- updates ---------------------------------------------------------------------------------
     def _update(self, signal: SignalParsed) -> None:
-        linked = link_update(self._journal, signal)
-        if linked is None:
-            self._journal.set_signal_decision(signal.signal_id, "notify_only", "update not linked to a signal")
-            self._journal.record_event(
-                "NOTIFY_ONLY", {"message_id": signal.message_id, "why": "update not linked to a signal"}
-            )
+        link = link_update(self._journal, signal)
+        if link.signal is None:
+            why = f"update not linked to a signal: {link.reason}"
+            self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
+            self._journal.record_event("NOTIFY_ONLY", {"message_id": signal.message_id, "why": why})
             self._metrics.notify_only_total.inc()
-            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: update not linked to any signal")
+            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: {why}")
             return
-        signal_id, symbol = linked
-        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {signal_id}")
-        self._order_manager.tell(ApplyUpdate(signal_id, symbol, signal.parsed))
+        linked = link.signal
+        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {linked.signal_id}: "
+                                          f"{link.reason}")
+        self._order_manager.tell(ApplyUpdate(linked.signal_id, linked.symbol, signal.parsed))
