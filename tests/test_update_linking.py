@@ -38,6 +38,7 @@ def link(**fields: object) -> tuple[OpenSignal | None, LinkedBy | None]:
         ("Risk of the signal: 7/10", None),
         ("Signal Type: Regular (Long)", None),
         ("Join https://t.me/SignalsChan for more", None),
+        ("see t.me/SomeGroup/5/77", None),
     ],
 )
 def test_signal_reference_forms(text: str, ref: str | None) -> None:

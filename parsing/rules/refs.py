@@ -25,7 +25,8 @@ ID_REF = re.compile(
 )
 POST_LINK = re.compile(
     r"(?i)(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?"
-    r"(?P<channel>c/\d{1,15}|[A-Za-z][A-Za-z0-9_]{3,31})/(?P<post>\d{1,9})(?![\d])(?:\?single)?"
+    # "/<id>/<n>" would be a forum topic's message, not a post id: not a reference
+    r"(?P<channel>c/\d{1,15}|[A-Za-z][A-Za-z0-9_]{3,31})/(?P<post>\d{1,9})(?!\d|/\d)(?:\?single)?"
 )
 POST_REF = re.compile(r"t\.me/(?P<channel>c/\d+|[A-Za-z][A-Za-z0-9_]*)/(?P<post>\d+)")
 
