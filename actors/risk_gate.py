@@ -29,16 +29,21 @@ from trading.risk import (
 )
 
 log = logging.getLogger("following.risk")
+_NOT_SIGNALS = frozenset(kind.value for kind in Kind if kind is not Kind.ENTRY)
 
 
 def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
     """The open signal an update speaks of (rules in :mod:`trading.linking`), from the journal's facts."""
-    replied = (journal.signal_for_post(signal.channel, signal.reply_to, 0)
-               if signal.reply_to is not None else None)
+    commentary = False
+    if signal.reply_to is not None:
+        replied = journal.signal_for_post(signal.channel, signal.reply_to, 0)
+        replied_post = journal.post(signal.channel, signal.reply_to)
+        commentary = (replied is not None and replied_post is not None and not replied_post.image_urls
+                      and replied.parsed.get("kind") in _NOT_SIGNALS)
     update = UpdateToLink(
         channel=signal.channel,
         reply_to=signal.reply_to,
-        replied_is_signal=replied is not None and replied.parsed.get("kind") == Kind.ENTRY.value,
+        replied_is_commentary=commentary,
         signal_ref=signal.parsed.signal_ref,
         symbol=signal.parsed.symbol,
     )

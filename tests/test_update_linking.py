@@ -63,17 +63,22 @@ def test_an_update_naming_several_signals_is_notify_only() -> None:
 
 # ---- the linking decision ---------------------------------------------------------------------------
 def test_reply_links_first_even_against_a_signal_id() -> None:
-    assert link(reply_to=11, replied_is_signal=True, signal_ref="2001") == (ETH, LinkedBy.REPLY)
+    assert link(reply_to=11, signal_ref="2001") == (ETH, LinkedBy.REPLY)
 
 
 def test_reply_to_a_signal_without_open_position_stays_unlinked() -> None:
     # the post says which signal it means; the only open signal on the coin is another one
-    assert link(reply_to=9, replied_is_signal=True, symbol="BTCUSDT") == (None, None)
+    assert link(reply_to=9, symbol="BTCUSDT") == (None, None)
 
 
 def test_reply_to_commentary_falls_back_to_reference_and_symbol() -> None:
-    assert link(reply_to=9, signal_ref="2002") == (ETH, LinkedBy.SIGNAL_REF)
-    assert link(reply_to=9, symbol="BTCUSDT") == (BTC, LinkedBy.SYMBOL)
+    assert link(reply_to=9, replied_is_commentary=True, signal_ref="2002") == (ETH, LinkedBy.SIGNAL_REF)
+    assert link(reply_to=9, replied_is_commentary=True, symbol="BTCUSDT") == (BTC, LinkedBy.SYMBOL)
+
+
+def test_reply_to_a_post_of_unknown_kind_never_links_by_symbol() -> None:
+    # e.g. an old BTC signal from before the first start: "close all" must not close today's BTC signal
+    assert link(reply_to=3, symbol="BTCUSDT") == (None, None)
 
 
 def test_signal_id_links_to_the_entry_that_carried_it() -> None:
@@ -94,7 +99,7 @@ def test_references_that_point_nowhere_never_fall_back_to_the_symbol() -> None:
 
 def test_reference_and_symbol_that_disagree_stay_unlinked() -> None:
     assert link(signal_ref="2001", symbol="ETHUSDT") == (None, None)
-    assert link(reply_to=10, replied_is_signal=True, symbol="ETHUSDT") == (None, None)
+    assert link(reply_to=10, symbol="ETHUSDT") == (None, None)
 
 
 def test_only_open_signal_on_the_symbol() -> None:
@@ -113,10 +118,41 @@ def test_two_open_signals_on_one_symbol_are_ambiguous() -> None:
 def test_signal_ids_of_another_channel_do_not_count() -> None:
     foreign = OpenSignal(signal_id=4, channel="Other", message_id=10, symbol="SOLUSDT", signal_ref="77")
     assert link_update(UpdateToLink(channel=CHANNEL, signal_ref="77"), [*OPEN, foreign]).signal is None
-    assert link_update(UpdateToLink(channel=CHANNEL, reply_to=10, replied_is_signal=True),
+    assert link_update(UpdateToLink(channel=CHANNEL, reply_to=10),
                        [foreign]).signal is None
 
 
 def test_an_unlinked_update_says_why() -> None:
     result = link_update(UpdateToLink(channel=CHANNEL, signal_ref="9999"), OPEN)
     assert not result.linked and "9999" in result.reason
+
+
+# ---- the RiskGate's reading of the journal into those facts -------------------------------------------------
+def test_journal_facts_a_reply_to_history_or_a_picture_never_links_by_symbol() -> None:
+    from actors.messages import SignalParsed
+    from actors.risk_gate import link_update as link_from_journal
+    from parsing.posts import Post
+    from trading.journal import Journal
+
+    with Journal(":memory:") as journal:
+        journal.record_post(Post(CHANNEL, 1, "#BTC/USDT LONG ... (before the first start)"))
+        journal.record_signal(CHANNEL, 1, {}, "history", "", symbol=None)
+        journal.record_post(Post(CHANNEL, 2, "gm, BTC looks strong"))
+        journal.record_signal(CHANNEL, 2, {"kind": "noise"}, "ignored", "")
+        journal.record_post(Post(CHANNEL, 3, "", image_urls=("https://cdn/x.jpg",)))
+        journal.record_signal(CHANNEL, 3, {"kind": "noise"}, "notify_only", "")
+        journal.record_post(Post(CHANNEL, 4, "BTC long signal"))
+        journal.record_signal(CHANNEL, 4, {"kind": "entry", "signal_ref": None}, "traded", "", symbol="BTCUSDT")
+        (close,) = parse_text("#BTC/USDT close all")
+
+        def linked(reply_to: int) -> int | None:
+            update = SignalParsed(signal_id=99, channel=CHANNEL, message_id=10, reply_to=reply_to, parsed=close,
+                                  index=0, posted_at=None)
+            found = link_from_journal(journal, update).signal
+            return found.message_id if found else None
+
+        assert linked(4) == 4  # the signal itself
+        assert linked(2) == 4  # commentary says nothing: the only open BTC signal
+        assert linked(1) is None  # an old signal we never traded
+        assert linked(3) is None  # a picture may be a signal the rules could not read
+        assert linked(7) is None  # never seen

@@ -1,7 +1,7 @@
 """Which open signal an update (TP hit, stop move, close, cancel) speaks of: a pure decision.
 
 Order of evidence, strongest first:
-1. the post replies to a signal post;
+1. the post replies to a signal post (a reply to anything but known commentary never links any other way);
 2. the text names a signal: a channel signal id (``SIGNAL ID: #2001``, matched against the id the entry post
    gave itself) or a link to the channel's own post (``t.me/<channel>/<id>``);
 3. the update names a coin with exactly one open signal on it.
@@ -40,7 +40,9 @@ class OpenSignal:
 class UpdateToLink:
     channel: str
     reply_to: int | None = None
-    replied_is_signal: bool = False  # the replied-to post was read as an entry signal (open or not)
+    # The replied-to post is known and was read as no signal (text only: commentary, an update). Any other reply
+    # target (an entry, a post from before the first start, never seen, or with a picture) may be the signal meant.
+    replied_is_commentary: bool = False
     signal_ref: str | None = None
     symbol: str | None = None
 
@@ -78,9 +80,9 @@ def link_update(update: UpdateToLink, open_signals: Sequence[OpenSignal]) -> Upd
         replied = [signal for signal in same_channel if signal.message_id == update.reply_to]
         if replied:
             return _pick(replied, update.symbol, LinkedBy.REPLY, f"reply to post {update.reply_to}")
-        if update.replied_is_signal:
-            return _unlinked(f"replies to post {update.reply_to}, a signal without an open position")
-        # a reply to commentary or to an unknown post says nothing about the signal: weaker evidence decides
+        if not update.replied_is_commentary:
+            return _unlinked(f"replies to post {update.reply_to}, which is no open signal")
+        # a reply to commentary says nothing about the signal: weaker evidence decides
     ref = update.signal_ref
     if ref:
         if is_post_link(ref):
