@@ -84,9 +84,21 @@ def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    from actors.parse_command import load_contract_symbols, only_listed
     from parsing.hybrid import read_hybrid, with_image_note
     from parsing.rules import parse_text
 
+    listed: frozenset[str] | None = None
+    if args.conf:
+        try:
+            config = load_config(args.conf)
+        except ConfigError as error:
+            _print_config_error(error)
+            return EXIT_CONFIG
+        contracts = load_contract_symbols(config)
+        if contracts.note:
+            print(f"note: {contracts.note}", file=sys.stderr)
+        listed = contracts.symbols
     if args.jsonl:
         lines = Path(args.jsonl).read_text(encoding="utf-8").splitlines()
         items = []
@@ -122,6 +134,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
             readings = read_hybrid(text, images, client, threshold=threshold)
         else:
             readings = with_image_note(parse_text(text), has_image_urls=bool(images))
+        readings = only_listed(readings, listed)
         for reading in readings:
             print(json.dumps(reading.to_json(), ensure_ascii=False))
     return EXIT_OK
@@ -169,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sim", help="run the Bitget simulator alone (see `following sim --help`)", add_help=False)
     parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood")
     parse.add_argument("--jsonl", help="one JSON object per line with a 'text' field and an optional 'image' path")
-    parse.add_argument("--conf", help="config; with vlm.enabled, posts with images (or incomplete) go to the model")
+    parse.add_argument("--conf", help="config: coins its exchange does not list become notify_only; with "
+                                      "vlm.enabled, posts with images (or incomplete) go to the model")
     posts = sub.add_parser("posts", help="print the posts of a t.me/s page as JSON lines")
     source = posts.add_mutually_exclusive_group(required=True)
     source.add_argument("--url")

@@ -18,6 +18,8 @@ from parsing.signals import Kind
 from trading.bundle import plan_bundle
 from trading.journal import Journal, OrderState
 from trading.kill_switch import stricter
+from trading.linking import OpenSignal, UpdateLink, UpdateToLink
+from trading.linking import link_update as decide_link
 from trading.risk import (
     AccountView,
     MarketView,
@@ -27,20 +29,29 @@ from trading.risk import (
 )
 
 log = logging.getLogger("following.risk")
+_NOT_SIGNALS = frozenset(kind.value for kind in Kind if kind is not Kind.ENTRY)
 
 
-def link_update(journal: Journal, signal: SignalParsed) -> tuple[int, str] | None:
-    """The (signal id, symbol) an update speaks of: by reply, then by the only open signal on its symbol."""
+def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
+    """The open signal an update speaks of (rules in :mod:`trading.linking`), from the journal's facts."""
+    commentary = False
     if signal.reply_to is not None:
-        row = journal.signal_for_post(signal.channel, signal.reply_to, 0)
-        if row is not None and row.symbol:
-            return row.id, row.symbol
-    symbol = signal.parsed.symbol
-    if symbol:
-        open_rows = journal.open_signals(symbol)
-        if len(open_rows) == 1:
-            return open_rows[0].id, symbol
-    return None
+        replied = journal.signal_for_post(signal.channel, signal.reply_to, 0)
+        replied_post = journal.post(signal.channel, signal.reply_to)
+        commentary = (replied is not None and replied_post is not None and not replied_post.image_urls
+                      and replied.parsed.get("kind") in _NOT_SIGNALS)
+    update = UpdateToLink(
+        channel=signal.channel,
+        reply_to=signal.reply_to,
+        replied_is_commentary=commentary,
+        signal_ref=signal.parsed.signal_ref,
+        symbol=signal.parsed.symbol,
+    )
+    open_signals = [
+        OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
+        for row in journal.open_signals() if row.symbol
+    ]
+    return decide_link(update, open_signals)
 
 
 class RiskGate(SupervisedActor):
@@ -157,15 +168,15 @@ class RiskGate(SupervisedActor):
 
     # --- updates ---------------------------------------------------------------------------------
     def _update(self, signal: SignalParsed) -> None:
-        linked = link_update(self._journal, signal)
-        if linked is None:
-            self._journal.set_signal_decision(signal.signal_id, "notify_only", "update not linked to a signal")
-            self._journal.record_event(
-                "NOTIFY_ONLY", {"message_id": signal.message_id, "why": "update not linked to a signal"}
-            )
+        link = link_update(self._journal, signal)
+        if link.signal is None:
+            why = f"update not linked to a signal: {link.reason}"
+            self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
+            self._journal.record_event("NOTIFY_ONLY", {"message_id": signal.message_id, "why": why})
             self._metrics.notify_only_total.inc()
-            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: update not linked to any signal")
+            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: {why}")
             return
-        signal_id, symbol = linked
-        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {signal_id}")
-        self._order_manager.tell(ApplyUpdate(signal_id, symbol, signal.parsed))
+        linked = link.signal
+        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {linked.signal_id}: "
+                                          f"{link.reason}")
+        self._order_manager.tell(ApplyUpdate(linked.signal_id, linked.symbol, signal.parsed))

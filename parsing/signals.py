@@ -60,7 +60,7 @@ class ParsedMessage:
     update_price: Decimal | None = None  # new stop for SET_STOP
     update_percent: Decimal | None = None  # share to close for CLOSE_PARTIAL, 0..100
     tp_index: int | None = None  # which target was hit, 1-based
-    signal_ref: str | None = None  # a signal id quoted in the text, to link updates
+    signal_ref: str | None = None  # "2001" (a signal id) or "t.me/<channel>/<id>" named in the text
     source: str = "rules"  # rules | vlm | hybrid
 
     def to_json(self) -> dict[str, Any]:

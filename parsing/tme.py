@@ -62,6 +62,26 @@ def _xpath_class(name: str) -> str:
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
 
 
+# Compiled once: each runs per message, and compiling them on every call was most of the parse time.
+_XP_JS_MESSAGE_TEXT = etree.XPath(f".//div[{_xpath_class('js-message_text')}]")
+_XP_PHOTO_WRAP = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_photo_wrap')}]")
+_XP_VIDEO_THUMB = etree.XPath(f".//i[{_xpath_class('tgme_widget_message_video_thumb')}]")
+_XP_GROUPED_MEDIA_WRAP = etree.XPath(f".//a[{_xpath_class('grouped_media_wrap')}]")
+_XP_REPLY = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_reply')}]")
+_XP_FORWARDED_FROM_NAME = etree.XPath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from_name')}]")
+_XP_FORWARDED_FROM = etree.XPath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from')}]")
+_XP_META = etree.XPath(f".//span[{_xpath_class('tgme_widget_message_meta')}]")
+_XP_LINKS = etree.XPath(".//a")
+_XP_VIEWS = etree.XPath(f".//span[{_xpath_class('tgme_widget_message_views')}]")
+_XP_DATE_TIME = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_date')}]//time[@datetime]")
+_XP_ANY_TIME = etree.XPath(".//time[@datetime]")
+_XP_MESSAGES = etree.XPath(f"//div[{_xpath_class('tgme_widget_message')}][@data-post]")
+_XP_TME_MESSAGES_MORE = etree.XPath(f"//a[{_xpath_class('tme_messages_more')}]")
+_XP_PREV_LINK = etree.XPath("//link[@rel='prev']")
+_XP_TME_NO_MESSAGES_FOUND = etree.XPath(f"//*[{_xpath_class('tme_no_messages_found')}]")
+_XP_TGME_CHANNEL_HISTORY = etree.XPath(f"//section[{_xpath_class('tgme_channel_history')}]")
+
+
 def _load(html: str) -> etree._Element | None:
     if not isinstance(html, str) or not html.strip():
         return None
@@ -148,7 +168,7 @@ def _render_text(node: etree._Element) -> str:
 
 def _own_text_node(message: etree._Element) -> etree._Element | None:
     """The post's own text div: outermost ``js-message_text`` outside a reply quote."""
-    for candidate in message.xpath(f".//div[{_xpath_class('js-message_text')}]"):
+    for candidate in _XP_JS_MESSAGE_TEXT(message):
         if _is_inside(candidate, "tgme_widget_message_reply", message):
             continue
         if _is_inside(candidate, "js-message_text", message):
@@ -159,14 +179,14 @@ def _own_text_node(message: etree._Element) -> etree._Element | None:
 
 def _image_urls(message: etree._Element) -> tuple[str, ...]:
     urls: list[str] = []
-    for wrap in message.xpath(f".//a[{_xpath_class('tgme_widget_message_photo_wrap')}]"):
+    for wrap in _XP_PHOTO_WRAP(message):
         if _is_inside(wrap, "tgme_widget_message_reply", message):
             continue
         url = _background_url(wrap.get("style"))
         if url and url not in urls:
             urls.append(url)
     if not urls:  # a video's poster is the only picture of a video post
-        for thumb in message.xpath(f".//i[{_xpath_class('tgme_widget_message_video_thumb')}]"):
+        for thumb in _XP_VIDEO_THUMB(message):
             url = _background_url(thumb.get("style"))
             if url and url not in urls:
                 urls.append(url)
@@ -175,7 +195,7 @@ def _image_urls(message: etree._Element) -> tuple[str, ...]:
 
 def _album_ids(message: etree._Element, own_id: int) -> tuple[int, ...]:
     ids: set[int] = set()
-    for item in message.xpath(f".//a[{_xpath_class('grouped_media_wrap')}]"):
+    for item in _XP_GROUPED_MEDIA_WRAP(message):
         href = item.get("href") or ""
         match = _LAST_PATH_NUMBER.search(href)
         if match:
@@ -203,40 +223,40 @@ def _parse_message(message: etree._Element, channel: str | None) -> Post | None:
         return None  # unsupported media, stickers, polls without caption: nothing a signal reader can use
 
     reply_to: int | None = None
-    for reply in message.xpath(f".//a[{_xpath_class('tgme_widget_message_reply')}]"):
+    for reply in _XP_REPLY(message):
         match = _LAST_PATH_NUMBER.search(reply.get("href") or "")
         if match:
             reply_to = int(match.group(1))
         break
 
     forwarded_from: str | None = None
-    for name in message.xpath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from_name')}]"):
+    for name in _XP_FORWARDED_FROM_NAME(message):
         forwarded_from = " ".join(name.text_content().split()) or (name.get("href") or None)
         break
     if forwarded_from is None:
-        for block in message.xpath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from')}]"):
+        for block in _XP_FORWARDED_FROM(message):
             label = " ".join(block.text_content().replace("\u00a0", " ").split())
             forwarded_from = label.removeprefix("Forwarded from").strip() or None
             break
 
     edited = False
-    for meta in message.xpath(f".//span[{_xpath_class('tgme_widget_message_meta')}]"):
+    for meta in _XP_META(message):
         own = "".join(meta.itertext())
-        date_text = "".join(t for a in meta.xpath(".//a") for t in a.itertext())
+        date_text = "".join(t for a in _XP_LINKS(meta) for t in a.itertext())
         edited = "edited" in own.replace(date_text, "")
         break
 
     views: str | None = None
-    for span in message.xpath(f".//span[{_xpath_class('tgme_widget_message_views')}]"):
+    for span in _XP_VIEWS(message):
         views = span.text_content().strip() or None
         break
 
     date: str | None = None
-    for time_node in message.xpath(f".//a[{_xpath_class('tgme_widget_message_date')}]//time[@datetime]"):
+    for time_node in _XP_DATE_TIME(message):
         date = time_node.get("datetime")
         break
     if date is None:
-        for time_node in message.xpath(".//time[@datetime]"):
+        for time_node in _XP_ANY_TIME(message):
             date = time_node.get("datetime")
             break
 
@@ -265,7 +285,7 @@ def parse_page(html: str, channel: str | None = None) -> list[Post]:
         return []
     by_id: dict[int, Post] = {}
     try:
-        messages = root.xpath(f"//div[{_xpath_class('tgme_widget_message')}][@data-post]")
+        messages = _XP_MESSAGES(root)
     except etree.XPathError:
         return []
     for message in messages:
@@ -293,17 +313,17 @@ def page_info(html: str) -> PageInfo:
         return PageInfo(before=None, after=None, soft_empty=False, has_history=False)
     before: int | None = None
     after: int | None = None
-    for anchor in root.xpath(f"//a[{_xpath_class('tme_messages_more')}]"):
+    for anchor in _XP_TME_MESSAGES_MORE(root):
         if before is None:
             before = _int_or_none(anchor.get("data-before"))
         if after is None:
             after = _int_or_none(anchor.get("data-after"))
     if before is None:
-        for link in root.xpath("//link[@rel='prev']"):
+        for link in _XP_PREV_LINK(root):
             before = _query_int(link.get("href"), "before")
             break
-    soft_empty = bool(root.xpath(f"//*[{_xpath_class('tme_no_messages_found')}]"))
-    has_history = bool(root.xpath(f"//section[{_xpath_class('tgme_channel_history')}]"))
+    soft_empty = bool(_XP_TME_NO_MESSAGES_FOUND(root))
+    has_history = bool(_XP_TGME_CHANNEL_HISTORY(root))
     return PageInfo(before=before, after=after, soft_empty=soft_empty, has_history=has_history)
 
 

@@ -37,7 +37,6 @@ KEYCAP = re.compile(r"\d\ufe0f?\u20e3")
 FILLER = re.compile(r"(?i)close\s+the\s+(?:order|position)\s+at\s+the\s+price|null|take|profit")
 MARGIN_CROSS = re.compile(r"(?i)\bcross(?:ed)?\b|кросс|全仓|全倉")
 MARGIN_ISOLATED = re.compile(r"(?i)\bisolated\b|изолир|逐仓|逐倉")
-SIGNAL_REF = re.compile(r"(?i)signal\s*(?:(?:id|№|no\.?)\s*[:#]?\s*#?|#)\s*(\d{1,9})\b")
 LETTERS = re.compile(r"[A-Za-zА-Яа-яЁё\u4e00-\u9fff]")
 
 # ---- noise first: ads and admin posts that quote signal words --------------------------------------

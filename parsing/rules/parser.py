@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
+from parsing.rules.refs import find_signal_refs
 from parsing.rules.symbols import find_symbols
 from parsing.signals import Action, Kind, ParsedMessage, Side, UpdateType
 
@@ -61,7 +62,19 @@ def parse_text(text: str) -> list[ParsedMessage]:
 
 
 def _parse(text: str) -> list[ParsedMessage]:
-    cleaned = scrub(text)
+    refs = find_signal_refs(text)  # blanked out of the text: a signal id is never a price
+    readings = _read(scrub(refs.text), refs.ref)
+    if refs.ambiguous:
+        # "signals #12 and #13 ..." names several signals: no update may be applied to a guess
+        readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "names several signals"))
+            if r.kind in (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL) and r.action is Action.TRADE else r
+            for r in readings
+        ]
+    return readings
+
+
+def _read(cleaned: str, signal_ref: str | None) -> list[ParsedMessage]:
     trailing = kw.TRAILING_SECTION.search(cleaned)
     if trailing:
         cleaned = cleaned[: trailing.start()]  # Cornix trailing config reuses "Entry"/"Stop"/"Target" words
@@ -69,7 +82,6 @@ def _parse(text: str) -> list[ParsedMessage]:
     if kw.NOISE.search(cleaned):
         return [_NOISE_RESULT]
 
-    signal_ref = _signal_ref(text)
     strong = _strong_updates(cleaned, signal_ref)
     if strong:
         return strong + [u for u in _weak_updates(cleaned, signal_ref) if u.update_type not in _types(strong)]
@@ -99,11 +111,6 @@ def _parse(text: str) -> list[ParsedMessage]:
 
 def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
     return {message.update_type for message in messages}
-
-
-def _signal_ref(text: str) -> str | None:
-    match = kw.SIGNAL_REF.search(text)
-    return match.group(1) if match else None
 
 
 def _sides(text: str) -> list[Side]:
