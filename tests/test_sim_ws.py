@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import websocket
 
+from exchange.sim.engine import SimExchange
 from exchange.sim.testing import RunningSim, running_sim
 
 BTC_TICKER = {"instType": "USDT-FUTURES", "channel": "ticker", "instId": "BTCUSDT"}
@@ -79,3 +80,45 @@ def test_drop_ws_fault_closes_connections(sim: RunningSim, ws: websocket.WebSock
     again.send("ping")
     assert again.recv() == "pong"
     again.close()
+
+
+def test_refused_upgrade_then_muted_socket_then_ignored_ping(sim: RunningSim) -> None:
+    sim.engine.faults.refuse_ws(times=1)
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(sim.ws_url, timeout=5)
+    ws = websocket.create_connection(sim.ws_url, timeout=5)
+    try:
+        sim.engine.faults.mute_ws()
+        ws.send(json.dumps({"op": "subscribe", "args": [BTC_TICKER]}))
+        assert receive_json(ws)["event"] == "subscribe"
+        sim.engine.set_price("BTCUSDT", "64000")  # muted: no push; the pong below is the next frame
+        ws.send("ping")
+        assert ws.recv() == "pong"
+        sim.engine.faults.ignore_ws_pings()
+        sim.engine.faults.mute_ws(False)
+        ws.send("ping")
+        sim.engine.set_price("BTCUSDT", "64100")
+        assert receive_json(ws)["data"][0]["lastPr"] == "64100"  # no pong came before the push
+    finally:
+        ws.close()
+    assert sim.ws_server is not None and sim.ws_server.connections_refused == 1
+
+
+def test_random_drops_follow_the_seed() -> None:
+    def draws(seed: int) -> list[bool]:
+        engine = SimExchange(seed=seed)
+        engine.faults.drop_ws_randomly(0.5)
+        return [engine.faults.ws_drop_on_push() for _ in range(20)]
+
+    assert draws(3) == draws(3)
+    assert draws(3) != draws(4)
+
+
+def test_a_push_drops_the_connection_when_drops_are_certain(sim: RunningSim, ws: websocket.WebSocket) -> None:
+    ws.send(json.dumps({"op": "subscribe", "args": [BTC_TICKER]}))
+    receive_json(ws)
+    receive_json(ws)
+    sim.engine.faults.drop_ws_randomly(1.0)
+    sim.engine.set_price("BTCUSDT", "65300")
+    with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError, OSError)):
+        ws.recv()

@@ -4,14 +4,16 @@
 carry no tickers (pong, acks, other channels), or :class:`WsError` for an explicit error event. Malformed
 frames never raise anything else.
 
-``TickerStream`` owns one connection thread: subscribe, text ``ping`` every ``ping_interval``, reconnect with
-capped jittered backoff (reset after a healthy connection), resubscribe, and a stale watchdog that recycles a
-connection from which no ticker arrived for ``stale_after`` seconds. REST stays the source of truth; this
-only makes prices arrive sooner.
+``TickerStream`` owns one connection thread: subscribe (symbols may be added and removed while connected),
+text ``ping`` every ``ping_interval`` (a missing ``pong`` ends the connection), reconnect with capped jittered
+backoff (reset after a healthy connection) and resubscribe every watched symbol, and a stale watchdog that
+recycles a connection from which no ticker arrived for ``stale_after`` seconds. Only this thread touches the
+socket; callers talk to it through ``watch``/``unwatch`` and hear back through the callbacks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -22,8 +24,8 @@ from typing import Any
 import websocket
 
 from exchange.bitget.errors import MalformedResponse
+from exchange.bitget.feed_state import ReconnectBackoff
 from exchange.bitget.models import Ticker
-from exchange.bitget.ratelimit import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,22 @@ def subscribe_message(
 ) -> str:
     args = [{"instType": inst_type, "channel": "ticker", "instId": symbol} for symbol in symbols]
     return json.dumps({"op": op, "args": args}, separators=(",", ":"))
+
+
+def is_pong(raw: str | bytes) -> bool:
+    """Bitget's keep-alive answer: a bare ``pong`` (documented), or ``{"message"|"data": "pong"}`` (SDKs)."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    text = raw.strip()
+    if text == "pong":
+        return True
+    if not text.startswith("{") or "pong" not in text:
+        return False
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and "pong" in (message.get("message"), message.get("data"))
 
 
 def parse_ticker_push(raw: str | bytes) -> list[Ticker] | None:
@@ -90,46 +108,59 @@ def parse_ticker_push(raw: str | bytes) -> list[Ticker] | None:
 
 
 OnTicker = Callable[[Ticker], None]
-OnState = Callable[[str], None]  # "connecting" | "connected" | "stale" | "disconnected" | "stopped"
+# (state, detail); state is "connecting" | "connected" | "stale" | "disconnected" | "stopped".
+OnState = Callable[[str, str], None]
 
 
 class TickerStream:
-    """Background thread keeping a ticker subscription alive. Call ``start()`` then ``stop()``."""
+    """Background thread keeping a ticker subscription alive. ``start()``, ``watch()``..., then ``stop()``.
+
+    Intervals are parameters so tests run in fractions of a second; the defaults follow Bitget's rules
+    (text ping every 30 s, the server drops a client silent for 2 minutes).
+    """
 
     def __init__(
         self,
         url: str,
-        symbols: Iterable[str],
         on_ticker: OnTicker,
         on_state: OnState | None = None,
         *,
+        symbols: Iterable[str] = (),
         inst_type: str = "USDT-FUTURES",
-        ping_interval: float = 25.0,
+        ping_interval: float = 30.0,
+        pong_timeout: float = 10.0,
         stale_after: float = 60.0,
-        backoff: Backoff | None = None,
+        backoff: ReconnectBackoff | None = None,
         connect_timeout: float = 10.0,
+        poll_interval: float = 0.1,
         on_error: Callable[[WsError], None] | None = None,
     ) -> None:
+        if min(ping_interval, pong_timeout, stale_after, connect_timeout, poll_interval) <= 0:
+            raise ValueError("intervals must be positive")
         self.url = url
-        self.symbols = tuple(dict.fromkeys(symbols))
-        if not self.symbols:
-            raise ValueError("subscribe to at least one symbol")
         self.inst_type = inst_type
         self.ping_interval = ping_interval
+        self.pong_timeout = pong_timeout
         self.stale_after = stale_after
         self.connect_timeout = connect_timeout
+        # How often the thread wakes from a read to send pings, apply watch changes and check for stop.
+        self.poll_interval = min(poll_interval, ping_interval, stale_after)
         self._on_ticker = on_ticker
         self._on_state = on_state
         self._on_error = on_error
-        self._backoff = backoff or Backoff(base=1.0, cap=60.0, sleep=lambda s: None)
+        self._backoff = backoff or ReconnectBackoff()
+        self._lock = threading.Lock()
+        self._wanted: dict[str, None] = dict.fromkeys(symbols)  # ordered set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ws: websocket.WebSocket | None = None
-        self._ws_lock = threading.Lock()
         self.connected = threading.Event()
+        # Counters for metrics and tests (written by the stream thread only).
+        self.sessions = 0
+        self.pings_sent = 0
+        self.pongs_received = 0
         self.last_ticker_at: float | None = None
 
-    # ---------------------------------------------------------------------------------------------------
+    # --- the caller's side -------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("already started")
@@ -137,77 +168,116 @@ class TickerStream:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Close the connection and join the thread (it notices within ``poll_interval``)."""
         self._stop.set()
-        self._close_socket()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    def _state(self, state: str) -> None:
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def watch(self, symbol: str) -> None:
+        """Subscribe ``symbol`` now if connected, and on every reconnect."""
+        with self._lock:
+            self._wanted[symbol] = None
+
+    def unwatch(self, symbol: str) -> None:
+        with self._lock:
+            self._wanted.pop(symbol, None)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._wanted)
+
+    # --- the stream thread ---------------------------------------------------------------------------
+    def _state(self, state: str, detail: str = "") -> None:
         if self._on_state is None:
             return
         try:
-            self._on_state(state)
+            self._on_state(state, detail)
         except Exception:
             log.exception("ws on_state hook failed")
-
-    def _close_socket(self) -> None:
-        with self._ws_lock:
-            ws, self._ws = self._ws, None
-        if ws is not None:
-            try:
-                ws.close()
-            except Exception:  # closing a broken socket may itself fail; nothing to do
-                log.debug("ws close failed", exc_info=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._state("connecting")
-            healthy = False
+            healthy, reason = False, ""
             try:
-                healthy = self._session()
+                healthy, reason = self._session()
             except Exception as exc:  # network errors of any kind end this session, never the thread
-                log.warning("ws session ended: %s", type(exc).__name__)
+                reason = f"{type(exc).__name__}: {str(exc)[:120]}"
             finally:
                 self.connected.clear()
-                self._close_socket()
             if self._stop.is_set():
                 break
-            self._state("disconnected")
+            log.info("ticker ws disconnected: %s", reason)
+            self._state("disconnected", reason)
             if healthy:
                 self._backoff.reset()
-            delay = self._backoff.next_delay()
-            self._stop.wait(delay)
+            self._stop.wait(self._backoff.next_delay())
         self._state("stopped")
 
-    def _session(self) -> bool:
-        """One connection. Returns True if it delivered tickers (so the backoff resets)."""
+    def _session(self) -> tuple[bool, str]:
+        """One connection. Returns (healthy, why it ended); healthy means the server answered us."""
         ws = websocket.create_connection(self.url, timeout=self.connect_timeout)
-        with self._ws_lock:
-            if self._stop.is_set():
-                ws.close()
-                return False
-            self._ws = ws
-        ws.settimeout(min(1.0, self.ping_interval))  # short reads so ping / stale / stop are checked often
-        ws.send(subscribe_message(self.symbols, self.inst_type))
-        self.connected.set()
-        self._state("connected")
-        got_ticker = False
-        last_ping = last_data = time.monotonic()
+        try:
+            return self._converse(ws)
+        finally:
+            with contextlib.suppress(Exception):  # closing a broken socket may itself fail; nothing to do
+                ws.close(timeout=1)
+
+    def _converse(self, ws: websocket.WebSocket) -> tuple[bool, str]:
+        ws.settimeout(self.poll_interval)
+        subscribed: set[str] = set()
+        healthy = False
+        now = time.monotonic()
+        last_ping = expect_since = now
+        awaiting_pong_since: float | None = None
+        last_ticker: float | None = None
+        self.sessions += 1
+        first = True
         while not self._stop.is_set():
+            wanted = self.symbols
+            added = [s for s in wanted if s not in subscribed]
+            removed = sorted(subscribed.difference(wanted))
+            if added:
+                if not subscribed:
+                    expect_since = time.monotonic()  # a push is due within stale_after from now
+                ws.send(subscribe_message(added, self.inst_type))
+                subscribed.update(added)
+            if removed:
+                ws.send(subscribe_message(removed, self.inst_type, op="unsubscribe"))
+                subscribed.difference_update(removed)
+            if first:
+                first = False
+                self.connected.set()
+                self._state("connected")
             now = time.monotonic()
             if now - last_ping >= self.ping_interval:
                 ws.send("ping")
+                self.pings_sent += 1
                 last_ping = now
-            if now - last_data >= self.stale_after:
-                self._state("stale")
-                return got_ticker
+                if awaiting_pong_since is None:
+                    awaiting_pong_since = now
+            if awaiting_pong_since is not None and now - awaiting_pong_since >= self.pong_timeout:
+                return healthy, f"no pong within {self.pong_timeout:g}s"
+            if subscribed and now - max(expect_since, last_ticker or expect_since) >= self.stale_after:
+                self._state("stale", f"no ticker for {self.stale_after:g}s")
+                return healthy, "stale"
             try:
                 opcode, frame = ws.recv_data()
             except websocket.WebSocketTimeoutException:
                 continue
             if opcode == websocket.ABNF.OPCODE_CLOSE:
-                return got_ticker  # the server closes every 24 h, or when it misses our pings
+                return healthy, "closed by the server"  # every 24 h, or when it missed our pings
             if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                continue
+            if is_pong(frame):
+                self.pongs_received += 1
+                awaiting_pong_since = None
+                healthy = True
                 continue
             try:
                 tickers = parse_ticker_push(frame)
@@ -218,12 +288,13 @@ class TickerStream:
                 continue
             if not tickers:
                 continue
-            got_ticker = True
-            last_data = time.monotonic()
-            self.last_ticker_at = last_data
+            healthy = True
+            last_ticker = self.last_ticker_at = time.monotonic()
             for ticker in tickers:
+                if ticker.symbol not in subscribed:
+                    continue  # a push racing an unsubscribe
                 try:
                     self._on_ticker(ticker)
                 except Exception:
                     log.exception("ws on_ticker hook failed")
-        return got_ticker
+        return healthy, "stopped"

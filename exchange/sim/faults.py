@@ -52,6 +52,10 @@ class FaultPlan:
         self._unsupported: set[str] = set()
         self._flaky: dict[str, tuple[float, Failure]] = {}
         self._ws_droppers: list[Callable[[], None]] = []
+        self._ws_refusals: int | None = 0  # None: refuse until told otherwise
+        self._ws_muted = False
+        self._ws_pings_ignored = False
+        self._ws_drop_probability = 0.0
 
     # ---- scripting -------------------------------------------------------------------------------------
     def latency(self, endpoint: str, seconds: float) -> None:
@@ -114,6 +118,9 @@ class FaultPlan:
             self._after_accept.clear()
             self._unsupported.clear()
             self._flaky.clear()
+            self._ws_refusals = 0
+            self._ws_muted = self._ws_pings_ignored = False
+            self._ws_drop_probability = 0.0
         self._engine.set_stale_prices(False)
 
     def drop_ws(self) -> None:
@@ -122,6 +129,27 @@ class FaultPlan:
             droppers = list(self._ws_droppers)
         for drop in droppers:
             drop()
+
+    def refuse_ws(self, refuse: bool = True, *, times: int | None = None) -> None:
+        """New WebSocket connections are refused (HTTP 503 at the upgrade): the next ``times`` attempts, or
+        every attempt until ``refuse_ws(False)``. Open connections are not touched (see ``drop_ws``)."""
+        with self._lock:
+            self._ws_refusals = times if refuse else 0
+
+    def mute_ws(self, mute: bool = True) -> None:
+        """Open WebSocket connections stay up and answer pings but get no ticker pushes (a stale socket)."""
+        with self._lock:
+            self._ws_muted = mute
+
+    def ignore_ws_pings(self, ignore: bool = True) -> None:
+        """The WebSocket server stops answering the text ``ping`` with ``pong``."""
+        with self._lock:
+            self._ws_pings_ignored = ignore
+
+    def drop_ws_randomly(self, probability: float) -> None:
+        """Each ticker push drops its connection with ``probability``, drawn from the seeded fault stream."""
+        with self._lock:
+            self._ws_drop_probability = probability
 
     def stale_prices(self, stale: bool = True) -> None:
         """Freeze the published ticker (REST and WebSocket) while the engine's price keeps moving."""
@@ -140,6 +168,28 @@ class FaultPlan:
         with self._lock:
             if dropper in self._ws_droppers:
                 self._ws_droppers.remove(dropper)
+
+    def ws_refuse_connection(self) -> bool:
+        """Consulted once per WebSocket upgrade: True when this one is to be refused."""
+        with self._lock:
+            if self._ws_refusals is None:
+                return True
+            if self._ws_refusals > 0:
+                self._ws_refusals -= 1
+                return True
+            return False
+
+    def ws_muted(self) -> bool:
+        with self._lock:
+            return self._ws_muted
+
+    def ws_pings_ignored(self) -> bool:
+        with self._lock:
+            return self._ws_pings_ignored
+
+    def ws_drop_on_push(self) -> bool:
+        with self._lock:
+            return self._ws_drop_probability > 0 and self._rng.random() < self._ws_drop_probability
 
     def latency_for(self, endpoint: str) -> float:
         with self._lock:

@@ -38,6 +38,7 @@ class RunningSim:
     base_url: str
     credentials: SimCredentials
     ws_url: str = ""
+    ws_server: SimWsServer | None = None
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def headers(
@@ -108,7 +109,7 @@ def running_sim(
     base_url = server.start()
     try:
         ws_url = ws_server.start() if ws_server else ""
-        running = RunningSim(sim_engine, server, base_url, creds, ws_url)
+        running = RunningSim(sim_engine, server, base_url, creds, ws_url, ws_server)
         try:
             yield running
         finally:

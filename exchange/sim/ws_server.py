@@ -3,6 +3,11 @@
 The standard library has no WebSocket server, so this implements just what a client needs: the HTTP upgrade
 handshake, masked client frames (text, continuation, ping, pong, close), unmasked server text frames, and
 Bitget's text ``ping`` -> ``pong`` keep-alive. Ticker pushes go out on every published price change.
+
+Faults come from the engine's ``FaultPlan``: ``drop_ws`` (close every connection now), ``refuse_ws`` (503 at
+the upgrade), ``mute_ws`` (no pushes on open sockets), ``ignore_ws_pings``, ``drop_ws_randomly`` (seeded),
+plus the engine-wide ``stale_prices`` and ``jump_price``. Counters (``connections_accepted``,
+``connections_refused``, ``pings_received``) and ``subscribed_symbols()`` let tests see what clients did.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ class _Closed(Exception):
 
 
 class WsConnection:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, serial: int = 0) -> None:
         self.sock = sock
+        self.serial = serial  # accept order: pushes (and seeded drop draws) go in this order
         self._send_lock = threading.Lock()
         self.subscriptions: dict[str, dict[str, str]] = {}  # instId -> the arg the client sent
         self.closed = threading.Event()
@@ -130,6 +136,9 @@ class SimWsServer:
         self._thread: threading.Thread | None = None
         self._connections: set[WsConnection] = set()
         self._lock = threading.Lock()
+        self.connections_accepted = 0
+        self.connections_refused = 0
+        self.pings_received = 0
 
     def __repr__(self) -> str:
         return f"SimWsServer(url={self.url!r})"
@@ -178,6 +187,11 @@ class SimWsServer:
         with self._lock:
             return len(self._connections)
 
+    def subscribed_symbols(self) -> list[set[str]]:
+        """The ticker symbols of each open connection."""
+        with self._lock:
+            return [set(c.subscriptions) for c in self._connections if not c.closed.is_set()]
+
     def drop_all(self) -> None:
         with self._lock:
             connections = list(self._connections)
@@ -189,8 +203,8 @@ class SimWsServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self._handshake(sock):
             return
-        connection = WsConnection(sock)
         with self._lock:
+            connection = WsConnection(sock, self.connections_accepted)
             self._connections.add(connection)
         try:
             self._read_loop(connection)
@@ -218,6 +232,13 @@ class SimWsServer:
         if parts[0] != "GET" or path not in WS_PATHS or headers.get("upgrade", "").lower() != "websocket" or not key:
             sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
+        if self.engine.faults.ws_refuse_connection():
+            with self._lock:
+                self.connections_refused += 1
+            sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return False
+        with self._lock:
+            self.connections_accepted += 1
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
         sock.sendall(
             (
@@ -250,7 +271,10 @@ class SimWsServer:
 
     def _on_message(self, connection: WsConnection, text: str) -> None:
         if text.strip() == "ping":
-            connection.send_text("pong")  # Bitget's keep-alive convention
+            with self._lock:
+                self.pings_received += 1
+            if not self.engine.faults.ws_pings_ignored():
+                connection.send_text("pong")  # Bitget's keep-alive convention
             return
         try:
             message = json.loads(text)
@@ -275,7 +299,8 @@ class SimWsServer:
             if op == "subscribe":
                 connection.subscriptions[symbol] = arg
                 connection.send_json({"event": "subscribe", "arg": arg})
-                connection.send_json(ticker_push(self.engine.ticker(symbol), arg))
+                if not self.engine.faults.ws_muted():
+                    connection.send_json(ticker_push(self.engine.ticker(symbol), arg))
             else:
                 connection.subscriptions.pop(symbol, None)
                 connection.send_json({"event": "unsubscribe", "arg": arg})
@@ -289,9 +314,16 @@ class SimWsServer:
         )
 
     def _on_price(self, snapshot: PriceSnapshot) -> None:
+        faults = self.engine.faults
+        if faults.ws_muted():
+            return
         with self._lock:
-            connections = list(self._connections)
+            connections = sorted(self._connections, key=lambda c: c.serial)
         for connection in connections:
             arg = connection.subscriptions.get(snapshot.symbol)
-            if arg is not None:
-                connection.send_json(ticker_push(snapshot, arg))
+            if arg is None:
+                continue
+            if faults.ws_drop_on_push():
+                connection.drop()
+                continue
+            connection.send_json(ticker_push(snapshot, arg))
