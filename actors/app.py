@@ -50,7 +50,7 @@ log = logging.getLogger("following")
 
 RESET_FLAG = "mode_reset_requested"
 CRITICAL = ("price_feed", "order_manager", "position_guard")
-READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive")
+READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive", "price_feed")
 
 
 class SecretScrubber(logging.Filter):
@@ -110,6 +110,7 @@ class PaperExchange:
     server: Any
     base_url: str
     credentials: Credentials
+    ws_server: Any = None  # the simulator's public WebSocket, when the price feed uses one
 
 
 def start_paper_exchange(config: Config) -> PaperExchange:
@@ -132,8 +133,14 @@ def start_paper_exchange(config: Config) -> PaperExchange:
         passphrase=credentials.passphrase,
     )
     base_url = server.start()
+    ws_server = None
+    if config.monitor.price_feed.mode == "ws":
+        from exchange.sim.ws_server import SimWsServer
+
+        ws_server = SimWsServer(engine, host=config.paper.host)
+        ws_server.start()
     engine.start_ticker(config.paper.tick_seconds)
-    return PaperExchange(engine, server, base_url, credentials)
+    return PaperExchange(engine, server, base_url, credentials, ws_server)
 
 
 _PRICE_SLOT = re.compile(r"\{([A-Z0-9]+)(?:\*([0-9.]+))?\}")
@@ -276,6 +283,8 @@ class Runtime:
                 part.stop()
         if self.paper is not None:
             self.paper.engine.stop_ticker()
+            if self.paper.ws_server is not None:
+                self.paper.ws_server.stop()
             self.paper.server.stop()
         if self.journal is not None:
             self.journal.close()
@@ -347,6 +356,23 @@ class Runtime:
             self.supervisor.tell(ResetMode(reason="operator reset (following reset-mode)"))
         return reading
 
+    def _price_feed_args(self) -> dict[str, Any]:
+        """The WebSocket side of the price feed: the simulator's socket in dry run, else bitget.ws_public_url."""
+        feed = self.config.monitor.price_feed
+        ws_url: str | None = None
+        if feed.mode == "ws":
+            paper_ws = self.paper.ws_server if self.paper is not None else None
+            ws_url = paper_ws.url if paper_ws is not None else self.config.bitget.ws_public_url
+        return {
+            "ws_url": ws_url, "ping_interval_s": feed.ping_interval_seconds,
+            "pong_timeout_s": feed.pong_timeout_seconds, "backoff_base_s": feed.reconnect_backoff_base_seconds,
+            "backoff_max_s": feed.reconnect_backoff_max_seconds, "rest_grace_s": feed.rest_grace_seconds,
+            "local_guard": self.config.risk.stoploss.sl_order_type == "local_guard",
+            "ws_required_for_local_guard": feed.ws_required_for_local_guard,
+            "local_guard_on_rest": feed.local_guard_on_rest, "journal": self.journal, "notifier": self.notifier,
+            "jitter_seed": self.config.paper.seed if self.config.dry_run else None,
+        }
+
     def _child_specs(self) -> list[ChildSpec]:
         config = self.config
         d = self.directory
@@ -364,7 +390,7 @@ class Runtime:
             spec("price_feed", PriceFeed, True, client=client, metrics=metrics, status=status,
                  interval_s=config.monitor.price_feed.interval_seconds,
                  stale_after_s=config.monitor.price_feed.stale_after_seconds,
-                 subscribers=[Address(d, "position_guard")]),
+                 subscribers=[Address(d, "position_guard")], **self._price_feed_args()),
             spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
                  metrics=metrics, status=status, gate=self.gate, pos_mode=config.bitget.position_mode,
                  margin_mode=config.risk.margin_mode,

@@ -132,6 +132,12 @@ class PriceFeedConfig(Section):
     ws_required_for_local_guard: bool = False
     # What to do when local_guard stops run on the REST fallback.
     local_guard_on_rest: Literal["safe_mode", "alert"] = "safe_mode"
+    # How long the WebSocket may be unavailable before local_guard_on_rest applies (reconnect blips don't count).
+    rest_grace_seconds: float = Field(10.0, ge=0)
+    ping_interval_seconds: float = Field(30.0, gt=0)  # Bitget: text ping every 30 s
+    pong_timeout_seconds: float = Field(10.0, gt=0)
+    reconnect_backoff_base_seconds: float = Field(1.0, gt=0)
+    reconnect_backoff_max_seconds: float = Field(30.0, gt=0)
 
 
 class HealthConfig(Section):

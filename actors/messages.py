@@ -120,6 +120,14 @@ class WatchSymbol:
 
 
 @dataclass(frozen=True)
+class TickerSocketChanged:
+    """From the price WebSocket thread: connecting | connected | stale | disconnected | stopped."""
+
+    state: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Tick:
     """A scheduled self-message driving periodic work; ``what`` names the job."""
 

@@ -1,20 +1,39 @@
-"""PriceFeed: keeps the last price of every watched symbol and passes ticks to the guard.
+"""PriceFeed: keeps prices of every watched symbol flowing to the guard, from the WebSocket or from REST.
 
-This version polls REST at ``interval_s``; the state it reports (``rest``, ``stale``) is what /readyz and
-the metrics show.
+With a WebSocket URL (``monitor.price_feed.mode: ws``) a :class:`TickerStream` thread holds the public ticker
+subscription; that thread only *tells* this actor what happened (a ``PriceTick`` with source ``ws``, a
+``TickerSocketChanged``). The rules in :mod:`exchange.bitget.feed_state` decide the state (ws | rest | stale)
+and which symbols REST must poll: every ``interval_s`` tick polls exactly those (all of them while the socket
+is down or silent, none while it pushes). Without a URL (mode ``rest``) REST is the only source.
+
+The state goes to the metrics (one-hot gauge) and to the status board as the ``price_feed`` readiness fact.
+When local_guard stops depend on this feed and it stays on a REST fallback past ``rest_grace_s``,
+``local_guard_on_rest`` applies once per episode: ``safe_mode`` asks the Supervisor for SAFE, ``alert``
+journals and notifies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import time
 from typing import Any
 
+import pykka
+
 from actors.base import SupervisedActor
-from actors.messages import PriceTick, Tick, WatchSymbol
+from actors.messages import PriceTick, Tick, TickerSocketChanged, WatchSymbol
 from exchange.bitget.errors import BitgetError
+from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
+from exchange.bitget.models import Ticker
+from exchange.bitget.ws import TickerStream
+from trading.modes import Mode
 
 log = logging.getLogger("following.prices")
+
+EVENT_FALLBACK = "PRICE_FEED_FALLBACK"
+SOCKET_DOWN_STATES = ("stale", "disconnected", "stopped")
 
 
 class PriceFeed(SupervisedActor):
@@ -27,6 +46,18 @@ class PriceFeed(SupervisedActor):
         interval_s: float,
         stale_after_s: float,
         subscribers: list[Any] | None = None,
+        ws_url: str | None = None,
+        ping_interval_s: float = 30.0,
+        pong_timeout_s: float = 10.0,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        rest_grace_s: float = 10.0,
+        local_guard: bool = False,
+        ws_required_for_local_guard: bool = False,
+        local_guard_on_rest: str = "safe_mode",
+        journal: Any = None,
+        notifier: Any = None,
+        jitter_seed: int | None = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -36,39 +67,137 @@ class PriceFeed(SupervisedActor):
         self._interval_s = interval_s
         self._stale_after_s = stale_after_s
         self._subscribers = list(subscribers or [])
-        self._symbols: set[str] = set()
-        self._last_ok = time.monotonic()
+        self._ws_url = ws_url
+        self._ping_interval_s = ping_interval_s
+        self._pong_timeout_s = pong_timeout_s
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._local_guard = local_guard
+        self._ws_required = ws_required_for_local_guard
+        self._on_rest_action = local_guard_on_rest
+        self._journal = journal
+        self._notifier = notifier
+        self._jitter_seed = jitter_seed
+        self._feed = FeedStateMachine(
+            prefer_ws=ws_url is not None, stale_after_s=stale_after_s, fallback_grace_s=rest_grace_s,
+            now=time.monotonic(),
+        )
+        self._stream: TickerStream | None = None
+        self._state: str | None = None
+        self._alerted = False
 
     def on_started(self) -> None:
-        self._set_state("rest")
+        if self._ws_url is not None:
+            self._stream = TickerStream(
+                self._ws_url, self._socket_ticker, self._socket_state,
+                ping_interval=self._ping_interval_s, pong_timeout=self._pong_timeout_s,
+                stale_after=self._stale_after_s,
+                backoff=ReconnectBackoff(base_s=self._backoff_base_s, cap_s=self._backoff_max_s,
+                                         rng=random.Random(self._jitter_seed)),
+            )
+            self._stream.start()
+        self._publish(self._feed.evaluate(time.monotonic()))
         self.schedule_every(self._interval_s, Tick("prices"))
 
+    def on_stopped(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+
+    # --- messages ----------------------------------------------------------------------------------
     def handle(self, message: Any) -> Any:
+        now = time.monotonic()
         if isinstance(message, WatchSymbol):
-            self._symbols.add(message.symbol)
+            self._feed.watch(message.symbol, now)
+            if self._stream is not None:
+                self._stream.watch(message.symbol)
+        elif isinstance(message, PriceTick) and message.source == "ws":
+            self._feed.ws_price(message.symbol, now)
+            self._forward(message)
+        elif isinstance(message, TickerSocketChanged):
+            self._socket_changed(message, now)
         elif isinstance(message, Tick) and message.what == "prices":
-            self._poll()
+            view = self._feed.evaluate(now)
+            self._publish(view)
+            self._poll(view.poll_symbols)
+        else:
+            return None
+        self._publish(self._feed.evaluate(time.monotonic()))
         return None
 
-    def _poll(self) -> None:
+    def _socket_changed(self, changed: TickerSocketChanged, now: float) -> None:
+        if changed.state == "connected":
+            self._feed.socket_up(now)
+            log.info("price WebSocket connected")
+        elif changed.state in SOCKET_DOWN_STATES:
+            self._feed.socket_down(now)
+            if changed.state != "stopped":
+                log.info("price WebSocket %s: %s", changed.state, changed.detail)
+
+    def _poll(self, symbols: tuple[str, ...]) -> None:
+        if not symbols:
+            return
         started = time.monotonic()
-        for symbol in sorted(self._symbols):
+        for symbol in symbols:
             try:
                 ticker = self._client.ticker(symbol)
             except BitgetError as exc:
                 self._metrics.poll_errors.labels(source="price").inc()
                 log.info("price of %s unavailable: %s", symbol, exc.code)
                 continue
-            self._last_ok = time.monotonic()
-            tick = PriceTick(symbol, ticker.last, ticker.mark or ticker.last, ticker.ts, "rest")
-            for subscriber in self._subscribers:
-                subscriber.tell(tick)
+            self._feed.rest_price(symbol, time.monotonic())
+            self._forward(_tick(ticker, "rest"))
         self._metrics.poll_seconds.labels(source="price").observe(time.monotonic() - started)
-        if self._symbols and time.monotonic() - self._last_ok > self._stale_after_s:
-            self._set_state("stale")
-        else:
-            self._set_state("rest")
 
-    def _set_state(self, state: str) -> None:
-        self._metrics.set_price_feed_state(state)
-        self._status.set("price_feed", state != "stale", state)
+    def _forward(self, tick: PriceTick) -> None:
+        for subscriber in self._subscribers:
+            subscriber.tell(tick)
+
+    # --- state -------------------------------------------------------------------------------------
+    def _publish(self, view: FeedView) -> None:
+        if view.state != self._state:
+            if self._state is not None:
+                log.info("price feed %s -> %s", self._state, view.state)
+            self._state = view.state
+            self._metrics.set_price_feed_state(view.state)
+            ok, detail = feed_readiness(view.state, local_guard=self._local_guard,
+                                        ws_required_for_local_guard=self._ws_required)
+            self._status.set("price_feed", ok, detail)
+        if not self._local_guard:
+            return
+        if view.fallback_started:
+            self._on_fallback(view)
+        elif view.state == "ws" and self._alerted:
+            self._alerted = False
+            self._notify("PRICE_FEED_RECOVERED", "price feed back on WebSocket")
+
+    def _on_fallback(self, view: FeedView) -> None:
+        reason = f"local_guard stops on the REST price fallback (feed {view.state})"
+        if self._journal is not None:
+            self._journal.record_event(EVENT_FALLBACK, {"state": view.state, "action": self._on_rest_action})
+        if self._on_rest_action == "safe_mode":
+            log.warning("%s: requesting safe mode", reason)
+            self.request_mode(Mode.SAFE, reason, "price_feed")
+        else:
+            self._alerted = True
+            self._notify(EVENT_FALLBACK, reason)
+
+    def _notify(self, kind: str, text: str) -> None:
+        if self._notifier is not None:
+            self._notifier.notify(kind, text)
+        else:
+            log.warning("%s: %s", kind, text)
+
+    # --- called on the stream thread: only tell this actor -----------------------------------------
+    def _socket_ticker(self, ticker: Ticker) -> None:
+        self._tell_self_safely(_tick(ticker, "ws"))
+
+    def _socket_state(self, state: str, detail: str) -> None:
+        self._tell_self_safely(TickerSocketChanged(state, detail))
+
+    def _tell_self_safely(self, message: Any) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):  # stopping: the stream is shut down with us
+            self.actor_ref.tell(message)
+
+
+def _tick(ticker: Ticker, source: str) -> PriceTick:
+    return PriceTick(ticker.symbol, ticker.last, ticker.mark or ticker.last, ticker.ts, source)
