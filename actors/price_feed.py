@@ -96,8 +96,21 @@ class PriceFeed(SupervisedActor):
                                          rng=random.Random(self._jitter_seed)),
             )
             self._stream.start()
+        self._watch_open_positions()
         self._publish(self._feed.evaluate(time.monotonic()))
         self.schedule_every(self._interval_s, Tick("prices"))
+
+    def _watch_open_positions(self) -> None:
+        """A restarted feed starts empty, and the guard announces only *new* positions: so watch every open
+        position now (local_guard stops depend on these prices)."""
+        try:
+            positions = self._client.positions()
+        except BitgetError as exc:
+            log.info("open positions unreadable at start (%s); watching what the guard announces", exc.code)
+            return
+        for position in positions:
+            if position.total > 0:
+                self.handle(WatchSymbol(position.symbol))
 
     def on_stopped(self) -> None:
         if self._stream is not None:
