@@ -243,15 +243,17 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._send(200, _envelope("00000", "success", data, engine.now_ms()))
                 return  # already logged as accepted
-            self._send(200, _envelope("00000", "success", data, engine.now_ms()))
+            answer = _envelope("00000", "success", data, engine.now_ms())
         except _Reply as reply:
             status, code = reply.http_status, reply.code
-            self._send(status, _envelope(reply.code, reply.msg, None, engine.now_ms()))
+            answer = _envelope(reply.code, reply.msg, None, engine.now_ms())
         except Exception:
             log.exception("simulator failed on %s %s", method, path)
             status, code = 500, "50000"
-            self._send(500, _envelope("50000", "Internal Server Error", None, engine.now_ms()))
+            answer = _envelope("50000", "Internal Server Error", None, engine.now_ms())
+        # Logged before the reply goes out, so a caller holding the answer always finds its request logged.
         engine.record_request(LoggedRequest(method, path, endpoint_key(path), params, status, code))
+        self._send(status, answer)
 
     def _read_body(self) -> str:
         length = int(self.headers.get("Content-Length") or 0)
