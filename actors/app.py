@@ -22,7 +22,7 @@ import pykka
 import yaml
 
 from actors.base import ActorDirectory, ProgressWatch, TradingGate
-from actors.config import Config, Secrets
+from actors.config import BITGET_WS_PUBLIC, Config, Secrets
 from actors.directory import Address
 from actors.health import HealthServer
 from actors.listener import Listener
@@ -39,6 +39,7 @@ from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, i
 from actors.vision import build_vision
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
+from exchange.bitget.ws import DEMO_PUBLIC_URL
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
 from parsing.web_preview import WebPreviewClient
@@ -141,6 +142,17 @@ def start_paper_exchange(config: Config) -> PaperExchange:
         ws_server.start()
     engine.start_ticker(config.paper.tick_seconds)
     return PaperExchange(engine, server, base_url, credentials, ws_server)
+
+
+def price_feed_ws_url(config: Config, paper_ws_url: str | None) -> str | None:
+    """None in price feed mode rest; the simulator's socket in dry run; else bitget.ws_public_url (Bitget's
+    demo host when demo_trading is on and the URL was left at its default)."""
+    if config.monitor.price_feed.mode != "ws":
+        return None
+    if paper_ws_url:
+        return paper_ws_url
+    url = config.bitget.ws_public_url
+    return DEMO_PUBLIC_URL if config.bitget.demo_trading and url == BITGET_WS_PUBLIC else url
 
 
 _PRICE_SLOT = re.compile(r"\{([A-Z0-9]+)(?:\*([0-9.]+))?\}")
@@ -357,14 +369,13 @@ class Runtime:
         return reading
 
     def _price_feed_args(self) -> dict[str, Any]:
-        """The WebSocket side of the price feed: the simulator's socket in dry run, else bitget.ws_public_url."""
+        """The WebSocket side of the price feed and what to do when it falls back to REST."""
         feed = self.config.monitor.price_feed
-        ws_url: str | None = None
-        if feed.mode == "ws":
-            paper_ws = self.paper.ws_server if self.paper is not None else None
-            ws_url = paper_ws.url if paper_ws is not None else self.config.bitget.ws_public_url
+        paper_ws = self.paper.ws_server if self.paper is not None else None
         return {
-            "ws_url": ws_url, "ping_interval_s": feed.ping_interval_seconds,
+            "ws_url": price_feed_ws_url(self.config, paper_ws.url if paper_ws is not None else None),
+            "inst_type": self.config.bitget.product_type,
+            "ping_interval_s": feed.ping_interval_seconds,
             "pong_timeout_s": feed.pong_timeout_seconds, "backoff_base_s": feed.reconnect_backoff_base_seconds,
             "backoff_max_s": feed.reconnect_backoff_max_seconds, "rest_grace_s": feed.rest_grace_seconds,
             "local_guard": self.config.risk.stoploss.sl_order_type == "local_guard",

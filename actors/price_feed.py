@@ -47,6 +47,7 @@ class PriceFeed(SupervisedActor):
         stale_after_s: float,
         subscribers: list[Any] | None = None,
         ws_url: str | None = None,
+        inst_type: str = "USDT-FUTURES",
         ping_interval_s: float = 30.0,
         pong_timeout_s: float = 10.0,
         backoff_base_s: float = 1.0,
@@ -68,6 +69,7 @@ class PriceFeed(SupervisedActor):
         self._stale_after_s = stale_after_s
         self._subscribers = list(subscribers or [])
         self._ws_url = ws_url
+        self._inst_type = inst_type
         self._ping_interval_s = ping_interval_s
         self._pong_timeout_s = pong_timeout_s
         self._backoff_base_s = backoff_base_s
@@ -89,7 +91,7 @@ class PriceFeed(SupervisedActor):
     def on_started(self) -> None:
         if self._ws_url is not None:
             self._stream = TickerStream(
-                self._ws_url, self._socket_ticker, self._socket_state,
+                self._ws_url, self._socket_ticker, self._socket_state, inst_type=self._inst_type,
                 ping_interval=self._ping_interval_s, pong_timeout=self._pong_timeout_s,
                 stale_after=self._stale_after_s,
                 backoff=ReconnectBackoff(base_s=self._backoff_base_s, cap_s=self._backoff_max_s,

@@ -11,6 +11,8 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.app import price_feed_ws_url
+from actors.config import parse_config
 from actors.messages import PriceTick, WatchSymbol
 from actors.metrics import Metrics
 from actors.price_feed import EVENT_FALLBACK, PriceFeed
@@ -224,3 +226,14 @@ def test_a_restarted_feed_watches_every_open_position_without_being_told(sim: Ru
     wait_until(lambda: feed.ws_server.subscribed_symbols() == [{"ETHUSDT"}], what="the position's symbol")
     feed.wait_more_ticks("ws", 3)
     feed.wait_state("ws")
+
+
+def test_the_websocket_address_follows_the_config() -> None:
+    def url(paper: str | None = None, **sections: Any) -> str | None:
+        return price_feed_ws_url(parse_config(sections), paper)
+
+    assert url() == "wss://ws.bitget.com/v2/ws/public"
+    assert url("ws://127.0.0.1:5000/v2/ws/public") == "ws://127.0.0.1:5000/v2/ws/public"
+    assert url(bitget={"demo_trading": True}) == "wss://wspap.bitget.com/v2/ws/public"
+    assert url(bitget={"demo_trading": True, "ws_public_url": "wss://example.test/ws"}) == "wss://example.test/ws"
+    assert url("ws://127.0.0.1:5000/v2/ws/public", monitor={"price_feed": {"mode": "rest"}}) is None
