@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -122,3 +123,26 @@ def test_a_push_drops_the_connection_when_drops_are_certain(sim: RunningSim, ws:
     sim.engine.set_price("BTCUSDT", "65300")
     with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError, OSError)):
         ws.recv()
+
+
+def test_a_price_jump_is_pushed_as_one_gapped_tick(sim: RunningSim, ws: websocket.WebSocket) -> None:
+    sim.engine.set_price("BTCUSDT", "60000")
+    ws.send(json.dumps({"op": "subscribe", "args": [BTC_TICKER]}))
+    receive_json(ws)
+    receive_json(ws)
+    jumped = sim.engine.faults.jump_price("BTCUSDT", -5)
+    assert jumped == Decimal("57000")
+    assert receive_json(ws)["data"][0]["lastPr"] == "57000"
+
+
+def test_stale_prices_stop_pushes_while_the_socket_stays_open(sim: RunningSim, ws: websocket.WebSocket) -> None:
+    ws.send(json.dumps({"op": "subscribe", "args": [BTC_TICKER]}))
+    receive_json(ws)
+    receive_json(ws)
+    sim.engine.faults.stale_prices()
+    sim.engine.set_price("BTCUSDT", "61000")
+    ws.send("ping")
+    assert ws.recv() == "pong"  # the socket is alive, but nothing was pushed
+    sim.engine.faults.stale_prices(False)
+    sim.engine.set_price("BTCUSDT", "61100")
+    assert receive_json(ws)["data"][0]["lastPr"] == "61100"
