@@ -116,7 +116,8 @@ class PriceFeed(SupervisedActor):
 
     def on_stopped(self) -> None:
         if self._stream is not None:
-            self._stream.stop()
+            # Bounded: a connect in progress may hold the (daemon) thread up to its timeout; shutdown must not.
+            self._stream.stop(timeout=2.0)
 
     # --- messages ----------------------------------------------------------------------------------
     def handle(self, message: Any) -> Any:
