@@ -139,6 +139,17 @@ class PriceFeedConfig(Section):
     reconnect_backoff_base_seconds: float = Field(1.0, gt=0)
     reconnect_backoff_max_seconds: float = Field(30.0, gt=0)
 
+    @model_validator(mode="after")
+    def _stale_after_spans_a_poll(self) -> PriceFeedConfig:
+        # A REST price is at most one interval old when the next poll lands; a shorter limit is always stale.
+        if self.stale_after_seconds <= self.interval_seconds:
+            raise ValueError(
+                f"stale_after_seconds {self.stale_after_seconds} must exceed interval_seconds {self.interval_seconds}"
+            )
+        if self.reconnect_backoff_max_seconds < self.reconnect_backoff_base_seconds:
+            raise ValueError("reconnect_backoff_max_seconds must not be below reconnect_backoff_base_seconds")
+        return self
+
 
 class HealthConfig(Section):
     host: str = "127.0.0.1"

@@ -126,6 +126,7 @@ class PriceFeed(SupervisedActor):
             self._feed.watch(message.symbol, now)
             if self._stream is not None:
                 self._stream.watch(message.symbol)
+            return None  # judged at the next push or tick: the subscribe snapshot is usually milliseconds away
         elif isinstance(message, PriceTick) and message.source == "ws":
             self._feed.ws_price(message.symbol, now)
             self._forward(message)

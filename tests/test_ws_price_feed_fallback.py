@@ -12,7 +12,7 @@ import pykka
 import pytest
 
 from actors.app import price_feed_ws_url
-from actors.config import parse_config
+from actors.config import ConfigError, parse_config
 from actors.messages import PriceTick, WatchSymbol
 from actors.metrics import Metrics
 from actors.price_feed import EVENT_FALLBACK, PriceFeed
@@ -237,3 +237,9 @@ def test_the_websocket_address_follows_the_config() -> None:
     assert url(bitget={"demo_trading": True}) == "wss://wspap.bitget.com/v2/ws/public"
     assert url(bitget={"demo_trading": True, "ws_public_url": "wss://example.test/ws"}) == "wss://example.test/ws"
     assert url("ws://127.0.0.1:5000/v2/ws/public", monitor={"price_feed": {"mode": "rest"}}) is None
+
+
+def test_a_stale_limit_within_one_poll_interval_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"monitor": {"price_feed": {"interval_seconds": 5, "stale_after_seconds": 5}}})
+    assert info.value.problems[0][0] == "monitor.price_feed"
