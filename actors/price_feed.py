@@ -127,7 +127,7 @@ class PriceFeed(SupervisedActor):
             if self._stream is not None:
                 self._stream.watch(message.symbol)
             return None  # judged at the next push or tick: the subscribe snapshot is usually milliseconds away
-        elif isinstance(message, PriceTick) and message.source == "ws":
+        if isinstance(message, PriceTick) and message.source == "ws":
             self._feed.ws_price(message.symbol, now)
             self._forward(message)
         elif isinstance(message, TickerSocketChanged):
