@@ -743,6 +743,24 @@ def h_plan_pending(engine: SimExchange, params: Params) -> Any:
     }
 
 
+# ==================================================================== other product lines
+def h_not_simulated_list(engine: SimExchange, params: Params) -> Any:
+    """Spot and margin public lists: the simulator trades USDT-M futures only, so they are empty.
+
+    ccxt's ``load_markets`` asks for the spot coin list whatever market types it is told to load; an empty
+    list is a plausible Bitget answer and lets it continue with the futures markets.
+    """
+    return []
+
+
+def h_uta_account_settings(engine: SimExchange, params: Params) -> Any:
+    """The simulated account is a classic (V2) one: Bitget refuses the unified-account (V3) API for it.
+
+    ccxt probes this endpoint once to choose between its V2 and V3 code paths.
+    """
+    raise SimError("40084", "You are in Classic Account mode, and the Unified Account API is not supported")
+
+
 # ==================================================================== the routing table
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/public/time", False, h_time, 20),
@@ -769,6 +787,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v2/mix/order/modify-tpsl-order", True, h_modify_tpsl, 10),
     Route("POST", "/api/v2/mix/order/cancel-plan-order", True, h_cancel_plan, 10),
     Route("GET", "/api/v2/mix/order/orders-plan-pending", True, h_plan_pending, 10),
+    Route("GET", "/api/v2/spot/public/coins", False, h_not_simulated_list, 3),
+    Route("GET", "/api/v2/spot/public/symbols", False, h_not_simulated_list, 20),
+    Route("GET", "/api/v2/margin/currencies", False, h_not_simulated_list, 10),
+    Route("GET", "/api/v3/account/settings", True, h_uta_account_settings, 10),
 )
 
 ROUTES_BY_PATH: dict[str, Route] = {r.path: r for r in ROUTES}
