@@ -183,7 +183,7 @@ def position_json(engine: SimExchange, position: SimPosition) -> dict[str, Any]:
     locked = engine.locked_size(position.symbol, position.hold_side)
     margin = position.size * position.average_price / position.leverage
     upl = engine.unrealized_pnl(position)
-    mark = engine.price(position.symbol)
+    mark = engine.mark_price(position.symbol)
     plans = [
         p
         for p in engine.plan_orders(position.symbol)

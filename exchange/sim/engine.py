@@ -101,6 +101,9 @@ class SimExchange:
         for symbol, contract in self.contracts.items():
             start = start_prices.get(symbol, Decimal("100"))
             self._prices[symbol] = contract.round_price(start)
+        # The mark follows the last price unless a test sets it apart (set_mark_price): stops with
+        # triggerType mark_price watch the mark, fill_price ones the last traded price.
+        self._marks: dict[str, Decimal] = dict(self._prices)
         self._published: dict[str, PriceSnapshot] = {s: self._snapshot(s) for s in self.contracts}
         self._stale = False
         self._cash = Decimal(str(equity))
@@ -151,6 +154,10 @@ class SimExchange:
         with self._lock:
             return self._prices[self.contract(symbol).symbol]
 
+    def mark_price(self, symbol: str) -> Decimal:
+        with self._lock:
+            return self._marks[self.contract(symbol).symbol]
+
     def ticker(self, symbol: str) -> PriceSnapshot:
         """The published ticker (frozen while the ``stale_prices`` fault is on)."""
         with self._lock:
@@ -164,8 +171,8 @@ class SimExchange:
             last=price,
             bid=max(price - tick, tick),
             ask=price + tick,
-            mark=price,
-            index=price,
+            mark=self._marks[symbol],
+            index=self._marks[symbol],
             ts=self.now_ms(),
         )
 
@@ -189,16 +196,31 @@ class SimExchange:
                 with contextlib.suppress(Exception):
                     listener(snapshot)
 
-    def set_price(self, symbol: str, price: Decimal | float | str) -> Decimal:
-        """Move ``symbol`` to ``price`` (rounded to its tick) and run every trigger it crosses."""
+    def set_price(
+        self, symbol: str, price: Decimal | float | str, *, mark: Decimal | float | str | None = None
+    ) -> Decimal:
+        """Move ``symbol``'s last price (and its mark, or ``mark``) and run every trigger it crosses."""
         contract = self.contract(symbol)
-        new_price = contract.round_price(Decimal(str(price)))
-        if new_price <= 0:
-            new_price = contract.tick_size
+        new_price = self._rounded(contract, price)
         with self._lock:
-            self._apply_price(contract.symbol, new_price)
+            self._apply_price(contract.symbol, new_price, None if mark is None else self._rounded(contract, mark))
         self._notify()
         return new_price
+
+    def set_mark_price(self, symbol: str, mark: Decimal | float | str) -> Decimal:
+        """Move only the mark price (the last trade stays): mark-triggered stops fire, fill-price ones not."""
+        contract = self.contract(symbol)
+        with self._lock:
+            last = self._prices[contract.symbol]
+            new_mark = self._rounded(contract, mark)
+            self._apply_price(contract.symbol, last, new_mark)
+        self._notify()
+        return new_mark
+
+    @staticmethod
+    def _rounded(contract: Contract, price: Decimal | float | str) -> Decimal:
+        rounded = contract.round_price(Decimal(str(price)))
+        return rounded if rounded > 0 else contract.tick_size
 
     def jump_price(self, symbol: str, pct: Decimal) -> Decimal:
         with self._lock:
@@ -217,8 +239,9 @@ class SimExchange:
                     self._apply_price(symbol, max(new_price, contract.tick_size))
         self._notify()
 
-    def _apply_price(self, symbol: str, price: Decimal) -> None:
+    def _apply_price(self, symbol: str, price: Decimal, mark: Decimal | None = None) -> None:
         self._prices[symbol] = price
+        self._marks[symbol] = price if mark is None else mark
         if not self._stale:
             self._published[symbol] = self._snapshot(symbol)
             self._pending_notifications.append(self._published[symbol])
@@ -252,7 +275,7 @@ class SimExchange:
 
     # ================================================================ account
     def _unrealized(self, position: SimPosition) -> Decimal:
-        mark = self._prices[position.symbol]
+        mark = self._marks[position.symbol]
         diff = mark - position.average_price
         return diff * position.size if position.hold_side == LONG else -diff * position.size
 
@@ -1080,7 +1103,8 @@ class SimExchange:
             plan.trade_side = normalized_trade_side
             plan.order_type = order_type
             plan.reduce_only = reduce_only
-            plan.trigger_when_above = trigger_price >= self._prices[contract.symbol]
+            watched = self._marks if trigger_type.lower() == "mark_price" else self._prices
+            plan.trigger_when_above = trigger_price >= watched[contract.symbol]
             plan.stop_surplus_trigger_price = stop_surplus_trigger_price
             plan.stop_loss_trigger_price = stop_loss_trigger_price
             return copy.copy(plan)
@@ -1164,7 +1188,7 @@ class SimExchange:
 
     # ================================================================ matching on price changes
     def _evaluate(self, symbol: str) -> None:
-        mark = self._prices[symbol]
+        mark = self._prices[symbol]  # book orders trade at the last price
         for order in [o for o in self._orders.values() if o.symbol == symbol and o.is_open]:
             if not order.is_open:
                 continue
@@ -1175,17 +1199,18 @@ class SimExchange:
                 if crossed:
                     self._fill_some(order, order.price, maker=True)
         for plan in [p for p in self._plans.values() if p.symbol == symbol and p.status == "live"]:
-            if plan.status == "live" and self._triggered(plan, mark):
+            watched = self._marks[symbol] if plan.trigger_type == "mark_price" else self._prices[symbol]
+            if plan.status == "live" and self._triggered(plan, watched):
                 self._execute_plan(plan)
 
     @staticmethod
-    def _triggered(plan: SimPlanOrder, mark: Decimal) -> bool:
+    def _triggered(plan: SimPlanOrder, price: Decimal) -> bool:
         if plan.plan_type == "normal_plan":
-            return mark >= plan.trigger_price if plan.trigger_when_above else mark <= plan.trigger_price
+            return price >= plan.trigger_price if plan.trigger_when_above else price <= plan.trigger_price
         long = plan.hold_side == LONG
         if plan.is_stop_loss:
-            return mark <= plan.trigger_price if long else mark >= plan.trigger_price
-        return mark >= plan.trigger_price if long else mark <= plan.trigger_price
+            return price <= plan.trigger_price if long else price >= plan.trigger_price
+        return price >= plan.trigger_price if long else price <= plan.trigger_price
 
     def _execute_plan(self, plan: SimPlanOrder) -> None:
         plan.u_time = self.now_ms()
@@ -1236,4 +1261,5 @@ class SimExchange:
             self.contracts[contract.symbol] = contract
             price = self._prices.get(contract.symbol, Decimal("100"))
             self._prices[contract.symbol] = contract.round_price(price)
+            self._marks[contract.symbol] = self._prices[contract.symbol]
             self._published[contract.symbol] = self._snapshot(contract.symbol)
