@@ -26,17 +26,19 @@ from actors.config import BITGET_WS_PUBLIC, Config, Secrets
 from actors.directory import Address
 from actors.health import HealthServer
 from actors.listener import Listener
-from actors.messages import ModeChanged
+from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
 from actors.notify import Notifier
 from actors.order_manager import OrderManager
 from actors.parser import Parser
+from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from actors.position_guard import PositionGuard
 from actors.price_feed import PriceFeed
 from actors.risk_gate import RiskGate
 from actors.status import RuntimeStatus
 from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
 from actors.vision import build_vision
+from exchange.bitget.capability import PlanOrderCapability, ProbeResult, StopMode, safe_mode_reason_on_reprobe
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.ws import DEMO_PUBLIC_URL
@@ -45,6 +47,7 @@ from parsing.posts import Post
 from parsing.web_preview import WebPreviewClient
 from trading.journal import Journal
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
+from trading.modes import Mode
 from trading.risk import RiskLimits
 
 log = logging.getLogger("following")
@@ -244,6 +247,11 @@ class Runtime:
         self.health: HealthServer | None = None
         self.health_address: tuple[str, int] | None = None
         self.stopped = threading.Event()
+        # Plan-order capability: the effective stop mode the actors get, and a start-up SAFE request.
+        self.stop_mode: StopMode = config.risk.stoploss.sl_order_type
+        self.plan_orders: PlanOrderCapability | None = None
+        self.capability_watch: CapabilityWatch | None = None
+        self.start_safe_reason: str | None = None
 
     # --- start / stop ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -267,6 +275,8 @@ class Runtime:
             on_request=self.metrics.exchange_request,
         )
         self._check_exchange()
+        if config.bitget.plan_orders_probe_on_startup:
+            self._probe_plan_orders(credentials)
         site_url = config.listener.site_url
         if config.demo.enabled:
             self.demo = DemoChannel(config, self.paper)
@@ -275,6 +285,9 @@ class Runtime:
         self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
         self.supervisor = Supervisor.start(**self._supervisor_args())
+        if self.plan_orders is not None:
+            self.capability_watch = CapabilityWatch(self.plan_orders, self._on_capability_reprobe)
+            self.capability_watch.start()
         self.health = HealthServer(
             self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
             liveness=self.liveness, readiness=self.readiness,
@@ -283,6 +296,8 @@ class Runtime:
         log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
 
     def stop(self, timeout: float = 8.0) -> None:
+        if self.capability_watch is not None:
+            self.capability_watch.stop()
         if self.supervisor is not None:
             try:
                 self.supervisor.stop(block=True, timeout=timeout)
@@ -301,6 +316,35 @@ class Runtime:
         if self.journal is not None:
             self.journal.close()
         self.stopped.set()
+
+    # --- plan-order capability -----------------------------------------------------------------------------
+    def _probe_plan_orders(self, credentials: Credentials) -> None:
+        """Probe once before any actor starts: the actors get the effective stop mode from the start."""
+        assert self.client is not None and self.journal is not None
+        bitget = self.config.bitget
+        self.plan_orders = plan_order_capability(
+            probe_client(self.client, credentials, bitget.plan_orders_probe_timeout_seconds,
+                         self.metrics.exchange_request),
+            ttl_s=bitget.plan_orders_capability_ttl_seconds, unknown_ttl_s=bitget.plan_orders_unknown_ttl_seconds,
+            journal=self.journal,
+        )  # fmt: skip
+        result = self.plan_orders.result()
+        decision = decide_and_record(
+            self.config.risk.stoploss.sl_order_type, result,
+            safe_mode_on_failure=bitget.plan_orders_probe_safe_mode_on_failure, journal=self.journal,
+        )  # fmt: skip
+        self.stop_mode = decision.stop_mode
+        if decision.safe_mode:
+            # Handed to the Supervisor as its starting mode, so no actor ever runs in NORMAL meanwhile.
+            self.start_safe_reason = f"plan-order probe failed: {result.reason}"
+            log.warning("starting in safe mode: %s", self.start_safe_reason)
+
+    def _on_capability_reprobe(self, result: ProbeResult) -> None:
+        reason = safe_mode_reason_on_reprobe(
+            self.stop_mode, result, safe_mode_on_failure=self.config.bitget.plan_orders_probe_safe_mode_on_failure
+        )
+        if reason is not None and self.supervisor is not None:
+            self.supervisor.tell(RequestMode(mode=Mode.SAFE, reason=reason, source="plan_order_probe"))
 
     # --- health ------------------------------------------------------------------------------------------
     def _check_exchange(self) -> bool:
@@ -352,6 +396,7 @@ class Runtime:
             "gate": self.gate,
             "progress": self.progress,
             "on_mode_change": [self._on_mode_change],
+            "initial_mode": Mode.SAFE if self.start_safe_reason else Mode.NORMAL,
         }
 
     def _on_mode_change(self, changed: ModeChanged) -> None:
@@ -415,7 +460,7 @@ class Runtime:
                  repair_timeout_s=stop_cfg.repair_timeout_seconds,
                  max_drawdown_pct=config.risk.max_account_drawdown_pct,
                  min_liquidation_distance_pct=config.monitor.min_liquidation_distance_pct,
-                 local_guard=stop_cfg.sl_order_type == "local_guard"),
+                 local_guard=self.stop_mode == "local_guard"),
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),

@@ -180,6 +180,8 @@ class BitgetConfig(Section):
     plan_orders_capability_ttl_seconds: float = Field(300.0, gt=0)
     plan_orders_probe_timeout_seconds: float = Field(6.0, gt=0)
     plan_orders_probe_safe_mode_on_failure: bool = True
+    # A probe that failed (timeout, 5xx) is "unknown" and is retried this soon; never cached as unsupported.
+    plan_orders_unknown_ttl_seconds: float = Field(30.0, gt=0)
 
     @field_validator("base_url", "ws_public_url", "ws_private_url")
     @classmethod
