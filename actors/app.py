@@ -34,6 +34,7 @@ from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from actors.position_guard import PositionGuard
 from actors.price_feed import PriceFeed
+from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
 from actors.status import RuntimeStatus
 from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
@@ -41,6 +42,7 @@ from actors.vision import build_vision
 from exchange.bitget.capability import PlanOrderCapability, ProbeResult, StopMode, safe_mode_reason_on_reprobe
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
+from exchange.bitget.ratelimit import RepeatedLimitDetector
 from exchange.bitget.ws import DEMO_PUBLIC_URL
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
@@ -269,10 +271,15 @@ class Runtime:
             assert s.bitget_api_key and s.bitget_api_secret and s.bitget_passphrase  # checked by the CLI
             credentials = Credentials(s.bitget_api_key.value, s.bitget_api_secret.value, s.bitget_passphrase.value)
             log.warning("LIVE trading on %s", base_url)
+        self.rate_limits = RateLimitReporter(
+            metrics=self.metrics, journal=self.journal,
+            detector=RepeatedLimitDetector(config.bitget.rate_limit_safe_mode_threshold,
+                                           config.bitget.rate_limit_safe_mode_window_seconds),
+        )  # fmt: skip
         self.client = BitgetClient(
             base_url, credentials, product_type=config.bitget.product_type, margin_coin=config.bitget.margin_coin,
             demo=config.bitget.demo_trading, timeout=config.bitget.timeout_seconds,
-            on_request=self.metrics.exchange_request,
+            on_request=self.metrics.exchange_request, rate_limit_observer=self.rate_limits,
         )
         self._check_exchange()
         if config.bitget.plan_orders_probe_on_startup:
@@ -285,6 +292,7 @@ class Runtime:
         self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
         self.supervisor = Supervisor.start(**self._supervisor_args())
+        self.rate_limits.connect(self._request_safe_for_rate_limits)
         if self.plan_orders is not None:
             self.capability_watch = CapabilityWatch(self.plan_orders, self._on_capability_reprobe)
             self.capability_watch.start()
@@ -338,6 +346,10 @@ class Runtime:
             # Handed to the Supervisor as its starting mode, so no actor ever runs in NORMAL meanwhile.
             self.start_safe_reason = f"plan-order probe failed: {result.reason}"
             log.warning("starting in safe mode: %s", self.start_safe_reason)
+
+    def _request_safe_for_rate_limits(self, reason: str) -> None:
+        if self.supervisor is not None:
+            self.supervisor.tell(RequestMode(mode=Mode.SAFE, reason=reason, source="rate_limit"))
 
     def _on_capability_reprobe(self, result: ProbeResult) -> None:
         reason = safe_mode_reason_on_reprobe(

@@ -182,6 +182,9 @@ class BitgetConfig(Section):
     plan_orders_probe_safe_mode_on_failure: bool = True
     # A probe that failed (timeout, 5xx) is "unknown" and is retried this soon; never cached as unsupported.
     plan_orders_unknown_ttl_seconds: float = Field(30.0, gt=0)
+    # This many rate-limit answers (HTTP 429) within the window put the bot in safe mode.
+    rate_limit_safe_mode_threshold: int = Field(5, ge=1)
+    rate_limit_safe_mode_window_seconds: float = Field(60.0, gt=0)
 
     @field_validator("base_url", "ws_public_url", "ws_private_url")
     @classmethod

@@ -28,10 +28,14 @@ EVENT_FALLBACK = "PLAN_ORDER_FALLBACK"
 
 
 def probe_client(client: BitgetClient, credentials: Any, timeout_s: float, on_request: Any = None) -> BitgetClient:
-    """A client for the probe alone: the probe timeout, and no retries (a retry would multiply the timeout)."""
+    """A client for the probe alone: the probe timeout, and no retries (a retry would multiply the timeout).
+
+    It shares the main client's per-endpoint buckets: the limits are per account, not per client object.
+    """
     return BitgetClient(
         client.base_url, credentials, product_type=client.product_type, margin_coin=client.margin_coin,
         demo=client.demo, timeout=timeout_s, max_read_retries=0, on_request=on_request,
+        rate_limiter=client.rate_limiter,
     )  # fmt: skip
 
 

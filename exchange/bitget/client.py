@@ -37,6 +37,7 @@ from exchange.bitget.errors import (
     TimestampExpired,
     UnknownOutcome,
     UnknownSymbol,
+    error_class_for,
     error_from_code,
 )
 from exchange.bitget.models import (
@@ -53,7 +54,7 @@ from exchange.bitget.models import (
     Ticker,
     TpslRequest,
 )
-from exchange.bitget.ratelimit import Backoff, RateLimiter
+from exchange.bitget.ratelimit import Backoff, RateLimiter, RateLimitObserver
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class BitgetClient:
         time_source: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        rate_limit_observer: RateLimitObserver | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -121,6 +123,7 @@ class BitgetClient:
         self._on_request = on_request
         self._rate_limiter = rate_limiter or RateLimiter(sleep=sleep, clock=monotonic)
         self._backoff = backoff or Backoff(sleep=sleep)
+        self._rate_limit_observer = rate_limit_observer
         self.locale = locale
         self.max_read_retries = max(0, max_read_retries)
         self._contract_ttl = contract_ttl
@@ -140,6 +143,11 @@ class BitgetClient:
     # Transport
 
     @property
+    def rate_limiter(self) -> RateLimiter:
+        """The per-endpoint buckets; share them with any other client of the same account."""
+        return self._rate_limiter
+
+    @property
     def time_offset_ms(self) -> int:
         return self._time_offset_ms
 
@@ -153,6 +161,15 @@ class BitgetClient:
             self._on_request(endpoint, result, seconds)
         except Exception:  # a metrics hook must never break trading
             log.exception("on_request hook failed")
+
+    def _observe(self, event: str, *args: Any) -> None:
+        observer = self._rate_limit_observer
+        if observer is None:
+            return
+        try:
+            getattr(observer, event)(*args)
+        except Exception:  # a metrics/journal hook must never break trading
+            log.exception("rate-limit observer failed")
 
     def _headers(self, method: str, path: str, query: str, body: str, signed: bool) -> dict[str, str]:
         headers = {"locale": self.locale}
@@ -189,7 +206,9 @@ class BitgetClient:
         body_text = json.dumps(body, separators=(",", ":")) if body is not None else ""
         url = self.base_url + path + ("?" + query if query else "")
         headers = self._headers(method, path, query, body_text, signed)
-        self._rate_limiter.acquire(path)
+        waited = self._rate_limiter.acquire(path)
+        if waited > 0:
+            self._observe("waited", path, waited, "bucket")
         started = self._monotonic()
         try:
             response = self._session.request(
@@ -220,11 +239,14 @@ class BitgetClient:
         status = response.status_code
         payload = self._decode(response)
 
-        if status == 429 or (isinstance(payload, dict) and str(payload.get("code")) == "429"):
+        reply_code = str(payload.get("code")) if isinstance(payload, dict) and payload.get("code") is not None else ""
+        if status == 429 or (reply_code and error_class_for(reply_code) is RateLimited):
             self._report(path, "rate_limited", elapsed)
             retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
             message = _envelope_message(payload) or "too many requests"
-            raise RateLimited("429", message, path, http_status=status, retry_after=retry_after)
+            code = reply_code if reply_code and reply_code != SUCCESS_CODE else "429"
+            self._observe("limited", path, code, status, retry_after)
+            raise RateLimited(code, message, path, http_status=status, retry_after=retry_after)
         if status >= 500:
             self._report(path, "error", elapsed)
             message = _envelope_message(payload) or f"HTTP {status}"
@@ -284,7 +306,7 @@ class BitgetClient:
                         exc.retry_after = self._backoff.next_delay()
                     raise
                 attempt += 1
-                self._backoff.wait(exc.retry_after or 0.0)
+                self._observe("waited", path, self._backoff.wait(exc.retry_after or 0.0), "backoff")
                 continue
             except ExchangeUnavailable:
                 if write or attempt >= self.max_read_retries:

@@ -1,4 +1,5 @@
-"""Client-side rate limiting: a token bucket per endpoint, and a jittered backoff for HTTP 429.
+"""Client-side rate limiting: a token bucket per endpoint, a jittered backoff for HTTP 429, an observer hook
+for metrics and events, and a detector for repeated limits.
 
 Bitget counts each endpoint's limit separately (reference notes §4.3), so each path gets its own bucket.
 Clock and sleep are injectable so tests never sleep for real.
@@ -10,7 +11,9 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -51,94 +54,167 @@ DEFAULT_LIMITS: dict[str, float] = {
 DEFAULT_RATE = 5.0  # unknown endpoints: the most conservative documented private limit
 
 
-class TokenBucket:
-    """``rate`` tokens per second, at most ``capacity`` stored. Thread-safe.
+# Bitget counts "N requests per second" per endpoint; the simulator (and, we assume, the exchange) checks it over a
+# sliding one-second window. A token therefore comes back one window after it was used, plus this margin for the
+# spread between when we take a token and when the request reaches the server (signing, network, threads).
+WINDOW_S = 1.0
+WINDOW_MARGIN_S = 0.1
 
-    ``acquire`` reserves a token immediately (the balance may go negative) and then sleeps outside the lock
-    until the reservation is due, so concurrent callers queue fairly instead of all waking at once.
+
+class TokenBucket:
+    """``limit`` tokens per ``window_s``; each token returns to the bucket one window after it was taken.
+
+    That is the exact client-side dual of a sliding-window limit: in any window at most ``limit`` requests are
+    sent, a full burst of ``limit`` is allowed at once (an entry, its stop and its take-profits go out
+    together), and the next request waits until the oldest one in the window leaves it. A classic refilling
+    bucket with ``capacity == rate`` would allow ``2 * limit`` in one second (a burst plus a second's refill),
+    which a sliding window answers with 429.
+
+    ``acquire`` reserves its slot under the lock and sleeps outside it, so concurrent callers queue fairly.
+    Thread-safe.
     """
 
     def __init__(
         self,
-        rate: float,
-        capacity: float | None = None,
+        limit: float,
         *,
+        window_s: float = WINDOW_S + WINDOW_MARGIN_S,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = float(rate)
-        self.capacity = float(capacity if capacity is not None else rate)
-        if self.capacity < 1:
-            raise ValueError("capacity must allow at least one token")
+        if limit < 1:
+            raise ValueError("limit must allow at least one request per window")
+        if window_s <= 0:
+            raise ValueError("window must be positive")
+        self.limit = int(limit)
+        self.window_s = window_s
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.capacity
-        self._last = clock()
+        self._sent: deque[float] = deque()  # send times (reserved ones may lie in the future), ascending
         self._lock = threading.Lock()
 
-    def _refill(self) -> None:
-        now = self._clock()
-        elapsed = max(0.0, now - self._last)
-        self._last = now
-        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+    @property
+    def rate(self) -> float:
+        """The documented requests per second this bucket enforces."""
+        return float(self.limit)
 
-    def try_acquire(self, tokens: float = 1.0) -> bool:
-        with self._lock:
-            self._refill()
-            if self._tokens >= tokens:
-                self._tokens -= tokens
-                return True
-            return False
+    def _slot(self, now: float) -> float:
+        while self._sent and self._sent[0] <= now - self.window_s:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return now
+        return max(now, self._sent[-self.limit] + self.window_s)
 
-    def acquire(self, tokens: float = 1.0) -> float:
-        """Take ``tokens``, waiting if needed. Returns the seconds waited (0.0 when none)."""
+    def try_acquire(self) -> bool:
         with self._lock:
-            self._refill()
-            self._tokens -= tokens
-            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+            now = self._clock()
+            if self._slot(now) > now:
+                return False
+            self._sent.append(now)
+            return True
+
+    def acquire(self) -> float:
+        """Take a token, waiting if needed. Returns the seconds waited (0.0 when none)."""
+        with self._lock:
+            now = self._clock()
+            slot = self._slot(now)
+            self._sent.append(slot)
+        wait = slot - now
         if wait > 0:
             self._sleep(wait)
         return wait
 
     @property
-    def available(self) -> float:
+    def available(self) -> int:
         with self._lock:
-            self._refill()
-            return self._tokens
+            now = self._clock()
+            self._slot(now)
+            return max(0, self.limit - sum(1 for t in self._sent if t > now - self.window_s))
 
 
 class RateLimiter:
-    """One token bucket per endpoint path."""
+    """One token bucket per endpoint path, at the documented limits (:data:`DEFAULT_LIMITS`)."""
 
     def __init__(
         self,
         limits: Mapping[str, float] | None = None,
         *,
         default_rate: float = DEFAULT_RATE,
+        window_s: float = WINDOW_S + WINDOW_MARGIN_S,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
         self._limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self._default_rate = default_rate
+        self._window_s = window_s
         self._clock = clock
         self._sleep = sleep
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
+    def limit_for(self, endpoint: str) -> float:
+        return self._limits.get(endpoint, self._default_rate)
+
     def bucket(self, endpoint: str) -> TokenBucket:
         with self._lock:
             found = self._buckets.get(endpoint)
             if found is None:
-                rate = self._limits.get(endpoint, self._default_rate)
-                found = TokenBucket(rate, clock=self._clock, sleep=self._sleep)
+                found = TokenBucket(
+                    self.limit_for(endpoint), window_s=self._window_s, clock=self._clock, sleep=self._sleep
+                )
                 self._buckets[endpoint] = found
             return found
 
     def acquire(self, endpoint: str) -> float:
         """Wait for a slot on ``endpoint``; returns the seconds waited."""
         return self.bucket(endpoint).acquire()
+
+
+class RateLimitObserver(Protocol):
+    """What the client reports about rate limiting (the runtime turns it into metrics, events, safe mode)."""
+
+    def waited(self, endpoint: str, seconds: float, cause: str) -> None:
+        """``seconds`` spent waiting before a request: ``cause`` is ``bucket`` (our limit) or ``backoff``."""
+
+    def limited(self, endpoint: str, code: str, http_status: int | None, retry_after: float | None) -> None:
+        """The exchange answered HTTP 429 or a rate-limit code."""
+
+
+class RepeatedLimitDetector:
+    """Fires once when ``threshold`` rate limits fall within ``window_s``; re-arms once they thin out.
+
+    Pure apart from the injected clock; thread-safe.
+    """
+
+    def __init__(self, threshold: int, window_s: float, *, clock: Clock = time.monotonic) -> None:
+        if threshold < 1 or window_s <= 0:
+            raise ValueError("threshold must be >= 1 and the window positive")
+        self.threshold = threshold
+        self.window_s = window_s
+        self._clock = clock
+        self._hits: deque[float] = deque()
+        self._fired = False
+        self._lock = threading.Lock()
+
+    def record(self) -> bool:
+        """Count one rate limit now; True exactly when this one makes the limits "repeated"."""
+        with self._lock:
+            now = self._clock()
+            self._hits.append(now)
+            while self._hits and self._hits[0] <= now - self.window_s:
+                self._hits.popleft()
+            if len(self._hits) < self.threshold:
+                self._fired = False
+                return False
+            if self._fired:
+                return False
+            self._fired = True
+            return True
+
+    def recent(self) -> int:
+        with self._lock:
+            now = self._clock()
+            return sum(1 for t in self._hits if t > now - self.window_s)
 
 
 class Backoff:
