@@ -123,6 +123,7 @@ def client(rec: Recorder) -> BitgetClient:
     return BitgetClient(
         BASE,
         Credentials("k", "s", "p"),
+        session=requests.Session(),  # the `responses` mocks intercept requests sessions
         on_request=rec.on_request,
         rate_limiter=RateLimiter(sleep=lambda s: None),
         backoff=Backoff(
@@ -475,6 +476,7 @@ def test_on_request_hook_failure_does_not_break_calls() -> None:
 
     responses.get(POSITIONS, json=ok([]))
     client = BitgetClient(
-        BASE, Credentials("k", "s", "p"), on_request=broken, rate_limiter=RateLimiter(sleep=lambda s: None)
+        BASE, Credentials("k", "s", "p"), on_request=broken, rate_limiter=RateLimiter(sleep=lambda s: None),
+        session=requests.Session(),
     )
     assert client.positions() == []

@@ -96,6 +96,7 @@ def _client() -> BitgetClient:
     return BitgetClient(
         BASE,
         Credentials(*SECRETS),
+        session=requests.Session(),  # the `responses` mocks intercept requests sessions
         rate_limiter=RateLimiter(sleep=lambda s: None),
         backoff=Backoff(sleep=lambda s: None, rng=lambda: 0.0),
         sleep=lambda s: None,

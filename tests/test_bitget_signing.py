@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import requests
 import responses
 
 from exchange.bitget import signing
@@ -29,6 +30,7 @@ def _client(**kwargs: object) -> BitgetClient:
     return BitgetClient(
         BASE,
         Credentials(KEY, SECRET, PASSPHRASE),
+        session=requests.Session(),  # the `responses` mocks intercept requests sessions
         time_source=lambda: NOW_S,
         rate_limiter=RateLimiter(sleep=lambda s: None),
         sleep=lambda s: None,

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 import responses
 
 from exchange.bitget.client import BitgetClient, Credentials
@@ -38,7 +39,9 @@ def cases(method: str) -> list[Any]:
 
 def make_client(**kwargs: Any) -> BitgetClient:
     return BitgetClient(
-        BASE, Credentials("k", "s", "p"), rate_limiter=RateLimiter(sleep=lambda s: None), **kwargs
+        BASE, Credentials("k", "s", "p"), rate_limiter=RateLimiter(sleep=lambda s: None),
+        session=requests.Session(),  # the `responses` mocks intercept requests sessions
+        **kwargs,
     )
 
 

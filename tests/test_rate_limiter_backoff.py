@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 
 from actors.app import Runtime
@@ -223,7 +224,7 @@ def test_client_reports_bucket_waits_rate_limits_and_backoff_waits() -> None:
     client = BitgetClient(
         rate_limiter=RateLimiter({"/api/v2/mix/market/ticker": 1}, window_s=1.0, clock=clock, sleep=clock.sleep),
         backoff=Backoff(base=0.5, jitter=0.0, sleep=clock.sleep), sleep=clock.sleep, monotonic=clock,
-        rate_limit_observer=observed,
+        rate_limit_observer=observed, session=requests.Session(),
     )  # fmt: skip
     too_many = {"code": "429", "msg": "Too Many Requests"}
     responses.get(TICKER_URL, status=429, json=too_many, headers={"Retry-After": "2"})
@@ -248,7 +249,7 @@ def test_a_broken_observer_never_breaks_a_request() -> None:
 
     client = BitgetClient(
         rate_limiter=RateLimiter(sleep=lambda s: None), backoff=Backoff(sleep=lambda s: None),
-        sleep=lambda s: None, rate_limit_observer=Broken(),
+        sleep=lambda s: None, rate_limit_observer=Broken(), session=requests.Session(),
     )  # fmt: skip
     responses.get(TICKER_URL, status=429, json={"code": "429", "msg": "Too Many Requests"})
     responses.get(TICKER_URL, json=TICKER)

@@ -55,6 +55,7 @@ from exchange.bitget.models import (
     TpslRequest,
 )
 from exchange.bitget.ratelimit import Backoff, RateLimiter, RateLimitObserver
+from exchange.bitget.transport import RequestsTransport, Transport, TransportError, default_transport
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _is_multiple(value: Decimal, step: Decimal) -> bool:
 
 
 class BitgetClient:
-    """Synchronous client; safe to share between threads (one ``requests.Session``, locked caches)."""
+    """Synchronous client; safe to share between threads (a connection per thread, locked caches)."""
 
     def __init__(
         self,
@@ -119,7 +120,10 @@ class BitgetClient:
         self.margin_coin = margin_coin
         self.demo = demo
         self.timeout = timeout
-        self._session = session or requests.Session()
+        # A given session (proxies, test mocks) is used as is; otherwise the lean keep-alive transport.
+        self._transport: Transport = RequestsTransport(session) if session is not None else default_transport(
+            self.base_url
+        )
         self._on_request = on_request
         self._rate_limiter = rate_limiter or RateLimiter(sleep=sleep, clock=monotonic)
         self._backoff = backoff or Backoff(sleep=sleep)
@@ -205,44 +209,39 @@ class BitgetClient:
         query = signing.canonical_query(params)
         body_text = json.dumps(body, separators=(",", ":")) if body is not None else ""
         url = self.base_url + path + ("?" + query if query else "")
-        headers = self._headers(method, path, query, body_text, signed)
         waited = self._rate_limiter.acquire(path)
         if waited > 0:
             self._observe("waited", path, waited, "bucket")
+        headers = self._headers(method, path, query, body_text, signed)  # signed after any wait: fresh timestamp
         started = self._monotonic()
         try:
-            response = self._session.request(
-                method,
-                url,
-                data=body_text.encode("utf-8") if write else None,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
+            reply = self._transport.send(
+                method, url, body_text.encode("utf-8") if write else None, headers, self.timeout
             )
-        except requests.exceptions.ConnectTimeout:
-            # Nothing reached the exchange: safe to call this "unavailable" even for a write.
-            self._report(path, "timeout", self._monotonic() - started)
-            raise ExchangeUnavailable("timeout", "connect timed out", path) from None
-        except requests.exceptions.Timeout:
-            self._report(path, "timeout", self._monotonic() - started)
+        except TransportError as failure:
+            elapsed = self._monotonic() - started
+            if failure.kind in ("connect_timeout", "connect"):
+                # No connection was made, so nothing reached the exchange: "unavailable" even for a write.
+                self._report(path, "timeout" if failure.kind == "connect_timeout" else "error", elapsed)
+                raise ExchangeUnavailable(failure.kind, failure.reason, path) from None
+            if failure.kind == "timeout":
+                self._report(path, "timeout", elapsed)
+                if write:
+                    raise UnknownOutcome("timeout", "no reply before the timeout", path) from None
+                raise ExchangeUnavailable("timeout", "read timed out", path) from None
+            # Reset / protocol error after connecting. For a write we cannot tell whether it was sent.
+            self._report(path, "error", elapsed)
             if write:
-                raise UnknownOutcome("timeout", "no reply before the timeout", path) from None
-            raise ExchangeUnavailable("timeout", "read timed out", path) from None
-        except requests.exceptions.RequestException as exc:
-            # Connection reset / refused / protocol errors. For a write we cannot tell whether it was sent.
-            self._report(path, "error", self._monotonic() - started)
-            reason = type(exc).__name__
-            if write:
-                raise UnknownOutcome("connection", f"{reason} during a write", path) from None
-            raise ExchangeUnavailable("connection", reason, path) from None
+                raise UnknownOutcome("connection", f"{failure.reason} during a write", path) from None
+            raise ExchangeUnavailable("connection", failure.reason, path) from None
         elapsed = self._monotonic() - started
-        status = response.status_code
-        payload = self._decode(response)
+        status = reply.status
+        payload = self._decode(reply.content)
 
         reply_code = str(payload.get("code")) if isinstance(payload, dict) and payload.get("code") is not None else ""
         if status == 429 or (reply_code and error_class_for(reply_code) is RateLimited):
             self._report(path, "rate_limited", elapsed)
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = _retry_after_seconds(reply.retry_after)
             message = _envelope_message(payload) or "too many requests"
             code = reply_code if reply_code and reply_code != SUCCESS_CODE else "429"
             self._observe("limited", path, code, status, retry_after)
@@ -268,9 +267,9 @@ class BitgetClient:
         return payload.get("data")
 
     @staticmethod
-    def _decode(response: requests.Response) -> Any:
+    def _decode(content: bytes) -> Any:
         try:
-            return json.loads(response.content.decode("utf-8"), parse_float=Decimal)
+            return json.loads(content.decode("utf-8"), parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             return None
 
