@@ -224,3 +224,14 @@ def test_hold_side_of_the_other_position_mode_is_refused(
                         hold_side=wrong_hold_side)  # type: ignore[arg-type]
         )  # fmt: skip
     assert stops(client) == []
+
+
+def test_cancel_without_the_stops_plan_type_leaves_the_stop_in_place(sim: Any, client: BitgetClient) -> None:
+    # Bitget's cancel-plan-order defaults planType to normal_plan: a TP/SL is only found under its own type.
+    open_position(client, "one_way_mode", "long", preset_stop_loss_price=away("long", "2"))
+    (stop,) = stops(client)
+    with pytest.raises(OrderNotFound):
+        client.cancel_plan_order(SYMBOL, plan_type="normal_plan", order_id=stop.order_id)
+    assert [s.order_id for s in stops(client)] == [stop.order_id]
+    sim.engine.set_price(SYMBOL, away("long", "3"))
+    assert client.position(SYMBOL) == []  # it still protects the position

@@ -1170,7 +1170,11 @@ class SimExchange:
                     except SimError as error:
                         failures.append((order_id or "", client_oid or "", error.msg))
                         continue
-                    if plan.status != "live" or (wanted_symbol and plan.symbol != wanted_symbol):
+                    if (
+                        plan.status != "live"
+                        or (wanted_symbol and plan.symbol != wanted_symbol)
+                        or plan.plan_type not in kinds  # planType defaults to normal_plan: a TP/SL needs its own
+                    ):
                         failures.append((plan.order_id, plan.client_oid, e.PLAN_NOT_FOUND[1]))
                         continue
                     plan.status = "cancelled"
