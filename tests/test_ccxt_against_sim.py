@@ -159,3 +159,16 @@ def test_demo_trading_header_is_required_by_a_demo_simulator() -> None:
         demo_client = ccxt_bitget(demo_sim)
         demo_client.set_sandbox_mode(True)
         assert demo_client.fetch_balance()["USDT"]["total"] == 10000.0
+
+
+def test_cancel_all_and_the_order_history(sim: Any, exchange: Any) -> None:
+    filled = exchange.create_order(SYMBOL, "market", "buy", 0.01)
+    resting = [exchange.create_order(SYMBOL, "limit", "buy", 0.01, price) for price in (60000, 59000)]
+    exchange.cancel_all_orders(SYMBOL)
+    assert exchange.fetch_open_orders(SYMBOL) == []
+    closed = exchange.fetch_closed_orders(SYMBOL)
+    assert [o["id"] for o in closed] == [filled["id"]] and closed[0]["status"] == "closed"
+    canceled = exchange.fetch_canceled_orders(SYMBOL)
+    assert sorted(o["id"] for o in canceled) == sorted(o["id"] for o in resting)
+    assert {o["status"] for o in canceled} == {"canceled"}
+    assert failed_requests(sim) == []

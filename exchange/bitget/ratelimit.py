@@ -27,6 +27,8 @@ DEFAULT_LIMITS: dict[str, float] = {
     "/api/v2/mix/order/detail": 10,
     "/api/v2/mix/order/fills": 10,
     "/api/v2/mix/order/orders-pending": 10,
+    "/api/v2/mix/order/orders-history": 10,
+    "/api/v2/mix/order/batch-cancel-orders": 10,
     "/api/v2/mix/order/orders-plan-pending": 10,
     "/api/v2/mix/order/place-tpsl-order": 10,
     "/api/v2/mix/order/place-pos-tpsl": 10,

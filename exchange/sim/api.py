@@ -571,6 +571,65 @@ def h_orders_pending(engine: SimExchange, params: Params) -> Any:
     }
 
 
+def _id_less_than(params: Params) -> int | None:
+    raw = text(params, "idLessThan", required=False)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise e.param_error("idLessThan")
+    return int(raw)
+
+
+def h_orders_history(engine: SimExchange, params: Params) -> Any:
+    """Finished orders (filled or canceled), newest first, paged with ``idLessThan`` like the other lists."""
+    if not product_type(params):
+        return {"entrustedList": None, "endId": ""}
+    sym = symbol(engine, params, required=False)
+    order_id = text(params, "orderId", required=False)
+    client_oid = text(params, "clientOid", required=False)
+    before = _id_less_than(params)
+    rows = [
+        o
+        for o in engine.orders(sym)
+        if not o.is_open
+        and (order_id is None or o.order_id == order_id)
+        and (client_oid is None or o.client_oid == client_oid)
+        and (before is None or int(o.order_id) < before)
+    ]
+    rows.sort(key=lambda o: int(o.order_id), reverse=True)
+    rows = rows[: _limit(params)]
+    return {
+        "entrustedList": list_or_null([order_json(engine, o, state_key="status") for o in rows]),
+        "endId": rows[-1].order_id if rows else "",
+    }
+
+
+def h_batch_cancel(engine: SimExchange, params: Params) -> Any:
+    """Cancel the listed orders, or every open order of ``symbol`` when no list is given."""
+    require_simulated(params)
+    margin_coin(engine, params, required=False)
+    id_list = params.get("orderIdList")
+    sym = symbol(engine, params, required=bool(id_list))
+    if id_list:
+        if not isinstance(id_list, list) or not all(isinstance(i, dict) for i in id_list) or len(id_list) > 50:
+            raise e.param_error("orderIdList")
+        assert sym is not None  # required with a list
+        wanted = [(sym, text(i, "orderId", required=False), text(i, "clientOid", required=False)) for i in id_list]
+    else:
+        wanted = [(o.symbol, o.order_id, None) for o in engine.orders(sym, open_only=True)]
+    successes: list[dict[str, str]] = []
+    failures: list[dict[str, str]] = []
+    for order_symbol, order_id, client_oid in wanted:
+        try:
+            order = engine.cancel_order(order_symbol, order_id=order_id, client_oid=client_oid)
+        except SimError as error:
+            failures.append({"orderId": order_id or "", "clientOid": client_oid or "", "errorMsg": error.msg,
+                             "errorCode": error.code})  # fmt: skip
+            continue
+        successes.append({"orderId": order.order_id, "clientOid": order.client_oid})
+    return {"successList": successes, "failureList": failures}
+
+
 def h_fills(engine: SimExchange, params: Params) -> Any:
     if not product_type(params):
         return {"fillList": None, "endId": ""}
@@ -780,6 +839,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/mix/order/detail", True, h_detail, 10),
     Route("GET", "/api/v2/mix/order/orders-pending", True, h_orders_pending, 10),
     Route("GET", "/api/v2/mix/order/fills", True, h_fills, 10),
+    Route("GET", "/api/v2/mix/order/orders-history", True, h_orders_history, 10),
+    Route("POST", "/api/v2/mix/order/batch-cancel-orders", True, h_batch_cancel, 10),
     Route("POST", "/api/v2/mix/order/close-positions", True, h_close_positions, 1),
     Route("POST", "/api/v2/mix/order/place-tpsl-order", True, h_place_tpsl, 10),
     Route("POST", "/api/v2/mix/order/place-pos-tpsl", True, h_place_pos_tpsl, 10),
