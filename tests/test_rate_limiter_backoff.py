@@ -352,6 +352,7 @@ def test_runtime_enters_safe_mode_on_repeated_rate_limits(tmp_path: Path) -> Non
             assert len(limited) >= 2 and {e["endpoint"] for e in limited} == {"/api/v2/mix/position/all-position"}
             changes = [e.detail for e in journal.events("MODE_CHANGED")]
             assert any(c["mode"] == "safe" and c["source"] == "rate_limit" for c in changes)
-            assert runtime.metrics.rate_limit_wait_seconds_total._value.get() > 0  # the backoff waits
+            wait_until(lambda: runtime.metrics.rate_limit_wait_seconds_total._value.get() > 0, timeout=10,
+                       what="the backoff waits counted")  # reported once each wait is over  # fmt: skip
         finally:
             runtime.stop()
