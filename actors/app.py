@@ -291,6 +291,8 @@ class Runtime:
             log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
         self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
+        if self.start_safe_reason:
+            self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
         self.supervisor = Supervisor.start(**self._supervisor_args())
         self.rate_limits.connect(self._request_safe_for_rate_limits)
         if self.plan_orders is not None:
@@ -344,8 +346,7 @@ class Runtime:
         self.stop_mode = decision.stop_mode
         if decision.safe_mode:
             # Handed to the Supervisor as its starting mode, so no actor ever runs in NORMAL meanwhile.
-            self.start_safe_reason = f"plan-order probe failed: {result.reason}"
-            log.warning("starting in safe mode: %s", self.start_safe_reason)
+            self.start_safe_reason = f"plan-order probe failed: {result.reason}"  # notified once the notifier exists
 
     def _request_safe_for_rate_limits(self, reason: str) -> None:
         if self.supervisor is not None:

@@ -234,7 +234,7 @@ def test_runtime_falls_back_to_the_local_guard_when_plan_orders_are_unsupported(
 
 
 def test_runtime_starts_safe_on_a_probe_timeout_and_reprobes_after_the_short_ttl(
-    tmp_path: Path, live_sim: Any
+    tmp_path: Path, live_sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     live_sim.engine.faults.latency("orders-plan-pending", 2.0)
     with ChannelServer(CHANNEL) as channel:
@@ -246,6 +246,7 @@ def test_runtime_starts_safe_on_a_probe_timeout_and_reprobes_after_the_short_ttl
             assert runtime.gate.mode is Mode.SAFE
             assert runtime.supervisor is not None
             assert runtime.supervisor.proxy().get_mode().get(timeout=5) is Mode.SAFE
+            assert "SAFE_MODE: starting in safe mode: plan-order probe failed" in caplog.text  # operator told
 
             live_sim.engine.faults.latency("orders-plan-pending", 0)
             wait_until(lambda: len(events(runtime, "PLAN_ORDER_CAPABILITY_PROBE")) >= 2, timeout=10,
