@@ -172,3 +172,18 @@ def test_cancel_all_and_the_order_history(sim: Any, exchange: Any) -> None:
     assert sorted(o["id"] for o in canceled) == sorted(o["id"] for o in resting)
     assert {o["status"] for o in canceled} == {"canceled"}
     assert failed_requests(sim) == []
+
+
+@pytest.mark.parametrize("hedged", [False, True])
+def test_a_stop_placed_by_ccxt_as_a_position_tpsl_closes_the_position(sim: Any, exchange: Any, hedged: bool) -> None:
+    if hedged:
+        exchange.set_position_mode(True, SYMBOL)
+    exchange.create_order(SYMBOL, "market", "buy", 0.01, None, {"hedged": hedged})
+    # ccxt sends this to place-tpsl-order as pos_loss, holdSide long (hedged) or buy (one-way).
+    exchange.create_order(SYMBOL, "market", "sell", 0.01, None,
+                          {"stopLossPrice": 62000, "reduceOnly": True, "hedged": hedged})  # fmt: skip
+    (plan,) = sim.engine.plan_orders("BTCUSDT")
+    assert (plan.plan_type, plan.hold_side, plan.trigger_price) == ("pos_loss", "long", Decimal("62000"))
+    sim.engine.set_mark_price("BTCUSDT", 61990)
+    assert exchange.fetch_positions([SYMBOL]) == []
+    assert failed_requests(sim) == []
