@@ -72,6 +72,10 @@ def test_ticker_balance_and_server_time(sim: Any, exchange: Any) -> None:
     balance = exchange.fetch_balance()
     assert balance["USDT"]["total"] == 10000.0 and balance["USDT"]["free"] == 10000.0
     assert abs(exchange.fetch_time() - sim.engine.now_ms()) < 5000
+    book = exchange.fetch_order_book(SYMBOL, 5)
+    assert book["bids"][0][0] == ticker["bid"] and book["asks"][0][0] == ticker["ask"]
+    assert len(book["bids"]) == len(book["asks"]) == 5
+    assert exchange.fetch_funding_rate(SYMBOL)["fundingRate"] == 0.0001
     assert failed_requests(sim) == []
 
 

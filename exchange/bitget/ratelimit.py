@@ -51,6 +51,8 @@ DEFAULT_LIMITS: dict[str, float] = {
     "/api/v2/mix/market/ticker": 20,
     "/api/v2/mix/market/tickers": 20,
     "/api/v2/mix/market/symbol-price": 20,
+    "/api/v2/mix/market/merge-depth": 20,
+    "/api/v2/mix/market/current-fund-rate": 20,
     "/api/v2/public/time": 20,
 }
 DEFAULT_RATE = 5.0  # unknown endpoints: the most conservative documented private limit

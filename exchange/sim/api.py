@@ -392,6 +392,47 @@ def h_symbol_price(engine: SimExchange, params: Params) -> Any:
     ]
 
 
+def h_merge_depth(engine: SimExchange, params: Params) -> Any:
+    """A thin book around the ticker: the best bid/ask of the ticker, then one tick per level, size 1 each."""
+    if not product_type(params):
+        raise e.param_missing_entity("symbol")
+    sym = symbol(engine, params)
+    assert sym is not None
+    raw_limit = text(params, "limit", required=False)
+    levels = 15
+    if raw_limit is not None and raw_limit != "max":
+        if not raw_limit.isdigit() or int(raw_limit) < 1:
+            raise e.param_error("limit")
+        levels = min(int(raw_limit), levels)
+    t = engine.ticker(sym)
+    tick = engine.contract(sym).tick_size
+    bids = [t.bid - tick * i for i in range(levels) if t.bid - tick * i > 0]
+    return {
+        "asks": [[fmt(t.ask + tick * i), "1"] for i in range(levels)],
+        "bids": [[fmt(price), "1"] for price in bids],
+        "ts": str(t.ts),
+        "scale": fmt(tick),
+        "precision": "scale0",
+        "isMaxPrecision": "YES",
+    }
+
+
+FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+
+
+def h_current_fund_rate(engine: SimExchange, params: Params) -> Any:
+    """The simulator charges no funding; it reports the same flat rate as its ticker."""
+    if not product_type(params):
+        return []
+    sym = symbol(engine, params, required=False)
+    next_update = (engine.now_ms() // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+    return [
+        {"symbol": s, "fundingRate": "0.0001", "fundingRateInterval": "8", "nextUpdate": str(next_update),
+         "minFundingRate": "-0.003", "maxFundingRate": "0.003"}
+        for s in ([sym] if sym else list(engine.contracts))
+    ]  # fmt: skip
+
+
 # ==================================================================== account handlers
 def h_account(engine: SimExchange, params: Params) -> Any:
     require_simulated(params)
@@ -827,6 +868,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/mix/market/ticker", False, h_ticker, 20),
     Route("GET", "/api/v2/mix/market/tickers", False, h_tickers, 20),
     Route("GET", "/api/v2/mix/market/symbol-price", False, h_symbol_price, 20),
+    Route("GET", "/api/v2/mix/market/merge-depth", False, h_merge_depth, 20),
+    Route("GET", "/api/v2/mix/market/current-fund-rate", False, h_current_fund_rate, 20),
     Route("GET", "/api/v2/mix/account/account", True, h_account, 10),
     Route("GET", "/api/v2/mix/account/accounts", True, h_accounts, 10),
     Route("POST", "/api/v2/mix/account/set-leverage", True, h_set_leverage, 5),
