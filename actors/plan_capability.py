@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from exchange.bitget.capability import (
     PlanOrderCapability,
@@ -19,7 +19,7 @@ from exchange.bitget.capability import (
     decide_stop_mode,
     run_probe,
 )
-from exchange.bitget.client import BitgetClient
+from exchange.bitget.client import BitgetClient, Credentials, OnRequest
 
 log = logging.getLogger("following.capability")
 
@@ -27,7 +27,13 @@ EVENT_PROBE = "PLAN_ORDER_CAPABILITY_PROBE"
 EVENT_FALLBACK = "PLAN_ORDER_FALLBACK"
 
 
-def probe_client(client: BitgetClient, credentials: Any, timeout_s: float, on_request: Any = None) -> BitgetClient:
+class EventJournal(Protocol):
+    def record_event(self, kind: str, detail: dict[str, Any]) -> int: ...
+
+
+def probe_client(
+    client: BitgetClient, credentials: Credentials | None, timeout_s: float, on_request: OnRequest | None = None
+) -> BitgetClient:
     """A client for the probe alone: the probe timeout, and no retries (a retry would multiply the timeout).
 
     It shares the main client's per-endpoint buckets: the limits are per account, not per client object.
@@ -44,7 +50,7 @@ def plan_order_capability(
     *,
     ttl_s: float,
     unknown_ttl_s: float,
-    journal: Any,
+    journal: EventJournal,
     clock: Callable[[], float] | None = None,
 ) -> PlanOrderCapability:
     """The cached capability, probing with ``client`` (read-only) and journaling every probe."""
@@ -65,7 +71,7 @@ def plan_order_capability(
 
 
 def decide_and_record(
-    configured: StopMode, result: ProbeResult, *, safe_mode_on_failure: bool, journal: Any
+    configured: StopMode, result: ProbeResult, *, safe_mode_on_failure: bool, journal: EventJournal
 ) -> StopModeDecision:
     decision = decide_stop_mode(configured, result, safe_mode_on_failure=safe_mode_on_failure)
     if decision.fallback:

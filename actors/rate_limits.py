@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
+from actors.metrics import Metrics
+from actors.plan_capability import EventJournal
 from exchange.bitget.ratelimit import RepeatedLimitDetector
 
 log = logging.getLogger("following.ratelimit")
@@ -23,7 +24,7 @@ EVENT_RATE_LIMITED = "RATE_LIMITED"
 class RateLimitReporter:
     """Implements :class:`exchange.bitget.ratelimit.RateLimitObserver`. Thread-safe; never raises."""
 
-    def __init__(self, *, metrics: Any, journal: Any, detector: RepeatedLimitDetector) -> None:
+    def __init__(self, *, metrics: Metrics, journal: EventJournal, detector: RepeatedLimitDetector) -> None:
         self._metrics = metrics
         self._journal = journal
         self._detector = detector
