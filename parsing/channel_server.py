@@ -4,6 +4,7 @@ Used by tests and the demo. It renders the same structure t.me serves (message w
 ``js-message_text`` with ``<br/>`` line breaks, photo wraps with ``background-image``, reply quotes, the
 "edited" marker, ``link rel=prev`` and the ``tme_messages_more`` anchors), so ``parsing.tme.parse_page``
 reads back exactly what was posted. Fault knobs let tests provoke 429/5xx and the soft "No posts found" page.
+Images are served under ``/img/<name>`` with their own knobs (content type, no length, slow, trickling).
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class _StoredPost:
     reply_to: int | None = None
     edited: bool = False
     views: int = 1
+
+
+@dataclass(frozen=True)
+class _Image:
+    data: bytes
+    content_type: str
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    delay_seconds: float = 0.0  # before the response starts
+    chunk_delay_seconds: float = 0.0  # between 1 KiB chunks of the body (a trickling server)
 
 
 @dataclass
@@ -183,7 +193,8 @@ class ChannelServer:
         self._lock = threading.Lock()
         self._posts: dict[int, _StoredPost] = {}
         self._next_id = 1
-        self._images: dict[str, tuple[bytes, str]] = {}
+        self._images: dict[str, _Image] = {}
+        self._image_hits: dict[str, int] = {}
         self._faults = _Faults()
         self._hits = 0
         self._schedule: list[tuple[float, str]] = []
@@ -254,11 +265,30 @@ class ChannelServer:
         with self._lock:
             self._posts.pop(message_id, None)
 
-    def add_image(self, name: str, data: bytes, content_type: str = "image/png") -> str:
-        """Serve ``data`` at ``/img/<name>``; returns its absolute URL."""
+    def add_image(
+        self,
+        name: str,
+        data: bytes,
+        content_type: str = "image/png",
+        *,
+        declare_length: bool = True,
+        delay_seconds: float = 0.0,
+        chunk_delay_seconds: float = 0.0,
+    ) -> str:
+        """Serve ``data`` at ``/img/<name>``; returns its absolute URL.
+
+        Fault knobs: any ``content_type`` (e.g. ``text/html`` for a wrong one), no ``Content-Length`` so a
+        client cannot refuse an oversized body before reading it, a delay before answering, a trickle.
+        """
         with self._lock:
-            self._images[name] = (bytes(data), content_type)
+            self._images[name] = _Image(bytes(data), content_type, declare_length, delay_seconds,
+                                        chunk_delay_seconds)
         return f"{self.base_url}/img/{quote(name)}"
+
+    def image_hits(self, name: str) -> int:
+        """How many times ``/img/<name>`` was requested."""
+        with self._lock:
+            return self._image_hits.get(name, 0)
 
     @property
     def hits(self) -> int:
@@ -375,12 +405,7 @@ class ChannelServer:
                 path = unquote(url.path).rstrip("/")
                 segments = [segment for segment in path.split("/") if segment]
                 if len(segments) == 2 and segments[0] == "img":
-                    with server._lock:
-                        image = server._images.get(segments[1])
-                    if image is None:
-                        self._send(404, {"Content-Type": "text/plain"}, b"not found")
-                    else:
-                        self._send(200, {"Content-Type": image[1]}, image[0])
+                    self._send_image(segments[1])
                     return
                 if len(segments) == 2 and segments[0] == "s":
                     if segments[1].lower() != server.channel.lower():
@@ -393,5 +418,34 @@ class ChannelServer:
                 self._send(404, {"Content-Type": "text/plain"}, b"not found")
 
             do_HEAD = do_GET
+
+            def _send_image(self, name: str) -> None:
+                with server._lock:
+                    image = server._images.get(name)
+                    server._image_hits[name] = server._image_hits.get(name, 0) + 1
+                if image is None:
+                    self._send(404, {"Content-Type": "text/plain"}, b"not found")
+                    return
+                # waiting on the stop event (not sleeping) lets stop() cut a slow answer short
+                if image.delay_seconds and server._stop_event.wait(image.delay_seconds):
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", image.content_type)
+                if image.declare_length:
+                    self.send_header("Content-Length", str(len(image.data)))
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                try:
+                    for start in range(0, len(image.data), 1024):
+                        if start and image.chunk_delay_seconds and server._stop_event.wait(image.chunk_delay_seconds):
+                            return
+                        self.wfile.write(image.data[start : start + 1024])
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the client gave up (size cap, deadline): nothing to do
 
         return Handler

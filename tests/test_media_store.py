@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parsing.channel_server import ChannelServer
+from parsing.media import (
+    MediaBadUrl,
+    MediaNotAnImage,
+    MediaStore,
+    MediaTimeout,
+    MediaTooLarge,
+    MediaUnavailable,
+)
+from trading.journal import Journal
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # 2 KiB: the server sends it in two chunks
+
+
+@pytest.fixture
+def server() -> Iterator[ChannelServer]:
+    with ChannelServer("SigDesk") as channel_server:
+        yield channel_server
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(str(tmp_path / "journal.sqlite")) as opened:
+        yield opened
+
+
+def store(tmp_path: Path, journal: Journal, *, max_bytes: int = 100_000, timeout: float = 5.0) -> MediaStore:
+    return MediaStore(tmp_path / "media", journal, max_bytes=max_bytes, timeout=timeout)
+
+
+def stored_files(tmp_path: Path) -> list[Path]:
+    return sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file())
+
+
+def test_image_is_stored_by_hash_and_indexed(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    url = server.add_image("chart.png", PNG, "image/png")
+    stored = store(tmp_path, journal).fetch(url)
+    sha = hashlib.sha256(PNG).hexdigest()
+    assert stored.sha256 == sha and stored.size == len(PNG) and stored.downloaded
+    assert Path(stored.path) == tmp_path / "media" / sha[:2] / f"{sha}.png"
+    assert Path(stored.path).read_bytes() == PNG
+    row = journal.media_by_url(url)  # what the vision model reads
+    assert row is not None and row.path == stored.path and row.content_type == "image/png"
+    assert stored_files(tmp_path) == [Path(stored.path)]  # no temporary file left behind
+
+
+def test_a_url_seen_again_is_not_downloaded_again(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    url = server.add_image("chart.jpg", PNG, "image/jpeg")
+    first = store(tmp_path, journal).fetch(url)
+    again = store(tmp_path, journal).fetch(url)  # e.g. after a restart
+    assert server.image_hits("chart.jpg") == 1
+    assert not again.downloaded and again.path == first.path and again.sha256 == first.sha256
+
+
+def test_a_known_url_whose_file_is_gone_is_fetched_again(tmp_path: Path, server: ChannelServer,
+                                                        journal: Journal) -> None:
+    url = server.add_image("chart.png", PNG)
+    first = store(tmp_path, journal).fetch(url)
+    Path(first.path).unlink()
+    again = store(tmp_path, journal).fetch(url)
+    assert again.downloaded and Path(again.path).read_bytes() == PNG
+    assert server.image_hits("chart.png") == 2
+
+
+def test_identical_bytes_from_two_urls_are_stored_once(tmp_path: Path, server: ChannelServer,
+                                                       journal: Journal) -> None:
+    first_url = server.add_image("a.png", PNG)
+    second_url = server.add_image("b.png", PNG)
+    media = store(tmp_path, journal)
+    first, second = media.fetch(first_url), media.fetch(second_url)
+    assert first.path == second.path
+    assert len(stored_files(tmp_path)) == 1
+    by_url = (journal.media_by_url(first_url), journal.media_by_url(second_url))
+    assert by_url[0] is not None and by_url[0] == by_url[1]
+
+
+def test_wrong_content_type_is_refused(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    url = server.add_image("page.png", b"<html>login</html>", "text/html; charset=utf-8")
+    with pytest.raises(MediaNotAnImage, match="text/html"):
+        store(tmp_path, journal).fetch(url)
+    assert journal.media_by_url(url) is None and stored_files(tmp_path) == []
+
+
+def test_declared_oversize_is_refused_before_reading(tmp_path: Path, server: ChannelServer,
+                                                     journal: Journal) -> None:
+    url = server.add_image("big.png", PNG)
+    with pytest.raises(MediaTooLarge, match="declared"):
+        store(tmp_path, journal, max_bytes=1000).fetch(url)
+    assert journal.media_by_url(url) is None and stored_files(tmp_path) == []
+
+
+def test_undeclared_oversize_is_cut_off_while_streaming(tmp_path: Path, server: ChannelServer,
+                                                        journal: Journal) -> None:
+    url = server.add_image("big.png", PNG, declare_length=False)
+    with pytest.raises(MediaTooLarge):
+        store(tmp_path, journal, max_bytes=1000).fetch(url)
+    assert journal.media_by_url(url) is None and stored_files(tmp_path) == []
+    # Just under the cap is fine, also without a declared length.
+    assert store(tmp_path, journal, max_bytes=len(PNG)).fetch(url).size == len(PNG)
+
+
+def test_a_silent_server_times_out(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    url = server.add_image("slow.png", PNG, delay_seconds=5)
+    started = time.monotonic()
+    with pytest.raises(MediaTimeout):
+        store(tmp_path, journal, timeout=0.2).fetch(url)
+    assert time.monotonic() - started < 2
+    assert journal.media_by_url(url) is None
+
+
+def test_a_trickling_server_hits_the_total_deadline(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    # Each chunk arrives within the read timeout, but the whole download would take far longer.
+    url = server.add_image("trickle.png", PNG * 4, chunk_delay_seconds=0.15)
+    started = time.monotonic()
+    with pytest.raises(MediaTimeout, match="within"):
+        store(tmp_path, journal, timeout=0.3).fetch(url)
+    assert time.monotonic() - started < 0.9  # the whole body would take 1.2 s
+    assert journal.media_by_url(url) is None and stored_files(tmp_path) == []
+
+
+def test_missing_image_and_refused_connection_are_unavailable(tmp_path: Path, server: ChannelServer,
+                                                              journal: Journal) -> None:
+    media = store(tmp_path, journal, timeout=2)
+    with pytest.raises(MediaUnavailable, match="HTTP 404"):
+        media.fetch(f"{server.base_url}/img/none.png")
+    closed = ChannelServer("x")
+    url = closed.base_url + "/img/a.png"
+    closed.stop()
+    with pytest.raises(MediaUnavailable, match="cannot connect"):
+        media.fetch(url)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://host/a.png", "not a url"])
+def test_only_http_urls_are_fetched(tmp_path: Path, journal: Journal, url: str) -> None:
+    with pytest.raises(MediaBadUrl):
+        store(tmp_path, journal).fetch(url)
+
+
+def test_bytes_from_another_source_share_the_checks_and_the_dedupe(tmp_path: Path, journal: Journal) -> None:
+    calls: list[str] = []
+
+    def telegram_photo(url: str) -> tuple[bytes, str]:
+        calls.append(url)
+        return PNG, "image/png"
+
+    media = MediaStore(tmp_path / "media", journal, max_bytes=100_000, timeout=1,
+                       fetchers={"tg": telegram_photo})
+    stored = media.fetch("tg://SigDesk/5/photo")
+    assert Path(stored.path).read_bytes() == PNG
+    assert media.fetch("tg://SigDesk/5/photo").downloaded is False and calls == ["tg://SigDesk/5/photo"]
+    with pytest.raises(MediaNotAnImage):
+        media.store_bytes("tg://SigDesk/6/doc", b"%PDF", "application/pdf")
+    with pytest.raises(MediaTooLarge):
+        MediaStore(tmp_path / "media", journal, max_bytes=10, timeout=1).store_bytes("tg://x/1", PNG, "image/png")
