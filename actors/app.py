@@ -45,6 +45,7 @@ from exchange.bitget.errors import BitgetError
 from exchange.bitget.ratelimit import RepeatedLimitDetector
 from exchange.bitget.ws import DEMO_PUBLIC_URL
 from parsing.channel_server import ChannelServer
+from parsing.media import MediaStore
 from parsing.posts import Post
 from parsing.web_preview import WebPreviewClient
 from trading.journal import Journal
@@ -290,6 +291,9 @@ class Runtime:
             site_url = self.demo.start()
             log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
         self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
+        media = config.media
+        self.media = (MediaStore(config.storage.media_dir, self.journal, max_bytes=media.max_bytes,
+                                 timeout=media.timeout_seconds) if media.download else None)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
@@ -484,7 +488,7 @@ class Runtime:
                  metrics=metrics, interval_s=config.listener.polling_seconds,
                  jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,
                  max_catch_up_pages=config.listener.max_catch_up_pages,
-                 skip_history_on_first_start=not config.demo.enabled),
+                 skip_history_on_first_start=not config.demo.enabled, media=self.media),
         ]
 
 

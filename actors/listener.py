@@ -1,7 +1,8 @@
-"""Listener: polls the channel's web preview and hands each new post on exactly once.
+"""Listener: polls the channel (web preview or user client) and hands each new post on exactly once.
 
 "Seen" is owned by the journal, not by this actor: a restarted Listener asks the journal for the last
-message id and pages back over any gap, so nothing is missed and nothing is handed on twice.
+message id and pages back over any gap, so nothing is missed and nothing is handed on twice. The work of one
+poll lives in the plain ``ChannelPoller``; the actor only schedules it.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
-from parsing.posts import Post
-from parsing.web_preview import (
-    PreviewError,
-    PreviewRateLimited,
-    WebPreviewClient,
-    catch_up,
-)
-from trading.journal import Journal
+from parsing.media import MediaStore
+from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
+from parsing.web_preview import PreviewRedirected, catch_up
+from trading.journal import Journal, PostStatus
 
 log = logging.getLogger("following.listener")
 
@@ -47,67 +45,67 @@ class PollPlan:
         return delay + self._rng.uniform(0, self.jitter_s)
 
 
-class Listener(SupervisedActor):
+class ChannelPoller:
+    """One poll of a channel: read the newest page (paging back over a gap), journal every post, download
+    new images, and hand new posts and edits on in message-id order. Returns the delay before the next poll.
+
+    The first start on a channel records what is already there as history (never handed on). A failed
+    image download is journaled as an event; the post is handed on all the same.
+    """
+
     def __init__(
         self,
         *,
-        client: WebPreviewClient,
+        source: PostSource,
         journal: Journal,
-        parser: Any,
+        hand_on: Callable[[Any], Any],
         metrics: Any,
-        interval_s: float,
-        jitter_s: float = 0.0,
-        backoff_max_s: float = 300.0,
+        plan: PollPlan,
         max_catch_up_pages: int = 10,
         skip_history_on_first_start: bool = True,
-        **base: Any,
+        media: MediaStore | None = None,
     ) -> None:
-        super().__init__(**base)
-        self._client = client
+        self.source = source
         self._journal = journal
-        self._parser = parser
+        self._hand_on = hand_on
         self._metrics = metrics
-        self._plan = PollPlan(interval_s, jitter_s, backoff_max_s, random.Random())
+        self.plan = plan
         self._max_pages = max_catch_up_pages
         self._skip_history = skip_history_on_first_start
+        self._media = media
 
-    def on_started(self) -> None:
-        self.schedule_once(0.0, Tick("poll"))
-
-    def handle(self, message: Any) -> Any:
-        if isinstance(message, Tick) and message.what == "poll":
-            self.schedule_once(self._poll(), Tick("poll"))
-        return None
-
-    def _poll(self) -> float:
-        """Poll once; returns the delay before the next poll."""
-        channel = self._client.channel
+    def poll(self) -> float:
+        channel = self.source.channel
         started = time.monotonic()
         try:
             last_seen = self._journal.last_message_id(channel)
             # The latest page carries the new posts and the recent old ones (whose edits we must see);
             # only when it does not reach back to the last post seen is there a gap to page over.
-            posts = self._client.fetch_latest()
+            posts = self.source.fetch_latest()
             baseline_flag = f"listener_baseline:{channel}"
             if last_seen is None and self._skip_history and self._journal.get_flag(baseline_flag) is None:
                 self._record_history(posts)
                 self._journal.set_flag(baseline_flag, str(time.time()))
                 posts = []
             elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
-                posts = catch_up(self._client, last_seen, self._max_pages)
-        except PreviewRateLimited as exc:
+                posts = catch_up(self.source, last_seen, self._max_pages, on_gap=self._record_gap)
+        except PostSourceRateLimited as exc:
             self._metrics.poll_errors.labels(source="listener").inc()
-            log.warning("channel preview rate limited; backing off")
-            return self._plan.after_failure(exc.retry_after)
-        except PreviewError as exc:
+            log.warning("%s: rate limited (%s); backing off", channel, exc)
+            return self.plan.after_failure(exc.retry_after)
+        except PreviewRedirected as exc:
             self._metrics.poll_errors.labels(source="listener").inc()
-            log.warning("channel preview poll failed: %s", exc)
-            return self._plan.after_failure()
+            log.error("%s has no public web preview: %s; check listener.target_url", channel, exc)
+            return self.plan.after_failure()
+        except PostSourceError as exc:
+            self._metrics.poll_errors.labels(source="listener").inc()
+            log.warning("%s: poll failed: %s", channel, exc)
+            return self.plan.after_failure()
         finally:
             self._metrics.poll_seconds.labels(source="listener").observe(time.monotonic() - started)
         for post in sorted(posts, key=lambda p: p.message_id):
-            self._hand_on(post)
-        return self._plan.after_success()
+            self._take(post)
+        return self.plan.after_success()
 
     def _record_history(self, posts: list[Post]) -> None:
         """First start on a channel: what is already there is history, not a signal to act on. Each post is
@@ -116,12 +114,69 @@ class Listener(SupervisedActor):
             self._journal.record_post(post)
             self._journal.record_signal(post.channel, post.message_id, {}, "history",
                                         "on the channel before the first start")
-        log.info("first start on %s: %d existing posts recorded, not traded", self._client.channel, len(posts))
+        log.info("first start on %s: %d existing posts recorded, not traded", self.source.channel, len(posts))
 
-    def _hand_on(self, post: Post) -> None:
+    def _record_gap(self, first_id: int, last_id: int) -> None:
+        self._journal.record_event(
+            "CATCH_UP_INCOMPLETE",
+            {"channel": self.source.channel, "first_missing": first_id, "last_missing": last_id,
+             "pages": self._max_pages},
+        )
+
+    def _take(self, post: Post) -> None:
         result = self._journal.record_post(post)
-        if result.status == "new":
+        if result.status is PostStatus.DUPLICATE:
+            return
+        self._store_images(post)
+        if result.status is PostStatus.NEW:
             self._metrics.posts_total.inc()
-            self._parser.tell(PostSeen(post))
-        elif result.status == "edited":
-            self._parser.tell(PostEdited(post, result.previous_text or ""))
+            self._hand_on(PostSeen(post))
+        else:
+            self._hand_on(PostEdited(post, result.previous_text or ""))
+
+    def _store_images(self, post: Post) -> None:
+        if self._media is None:
+            return
+        for url in post.image_urls:
+            try:
+                self._media.fetch(url)
+            except Exception as exc:  # a lost image must never cost the post (it is journaled already)
+                log.warning("%s/%d: image not stored: %s", post.channel, post.message_id, exc)
+                self._journal.record_event(
+                    "MEDIA_DOWNLOAD_FAILED",
+                    {"channel": post.channel, "message_id": post.message_id, "url": url,
+                     "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+
+
+class Listener(SupervisedActor):
+    def __init__(
+        self,
+        *,
+        client: PostSource,
+        journal: Journal,
+        parser: Any,
+        metrics: Any,
+        interval_s: float,
+        jitter_s: float = 0.0,
+        backoff_max_s: float = 300.0,
+        max_catch_up_pages: int = 10,
+        skip_history_on_first_start: bool = True,
+        media: MediaStore | None = None,
+        **base: Any,
+    ) -> None:
+        super().__init__(**base)
+        self._poller = ChannelPoller(
+            source=client, journal=journal, hand_on=parser.tell, metrics=metrics,
+            plan=PollPlan(interval_s, jitter_s, backoff_max_s, random.Random()),
+            max_catch_up_pages=max_catch_up_pages, skip_history_on_first_start=skip_history_on_first_start,
+            media=media,
+        )
+
+    def on_started(self) -> None:
+        self.schedule_once(0.0, Tick("poll"))
+
+    def handle(self, message: Any) -> Any:
+        if isinstance(message, Tick) and message.what == "poll":
+            self.schedule_once(self._poller.poll(), Tick("poll"))
+        return None

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+
+class PostSourceError(Exception):
+    """A source of posts (web preview, user client) could not be read this time; retry later."""
+
+
+class PostSourceRateLimited(PostSourceError):
+    """The source asks us to slow down; ``retry_after`` seconds when it says how long."""
+
+    def __init__(self, retry_after: float | None, message: str) -> None:
+        super().__init__(message if retry_after is None else f"{message}, retry after {retry_after:g}s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -24,3 +36,18 @@ class Post:
         data["image_urls"] = list(self.image_urls)
         data["album_ids"] = list(self.album_ids)
         return data
+
+
+class PostSource(Protocol):
+    """Where the listener reads posts: pages of posts, ascending, each with album item ids when grouped.
+
+    Errors are ``PostSourceError``; ``fetch_latest`` gives the newest page, ``fetch_before(id)`` the page of
+    posts older than ``id``.
+    """
+
+    @property
+    def channel(self) -> str: ...
+
+    def fetch_latest(self) -> list[Post]: ...
+
+    def fetch_before(self, message_id: int) -> list[Post]: ...

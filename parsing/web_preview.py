@@ -9,11 +9,12 @@ preview away from ``/s/``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import quote, urljoin, urlparse
 
 import requests
 
-from parsing.posts import Post
+from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
 from parsing.tme import page_info, parse_page
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ _DESKTOP_UA = (
 )
 
 
-class PreviewError(Exception):
+class PreviewError(PostSourceError):
     """Any failure to read the web preview."""
 
 
@@ -31,10 +32,9 @@ class PreviewUnavailable(PreviewError):
     """Timeout, connection failure, 5xx, or the soft "No posts found" page: retry later."""
 
 
-class PreviewRateLimited(PreviewError):
+class PreviewRateLimited(PreviewError, PostSourceRateLimited):
     def __init__(self, retry_after: float | None, message: str = "rate limited (HTTP 429)") -> None:
-        super().__init__(message if retry_after is None else f"{message}, retry after {retry_after:g}s")
-        self.retry_after = retry_after
+        PostSourceRateLimited.__init__(self, retry_after, message)
 
 
 class PreviewRedirected(PreviewError):
@@ -133,12 +133,18 @@ class WebPreviewClient:
         return parse_page(html, channel=self.channel)
 
 
-def catch_up(client: WebPreviewClient, last_seen_id: int, max_pages: int = 5) -> list[Post]:
+def catch_up(
+    client: PostSource,
+    last_seen_id: int,
+    max_pages: int = 5,
+    on_gap: Callable[[int, int], None] | None = None,
+) -> list[Post]:
     """Posts newer than ``last_seen_id``, each once, ascending, paging back with ``?before=``.
 
     Starts at the newest page and walks older pages until one reaches back to ``last_seen_id`` (or the
     channel's start), reading at most ``max_pages`` pages. If the bound is hit first the gap stays open:
-    the posts found are still returned, and a warning is logged. Errors from the client propagate.
+    the posts found are still returned, a warning is logged and ``on_gap(first, last)`` is called with the
+    message ids that may be missing. Errors from the client propagate.
     """
     if max_pages < 1:
         raise ValueError("max_pages must be at least 1")
@@ -157,6 +163,8 @@ def catch_up(client: WebPreviewClient, last_seen_id: int, max_pages: int = 5) ->
                 "catch-up of %s stopped after %d pages; ids %d..%d may be missing",
                 client.channel, pages_read, last_seen_id + 1, oldest - 1,
             )
+            if on_gap is not None:
+                on_gap(last_seen_id + 1, oldest - 1)
             break
         page = client.fetch_before(oldest)
         pages_read += 1

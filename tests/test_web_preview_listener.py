@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import logging
+import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from actors.listener import ChannelPoller, PollPlan
+from actors.messages import PostSeen
+from actors.metrics import Metrics
 from parsing.channel_server import ChannelServer
+from parsing.media import MediaStore
 from parsing.web_preview import (
     PreviewBadPage,
     PreviewError,
@@ -15,6 +24,7 @@ from parsing.web_preview import (
     WebPreviewClient,
     catch_up,
 )
+from trading.journal import Journal
 
 
 @pytest.fixture
@@ -150,3 +160,193 @@ def test_catch_up_counts_album_items_as_seen(server: ChannelServer, client: WebP
     second = server.add_post("after the album")
     caught = catch_up(client, first + 1, max_pages=3)  # the album's second item id was the last seen
     assert [post.message_id for post in caught] == [second]
+
+
+# --- the listener's poll: order, exactly once, edits, politeness, metrics, media -------------------------
+POSTS = "following_posts_total"
+ERRORS = "following_poll_errors_total"
+POLLS = "following_poll_seconds_count"
+
+
+def metric(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass
+class Rig:
+    server: ChannelServer
+    journal: Journal
+    metrics: Metrics
+    handed: list[Any]
+    tmp_path: Path
+
+    def poller(self, *, max_pages: int = 10, media: bool = False, interval: float = 5.0,
+               backoff_max: float = 300.0) -> ChannelPoller:
+        return ChannelPoller(
+            source=WebPreviewClient(self.server.base_url, "SigDesk", timeout=2.0),
+            journal=self.journal, hand_on=self.handed.append, metrics=self.metrics,
+            plan=PollPlan(interval, 1.0, backoff_max, random.Random(3)), max_catch_up_pages=max_pages,
+            media=MediaStore(self.tmp_path / "media", self.journal, max_bytes=100_000, timeout=2.0) if media
+            else None,
+        )
+
+    def seen_ids(self) -> list[int]:
+        return [m.post.message_id for m in self.handed if isinstance(m, PostSeen)]
+
+
+@pytest.fixture
+def rig(server: ChannelServer, tmp_path: Path) -> Iterator[Rig]:
+    with Journal(str(tmp_path / "journal.sqlite")) as journal:
+        yield Rig(server, journal, Metrics(), [], tmp_path)
+
+
+def test_poll_plan_jitter_stays_within_its_bounds() -> None:
+    plan = PollPlan(5.0, 1.5, 300.0, random.Random(1))
+    delays = [plan.after_success() for _ in range(500)]
+    assert all(5.0 <= delay <= 6.5 for delay in delays)
+    assert max(delays) - min(delays) > 1.0  # really spread, not a constant
+
+
+def test_poll_plan_backs_off_exponentially_to_its_cap_and_resets_after_success() -> None:
+    plan = PollPlan(2.0, 0.0, 30.0, random.Random(1))
+    assert [plan.after_failure() for _ in range(5)] == [4.0, 8.0, 16.0, 30.0, 30.0]
+    assert plan.after_success() == 2.0
+    assert plan.after_failure() == 4.0
+
+
+def test_poll_plan_honours_retry_after_even_above_its_cap() -> None:
+    plan = PollPlan(2.0, 0.0, 30.0, random.Random(1))
+    assert plan.after_failure(retry_after_s=120.0) == 120.0
+    assert plan.after_failure(retry_after_s=1.0) == 8.0  # a short Retry-After never shortens the backoff
+
+
+def test_first_start_is_history_then_new_posts_once_each_in_order(rig: Rig) -> None:
+    old = [rig.server.add_post(f"old {n}") for n in range(3)]
+    poller = rig.poller()
+    poller.poll()
+    assert rig.handed == [] and rig.journal.last_message_id("SigDesk") == old[-1]
+    new = [rig.server.add_post(f"new {n}") for n in range(3)]
+    poller.poll()
+    poller.poll()
+    assert rig.seen_ids() == new
+    assert metric(rig.metrics, POSTS) == 3 and metric(rig.metrics, POLLS, source="listener") == 3
+
+
+def test_catch_up_after_downtime_hands_each_post_on_once_in_order(rig: Rig) -> None:
+    rig.server.add_post("before the first start")
+    rig.poller().poll()
+    missed = [rig.server.add_post(f"while down {n}") for n in range(17)]  # page size 5: four pages
+    restarted = rig.poller()  # a new instance: all it knows is the journal
+    restarted.poll()
+    restarted.poll()
+    assert rig.seen_ids() == missed
+    assert rig.journal.events("CATCH_UP_INCOMPLETE") == []
+
+
+def test_catch_up_bounded_in_pages_records_the_gap(rig: Rig) -> None:
+    rig.server.add_post("seen")
+    rig.poller().poll()
+    missed = [rig.server.add_post(f"while down {n}") for n in range(17)]
+    rig.poller(max_pages=2).poll()
+    assert rig.seen_ids() == missed[-10:]
+    (event,) = rig.journal.events("CATCH_UP_INCOMPLETE")
+    assert (event.detail["first_missing"], event.detail["last_missing"]) == (missed[0], missed[6])
+
+
+def test_edit_is_an_update_event_never_a_second_entry(rig: Rig) -> None:
+    rig.poller().poll()  # empty channel: the baseline
+    poller = rig.poller()
+    message_id = rig.server.add_post("BTC LONG\nSL 59000")
+    poller.poll()
+    rig.server.edit_post(message_id, "BTC LONG\nSL 59500")
+    poller.poll()
+    poller.poll()
+    kinds = [(type(m).__name__, m.post.message_id) for m in rig.handed]
+    assert kinds == [("PostSeen", message_id), ("PostEdited", message_id)]
+    edited = rig.handed[1]
+    assert edited.previous_text == "BTC LONG\nSL 59000" and edited.post.text == "BTC LONG\nSL 59500"
+    assert metric(rig.metrics, POSTS) == 1
+
+
+def test_rate_limit_backs_off_by_retry_after_and_loses_nothing(rig: Rig) -> None:
+    poller = rig.poller(interval=1.0, backoff_max=10.0)
+    poller.poll()
+    message_id = rig.server.add_post("posted during the 429")
+    rig.server.fail_next(429, retry_after=45)
+    assert poller.poll() >= 45
+    assert rig.handed == [] and metric(rig.metrics, ERRORS, source="listener") == 1
+    assert poller.poll() <= 2.0  # back to the interval (plus jitter)
+    assert rig.seen_ids() == [message_id]
+
+
+@pytest.mark.parametrize("fault", ["soft_empty", "503"])
+def test_soft_empty_page_and_5xx_are_failures_never_an_empty_channel(rig: Rig, fault: str) -> None:
+    rig.server.add_post("already there")
+    if fault == "soft_empty":
+        rig.server.serve_soft_empty_next()
+    else:
+        rig.server.fail_next(503)
+    poller = rig.poller(interval=1.0)
+    assert poller.poll() >= 2.0  # backoff, not the interval
+    # Not mistaken for the first look at an empty channel: no baseline, nothing recorded.
+    assert rig.journal.get_flag("listener_baseline:SigDesk") is None
+    assert rig.journal.last_message_id("SigDesk") is None
+    assert metric(rig.metrics, ERRORS, source="listener") == 1
+    assert metric(rig.metrics, POLLS, source="listener") == 1
+    poller.poll()
+    assert rig.journal.last_message_id("SigDesk") == 1 and rig.handed == []  # then history, as it should
+
+
+def test_redirect_away_from_the_preview_is_reported_clearly(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    poller = ChannelPoller(
+        source=WebPreviewClient(rig.server.base_url, "PrivateDesk", timeout=2.0), journal=rig.journal,
+        hand_on=rig.handed.append, metrics=rig.metrics, plan=PollPlan(1.0, 0.0, 60.0, random.Random(1)),
+    )
+    with caplog.at_level(logging.ERROR, logger="following.listener"):
+        assert poller.poll() == 2.0
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "PrivateDesk has no public web preview" in record.getMessage()
+    assert "/PrivateDesk" in record.getMessage() and "listener.target_url" in record.getMessage()
+    assert metric(rig.metrics, ERRORS, source="listener") == 1
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"chart" * 100
+
+
+def test_new_post_images_are_stored_before_the_post_is_handed_on(rig: Rig) -> None:
+    rig.poller().poll()
+    url = rig.server.add_image("chart.png", PNG)
+    poller = rig.poller(media=True)
+    handed_with_image: list[bool] = []
+    poller._hand_on = lambda message: handed_with_image.append(rig.journal.media_by_url(url) is not None)
+    rig.server.add_post("BTC chart", image_urls=[url])
+    poller.poll()
+    assert handed_with_image == [True]  # the vision model finds the file when the post reaches it
+    row = rig.journal.media_by_url(url)
+    assert row is not None and Path(row.path).read_bytes() == PNG
+
+
+def test_a_failed_image_download_is_journaled_and_the_post_still_handed_on(rig: Rig) -> None:
+    rig.poller().poll()
+    bad = rig.server.add_image("login.png", b"<html>", "text/html")
+    missing = f"{rig.server.base_url}/img/gone.png"
+    good = rig.server.add_image("ok.png", PNG)
+    message_id = rig.server.add_post("album", image_urls=[bad, missing, good])
+    rig.poller(media=True).poll()
+    assert rig.seen_ids() == [message_id]
+    failures = {e.detail["url"]: e.detail["error"] for e in rig.journal.events("MEDIA_DOWNLOAD_FAILED")}
+    assert set(failures) == {bad, missing}
+    assert "MediaNotAnImage" in failures[bad] and "HTTP 404" in failures[missing]
+    assert rig.journal.media_by_url(good) is not None
+
+
+def test_an_image_seen_again_in_an_edit_is_not_downloaded_again(rig: Rig) -> None:
+    rig.poller().poll()
+    url = rig.server.add_image("chart.png", PNG)
+    message_id = rig.server.add_post("chart", image_urls=[url])
+    poller = rig.poller(media=True)
+    poller.poll()
+    rig.server.edit_post(message_id, "chart (corrected)")
+    poller.poll()
+    assert [type(m).__name__ for m in rig.handed] == ["PostSeen", "PostEdited"]
+    assert rig.server.image_hits("chart.png") == 1
