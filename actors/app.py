@@ -322,6 +322,9 @@ class Runtime:
         for part in (self.health, self.demo):
             if part is not None:
                 part.stop()
+        notifier = getattr(self, "notifier", None)
+        if notifier is not None:
+            notifier.close()  # deliver the notices raised while stopping
         if self.paper is not None:
             self.paper.engine.stop_ticker()
             if self.paper.ws_server is not None:
