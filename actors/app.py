@@ -36,6 +36,7 @@ from actors.position_guard import PositionGuard
 from actors.price_feed import PriceFeed
 from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
+from actors.sources import build_media_store, build_post_source
 from actors.status import RuntimeStatus
 from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
 from actors.vision import build_vision
@@ -45,9 +46,7 @@ from exchange.bitget.errors import BitgetError
 from exchange.bitget.ratelimit import RepeatedLimitDetector
 from exchange.bitget.ws import DEMO_PUBLIC_URL
 from parsing.channel_server import ChannelServer
-from parsing.media import MediaStore
 from parsing.posts import Post
-from parsing.web_preview import WebPreviewClient
 from trading.journal import Journal
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
@@ -290,10 +289,9 @@ class Runtime:
             self.demo = DemoChannel(config, self.paper)
             site_url = self.demo.start()
             log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
-        self.preview = WebPreviewClient(site_url, config.listener.channel, timeout=config.listener.timeout_seconds)
-        media = config.media
-        self.media = (MediaStore(config.storage.media_dir, self.journal, max_bytes=media.max_bytes,
-                                 timeout=media.timeout_seconds) if media.download else None)
+        # the web preview, or the Telegram user client when listener.mode is telegram
+        self.preview = build_post_source(config, self.secrets, site_url)
+        self.media = build_media_store(config, self.journal, self.preview)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
@@ -322,6 +320,9 @@ class Runtime:
         for part in (self.health, self.demo):
             if part is not None:
                 part.stop()
+        close_source = getattr(getattr(self, "preview", None), "close", None)
+        if close_source is not None:
+            close_source()  # the Telegram user client's connection and loop thread
         notifier = getattr(self, "notifier", None)
         if notifier is not None:
             notifier.close()  # deliver the notices raised while stopping

@@ -339,6 +339,8 @@ class Secrets:
     bitget_passphrase: Secret | None
     vlm_api_key: Secret | None
     bot_token: Secret | None
+    telegram_api_id: str | None = None  # not secret, and a number: scrubbing it would mangle prices in logs
+    telegram_api_hash: Secret | None = None
 
     def values(self) -> list[str]:
         """Every secret's plain value (for scrubbing output); empty ones left out."""
@@ -358,6 +360,8 @@ def load_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
         bitget_passphrase=read(config.bitget.passphrase_env),
         vlm_api_key=read(config.vlm.api_key_env),
         bot_token=read(config.notify.telegram_bot.token_env),
+        telegram_api_id=env.get(config.telegram.api_id_env) or None,
+        telegram_api_hash=read(config.telegram.api_hash_env),
     )
 
 
@@ -375,9 +379,30 @@ def check_live_requirements(config: Config, secrets: Secrets) -> list[tuple[str,
                 problems.append((key, f"environment variable {env_name} is not set (dry_run is false)"))
     if config.vlm.enabled and secrets.vlm_api_key is None:
         problems.append(("vlm.api_key_env", f"environment variable {config.vlm.api_key_env} is not set"))
+    if config.listener.mode == "telegram" and not config.demo.enabled:
+        problems += telegram_listener_problems(config, secrets)
     if config.notify.telegram_bot.enabled and secrets.bot_token is None:
         name = config.notify.telegram_bot.token_env
         problems.append(("notify.telegram_bot.token_env", f"environment variable {name} is not set"))
+    return problems
+
+
+def telegram_listener_problems(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
+    """What keeps ``listener.mode: telegram`` from starting: credentials, and Telethon (an optional extra)."""
+    import importlib.util
+
+    problems: list[tuple[str, str]] = []
+    api_id = secrets.telegram_api_id
+    if api_id is None:
+        problems.append(("telegram.api_id_env", f"environment variable {config.telegram.api_id_env} is not set "
+                                                "(listener.mode is telegram)"))
+    elif not api_id.strip().isdigit():
+        problems.append(("telegram.api_id_env", f"environment variable {config.telegram.api_id_env} is not a number"))
+    if secrets.telegram_api_hash is None:
+        problems.append(("telegram.api_hash_env", f"environment variable {config.telegram.api_hash_env} is not set "
+                                                  "(listener.mode is telegram)"))
+    if importlib.util.find_spec("telethon") is None:
+        problems.append(("listener.mode", "telegram needs Telethon: pip install -e '.[telegram]'"))
     return problems
 
 
