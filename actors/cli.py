@@ -153,23 +153,9 @@ def _parse_vision(args: argparse.Namespace) -> tuple[Any, float] | None:
 
 
 def cmd_posts(args: argparse.Namespace) -> int:
-    from parsing.tme import parse_page
+    from actors.posts_command import run
 
-    if args.html:
-        html = Path(args.html).read_text(encoding="utf-8")
-    else:
-        import requests
-
-        response = requests.get(args.url, timeout=15)
-        if response.status_code != 200:
-            print(f"{args.url}: HTTP {response.status_code}", file=sys.stderr)
-            return EXIT_ERROR
-        html = response.text
-    for post in parse_page(html):
-        row = post.to_json()
-        print(json.dumps({k: row[k] for k in ("message_id", "date", "text", "image_urls", "reply_to",
-                                               "forwarded_from", "edited")}, ensure_ascii=False))
-    return EXIT_OK
+    return run(args.url, args.html)
 
 
 def build_parser() -> argparse.ArgumentParser:
