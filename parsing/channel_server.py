@@ -47,6 +47,7 @@ class _Image:
 class _Faults:
     statuses: list[tuple[int, float | None]] = field(default_factory=list)
     soft_empty: int = 0
+    delays: list[float] = field(default_factory=list)
 
 
 def _now_iso() -> str:
@@ -306,6 +307,11 @@ class ChannelServer:
         with self._lock:
             self._faults.statuses.extend([(status, retry_after)] * times)
 
+    def delay_next(self, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` page requests wait ``seconds`` before answering (cut short by ``stop()``)."""
+        with self._lock:
+            self._faults.delays.extend([seconds] * times)
+
     def serve_soft_empty_next(self, times: int = 1) -> None:
         with self._lock:
             self._faults.soft_empty += times
@@ -411,6 +417,10 @@ class ChannelServer:
                     if segments[1].lower() != server.channel.lower():
                         # t.me sends a channel without public preview away from /s/
                         self._send(HTTPStatus.FOUND, {"Location": f"/{segments[1]}"}, b"")
+                        return
+                    with server._lock:
+                        delay = server._faults.delays.pop(0) if server._faults.delays else 0.0
+                    if delay and server._stop_event.wait(delay):
                         return
                     status, headers, body = server._page(parse_qs(url.query))
                     self._send(status, headers, body)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,17 @@ def test_timeout_is_unavailable(server: ChannelServer) -> None:
 
     with pytest.raises(PreviewUnavailable, match="timeout"):
         WebPreviewClient(server.base_url, "SigDesk", session=SlowSession()).fetch_latest()
+
+
+def test_a_slow_page_times_out_as_unavailable_and_the_next_poll_works(server: ChannelServer) -> None:
+    server.add_post("hello")
+    server.delay_next(3.0)
+    client = WebPreviewClient(server.base_url, "SigDesk", timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(PreviewUnavailable, match="timeout"):
+        client.fetch_latest()
+    assert time.monotonic() - started < 2
+    assert [p.text for p in client.fetch_latest()] == ["hello"]
 
 
 def test_non_channel_html_is_a_bad_page(server: ChannelServer) -> None:
