@@ -325,7 +325,7 @@ class Runtime:
             close_source()  # the Telegram user client's connection and loop thread
         notifier = getattr(self, "notifier", None)
         if notifier is not None:
-            notifier.close()  # deliver the notices raised while stopping
+            notifier.close(timeout=2.0)  # deliver the notices raised while stopping, within the stop budget
         if self.paper is not None:
             self.paper.engine.stop_ticker()
             if self.paper.ws_server is not None:

@@ -161,3 +161,18 @@ def test_bytes_from_another_source_share_the_checks_and_the_dedupe(tmp_path: Pat
         media.store_bytes("tg://SigDesk/6/doc", b"%PDF", "application/pdf")
     with pytest.raises(MediaTooLarge):
         MediaStore(tmp_path / "media", journal, max_bytes=10, timeout=1).store_bytes("tg://x/1", PNG, "image/png")
+
+
+@pytest.mark.slow
+def test_the_running_system_stores_a_post_image_where_the_vision_model_finds_it(tmp_path: Path) -> None:
+    from tests.e2e import running_system
+    from tests.waiting import wait_until
+
+    with running_system(tmp_path) as system:
+        url = system.channel.add_image("chart.png", PNG)
+        message_id = system.channel.add_post("BTC chart, see picture", image_urls=[url])
+        journal = system.runtime.journal
+        assert journal is not None
+        row = wait_until(lambda: journal.media_by_url(url), what="the stored image")
+        assert Path(row.path).read_bytes() == PNG and Path(row.path).is_relative_to(tmp_path / "media")
+        wait_until(lambda: journal.signal_for_post(system.channel.channel, message_id), what="the post read")
