@@ -8,7 +8,9 @@ poll lives in the plain ``ChannelPoller``; the actor only schedules it.
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +47,36 @@ class PollPlan:
         return delay + self._rng.uniform(0, self.jitter_s)
 
 
+class _HandOnWorker:
+    """Hands posts on in the order given, on a thread of its own, after their images are stored.
+
+    Image downloads can take seconds; done on the actor's thread they would leave the supervisor's
+    heartbeat unanswered. One thread and one queue keep message-id order (a reply never overtakes its
+    signal). Every post is in the journal before it is queued, so one still queued at a crash is read by
+    the Parser on its next start (``unread_posts``), never lost.
+    """
+
+    def __init__(self, deliver: Callable[[Post, Any], None], name: str) -> None:
+        self._deliver = deliver
+        self._queue: queue.Queue[tuple[Post, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, post: Post, message: Any) -> None:
+        self._queue.put((post, message))
+
+    def close(self) -> None:
+        """Finish what is queued, then stop (without waiting here)."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._deliver(*item)
+            except Exception:  # one bad post must not stop the hand-on of the next ones
+                log.exception("handing on %s/%d failed", item[0].channel, item[0].message_id)
+
+
 class ChannelPoller:
     """One poll of a channel: read the newest page (paging back over a gap), journal every post, download
     new images, and hand new posts and edits on in message-id order. Returns the delay before the next poll.
@@ -73,6 +105,12 @@ class ChannelPoller:
         self._max_pages = max_catch_up_pages
         self._skip_history = skip_history_on_first_start
         self._media = media
+        # Only image downloads are slow: without them, posts are handed on at once on the caller's thread.
+        self._worker = _HandOnWorker(self._deliver, f"hand-on-{source.channel}") if media is not None else None
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
 
     def poll(self) -> float:
         channel = self.source.channel
@@ -127,12 +165,20 @@ class ChannelPoller:
         result = self._journal.record_post(post)
         if result.status is PostStatus.DUPLICATE:
             return
-        self._store_images(post)
+        message: PostSeen | PostEdited
         if result.status is PostStatus.NEW:
             self._metrics.posts_total.inc()
-            self._hand_on(PostSeen(post))
+            message = PostSeen(post)
         else:
-            self._hand_on(PostEdited(post, result.previous_text or ""))
+            message = PostEdited(post, result.previous_text or "")
+        if self._worker is None:
+            self._hand_on(message)
+        else:
+            self._worker.submit(post, message)
+
+    def _deliver(self, post: Post, message: Any) -> None:
+        self._store_images(post)  # first, so the reader of the post finds its images
+        self._hand_on(message)
 
     def _store_images(self, post: Post) -> None:
         if self._media is None:
@@ -180,3 +226,6 @@ class Listener(SupervisedActor):
         if isinstance(message, Tick) and message.what == "poll":
             self.schedule_once(self._poller.poll(), Tick("poll"))
         return None
+
+    def on_stopped(self) -> None:
+        self._poller.close()
