@@ -7,13 +7,18 @@ poll lives in the plain ``ChannelPoller``; the actor only schedules it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+
+import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
@@ -195,7 +200,19 @@ class ChannelPoller:
                 )
 
 
+@dataclass(frozen=True)
+class _PollFinished:
+    """Told to the Listener by its poll thread (internal)."""
+
+    delay_s: float
+    error: BaseException | None = None
+
+
 class Listener(SupervisedActor):
+    """Schedules polls; each poll runs on a thread of its own, so a page that takes its full timeout (or a
+    catch-up over several pages) never leaves the supervisor's heartbeat unanswered. A poll still running
+    past ``poll_deadline_s`` is a real hang: the actor fails and the supervisor restarts it."""
+
     def __init__(
         self,
         *,
@@ -209,6 +226,7 @@ class Listener(SupervisedActor):
         max_catch_up_pages: int = 10,
         skip_history_on_first_start: bool = True,
         media: MediaStore | None = None,
+        poll_deadline_s: float | None = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -218,14 +236,48 @@ class Listener(SupervisedActor):
             max_catch_up_pages=max_catch_up_pages, skip_history_on_first_start=skip_history_on_first_start,
             media=media,
         )
+        # every page of a full catch-up taking its whole timeout, and some slack
+        page_timeout = float(getattr(client, "timeout", 30.0))
+        self._poll_deadline_s = poll_deadline_s or page_timeout * (max_catch_up_pages + 2) + 10.0
+        self._executor: ThreadPoolExecutor | None = None
+        self._poll_started: float | None = None
 
     def on_started(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-poll")
         self.schedule_once(0.0, Tick("poll"))
+        self.schedule_every(max(0.1, self._poll_deadline_s / 10), Tick("poll_watch"))
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Tick) and message.what == "poll":
-            self.schedule_once(self._poller.poll(), Tick("poll"))
+            self._start_poll()
+        elif isinstance(message, _PollFinished):
+            self._poll_started = None
+            if message.error is not None:
+                raise message.error  # an unexpected failure (e.g. the journal): the supervisor restarts us
+            self.schedule_once(message.delay_s, Tick("poll"))
+        elif isinstance(message, Tick) and message.what == "poll_watch":
+            started = self._poll_started
+            if started is not None and time.monotonic() - started > self._poll_deadline_s:
+                raise RuntimeError(f"poll of {self._poller.source.channel} stuck for more than "
+                                   f"{self._poll_deadline_s:g}s")
         return None
 
     def on_stopped(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self._poller.close()
+
+    def _start_poll(self) -> None:
+        if self._poll_started is not None or self._executor is None:
+            return
+        self._poll_started = time.monotonic()
+        future = self._executor.submit(self._poller.poll)
+        future.add_done_callback(self._poll_done)
+
+    def _poll_done(self, future: Future[float]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        finished = _PollFinished(0.0, error) if error is not None else _PollFinished(future.result())
+        with contextlib.suppress(pykka.ActorDeadError):  # stopped meanwhile: nobody to schedule for
+            self.actor_ref.tell(finished)
