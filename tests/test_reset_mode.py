@@ -34,4 +34,6 @@ def test_panic_survives_a_restart_and_reset_mode_needs_the_trigger_removed(tmp_p
         wait_until(lambda: system.runtime.gate.mode is Mode.NORMAL, what="normal after the reset")
         journal = system.runtime.journal
         assert isinstance(journal, Journal)
-        assert journal.events("MODE_CHANGED")[-1].detail["mode"] == "normal"
+        # The gate changes first and the event is journaled a moment later: wait for it, do not race it.
+        wait_until(lambda: journal.events("MODE_CHANGED")[-1].detail["mode"] == "normal",
+                   what="the return to normal journaled")
