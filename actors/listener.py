@@ -2,16 +2,14 @@
 
 "Seen" is owned by the journal, not by this actor: a restarted Listener asks the journal for the last
 message id and pages back over any gap, so nothing is missed and nothing is handed on twice. The work of one
-poll lives in the plain ``ChannelPoller``; the actor only schedules it.
+poll lives in the plain ``ChannelPoller``; the actor only schedules it, on a thread of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import random
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,36 +50,6 @@ class PollPlan:
         return delay + self._rng.uniform(0, self.jitter_s)
 
 
-class _HandOnWorker:
-    """Hands posts on in the order given, on a thread of its own, after their images are stored.
-
-    Image downloads can take seconds; done on the actor's thread they would leave the supervisor's
-    heartbeat unanswered. One thread and one queue keep message-id order (a reply never overtakes its
-    signal). Every post is in the journal before it is queued, so one still queued at a crash is read by
-    the Parser on its next start (``unread_posts``), never lost.
-    """
-
-    def __init__(self, deliver: Callable[[Post, Any], None], name: str) -> None:
-        self._deliver = deliver
-        self._queue: queue.Queue[tuple[Post, Any] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, post: Post, message: Any) -> None:
-        self._queue.put((post, message))
-
-    def close(self) -> None:
-        """Finish what is queued, then stop (without waiting here)."""
-        self._queue.put(None)
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            try:
-                self._deliver(*item)
-            except Exception:  # one bad post must not stop the hand-on of the next ones
-                log.exception("handing on %s/%d failed", item[0].channel, item[0].message_id)
-
-
 class ChannelPoller:
     """One poll of a channel: read the newest page (paging back over a gap), journal every post, download
     new images, and hand new posts and edits on in message-id order. Returns the delay before the next poll.
@@ -110,12 +78,6 @@ class ChannelPoller:
         self._max_pages = max_catch_up_pages
         self._skip_history = skip_history_on_first_start
         self._media = media
-        # Only image downloads are slow: without them, posts are handed on at once on the caller's thread.
-        self._worker = _HandOnWorker(self._deliver, f"hand-on-{source.channel}") if media is not None else None
-
-    def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
 
     def poll(self) -> float:
         channel = self.source.channel
@@ -176,13 +138,7 @@ class ChannelPoller:
             message = PostSeen(post)
         else:
             message = PostEdited(post, result.previous_text or "")
-        if self._worker is None:
-            self._hand_on(message)
-        else:
-            self._worker.submit(post, message)
-
-    def _deliver(self, post: Post, message: Any) -> None:
-        self._store_images(post)  # first, so the reader of the post finds its images
+        self._store_images(post)  # first, so the reader of the post (the vision model) finds its images
         self._hand_on(message)
 
     def _store_images(self, post: Post) -> None:
@@ -265,7 +221,6 @@ class Listener(SupervisedActor):
     def on_stopped(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        self._poller.close()
 
     def _start_poll(self) -> None:
         if self._poll_started is not None or self._executor is None:

@@ -25,7 +25,6 @@ from parsing.web_preview import (
     WebPreviewClient,
     catch_up,
 )
-from tests.waiting import wait_until
 from trading.journal import Journal
 
 
@@ -192,19 +191,16 @@ class Rig:
     metrics: Metrics
     handed: list[Any]
     tmp_path: Path
-    pollers: list[ChannelPoller]
 
     def poller(self, *, max_pages: int = 10, media: bool = False, interval: float = 5.0,
                backoff_max: float = 300.0) -> ChannelPoller:
-        poller = ChannelPoller(
+        return ChannelPoller(
             source=WebPreviewClient(self.server.base_url, "SigDesk", timeout=2.0),
             journal=self.journal, hand_on=self.handed.append, metrics=self.metrics,
             plan=PollPlan(interval, 1.0, backoff_max, random.Random(3)), max_catch_up_pages=max_pages,
             media=MediaStore(self.tmp_path / "media", self.journal, max_bytes=100_000, timeout=2.0) if media
             else None,
         )
-        self.pollers.append(poller)
-        return poller
 
     def seen_ids(self) -> list[int]:
         return [m.post.message_id for m in self.handed if isinstance(m, PostSeen)]
@@ -213,10 +209,7 @@ class Rig:
 @pytest.fixture
 def rig(server: ChannelServer, tmp_path: Path) -> Iterator[Rig]:
     with Journal(str(tmp_path / "journal.sqlite")) as journal:
-        rig = Rig(server, journal, Metrics(), [], tmp_path, [])
-        yield rig
-        for poller in rig.pollers:
-            poller.close()
+        yield Rig(server, journal, Metrics(), [], tmp_path)
 
 
 def test_poll_plan_jitter_stays_within_its_bounds() -> None:
@@ -340,7 +333,6 @@ def test_new_post_images_are_stored_before_the_post_is_handed_on(rig: Rig) -> No
     poller._hand_on = lambda message: handed_with_image.append(rig.journal.media_by_url(url) is not None)
     rig.server.add_post("BTC chart", image_urls=[url])
     poller.poll()
-    wait_until(lambda: handed_with_image, timeout=5, what="the hand-on")
     assert handed_with_image == [True]  # the vision model finds the file when the post reaches it
     row = rig.journal.media_by_url(url)
     assert row is not None and Path(row.path).read_bytes() == PNG
@@ -353,7 +345,6 @@ def test_a_failed_image_download_is_journaled_and_the_post_still_handed_on(rig: 
     good = rig.server.add_image("ok.png", PNG)
     message_id = rig.server.add_post("album", image_urls=[bad, missing, good])
     rig.poller(media=True).poll()
-    wait_until(rig.seen_ids, timeout=5, what="the hand-on")
     assert rig.seen_ids() == [message_id]
     failures = {e.detail["url"]: e.detail["error"] for e in rig.journal.events("MEDIA_DOWNLOAD_FAILED")}
     assert set(failures) == {bad, missing}
@@ -369,20 +360,5 @@ def test_an_image_seen_again_in_an_edit_is_not_downloaded_again(rig: Rig) -> Non
     poller.poll()
     rig.server.edit_post(message_id, "chart (corrected)")
     poller.poll()
-    wait_until(lambda: len(rig.handed) == 2, timeout=5, what="both hand-ons")
     assert [type(m).__name__ for m in rig.handed] == ["PostSeen", "PostEdited"]
     assert rig.server.image_hits("chart.png") == 1
-
-
-def test_a_slow_image_never_holds_up_the_poll_and_a_reply_never_overtakes_its_signal(rig: Rig) -> None:
-    rig.poller().poll()
-    url = rig.server.add_image("slow.png", PNG, delay_seconds=0.6)
-    signal = rig.server.add_post("BTC LONG, chart attached", image_urls=[url])
-    reply = rig.server.add_post("TP1 hit", reply_to=signal)
-    poller = rig.poller(media=True)
-    started = time.monotonic()
-    poller.poll()
-    assert time.monotonic() - started < 0.4  # the actor stays free to answer heartbeats
-    wait_until(lambda: len(rig.handed) == 2, timeout=5, what="both posts handed on")
-    assert rig.seen_ids() == [signal, reply]
-    assert rig.journal.media_by_url(url) is not None
