@@ -33,7 +33,9 @@ def build_post_source(
         api_hash = secrets.telegram_api_hash.value if secrets.telegram_api_hash is not None else None
         telegram_client_factory = telethon_client_factory(telegram.session_path, secrets.telegram_api_id, api_hash)
         Path(telegram.session_path).parent.mkdir(parents=True, exist_ok=True)
-    return TelegramSource(telegram.channel or listener.channel, telegram_client_factory,
+    # "@name" and "name" are one channel: the journal keys posts by the bare name in both modes
+    channel = (telegram.channel or listener.channel).lstrip("@")
+    return TelegramSource(channel, telegram_client_factory,
                           timeout=max(listener.timeout_seconds, 5.0), session_path=telegram.session_path)
 
 

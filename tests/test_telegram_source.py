@@ -199,7 +199,7 @@ def test_config_check_names_the_telegram_environment_variables(monkeypatch: pyte
 
 
 def test_the_runtime_reads_the_user_client_in_telegram_mode(fake: FakeTelegramClient) -> None:
-    config = parse_config({"listener": {"mode": "telegram"}, "telegram": {"channel": CHANNEL}})
+    config = parse_config({"listener": {"mode": "telegram"}, "telegram": {"channel": f"@{CHANNEL}"}})
     secrets = load_secrets(config, {})
     telegram = build_post_source(config, secrets, "https://t.me", telegram_client_factory=lambda: fake)
     try:
