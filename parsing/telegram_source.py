@@ -23,6 +23,7 @@ imported only by ``telethon_client_factory``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import threading
@@ -246,9 +247,17 @@ class TelegramSource:
 
     def close(self) -> None:
         """Disconnect and stop the event loop thread."""
-        if self._client is not None:
+        client = self._client
+        if client is not None:
+
+            async def disconnect() -> None:
+                # called on the loop's own thread, where Telethon's disconnect() returns an awaitable
+                result = client.disconnect()
+                if inspect.isawaitable(result):
+                    await result
+
             try:
-                asyncio.run_coroutine_threadsafe(self._client.disconnect(), self._loop).result(5)
+                asyncio.run_coroutine_threadsafe(disconnect(), self._loop).result(5)
             except Exception as exc:  # closing must not fail a shutdown
                 log.warning("telegram disconnect failed: %s", type(exc).__name__)
         self._loop.call_soon_threadsafe(self._loop.stop)

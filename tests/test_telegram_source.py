@@ -233,3 +233,12 @@ def test_a_signal_read_by_the_user_client_becomes_one_protected_entry(tmp_path: 
         polls = len(fake.calls)
         wait_until(lambda: len(fake.calls) >= polls + 10, what="ten more polls")
         assert len(system.entry_orders("BTCUSDT")) == 1
+
+
+def test_close_disconnects_the_client(fake: FakeTelegramClient) -> None:
+    telegram = TelegramSource(CHANNEL, lambda: fake, page_size=12)
+    fake.post("x")
+    telegram.fetch_latest()
+    assert fake.connected
+    telegram.close()
+    assert not fake.connected
