@@ -213,7 +213,9 @@ class ChannelServer:
     def start(self) -> str:
         if self._serve_thread is None:
             self._serve_thread = threading.Thread(
-                target=self._httpd.serve_forever, name=f"channel-server-{self.channel}", daemon=True
+                # a short poll interval makes stop() quick (the default 0.5 s is paid by every test)
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                name=f"channel-server-{self.channel}", daemon=True
             )
             self._serve_thread.start()
         return self.base_url
