@@ -121,3 +121,28 @@ def test_real_2026_markup_with_nested_text_and_unsupported_post() -> None:
     assert posts[0].album_ids == (1001, 1002)
     assert posts[1].text.count("This is a forwarded message") == 1  # nested text twin not doubled
     assert "Telegram (https://t.me/test_channel)" in posts[0].text
+
+
+def test_real_snippets_every_media_form() -> None:
+    by_id = {post.message_id: post for post in parse_page(_shared("PythonicCafe__tchan__test_snippets.html"))}
+    # Nothing a signal reader can use: sticker, poll, round video, voice, locations without a caption.
+    assert not {9, 11, 17, 13, 10, 83, 88} & set(by_id)
+    # A video's poster is its picture, with or without a caption; a big (unplayable) video too.
+    assert by_id[18].text == "Video by telegram camera" and len(by_id[18].image_urls) == 1
+    assert by_id[19].text == "" and len(by_id[19].image_urls) == 1
+    assert by_id[5343].text == "some text" and len(by_id[5343].image_urls) == 1
+    # A document keeps its caption; a link preview's picture is not the post's picture.
+    assert by_id[12].text == "Povo hebreu" and by_id[12].image_urls == ()
+    assert by_id[81].text == "link with preview https://python.org/" and by_id[81].image_urls == ()
+    # Photos alone, in an album, and an album mixing videos and pictures (every item id kept).
+    assert by_id[16].text == "Picture by telegram camera" and len(by_id[16].image_urls) == 1
+    assert by_id[14].album_ids == (14, 15) and len(by_id[14].image_urls) == 2
+    assert by_id[84].album_ids == (84, 85, 86, 87) and len(by_id[84].image_urls) == 2  # the two photos
+    assert all(url.startswith("https://") for post in by_id.values() for url in post.image_urls)
+
+
+def test_real_forwarded_photo_message() -> None:
+    (post,) = parse_page(_shared("Apkawa__rust-any2feed__message_media_forwarded_from.html"))
+    assert post.message_id == 22358 and post.forwarded_from == "Пул N3"
+    assert len(post.image_urls) == 1 and post.image_urls[0].startswith("https://cdn4.telegram-cdn.org/")
+    assert post.text.startswith("Британская разведка") and post.date and post.date.endswith("+00:00")
