@@ -66,10 +66,17 @@ class MediaBadUrl(MediaError):
 
 
 class StoredMediaRecord(Protocol):
-    sha256: str
-    path: str
-    size: int
-    content_type: str | None
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def content_type(self) -> str | None: ...
 
 
 class MediaIndex(Protocol):
