@@ -169,6 +169,8 @@ class MediaStore:
             raise MediaNotAnImage(f"{url}: content type {media_type or 'missing'!r} is not an image")
         if len(data) > self.max_bytes:
             raise MediaTooLarge(f"{url}: {len(data)} bytes is over the {self.max_bytes} byte limit")
+        if not data:
+            raise MediaUnavailable(f"{url}: no bytes")
         self.media_dir.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(prefix=".part-", dir=self.media_dir)
         with os.fdopen(handle, "wb") as out:

@@ -159,6 +159,8 @@ def test_bytes_from_another_source_share_the_checks_and_the_dedupe(tmp_path: Pat
     assert media.fetch("tg://SigDesk/5/photo").downloaded is False and calls == ["tg://SigDesk/5/photo"]
     with pytest.raises(MediaNotAnImage):
         media.store_bytes("tg://SigDesk/6/doc", b"%PDF", "application/pdf")
+    with pytest.raises(MediaUnavailable):
+        media.store_bytes("tg://SigDesk/7/photo", b"", "image/jpeg")
     with pytest.raises(MediaTooLarge):
         MediaStore(tmp_path / "media", journal, max_bytes=10, timeout=1).store_bytes("tg://x/1", PNG, "image/png")
 
