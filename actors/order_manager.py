@@ -15,25 +15,29 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, ProtectiveClose, RepairStop, Tick
 from exchange.bitget.errors import BitgetError, DuplicateClientOid, UnknownOutcome
-from exchange.bitget.models import OrderRequest, PlanOrder, Position, TpslRequest
+from exchange.bitget.models import Order, OrderRequest, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
 from parsing.signals import UpdateType
-from trading.bundle import LegPlan, break_even_stop, client_oid, resolve_tp_sizes
+from trading import reconcile as rec
+from trading.bundle import LegPlan, break_even_stop, signal_oid_prefix
 from trading.execution import (
     action_client_oid,
     close_request,
     default_stop,
-    journal_state,
     partial_close_size,
     stop_is_valid,
 )
 from trading.guard import stop_plans_for
-from trading.journal import Journal, OrderRow, OrderState
+from trading.journal import Journal, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
 
-_OPEN_STATES = [OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL]
+_OPEN_STATES = list(rec.OPEN_STATES)
+# At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
+_MAX_LOOKUPS_PER_PASS = 8
+# A whole pass reads all positions (5/s at Bitget, shared with the guard): never more often than this.
+_MIN_PASS_INTERVAL_S = 0.5
 
 
 class OrderManager(SupervisedActor):
@@ -53,6 +57,8 @@ class OrderManager(SupervisedActor):
         break_even_buffer_pct: float = 0.001,
         move_sl_to_be_on_tp1: bool = True,
         default_stop_loss_pct: float = 0.006,
+        attach_stop: bool = True,
+        fill_watch_interval_s: float = 0.25,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -69,16 +75,23 @@ class OrderManager(SupervisedActor):
         self._be_buffer = Decimal(str(break_even_buffer_pct))
         self._move_sl_on_tp1 = move_sl_to_be_on_tp1
         self._default_stop_pct = Decimal(str(default_stop_loss_pct))
+        self._attach_stop = attach_stop
+        self._fill_watch_s = fill_watch_interval_s
         self._panic_done = False
+        self._reconciled = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
         self._status.set("orders_reconciled", False, "start-up reconciliation pending")
-        self._reconcile_journal()
-        self._status.set("orders_reconciled", True)
+        for row in self._journal.orders(states=[OrderState.INTENT]):
+            # Journaled, maybe sent before a crash: only the exchange can tell; unknown until the deadline.
+            self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
+        self._reconcile_pass()
         if self.mode is Mode.PANIC:
             self._panic_close("restarted in panic")
-        self.schedule_every(self._check_interval_s, Tick("orders"))
+        self.schedule_every(max(self._check_interval_s, _MIN_PASS_INTERVAL_S), Tick("orders"))
+        if not self._attach_stop:
+            self.schedule_every(self._fill_watch_s, Tick("fills"))
 
     def on_mode_changed(self, message: Any) -> None:
         if message.mode is Mode.PANIC:
@@ -94,7 +107,9 @@ class OrderManager(SupervisedActor):
         elif isinstance(message, ProtectiveClose):
             self._protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, Tick) and message.what == "orders":
-            self._check_orders()
+            self._reconcile_pass()
+        elif isinstance(message, Tick) and message.what == "fills":
+            self._watch_unprotected_entries()
         return None
 
     # --- entries -------------------------------------------------------------------------------------
@@ -119,17 +134,33 @@ class OrderManager(SupervisedActor):
             self._journal.set_signal_decision(message.signal_id, "refused", f"leverage not set: {exc.code}")
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
+        payload = self._entry_payload(message)
         for leg in bundle.entries:
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
-            self._submit(leg, message.signal_id, payload={"take_profits": [str(p) for p in sized.take_profits],
-                                                          "stop_loss": str(sized.stop_loss),
-                                                          "position_side": sized.side.value})
+            self._submit(leg, message.signal_id, payload=payload)
         legs = self._journal.orders(signal_id=message.signal_id)
         if any(row.state is not OrderState.REJECTED for row in legs):
             self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
+
+    def _entry_payload(self, message: PlaceBundle) -> dict[str, Any]:
+        """What reconciliation needs to protect the position later: stop, targets, their shares and ids."""
+        sized = message.sized
+        signal = self._journal.signal(message.signal_id)
+        tp_oids: list[str] = []
+        if signal is not None:
+            prefix = signal_oid_prefix(signal.channel, signal.message_id, signal_index=signal.index)
+            tp_oids = [f"{prefix}tp{n}" for n in range(1, len(sized.take_profits) + 1)]
+        return {
+            "take_profits": [str(p) for p in sized.take_profits],
+            "tp_percentages": [str(p) for p in sized.tp_percentages],
+            "tp_oids": tp_oids,
+            "stop_loss": str(sized.stop_loss),
+            "position_side": sized.side.value,
+            "attached_stop": self._attach_stop,
+        }
 
     def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
         """Journal the intent, then send; never send a client id that was journaled before."""
@@ -144,7 +175,8 @@ class OrderManager(SupervisedActor):
         request = OrderRequest(
             symbol=leg.symbol, side=leg.side, size=leg.size, order_type=leg.order_type, price=leg.price,
             trade_side=leg.trade_side, reduce_only=leg.reduce_only, client_oid=leg.client_oid,
-            margin_mode=self._margin_mode, preset_stop_loss_price=leg.preset_stop_loss_price,
+            margin_mode=self._margin_mode,
+            preset_stop_loss_price=leg.preset_stop_loss_price if self._attach_stop else None,
         )
         self._send(request, leg.leg)
 
@@ -176,16 +208,8 @@ class OrderManager(SupervisedActor):
         self._resolve(oid, request.symbol)
 
     # --- following orders until they are done ------------------------------------------------------
-    def _open_orders(self) -> list[OrderRow]:
-        """Open journal orders that live in the exchange's order book. Take-profit and stop plans are
-        plan orders: the order endpoints never see them, and the guard watches them on the position."""
-        return [row for row in self._journal.orders(states=_OPEN_STATES) if row.order_type in ("market", "limit")]
-
-    def _check_orders(self) -> None:
-        for row in self._open_orders():
-            self._resolve(row.client_oid, row.symbol)
-
     def _resolve(self, oid: str, symbol: str) -> None:
+        """Ask the exchange what became of one order (by client id) and apply the answer."""
         row = self._journal.order(oid)
         if row is None or row.state.is_terminal:
             return
@@ -194,62 +218,212 @@ class OrderManager(SupervisedActor):
         except BitgetError as exc:
             log.info("lookup of %s failed: %s", oid, exc.code)
             return
-        if order is None:
-            if row.state in (OrderState.SUBMITTED, OrderState.INTENT) and (
-                time.time() - row.updated_at > self._unknown_deadline_s
-            ):
-                # Not at the exchange long after sending: it was never accepted. Never re-sent.
-                self._journal.set_order_state(oid, OrderState.REJECTED, error="not found at the exchange")
+        view = rec.ExchangeView(details={oid: order})
+        self._apply(rec.order_decisions([row], view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s))
+
+    def _reconcile_pass(self) -> None:
+        """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded."""
+        try:
+            decisions = self._gather_decisions()
+        except BitgetError as exc:
+            log.warning("reconciliation failed: %s", exc.code)
+            if not self._reconciled:
+                self._status.set("orders_reconciled", False, f"start-up reconciliation failed: {exc.code}")
             return
-        state = journal_state(order)
-        previous_fill = row.filled_size or Decimal(0)
-        self._journal.set_order_state(
-            oid, state, exchange_order_id=order.order_id, filled_size=order.filled_size, avg_price=order.avg_price
+        self._apply(decisions)
+        if not self._reconciled:
+            self._reconciled = True
+            self._journal.record_event("RECONCILED", {"decisions": len(decisions)})
+            self._status.set("orders_reconciled", True)
+
+    def _gather_decisions(self) -> list[rec.Decision]:
+        # Positions before plans: a fill between the reads then looks like extra stop, never like a gap.
+        positions = tuple(p for p in self._client.positions() if p.total > 0)
+        pending = tuple(self._client.pending_orders())
+        rows = self._journal.orders(states=_OPEN_STATES)
+        details: dict[str, Order | None] = {}
+        for row in rec.rows_to_look_up(rows, pending)[:_MAX_LOOKUPS_PER_PASS]:
+            details[row.client_oid] = self._client.resolve_unknown(row.symbol, row.client_oid)
+        plans = tuple(self._client.plan_orders_pending("profit_loss")) + tuple(
+            self._client.plan_orders_pending("normal_plan"))
+        view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
+        exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
+        exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
+        journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
+        intents = self._intents()
+        contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
+        return rec.reconcile(
+            rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
+            intents=intents, adopted_keys=self._adopted_keys(), contracts=contracts, pos_mode=self._pos_mode,
         )
-        if row.leg.startswith("entry") and order.filled_size > previous_fill:
-            self._on_entry_fill(row, order.filled_size, state)
 
-    def _on_entry_fill(self, row: OrderRow, filled: Decimal, state: OrderState) -> None:
-        """An entry filled (more): place the take-profit ladder once the entry is complete."""
-        signal = self._journal.signal(row.signal_id) if row.signal_id is not None else None
-        if state is not OrderState.FILLED or signal is None:
+    def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
+        signal_rows = {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
+        return rec.intents_from_journal(signal_rows)
+
+    def _adopted_keys(self) -> frozenset[str]:
+        return frozenset(str(e.detail.get("key")) for e in self._journal.events("EXTERNAL_POSITION", limit=100000)
+                         if e.detail.get("key"))
+
+    def _protect(self, symbol: str, hold_side: str | None = None) -> None:
+        """Right after a fill: the filled size gets its stop and the targets are re-split over it."""
+        intents = self._intents()
+        try:
+            positions = [p for p in self._client.position(symbol) if p.total > 0]
+            plans = self._client.plan_orders_pending("profit_loss", symbol) if positions else []
+        except BitgetError as exc:
+            log.warning("%s: position unreadable after a fill (%s); the next pass retries", symbol, exc.code)
             return
-        payload = row.payload
-        targets = [Decimal(p) for p in payload.get("take_profits", [])]
-        position_side = payload.get("position_side", "long")
-        if not targets:
-            return
-        contract = self._client.contract(row.symbol)
-        sizes = resolve_tp_sizes(filled, len(targets), contract)
-        hold = tpsl_hold_side(position_side, self._pos_mode)
-        for number, (price, size) in enumerate(zip(targets, sizes, strict=False), start=1):
-            oid = client_oid(signal.channel, signal.message_id, f"tp{number}", signal_index=signal.index)
-            if not self._journal.record_intent(
-                oid, signal_id=signal.id, symbol=row.symbol, leg=f"tp{number}", side=hold, trade_side=None,
-                order_type="profit_plan", size=size, price=price, reduce_only=True, payload={},
-            ):
+        decisions: list[rec.Decision] = []
+        for position in positions:
+            intent = intents.get(_key(position))
+            if intent is None or (hold_side is not None and position.hold_side != hold_side):
                 continue
-            try:
-                placed = self._client.place_tpsl_order(TpslRequest(
-                    symbol=row.symbol, plan_type="profit_plan", trigger_price=price, hold_side=hold, size=size,
-                    client_oid=oid,
-                ))
-                self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-                self._metrics.orders_total.labels(leg="tp", result="accepted").inc()
-            except BitgetError as exc:
-                self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{exc.code}")
-                self._metrics.orders_total.labels(leg="tp", result="rejected").inc()
-                log.warning("take-profit %d on %s refused: %s", number, row.symbol, exc.code)
+            decisions += rec.protection_decisions(position, intent, plans, self._client.contract(symbol),
+                                                  self._pos_mode)
+        self._apply(decisions)
 
-    # --- start-up reconciliation ---------------------------------------------------------------------
-    def _reconcile_journal(self) -> None:
-        """Every order the journal does not know the end of is looked up by client id."""
-        for row in self._open_orders():
-            if row.state is OrderState.INTENT:
-                # Journaled but maybe never sent: the exchange decides; unknown stays until the deadline.
-                self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
+    def _watch_unprotected_entries(self) -> None:
+        """Entries sent without an attached stop are watched closely: their fills need a stop at once."""
+        watched = [row for row in self._journal.orders(states=_OPEN_STATES)
+                   if row.leg.startswith("entry") and not row.payload.get("attached_stop", True)]
+        for row in watched:
             self._resolve(row.client_oid, row.symbol)
-        self._journal.record_event("RECONCILED", {"open_orders": len(self._open_orders())})
+
+    # --- applying decisions ----------------------------------------------------------------------------
+    def _apply(self, decisions: list[rec.Decision]) -> None:
+        filled: set[tuple[str, str]] = set()
+        for decision in decisions:
+            try:
+                if isinstance(decision, rec.SetOrderState):
+                    self._apply_state(decision)
+                    if decision.leg.startswith("entry") and decision.newly_filled > 0:
+                        row = self._journal.order(decision.client_oid)
+                        side = str(row.payload.get("position_side", "")) if row is not None else ""
+                        filled.add((decision.symbol, side))
+                elif isinstance(decision, rec.MarkNeverSent):
+                    self._journal.set_order_state(decision.client_oid, OrderState.REJECTED, error=decision.reason)
+                    self._journal.record_event("RECONCILE_NEVER_SENT", {"client_oid": decision.client_oid,
+                                                                       "symbol": decision.symbol, "leg": decision.leg})
+                    log.warning("%s %s (%s) never reached the exchange", decision.symbol, decision.leg,
+                                decision.client_oid)
+                elif isinstance(decision, rec.AdoptExternalOrder):
+                    self._adopt_order(decision)
+                elif isinstance(decision, rec.AdoptExternalPosition):
+                    self._journal.record_event("EXTERNAL_POSITION", {
+                        "symbol": decision.symbol, "hold_side": decision.hold_side, "size": str(decision.size),
+                        "key": decision.key, "by": "reconciliation"})
+                    self._notifier.notify("EXTERNAL_POSITION", f"{decision.symbol} {decision.hold_side} "
+                                          f"{decision.size} was not opened by this bot (adopted, not managed)")
+                elif isinstance(decision, (rec.PlaceStop, rec.ResizeStop)):
+                    self._apply_stop(decision)
+                elif isinstance(decision, (rec.PlaceTakeProfit, rec.ResizeTakeProfit)):
+                    self._apply_take_profit(decision)
+                elif isinstance(decision, rec.CloseSignal):
+                    self._journal.set_signal_closed(decision.signal_id)
+                    self._journal.record_event("RECONCILE_SIGNAL_CLOSED", {"signal_id": decision.signal_id,
+                                                                           "symbol": decision.symbol})
+            except BitgetError as exc:
+                log.warning("reconcile decision %s failed: %s", type(decision).__name__, exc.code)
+        for symbol, side in filled:
+            # A fill may have grown the position past its stop: protect it now, not at the next pass.
+            self._protect(symbol, side or None)
+
+    def _apply_state(self, decision: rec.SetOrderState) -> None:
+        self._journal.set_order_state(decision.client_oid, decision.state, exchange_order_id=decision.exchange_order_id,
+                                      filled_size=decision.filled_size, avg_price=decision.avg_price)
+        if decision.state is not decision.previous_state:
+            self._journal.record_event("RECONCILE_STATE", {
+                "client_oid": decision.client_oid, "symbol": decision.symbol, "leg": decision.leg,
+                "from": decision.previous_state.value, "to": decision.state.value,
+                "filled": str(decision.filled_size) if decision.filled_size is not None else None})
+
+    def _adopt_order(self, decision: rec.AdoptExternalOrder) -> None:
+        """Journal an order nobody here placed (so it is reported once and its state followed), and alert."""
+        self._journal.record_intent(
+            decision.journal_oid, signal_id=None, symbol=decision.symbol, leg="external", side=decision.side or "?",
+            trade_side=decision.trade_side, order_type=decision.kind, size=decision.size, price=decision.price,
+            reduce_only=decision.reduce_only, payload={"order_id": decision.order_id, "state": decision.state},
+        )
+        self._journal.set_order_state(decision.journal_oid, OrderState.ACCEPTED, exchange_order_id=decision.order_id)
+        self._journal.record_event("EXTERNAL_ORDER", {"symbol": decision.symbol, "order_id": decision.order_id,
+                                                      "client_oid": decision.client_oid, "kind": decision.kind,
+                                                      "size": str(decision.size)})
+        self._notifier.notify("EXTERNAL_ORDER", f"{decision.symbol} {decision.kind} {decision.side} {decision.size} "
+                              f"(order {decision.order_id}) was not placed by this bot (adopted, not managed)")
+
+    def _apply_stop(self, decision: rec.PlaceStop | rec.ResizeStop) -> None:
+        if isinstance(decision, rec.ResizeStop):
+            self._client.modify_tpsl_order(decision.symbol, order_id=decision.order_id,
+                                           trigger_price=decision.trigger_price, size=decision.size)
+            self._journal.record_event("RECONCILE_STOP_RESIZED", {"symbol": decision.symbol, "size": str(decision.size),
+                                                                  "previous": str(decision.previous_size)})
+            log.info("%s stop resized %s -> %s", decision.symbol, decision.previous_size, decision.size)
+            return
+        signal = self._journal.signal(decision.signal_id)
+        if signal is None:
+            return
+        prefix = signal_oid_prefix(signal.channel, signal.message_id, signal_index=signal.index)
+        taken = [r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith(rec.STOP_LEG)]
+        leg = rec.STOP_LEG if not taken else f"{rec.STOP_LEG}{len(taken) + 1}"
+        oid = prefix + leg
+        hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
+        if not self._journal.record_intent(
+            oid, signal_id=signal.id, symbol=decision.symbol, leg=leg, side=hold, trade_side=None,
+            order_type="loss_plan", size=decision.size, price=decision.trigger_price, reduce_only=True, payload={},
+        ):
+            return
+        self._journal.set_order_state(oid, OrderState.SUBMITTED)
+        try:
+            placed = self._client.place_tpsl_order(TpslRequest(
+                symbol=decision.symbol, plan_type="loss_plan", trigger_price=decision.trigger_price, hold_side=hold,
+                size=decision.size, client_oid=oid,
+            ))
+        except UnknownOutcome:
+            return  # stays SUBMITTED; the next pass finds it among the plans (or the guard repairs)
+        except BitgetError as exc:
+            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
+            self._metrics.orders_total.labels(leg="stop", result="rejected").inc()
+            self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
+                                  f"{decision.size} refused: {exc.code}")
+            return
+        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
+        self._journal.record_event("RECONCILE_STOP_PLACED", {"symbol": decision.symbol, "size": str(decision.size),
+                                                             "stop": str(decision.trigger_price)})
+        self._metrics.orders_total.labels(leg="stop", result="accepted").inc()
+        log.info("%s stop %s placed for %s", decision.symbol, decision.trigger_price, decision.size)
+
+    def _apply_take_profit(self, decision: rec.PlaceTakeProfit | rec.ResizeTakeProfit) -> None:
+        if isinstance(decision, rec.ResizeTakeProfit):
+            self._client.modify_tpsl_order(decision.symbol, order_id=decision.order_id,
+                                           trigger_price=decision.trigger_price, size=decision.size)
+            self._journal.record_event("RECONCILE_TP_RESIZED", {"client_oid": decision.client_oid,
+                                                                "size": str(decision.size),
+                                                                "previous": str(decision.previous_size)})
+            return
+        hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
+        oid = decision.client_oid
+        if not self._journal.record_intent(
+            oid, signal_id=decision.signal_id, symbol=decision.symbol, leg=f"tp{decision.step}", side=hold,
+            trade_side=None, order_type="profit_plan", size=decision.size, price=decision.trigger_price,
+            reduce_only=True, payload={},
+        ):
+            return
+        self._journal.set_order_state(oid, OrderState.SUBMITTED)
+        try:
+            placed = self._client.place_tpsl_order(TpslRequest(
+                symbol=decision.symbol, plan_type="profit_plan", trigger_price=decision.trigger_price, hold_side=hold,
+                size=decision.size, client_oid=oid,
+            ))
+        except UnknownOutcome:
+            return
+        except BitgetError as exc:
+            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
+            self._metrics.orders_total.labels(leg="tp", result="rejected").inc()
+            log.warning("take-profit %d on %s refused: %s", decision.step, decision.symbol, exc.code)
+            return
+        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
+        self._metrics.orders_total.labels(leg="tp", result="accepted").inc()
 
     # --- updates ---------------------------------------------------------------------------------------
     def _apply_update(self, message: ApplyUpdate) -> None:
@@ -399,6 +573,10 @@ class OrderManager(SupervisedActor):
             if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
                 return position
         return None
+
+
+def _key(position: Position) -> tuple[str, str]:
+    return position.symbol, position.hold_side
 
 
 def _leg_label(leg: str) -> str:
