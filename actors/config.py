@@ -89,6 +89,8 @@ class StopLossConfig(Section):
     stop_deadline_seconds: float = Field(5.0, gt=0)
     # Repairs failing for longer than this lead to a protective close and safe mode.
     repair_timeout_seconds: float = Field(15.0, gt=0)
+    # Attach the stop to each entry order (presetStopLossPrice); false: a stop plan is placed on each fill.
+    attach_to_entry: bool = True
 
 
 class RiskConfig(Section):

@@ -135,6 +135,8 @@ class OrderManager(SupervisedActor):
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
         payload = self._entry_payload(message)
+        # Open before the first send: a fill reported in the reply is protected at once, as this signal's.
+        self._journal.set_signal_decision(message.signal_id, "traded", "sending the entries")
         for leg in bundle.entries:
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break

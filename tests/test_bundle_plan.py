@@ -116,8 +116,8 @@ def test_zone_split_spreads_the_size_from_the_worst_price(side: Side, expected_p
     assert [e.size for e in result.entries] == [D("0.005"), D("0.004"), D("0.004")]  # odd step fills first
     assert sum(e.size for e in result.entries) == D("0.013")
     assert [e.leg for e in result.entries] == ["entry", "entry2", "entry3"]
-    # Only the first leg carries the attached stop; the stop plan covers the whole planned size.
-    assert [e.preset_stop_loss_price is not None for e in result.entries] == [True, False, False]
+    # Every leg carries the attached stop (sized by the exchange to that leg's fills).
+    assert [e.preset_stop_loss_price for e in result.entries] == [result.stop.trigger_price] * 3
     assert result.stop.size == D("0.013")
 
 

@@ -241,9 +241,9 @@ def plan_bundle(
 
     A market entry is one market order. A limit entry is one limit at the worst price of the zone, or with
     ``zone_split`` > 1 up to that many limits spread from the worst to the best price (the signal's own
-    entries when it gave exactly that many), fewer when a part would fall below the minimums. The first
-    entry leg carries the stop as ``presetStopLossPrice``; the :class:`StopPlan` is the stop the order side
-    places (or resizes) once the entry has filled.
+    entries when it gave exactly that many), fewer when a part would fall below the minimums. Every entry
+    leg carries the stop as ``presetStopLossPrice``; the :class:`StopPlan` is the stop the order side
+    places (or resizes) once the entry has filled when stops are not attached.
     """
     if contract.symbol != sized.symbol:
         raise ValueError(f"contract {contract.symbol} does not match {sized.symbol}")
@@ -270,7 +270,9 @@ def plan_bundle(
             order_type="market" if price is None else "limit",
             size=size,
             price=price,
-            preset_stop_loss_price=sized.stop_loss if i == 0 else None,
+            # Every leg carries the stop: the exchange sizes an attached stop to what that leg has filled, so
+            # a zone leg that fills later is covered from its first fill, not when the order side notices.
+            preset_stop_loss_price=sized.stop_loss,
         )
         for i, (price, size) in enumerate(parts)
     )
