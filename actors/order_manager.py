@@ -36,8 +36,6 @@ log = logging.getLogger("following.orders")
 _OPEN_STATES = list(rec.OPEN_STATES)
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
-# A whole pass reads all positions (5/s at Bitget, shared with the guard): never more often than this.
-_MIN_PASS_INTERVAL_S = 0.5
 
 
 class OrderManager(SupervisedActor):
@@ -59,6 +57,7 @@ class OrderManager(SupervisedActor):
         default_stop_loss_pct: float = 0.006,
         attach_stop: bool = True,
         fill_watch_interval_s: float = 0.25,
+        min_pass_interval_s: float = 0.5,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -77,6 +76,8 @@ class OrderManager(SupervisedActor):
         self._default_stop_pct = Decimal(str(default_stop_loss_pct))
         self._attach_stop = attach_stop
         self._fill_watch_s = fill_watch_interval_s
+        # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
+        self._min_pass_interval_s = min_pass_interval_s
         self._panic_done = False
         self._reconciled = False
 
@@ -89,7 +90,7 @@ class OrderManager(SupervisedActor):
         self._reconcile_pass()
         if self.mode is Mode.PANIC:
             self._panic_close("restarted in panic")
-        self.schedule_every(max(self._check_interval_s, _MIN_PASS_INTERVAL_S), Tick("orders"))
+        self.schedule_every(max(self._check_interval_s, self._min_pass_interval_s), Tick("orders"))
         if not self._attach_stop:
             self.schedule_every(self._fill_watch_s, Tick("fills"))
 

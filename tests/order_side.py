@@ -142,7 +142,7 @@ def order_side(
     pos_mode: str = "one_way_mode",
     attach_stop: bool = True,
     partial_fill_ratio: str | None = None,
-    check_interval_s: float = 0.2,
+    check_interval_s: float = 0.1,
     unknown_outcome_deadline_s: float = 30.0,
     client_timeout_s: float = 5.0,
     seed: int = 3,
@@ -160,6 +160,7 @@ def order_side(
             journal=journal, client=client, notifier=notifier, metrics=Metrics(), status=status, gate=TradingGate(),
             pos_mode=pos_mode, margin_mode="isolated", check_interval_s=check_interval_s,
             unknown_outcome_deadline_s=unknown_outcome_deadline_s, attach_stop=attach_stop,
+            min_pass_interval_s=0.1,  # a lone simulator has no other poller sharing its limits
         )
         side = OrderSide(sim, client, journal, status, pos_mode, args)
         notifier.listeners.append(side.notices.append)
