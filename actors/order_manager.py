@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, ProtectiveClose, RepairStop, Tick
-from exchange.bitget.errors import BitgetError, DuplicateClientOid, UnknownOutcome
+from exchange.bitget.errors import BitgetError, DuplicateClientOid, RateLimited, UnknownOutcome
 from exchange.bitget.models import Order, OrderRequest, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
 from parsing.signals import UpdateType
@@ -34,6 +34,7 @@ from trading.modes import Mode
 log = logging.getLogger("following.orders")
 
 _OPEN_STATES = list(rec.OPEN_STATES)
+_PROTECT_TICK = "protect:"  # + symbol: protect that symbol's positions again (after a rate limit)
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
 
@@ -111,6 +112,8 @@ class OrderManager(SupervisedActor):
             self._reconcile_pass()
         elif isinstance(message, Tick) and message.what == "fills":
             self._watch_unprotected_entries()
+        elif isinstance(message, Tick) and message.what.startswith(_PROTECT_TICK):
+            self._protect(message.what.removeprefix(_PROTECT_TICK))
         return None
 
     # --- entries -------------------------------------------------------------------------------------
@@ -328,6 +331,9 @@ class OrderManager(SupervisedActor):
                                                                            "symbol": decision.symbol})
             except BitgetError as exc:
                 log.warning("reconcile decision %s failed: %s", type(decision).__name__, exc.code)
+                symbol = getattr(decision, "symbol", None)
+                if isinstance(exc, RateLimited) and isinstance(decision, (rec.ResizeStop, rec.ResizeTakeProfit)):
+                    self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + str(symbol)))
         for symbol, side in filled:
             # A fill may have grown the position past its stop: protect it now, not at the next pass.
             self._protect(symbol, side or None)
@@ -387,6 +393,10 @@ class OrderManager(SupervisedActor):
         except BitgetError as exc:
             self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
             self._metrics.orders_total.labels(leg="stop", result="rejected").inc()
+            if isinstance(exc, RateLimited):
+                # Refused unprocessed: try again in a moment (a new stop leg), not at the next pass.
+                self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
+                return
             self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
                                   f"{decision.size} refused: {exc.code}")
             return
@@ -407,7 +417,7 @@ class OrderManager(SupervisedActor):
         hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
         oid = decision.client_oid
         if not self._journal.record_intent(
-            oid, signal_id=decision.signal_id, symbol=decision.symbol, leg=f"tp{decision.step}", side=hold,
+            oid, signal_id=decision.signal_id, symbol=decision.symbol, leg=oid.rsplit("_", 1)[-1], side=hold,
             trade_side=None, order_type="profit_plan", size=decision.size, price=decision.trigger_price,
             reduce_only=True, payload={},
         ):
@@ -423,6 +433,8 @@ class OrderManager(SupervisedActor):
         except BitgetError as exc:
             self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
             self._metrics.orders_total.labels(leg="tp", result="rejected").inc()
+            if isinstance(exc, RateLimited):
+                self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
             log.warning("take-profit %d on %s refused: %s", decision.step, decision.symbol, exc.code)
             return
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -300,6 +301,17 @@ def test_a_small_fill_feeds_fewer_targets_and_the_ladder_is_resized_as_fills_gro
     placed = [d for d in grown if isinstance(d, PlaceTakeProfit)]
     assert [(d.client_oid, d.size) for d in resized] == [(TP_OIDS[0], D("0.003")), (TP_OIDS[1], D("0.003"))]
     assert [(d.step, d.size) for d in placed] == [(3, D("0.003"))]
+
+
+def test_a_refused_take_profit_is_placed_again_under_a_new_client_id_a_bounded_number_of_times() -> None:
+    refused_once = replace(intent(filled="0.010"), rejected_oids=frozenset({TP_OIDS[0]}))
+    decisions = protection_decisions(position("long", "0.010"), refused_once, [plan("pos_loss", None)], BTC,
+                                     "one_way_mode")
+    assert [d.client_oid for d in decisions if isinstance(d, PlaceTakeProfit)] == [f"{TP_OIDS[0]}r1", *TP_OIDS[1:]]
+    always = frozenset({TP_OIDS[0], *(f"{TP_OIDS[0]}r{n}" for n in range(1, 4))})
+    decisions = protection_decisions(position("long", "0.010"), replace(intent(filled="0.010"), rejected_oids=always),
+                                     [plan("pos_loss", None)], BTC, "one_way_mode")
+    assert [d.step for d in decisions if isinstance(d, PlaceTakeProfit)] == [2, 3]
 
 
 def test_a_ladder_already_matching_needs_nothing_and_a_fired_target_is_not_replaced() -> None:

@@ -31,6 +31,8 @@ OPEN_STATES = (OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, Ord
 BOOK_ORDER_TYPES = ("market", "limit")
 STOP_LEG = "sl"
 TRIGGER_PLAN_TYPES = ("normal_plan", "track_plan")
+# A take-profit step the exchange refused is placed again under a new client id, at most this many times.
+TP_RETRIES = 3
 
 
 # --- decisions ------------------------------------------------------------------------------------------
@@ -187,6 +189,7 @@ class PositionIntent:
     entry_filled: Decimal  # what the signal's entries have filled in total
     entries_open: bool  # an entry leg may still fill
     stop_oids: frozenset[str]  # our journaled stop plans for this signal
+    rejected_oids: frozenset[str] = frozenset()  # this signal's orders the exchange refused
 
 
 def _is_entry(row: OrderRow) -> bool:
@@ -332,6 +335,7 @@ def intents_from_journal(signal_rows: Mapping[int, Sequence[OrderRow]]) -> dict[
             entry_filled=filled,
             entries_open=may_fill,
             stop_oids=frozenset(row.client_oid for row in rows if row.leg.startswith(STOP_LEG)),
+            rejected_oids=frozenset(row.client_oid for row in rows if row.state is OrderState.REJECTED),
         )
     return intents
 
@@ -394,7 +398,9 @@ def _take_profit_decisions(
     live = {plan.client_oid: plan for plan in plans if plan.plan_type == "profit_plan" and plan.client_oid}
     decisions: list[Decision] = []
     for step, (price, size) in enumerate(zip(intent.targets, sizes, strict=False), start=1):
-        oid = intent.tp_oids[step - 1]
+        oid = take_profit_oid(intent.tp_oids[step - 1], intent.rejected_oids)
+        if oid is None:
+            continue  # refused every time: the stop still covers the position
         plan = live.get(oid)
         if plan is not None:
             if plan.size != size:
@@ -404,6 +410,14 @@ def _take_profit_decisions(
         decisions.append(PlaceTakeProfit(position.symbol, position.hold_side, step, oid, price, size,
                                          intent.signal_id))
     return decisions
+
+
+def take_profit_oid(base: str, rejected: frozenset[str]) -> str | None:
+    """The client id a take-profit step is (or will be) placed under: the first one not refused."""
+    for oid in (base, *(f"{base}r{n}" for n in range(1, TP_RETRIES + 1))):
+        if oid not in rejected:
+            return oid
+    return None
 
 
 def closed_signal_decisions(
