@@ -260,16 +260,24 @@ class OrderManager(SupervisedActor):
         contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
         return rec.reconcile(
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
-            intents=intents, adopted_keys=self._adopted_keys(), contracts=contracts, pos_mode=self._pos_mode,
+            intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
         )
 
     def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
         signal_rows = {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
         return rec.intents_from_journal(signal_rows)
 
-    def _adopted_keys(self) -> frozenset[str]:
-        return frozenset(str(e.detail.get("key")) for e in self._journal.events("EXTERNAL_POSITION", limit=100000)
-                         if e.detail.get("key"))
+    def _adopted_keys(self, positions: tuple[Position, ...]) -> frozenset[str]:
+        """Positions already reported as external, by this reconciliation or by the guard (whose events
+        carry no key: one recorded after the position opened counts), so each is alerted once."""
+        events = self._journal.events("EXTERNAL_POSITION", limit=100000)
+        keys = {str(e.detail["key"]) for e in events if e.detail.get("key")}
+        for position in positions:
+            opened_s = (position.c_time or 0) / 1000
+            if any(not e.detail.get("key") and (e.detail.get("symbol"), e.detail.get("hold_side")) == _key(position)
+                   and e.ts >= opened_s for e in events):
+                keys.add(rec.position_key(position))
+        return frozenset(keys)
 
     def _protect(self, symbol: str, hold_side: str | None = None) -> None:
         """Right after a fill: the filled size gets its stop and the targets are re-split over it."""

@@ -34,3 +34,15 @@ def test_unknown_order_and_position_are_adopted_alerted_once_and_left_alone(tmp_
         om.engine.cancel_order("ETHUSDT", client_oid="by-hand-1")
         wait_until(lambda: om.journal.order("by-hand-1").state is OrderState.CANCELED,  # type: ignore[union-attr]
                    what="the adopted order's end followed")
+
+
+def test_a_position_the_guard_already_reported_is_not_reported_again(tmp_path: Path) -> None:
+    with order_side(tmp_path, start=False) as om:
+        assert om.sim.place_order(symbol="SOLUSDT", side="buy", size="1.0", clientOid="by-hand").ok
+        om.journal.record_event("EXTERNAL_POSITION", {"symbol": "SOLUSDT", "hold_side": "long", "size": "1.0"})
+        om.start_manager()
+        wait_until(lambda: om.status.get("orders_reconciled"), what="start-up reconciliation")
+        passes = len(om.engine.requests_to("orders-pending"))
+        wait_until(lambda: len(om.engine.requests_to("orders-pending")) >= passes + 2, what="two more passes")
+        assert len(om.journal.events("EXTERNAL_POSITION")) == 1
+        assert om.notices == []  # (the by-hand market order filled at once: no open order to report)
