@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, ProtectiveClose, RepairStop, Tick
-from exchange.bitget.errors import BitgetError, DuplicateClientOid, RateLimited, UnknownOutcome
+from exchange.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, UnknownOutcome
 from exchange.bitget.models import Order, OrderRequest, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
 from parsing.signals import UpdateType
@@ -28,7 +28,7 @@ from trading.execution import (
     stop_is_valid,
 )
 from trading.guard import stop_plans_for
-from trading.journal import Journal, OrderState
+from trading.journal import Journal, OrderRow, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
@@ -249,7 +249,7 @@ class OrderManager(SupervisedActor):
         rows = self._journal.orders(states=_OPEN_STATES)
         details: dict[str, Order | None] = {}
         for row in rec.rows_to_look_up(rows, pending)[:_MAX_LOOKUPS_PER_PASS]:
-            details[row.client_oid] = self._client.resolve_unknown(row.symbol, row.client_oid)
+            details[row.client_oid] = self._lookup(row)
         plans = tuple(self._client.plan_orders_pending("profit_loss")) + tuple(
             self._client.plan_orders_pending("normal_plan"))
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
@@ -262,6 +262,15 @@ class OrderManager(SupervisedActor):
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
             intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
         )
+
+    def _lookup(self, row: OrderRow) -> Order | None:
+        """The order by its exchange id when known (an adopted order may have no client id of ours)."""
+        if row.exchange_order_id is None:
+            return self._client.resolve_unknown(row.symbol, row.client_oid)
+        try:
+            return self._client.order_detail(row.symbol, order_id=row.exchange_order_id)
+        except OrderNotFound:
+            return None
 
     def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
         signal_rows = {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
