@@ -34,6 +34,9 @@ from trading.modes import Mode
 log = logging.getLogger("following.orders")
 
 _OPEN_STATES = list(rec.OPEN_STATES)
+_STARTUP_RETRY_S = 1.0  # a failed start-up reconciliation is tried again this soon
+_PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
+_PANIC_TICK = "panic:"  # + reason
 _PROTECT_TICK = "protect:"  # + symbol: protect that symbol's positions again (after a rate limit)
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
@@ -58,7 +61,7 @@ class OrderManager(SupervisedActor):
         default_stop_loss_pct: float = 0.006,
         attach_stop: bool = True,
         fill_watch_interval_s: float = 0.25,
-        min_pass_interval_s: float = 0.5,
+        min_pass_interval_s: float = 1.0,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -112,6 +115,9 @@ class OrderManager(SupervisedActor):
             self._reconcile_pass()
         elif isinstance(message, Tick) and message.what == "fills":
             self._watch_unprotected_entries()
+        elif isinstance(message, Tick) and message.what.startswith(_PANIC_TICK):
+            if self.mode is Mode.PANIC:
+                self._panic_close(message.what.removeprefix(_PANIC_TICK))
         elif isinstance(message, Tick) and message.what.startswith(_PROTECT_TICK):
             self._protect(message.what.removeprefix(_PROTECT_TICK))
         return None
@@ -235,6 +241,8 @@ class OrderManager(SupervisedActor):
             log.warning("reconciliation failed: %s", exc.code)
             if not self._reconciled:
                 self._status.set("orders_reconciled", False, f"start-up reconciliation failed: {exc.code}")
+                # Not ready until it succeeds: try again soon, not only at the next regular pass.
+                self.schedule_once(min(self._check_interval_s, _STARTUP_RETRY_S), Tick("orders"))
             return
         self._apply(decisions)
         if not self._reconciled:
@@ -576,8 +584,9 @@ class OrderManager(SupervisedActor):
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
         except BitgetError as exc:
-            log.error("panic: positions unreadable (%s); the guard keeps trying", exc.code)
+            log.error("panic: positions unreadable (%s); trying again in %.1f s", exc.code, _PANIC_RETRY_S)
             self._panic_done = False
+            self.schedule_once(_PANIC_RETRY_S, Tick(_PANIC_TICK + reason))
             return
         for position in positions:
             self._close(position, None, f"panic: {reason}")

@@ -96,7 +96,8 @@ def test_an_entry_that_never_reached_the_exchange_is_rejected_after_the_deadline
 
 
 def test_readiness_stays_red_until_start_up_reconciliation_succeeded(tmp_path: Path) -> None:
-    with order_side(tmp_path, start=False) as om:
+    # The regular pass is an hour away: a failed start-up reconciliation must be retried on its own.
+    with order_side(tmp_path, start=False, check_interval_s=3600) as om:
         om.engine.faults.fail_next("all-position", http_status=503, times=3)
         om.start_manager()
         wait_until(lambda: len([r for r in om.engine.requests_to("all-position") if r.status == 503]) >= 1,
