@@ -274,6 +274,12 @@ def test_a_whole_position_stop_covers_any_size() -> None:
                          "hedge_mode") == D("0")
 
 
+def test_a_position_reporting_a_stop_price_is_covered_only_as_far_as_its_listed_stops_go() -> None:
+    reported = replace(position("long", "0.5"), stop_loss=D("64000"))
+    assert stop_coverage(reported, [plan("pos_loss", "0.2")], "one_way_mode") == D("0.2")
+    assert stop_coverage(reported, [], "one_way_mode") is None  # nothing listed: the position's word
+
+
 @SIDES
 def test_take_profits_are_placed_for_the_filled_size_and_sum_exactly_to_it(side: str) -> None:
     decisions = protection_decisions(position(side, "0.010"), intent(side, filled="0.010"),

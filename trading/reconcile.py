@@ -341,11 +341,16 @@ def intents_from_journal(signal_rows: Mapping[int, Sequence[OrderRow]]) -> dict[
 
 
 def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal | None:
-    """How much of ``position`` its stops cover; None means all of it (a position-level stop)."""
-    if position.stop_loss is not None and position.stop_loss > 0:
-        return None
+    """How much of ``position`` its stops cover; None means all of it (a position-level stop).
+
+    The plan list is the detail: an entry's attached stop is sized to that entry's fills, yet the position
+    may report its price as *the* stop. The position's own stop counts as whole only when no plan is listed.
+    """
+    listed = stop_plans_for(position, plans, pos_mode)
+    if not listed:
+        return None if position.stop_loss is not None and position.stop_loss > 0 else Decimal(0)
     covered = Decimal(0)
-    for plan in stop_plans_for(position, plans, pos_mode):
+    for plan in listed:
         if plan.size is None:
             return None
         covered += plan.size
