@@ -264,12 +264,13 @@ class OrderManager(SupervisedActor):
         exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
         exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
-        intents = self._intents()
+        signal_rows = self._open_signal_rows()
+        intents = rec.intents_from_journal(signal_rows)
         contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
         return rec.reconcile(
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
             intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
-        )
+        ) + rec.unfilled_signal_decisions(signal_rows)
 
     def _lookup(self, row: OrderRow) -> Order | None:
         """The order by its exchange id when known (an adopted order may have no client id of ours)."""
@@ -280,9 +281,11 @@ class OrderManager(SupervisedActor):
         except OrderNotFound:
             return None
 
+    def _open_signal_rows(self) -> dict[int, list[OrderRow]]:
+        return {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
+
     def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
-        signal_rows = {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
-        return rec.intents_from_journal(signal_rows)
+        return rec.intents_from_journal(self._open_signal_rows())
 
     def _adopted_keys(self, positions: tuple[Position, ...]) -> frozenset[str]:
         """Positions already reported as external, by this reconciliation or by the guard (whose events

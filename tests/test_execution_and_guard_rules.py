@@ -71,7 +71,7 @@ def test_canceled_after_a_partial_fill_is_not_treated_as_nothing() -> None:
                      c_time=0, u_time=0)
 
     assert journal_state(order("canceled", "0")) is OrderState.CANCELED
-    assert journal_state(order("canceled", "0.004")) is OrderState.PARTIAL
+    assert journal_state(order("canceled", "0.004")) is OrderState.CANCELED  # done; the fill is a position
     assert journal_state(order("partially_filled", "0.004")) is OrderState.PARTIAL
     assert journal_state(order("filled", "0.010")) is OrderState.FILLED
 

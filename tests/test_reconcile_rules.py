@@ -30,6 +30,7 @@ from trading.reconcile import (
     reconcile,
     rows_to_look_up,
     stop_coverage,
+    unfilled_signal_decisions,
 )
 
 D = Decimal
@@ -107,7 +108,7 @@ def test_plan_rows_are_never_looked_up_as_book_orders() -> None:
     ("partially_filled", "0.004", OrderState.PARTIAL),
     ("filled", "0.010", OrderState.FILLED),
     ("canceled", "0", OrderState.CANCELED),
-    ("canceled", "0.004", OrderState.PARTIAL),  # what filled before the cancel is a position
+    ("canceled", "0.004", OrderState.CANCELED),  # done; what filled is protected as a position
 ])
 def test_a_found_order_takes_the_exchange_state_and_filled_size(exchange_state: str, filled: str,
                                                                  expected: OrderState) -> None:
@@ -214,6 +215,16 @@ def test_intent_sums_the_fills_of_every_entry_leg(side: str) -> None:
     found = intents_from_journal({1: rows})[("BTCUSDT", side)]
     assert found.entry_filled == D("0.007") and found.entries_open and found.stop_oids == frozenset({"s"})
     assert found.tp_oids == TP_OIDS and len(found.targets) == 3
+
+
+def test_an_entry_canceled_after_a_partial_fill_is_done_and_its_fill_still_protected() -> None:
+    canceled = row(state=OrderState.CANCELED, filled="0.004")
+    assert rows_to_look_up([canceled], []) == []  # never looked up again
+    found = intents_from_journal({1: [canceled]})[("BTCUSDT", "long")]
+    assert found.entry_filled == D("0.004") and not found.entries_open
+    (stop,) = [d for d in protection_decisions(position("long", "0.004"), found, [], BTC, "one_way_mode")
+               if isinstance(d, PlaceStop)]
+    assert stop.size == D("0.004")
 
 
 def test_a_signal_whose_entries_all_failed_has_no_intent_and_the_latest_signal_wins() -> None:
@@ -343,6 +354,15 @@ def test_a_signal_is_closed_when_its_entries_are_done_and_its_position_is_gone()
     assert reconcile([], ExchangeView(), intents=working, **common) == []
     still_open = ExchangeView(positions=(position("long", "0.010"),), plans=(plan("pos_loss", None),))
     assert not [d for d in reconcile([], still_open, intents=done, **common) if isinstance(d, CloseSignal)]
+
+
+def test_a_signal_whose_entries_all_ended_unfilled_is_closed() -> None:
+    canceled = [row("a", OrderState.CANCELED, signal_id=1), row("b", OrderState.REJECTED, leg="entry2", signal_id=1)]
+    part_filled = [row("c", OrderState.CANCELED, filled="0.004", signal_id=2)]
+    working = [row("d", OrderState.CANCELED, signal_id=3), row("e", OrderState.ACCEPTED, leg="entry2", signal_id=3)]
+    no_legs_yet: list[OrderRow] = []
+    decisions = unfilled_signal_decisions({1: canceled, 2: part_filled, 3: working, 4: no_legs_yet})
+    assert decisions == [CloseSignal(1, "BTCUSDT")]
 
 
 @MODES

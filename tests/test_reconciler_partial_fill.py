@@ -80,3 +80,35 @@ def test_a_position_too_small_for_every_target_merges_the_rest_into_the_last_ste
                    what="the ladder on a small position")
         assert [p.size for p in om.take_profits("long")] == [D("0.001"), D("0.001")]
         assert [p.trigger_price for p in om.take_profits("long")] == list(bundle.sized.take_profits[:2])
+
+
+@SIDES
+def test_an_entry_canceled_after_a_partial_fill_keeps_its_fill_protected_then_the_signal_closes(
+    tmp_path: Path, side: Side
+) -> None:
+    hold = side.value
+    with order_side(tmp_path, partial_fill_ratio="0.4") as om:
+        bundle = om.entry(side, size="0.050")
+        om.send(bundle)
+        wait_until(lambda: om.position_size(hold) > 0 and _tp_sum(om, hold) == om.position_size(hold),
+                   what="a protected partial fill")
+        om.engine.cancel_order("BTCUSDT", client_oid=bundle.bundle.entries[0].client_oid)
+        wait_until(lambda: om.entry_row(bundle).state is OrderState.CANCELED, what="the cancel journaled")
+        row = om.entry_row(bundle)
+        assert row.filled_size == om.position_size(hold) == om.stop_cover(hold)
+        assert om.journal.open_signals("BTCUSDT")  # its position is still there
+
+        om.engine.partial_fill_ratio = None  # the close below fills at once
+        om.engine.close_positions("BTCUSDT")
+        wait_until(lambda: not om.journal.open_signals("BTCUSDT"), what="the signal closed with its position")
+        assert om.journal.events("RECONCILE_SIGNAL_CLOSED")
+
+
+def test_a_signal_whose_entry_was_canceled_unfilled_is_closed(tmp_path: Path) -> None:
+    with order_side(tmp_path) as om:
+        bundle = om.entry(Side.LONG, size="0.020", zone_pct=("2", "2.5"))  # rests below the market
+        om.send(bundle)
+        wait_until(lambda: om.entry_orders(), what="the resting entry")
+        om.engine.cancel_order("BTCUSDT", client_oid=bundle.bundle.entries[0].client_oid)
+        wait_until(lambda: not om.journal.open_signals("BTCUSDT"), what="the signal closed")
+        assert om.entry_row(bundle).state is OrderState.CANCELED

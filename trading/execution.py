@@ -22,11 +22,15 @@ _EXCHANGE_STATES = {
 
 
 def journal_state(order: Order) -> OrderState:
-    """The journal state of an order as the exchange reports it (unknown states stay ACCEPTED)."""
+    """The journal state of an order as the exchange reports it (unknown states stay ACCEPTED).
+
+    Canceled after a partial fill is CANCELED (the filled size is journaled beside it): the order is done, and
+    what filled is protected as a position by reconciliation. A PARTIAL row would count as a working entry
+    (blocking new signals on the symbol) and be looked up forever.
+    """
     state = _EXCHANGE_STATES.get(order.state.lower(), OrderState.ACCEPTED)
-    if state is OrderState.CANCELED and order.filled_size > 0:
-        # Canceled after a partial fill: what filled is a position that must stay protected.
-        return OrderState.PARTIAL if order.filled_size < order.size else OrderState.FILLED
+    if state is OrderState.CANCELED and order.size > 0 and order.filled_size >= order.size:
+        return OrderState.FILLED
     return state
 
 

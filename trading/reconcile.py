@@ -437,6 +437,16 @@ def closed_signal_decisions(
     ]
 
 
+def unfilled_signal_decisions(signal_rows: Mapping[int, Sequence[OrderRow]]) -> list[Decision]:
+    """Open signals whose every entry ended (canceled, rejected) with nothing filled: nothing to follow."""
+    decisions: list[Decision] = []
+    for signal_id, rows in sorted(signal_rows.items()):
+        entries = [row for row in rows if _is_entry(row)]
+        if entries and all(row.state.is_terminal and not row.filled_size for row in entries):
+            decisions.append(CloseSignal(signal_id, entries[0].symbol))
+    return decisions
+
+
 def reconcile(
     rows: Sequence[OrderRow],
     view: ExchangeView,
