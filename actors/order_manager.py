@@ -35,6 +35,7 @@ log = logging.getLogger("following.orders")
 
 _OPEN_STATES = list(rec.OPEN_STATES)
 _STARTUP_RETRY_S = 1.0  # a failed start-up reconciliation is tried again this soon
+_LEVERAGE_RETRIES = 3  # a signal whose leverage call was rate limited is tried again at most this often
 _PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
 _PANIC_TICK = "panic:"  # + reason
 _PROTECT_TICK = "protect:"  # + symbol: protect that symbol's positions again (after a rate limit)
@@ -84,6 +85,7 @@ class OrderManager(SupervisedActor):
         self._min_pass_interval_s = min_pass_interval_s
         self._panic_done = False
         self._reconciled = False
+        self._leverage_tries: dict[int, int] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
@@ -141,9 +143,17 @@ class OrderManager(SupervisedActor):
             hold = sized.side.value if self._pos_mode == "hedge_mode" and sized.margin_mode == "isolated" else None
             self._client.set_leverage(symbol, sized.leverage, hold_side=hold)
         except BitgetError as exc:
+            tries = self._leverage_tries.get(message.signal_id, 0) + 1
+            if isinstance(exc, RateLimited) and tries <= _LEVERAGE_RETRIES:
+                # Refused unprocessed (several signals within a second): the same bundle again in a moment.
+                self._leverage_tries[message.signal_id] = tries
+                self.schedule_once(exc.retry_after or 0.5, message)
+                return
+            self._leverage_tries.pop(message.signal_id, None)
             self._journal.set_signal_decision(message.signal_id, "refused", f"leverage not set: {exc.code}")
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
+        self._leverage_tries.pop(message.signal_id, None)
         payload = self._entry_payload(message)
         # Open before the first send: a fill reported in the reply is protected at once, as this signal's.
         self._journal.set_signal_decision(message.signal_id, "traded", "sending the entries")

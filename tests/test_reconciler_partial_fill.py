@@ -58,8 +58,11 @@ def test_journal_states_and_take_profits_follow_partial_fills(tmp_path: Path, po
                    what="the journal to record the complete fill")
         assert om.position_size(hold) == D("0.050")
         assert [p.size for p in om.take_profits(hold)] == [D("0.017"), D("0.017"), D("0.016")]
-        states = [e.detail["to"] for e in om.journal.events("RECONCILE_STATE") if e.detail["client_oid"] == oid]
-        assert states[0] == "PARTIAL" and states[-1] == "FILLED"
+        def states() -> list[str]:
+            return [e.detail["to"] for e in om.journal.events("RECONCILE_STATE") if e.detail["client_oid"] == oid]
+
+        wait_until(lambda: states()[-1:] == ["FILLED"], what="the fill journaled as an event")
+        assert states()[0] == "PARTIAL"
 
 
 @MODES
@@ -101,7 +104,7 @@ def test_an_entry_canceled_after_a_partial_fill_keeps_its_fill_protected_then_th
         om.engine.partial_fill_ratio = None  # the close below fills at once
         om.engine.close_positions("BTCUSDT")
         wait_until(lambda: not om.journal.open_signals("BTCUSDT"), what="the signal closed with its position")
-        assert om.journal.events("RECONCILE_SIGNAL_CLOSED")
+        wait_until(lambda: om.journal.events("RECONCILE_SIGNAL_CLOSED"), what="the close journaled")
 
 
 def test_a_signal_whose_entry_was_canceled_unfilled_is_closed(tmp_path: Path) -> None:

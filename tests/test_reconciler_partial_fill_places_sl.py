@@ -54,7 +54,7 @@ def test_partially_filled_entry_has_a_stop_for_exactly_the_filled_size(
             assert stop.plan_type == "loss_plan" and stop.size == second
             stop_rows = [r for r in om.journal.orders(signal_id=bundle.signal_id) if r.leg == "sl"]
             assert len(stop_rows) == 1 and stop_rows[0].state is OrderState.ACCEPTED
-            assert om.journal.events("RECONCILE_STOP_RESIZED")
+            wait_until(lambda: om.journal.events("RECONCILE_STOP_RESIZED"), what="the resize journaled")
 
 
 @MODES

@@ -92,7 +92,7 @@ def test_an_entry_that_never_reached_the_exchange_is_rejected_after_the_deadline
                    and om.entry_row(bundle).state is OrderState.REJECTED, what="the unknown entry decided")
         assert len(om.engine.requests_to("place-order")) == 1
         assert om.entry_orders() == []
-        assert om.journal.events("RECONCILE_NEVER_SENT")
+        wait_until(lambda: om.journal.events("RECONCILE_NEVER_SENT"), what="the decision journaled")
 
 
 def test_readiness_stays_red_until_start_up_reconciliation_succeeded(tmp_path: Path) -> None:
