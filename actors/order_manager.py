@@ -3,6 +3,12 @@
 Every order is journaled as an intent (with its deterministic client id) before the request is sent, so a
 crash can never produce a second entry: after a restart the intent is found and the exchange is asked by
 client id what became of it. Entries are checked against the trading gate right before the request.
+
+Reconciliation (``trading/reconcile.py`` decides, this actor gathers and applies) runs at start-up, where
+``orders_reconciled`` stays red until a pass succeeded, and then every pass interval: order states, intents
+that never arrived, external orders and positions (journaled and alerted), and each position's stop and
+take-profit ladder sized to what filled. A fill seen in an order's reply or by the fill watch is protected at
+once, not at the next pass.
 """
 
 from __future__ import annotations
