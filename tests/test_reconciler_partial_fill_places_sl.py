@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from parsing.signals import Side
+from tests.e2e import running_system
 from tests.order_side import OrderSide, order_side
 from tests.waiting import wait_until
 from trading.journal import OrderState
@@ -69,3 +70,15 @@ def test_a_market_entry_without_attached_stop_is_covered_right_after_its_fill(
         wait_until(lambda: _covered_exactly(om, hold) == D("0.030"), what="the stop on the filled market entry")
         (order,) = om.entry_orders()
         assert order.preset_stop_loss is None and order.state == "filled"
+
+
+def test_runtime_with_stops_not_attached_places_its_own_stop_on_the_fill(tmp_path: Path) -> None:
+    """The configuration switch reaches the OrderManager: no preset on the entry, our stop plan on the fill."""
+    with running_system(tmp_path, risk={"cooldown_seconds": 0, "stoploss": {"attach_to_entry": False}}) as system:
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        (entry,) = wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry")
+        assert entry.preset_stop_loss is None
+        stop = wait_until(lambda: [p for p in system.stop_plans("BTCUSDT") if p.plan_type == "loss_plan"],
+                          what="the stop plan placed on the fill")
+        position = system.engine.position("BTCUSDT", "long")
+        assert position is not None and stop[0].size == position.size
