@@ -367,6 +367,8 @@ class OrderManager(SupervisedActor):
                                           f"{decision.size} was not opened by this bot (adopted, not managed)")
                 elif isinstance(decision, (rec.PlaceStop, rec.ResizeStop)):
                     self._apply_stop(decision)
+                elif isinstance(decision, rec.CloseUncovered):
+                    self._close_uncovered(decision)
                 elif isinstance(decision, (rec.PlaceTakeProfit, rec.ResizeTakeProfit)):
                     self._apply_take_profit(decision)
                 elif isinstance(decision, rec.CloseSignal):
@@ -449,6 +451,17 @@ class OrderManager(SupervisedActor):
                                                              "stop": str(decision.trigger_price)})
         self._metrics.orders_total.labels(leg="stop", result="accepted").inc()
         log.info("%s stop %s placed for %s", decision.symbol, decision.trigger_price, decision.size)
+
+    def _close_uncovered(self, decision: rec.CloseUncovered) -> None:
+        position = self._position(decision.symbol, decision.hold_side)
+        if position is None:
+            return
+        reason = f"stop {decision.stop_price} already passed (mark {decision.mark}) with {decision.size} uncovered"
+        self._close(position, min(decision.size, position.total), reason)
+        self._journal.record_event("RECONCILE_UNCOVERED_CLOSED", {"symbol": decision.symbol, "size": str(decision.size),
+                                                                  "stop": str(decision.stop_price),
+                                                                  "mark": str(decision.mark)})
+        self._notifier.notify("PROTECTIVE_CLOSE", f"{decision.symbol} {decision.hold_side}: {reason}; closed")
 
     def _apply_take_profit(self, decision: rec.PlaceTakeProfit | rec.ResizeTakeProfit) -> None:
         if isinstance(decision, rec.ResizeTakeProfit):

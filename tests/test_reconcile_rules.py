@@ -15,6 +15,7 @@ from trading.reconcile import (
     AdoptExternalOrder,
     AdoptExternalPosition,
     CloseSignal,
+    CloseUncovered,
     ExchangeView,
     MarkNeverSent,
     PlaceStop,
@@ -254,12 +255,32 @@ def test_a_partial_fill_without_a_stop_gets_a_stop_for_exactly_the_filled_size(s
 
 
 @SIDES
+def test_an_uncovered_fill_whose_stop_the_market_already_passed_is_closed_not_given_a_stop(side: str) -> None:
+    past = D("63900") if side == "long" else D("66100")  # beyond the stop (64000 / 66000)
+    moved = replace(position(side, "0.010"), mark_price=past)
+    decisions = protection_decisions(moved, intent(side, filled="0.010"), [plan("pos_loss", "0.004", side=side)],
+                                     BTC, "one_way_mode")
+    assert decisions == [CloseUncovered("BTCUSDT", side, D("0.006"), intent(side).stop_price, past)]
+
+
+@SIDES
 def test_our_own_sized_stop_grows_with_the_position(side: str) -> None:
     own = plan("loss_plan", "0.004", oid="fl_x_sl", side=side)
     decisions = protection_decisions(position(side, "0.007"), intent(side, filled="0.007",
                                      stop_oids=frozenset({"fl_x_sl"})), [own], BTC, "hedge_mode")
     (resize,) = [d for d in decisions if isinstance(d, ResizeStop)]
     assert resize.size == D("0.007") and resize.previous_size == D("0.004") and resize.client_oid == "fl_x_sl"
+
+
+def test_stops_refused_again_and_again_are_left_to_the_guard() -> None:
+    refused = frozenset(f"sl{n}" for n in range(5))
+    gave_up = replace(intent(filled="0.010"), stop_oids=refused, rejected_oids=refused)
+    decisions = protection_decisions(position("long", "0.010"), gave_up, [], BTC, "one_way_mode")
+    assert not [d for d in decisions if isinstance(d, PlaceStop)]
+    four = frozenset(f"sl{n}" for n in range(4))
+    still = replace(intent(filled="0.010"), stop_oids=four, rejected_oids=four)
+    assert [d for d in protection_decisions(position("long", "0.010"), still, [], BTC, "one_way_mode")
+            if isinstance(d, PlaceStop)]
 
 
 def test_an_attached_stop_sized_to_the_fill_needs_nothing() -> None:

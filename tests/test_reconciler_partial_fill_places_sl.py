@@ -82,3 +82,23 @@ def test_runtime_with_stops_not_attached_places_its_own_stop_on_the_fill(tmp_pat
                           what="the stop plan placed on the fill")
         position = system.engine.position("BTCUSDT", "long")
         assert position is not None and stop[0].size == position.size
+
+
+@SIDES
+def test_an_uncovered_fill_whose_stop_the_market_passed_is_closed(tmp_path: Path, side: Side) -> None:
+    hold = side.value
+    with order_side(tmp_path, attach_stop=False) as om:
+        om.engine.faults.reject_next("place-tpsl-order", "40915", "stop on the wrong side", times=100)
+        bundle = om.entry(side, size="0.030", market=True)
+        om.send(bundle)
+        refusals = lambda: len([n for n in om.notices if n.kind == "STOP_REFUSED"])  # noqa: E731
+        wait_until(lambda: refusals() == 5, what="five refusals")
+        passes = len(om.engine.requests_to("orders-pending"))
+        wait_until(lambda: len(om.engine.requests_to("orders-pending")) >= passes + 3, what="three more passes")
+        assert refusals() == 5  # the order side gave up (the guard's repair and protective close take over)
+        assert om.position_size(hold) == D("0.030") and om.stop_cover(hold) == 0
+        stop = bundle.sized.stop_loss
+        om.engine.set_price("BTCUSDT", stop * (D("0.995") if side is Side.LONG else D("1.005")))
+        wait_until(lambda: om.position_size(hold) == 0, what="the uncovered position closed")
+        wait_until(lambda: om.journal.events("RECONCILE_UNCOVERED_CLOSED"), what="the close journaled")
+        assert "PROTECTIVE_CLOSE" in [n.kind for n in om.notices]

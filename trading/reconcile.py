@@ -23,7 +23,7 @@ from decimal import Decimal
 from exchange.bitget.contracts import Contract
 from exchange.bitget.models import Order, PlanOrder, Position
 from trading.bundle import resolve_tp_sizes
-from trading.execution import journal_state
+from trading.execution import journal_state, stop_is_valid
 from trading.guard import stop_plans_for
 from trading.journal import OrderRow, OrderState
 
@@ -33,6 +33,9 @@ STOP_LEG = "sl"
 TRIGGER_PLAN_TYPES = ("normal_plan", "track_plan")
 # A take-profit step the exchange refused is placed again under a new client id, at most this many times.
 TP_RETRIES = 3
+# After this many refused stops of one signal the order side stops trying; the PositionGuard's repair and,
+# past its timeout, its protective close take over (an endless retry would only repeat the refusal).
+STOP_ATTEMPTS = 5
 
 
 # --- decisions ------------------------------------------------------------------------------------------
@@ -101,6 +104,18 @@ class PlaceStop:
 
 
 @dataclass(frozen=True)
+class CloseUncovered:
+    """The uncovered part of a position whose stop price the market has already passed: a stop there would
+    be refused or fire at once, so that part is closed, as the stop would have done."""
+
+    symbol: str
+    hold_side: str
+    size: Decimal
+    stop_price: Decimal
+    mark: Decimal
+
+
+@dataclass(frozen=True)
 class ResizeStop:
     """Our own sized stop grows to cover a position that grew."""
 
@@ -143,7 +158,7 @@ class CloseSignal:
 
 Decision = (
     SetOrderState | MarkNeverSent | AdoptExternalOrder | AdoptExternalPosition | PlaceStop | ResizeStop
-    | PlaceTakeProfit | ResizeTakeProfit | CloseSignal
+    | CloseUncovered | PlaceTakeProfit | ResizeTakeProfit | CloseSignal
 )
 
 
@@ -375,6 +390,9 @@ def protection_decisions(
     covered = stop_coverage(position, plans, pos_mode)
     if covered is not None and covered < position.total:
         gap = position.total - covered
+        mark = position.mark_price
+        if mark is not None and not stop_is_valid(position.hold_side, intent.stop_price, mark):
+            return [CloseUncovered(position.symbol, position.hold_side, gap, intent.stop_price, mark)]
         own = [
             plan for plan in stop_plans_for(position, plans, pos_mode)
             if plan.client_oid in intent.stop_oids and plan.size is not None
@@ -384,7 +402,7 @@ def protection_decisions(
             assert plan.size is not None
             decisions.append(ResizeStop(position.symbol, plan.order_id, plan.client_oid, plan.trigger_price,
                                         plan.size + gap, plan.size))
-        else:
+        elif len(intent.stop_oids & intent.rejected_oids) < STOP_ATTEMPTS:
             decisions.append(PlaceStop(position.symbol, position.hold_side, gap, intent.stop_price, intent.signal_id))
     decisions.extend(_take_profit_decisions(position, intent, plans, contract))
     return decisions
