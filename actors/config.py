@@ -164,6 +164,8 @@ class MonitorConfig(Section):
     price_feed: PriceFeedConfig = PriceFeedConfig()
     health: HealthConfig = HealthConfig()
     min_liquidation_distance_pct: float = Field(0.05, ge=0, lt=1)
+    # Share of a position closed (reduce-only) per step while liquidation is nearer than the minimum.
+    liquidation_reduce_fraction: float = Field(0.25, gt=0, le=1)
 
 
 class BitgetConfig(Section):

@@ -104,6 +104,25 @@ class ProtectiveClose:
     reason: str
 
 
+@dataclass(frozen=True)
+class ReducePosition:
+    """Close ``fraction`` (0..1] of a position reduce-only, e.g. when liquidation comes near."""
+
+    symbol: str
+    hold_side: str
+    fraction: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class MoveStopToBreakEven:
+    """The first target filled on the exchange: move the position's stop to break-even (plus the buffer)."""
+
+    symbol: str
+    hold_side: str
+    reason: str
+
+
 # --- market data and guarding ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class PriceTick:

@@ -93,6 +93,9 @@ class Metrics:
             "following_poll_errors", "Failed poll cycles by source", ["source"], registry=registry
         )
         self.open_positions = Gauge("following_open_positions", "Open positions", registry=registry)
+        self.open_orders = Gauge(
+            "following_open_orders", "Open (unfilled) orders in the exchange's order book", registry=registry
+        )
         self.equity_usdt = Gauge("following_equity_usdt", "Account equity in USDT", registry=registry)
         self.available_usdt = Gauge("following_available_usdt", "Available margin in USDT", registry=registry)
         self.refusals_total = Counter(
@@ -206,6 +209,9 @@ class Metrics:
     # --- gauges ------------------------------------------------------------------------------------
     def set_open_positions(self, count: int) -> None:
         self.open_positions.set(count)
+
+    def set_open_orders(self, count: int) -> None:
+        self.open_orders.set(count)
 
     def set_equity(self, usdt: Decimal | float) -> None:
         self.equity_usdt.set(float(usdt))

@@ -19,7 +19,15 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.messages import ApplyUpdate, PlaceBundle, ProtectiveClose, RepairStop, Tick
+from actors.messages import (
+    ApplyUpdate,
+    MoveStopToBreakEven,
+    PlaceBundle,
+    ProtectiveClose,
+    ReducePosition,
+    RepairStop,
+    Tick,
+)
 from exchange.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, UnknownOutcome
 from exchange.bitget.models import Order, OrderRequest, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
@@ -128,6 +136,8 @@ class OrderManager(SupervisedActor):
                 self._panic_close(message.what.removeprefix(_PANIC_TICK))
         elif isinstance(message, Tick) and message.what.startswith(_PROTECT_TICK):
             self._protect(message.what.removeprefix(_PROTECT_TICK))
+        elif isinstance(message, (ReducePosition, MoveStopToBreakEven)):
+            self._guard_request(message)
         return None
 
     # --- entries -------------------------------------------------------------------------------------
@@ -646,6 +656,23 @@ class OrderManager(SupervisedActor):
             if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
                 return position
         return None
+
+    # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
+    def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:
+        position = self._position(message.symbol, message.hold_side)
+        if position is None:
+            return
+        contract = self._client.contract(position.symbol)
+        if isinstance(message, ReducePosition):
+            size = partial_close_size(position, message.fraction * 100, contract)
+            if size > 0:
+                self._close(position, size, message.reason)
+                self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
+                                                                "hold_side": position.hold_side,
+                                                                "reason": message.reason})
+        elif self._move_sl_on_tp1:
+            stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
+            self._replace_stop(position, stop, message.reason)
 
 
 def _key(position: Position) -> tuple[str, str]:

@@ -1,7 +1,11 @@
-"""PositionGuard: polls account and positions and enforces "every position has a stop".
+"""PositionGuard: the account poller and the risk daemon.
 
-A position found without a stop gets a repair at once; if it is still unprotected past the repair timeout,
-it is closed and the system goes to safe mode. The account poll feeds the drawdown breaker.
+It polls the account (equity, available margin), the positions with their stop plans, and the open orders,
+each at its own interval, and exports each as a metric; a failed poll is counted and retried next time.
+On every positions poll it enforces "every position has a stop": a position found without one gets a repair
+at once, and if it is still unprotected past the repair timeout it is closed and the system goes to safe
+mode. It also alerts (once) and reduces a position whose liquidation price comes near, and moves the stop to
+break-even once the first target has filled. The account poll feeds the drawdown breaker.
 """
 
 from __future__ import annotations
@@ -12,11 +16,25 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.messages import PriceTick, ProtectiveClose, RepairStop, Tick, WatchSymbol
+from actors.messages import (
+    MoveStopToBreakEven,
+    PriceTick,
+    ProtectiveClose,
+    ReducePosition,
+    RepairStop,
+    Tick,
+    WatchSymbol,
+)
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import Position
-from trading.guard import StopWatch, liquidation_distance, position_has_stop
-from trading.journal import Journal
+from exchange.bitget.models import PlanOrder, Position
+from trading.guard import (
+    LiquidationWatch,
+    StopWatch,
+    first_target_taken,
+    liquidation_distance,
+    position_has_stop,
+)
+from trading.journal import Journal, OrderState
 from trading.modes import Mode
 from trading.risk import drawdown_breached, update_peak
 
@@ -41,6 +59,9 @@ class PositionGuard(SupervisedActor):
         max_drawdown_pct: float,
         min_liquidation_distance_pct: float,
         local_guard: bool = False,
+        orders_interval_s: float | None = None,
+        stop_deadline_s: float | None = None,
+        liquidation_reduce_fraction: float = 0.25,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -52,12 +73,17 @@ class PositionGuard(SupervisedActor):
         self._metrics = metrics
         self._status = status
         self._pos_mode = pos_mode
-        self._positions_interval_s = positions_interval_s
+        # A missing stop is noticed within half the stop deadline at worst, whatever the poll interval says.
+        self._positions_interval_s = min(positions_interval_s, stop_deadline_s / 2) if stop_deadline_s \
+            else positions_interval_s
         self._account_interval_s = account_interval_s
+        self._orders_interval_s = orders_interval_s
         self._max_dd = Decimal(str(max_drawdown_pct))
         self._min_liq = Decimal(str(min_liquidation_distance_pct))
         self._local_guard = local_guard
         self._stops = StopWatch(repair_timeout_s)
+        self._reduce_fraction = Decimal(str(liquidation_reduce_fraction))
+        self._liquidation = LiquidationWatch(self._min_liq, retry_after_s=3 * self._positions_interval_s)
         self._known_positions: set[tuple[str, str]] = set()
         self._positions: list[Position] = []
 
@@ -67,6 +93,9 @@ class PositionGuard(SupervisedActor):
         self._check_account()
         self.schedule_every(self._positions_interval_s, Tick("positions"))
         self.schedule_every(self._account_interval_s, Tick("account"))
+        if self._orders_interval_s is not None:
+            self._check_open_orders()
+            self.schedule_every(self._orders_interval_s, Tick("orders"))
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Tick):
@@ -74,6 +103,8 @@ class PositionGuard(SupervisedActor):
                 self._check_positions()
             elif message.what == "account":
                 self._check_account()
+            elif message.what == "orders":
+                self._check_open_orders()
         elif isinstance(message, PriceTick) and self._local_guard:
             self._local_stop(message)
         return None
@@ -117,8 +148,10 @@ class PositionGuard(SupervisedActor):
                 self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
                                                          "stop could not be repaired in time"))
                 self.request_mode(Mode.SAFE, f"stop repair failed on {position.symbol}", "guard")
-            self._check_liquidation(position)
+            self._check_liquidation(position, key, now)
+            self._check_first_target(position, plans)
         self._stops.forget_except({(p.symbol, p.hold_side) for p in positions})
+        self._liquidation.forget_except({(p.symbol, p.hold_side) for p in positions})
         self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
         if unprotected:
             self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")
@@ -138,11 +171,51 @@ class PositionGuard(SupervisedActor):
             self._notifier.notify("EXTERNAL_POSITION", f"{position.symbol} {position.hold_side} {position.total} "
                                   "was not opened by this bot; guarding it")
 
-    def _check_liquidation(self, position: Position) -> None:
+    def _check_liquidation(self, position: Position, key: tuple[str, str], now: float) -> None:
         distance = liquidation_distance(position)
-        if distance is not None and distance < self._min_liq:
-            self._journal.record_event("LIQUIDATION_NEAR", {"symbol": position.symbol, "distance": str(distance)})
-            self._notifier.notify("LIQUIDATION_NEAR", f"{position.symbol}: liquidation {distance:.2%} away")
+        action = self._liquidation.observe(key, distance, position.total, now)
+        if action.alert:
+            self._journal.record_event("LIQUIDATION_NEAR", {"symbol": position.symbol, "hold_side": position.hold_side,
+                                                            "distance": str(distance)})
+            self._notifier.notify("LIQUIDATION_NEAR", f"{position.symbol} {position.hold_side}: liquidation "
+                                  f"{distance:.2%} away (minimum {self._min_liq:.2%}); reducing")
+        if action.reduce:
+            self._order_manager.tell(ReducePosition(position.symbol, position.hold_side, self._reduce_fraction,
+                                                    f"liquidation {distance:.2%} away"))
+
+    def _check_first_target(self, position: Position, plans: list[PlanOrder]) -> None:
+        """Once per signal: its first target filled on the exchange -> stop to break-even."""
+        live_ids = [plan.order_id for plan in plans]
+        for signal in self._journal.open_signals(position.symbol):
+            done_flag = f"first_target_filled:{signal.id}"
+            orders = self._journal.orders(signal_id=signal.id)
+            entries = [row for row in orders if row.leg.startswith("entry")]
+            if not entries or entries[0].payload.get("position_side", "long") != position.hold_side:
+                continue
+            tp1 = next((row for row in orders if row.leg == "tp1" and row.state is OrderState.ACCEPTED), None)
+            filled = sum((row.filled_size or Decimal(0) for row in entries), Decimal(0))
+            if tp1 is None or not first_target_taken(tp1.exchange_order_id, live_ids, position.total, filled):
+                continue
+            if self._journal.get_flag(done_flag) is not None:
+                continue
+            self._journal.set_flag(done_flag, str(time.time()))
+            self._journal.record_event("FIRST_TARGET_FILLED", {"signal_id": signal.id, "symbol": position.symbol,
+                                                               "hold_side": position.hold_side})
+            self._order_manager.tell(MoveStopToBreakEven(position.symbol, position.hold_side,
+                                                         f"signal {signal.id}: first target filled"))
+
+    # --- open orders -------------------------------------------------------------------------------
+    def _check_open_orders(self) -> None:
+        started = time.monotonic()
+        try:
+            orders = self._client.pending_orders()
+        except BitgetError as exc:
+            self._metrics.poll_errors.labels(source="orders").inc()
+            log.warning("open orders unreadable: %s", exc.code)
+            return
+        finally:
+            self._metrics.poll_seconds.labels(source="orders").observe(time.monotonic() - started)
+        self._metrics.set_open_orders(len(orders))
 
     def _local_stop(self, tick: PriceTick) -> None:
         for position in self._positions:

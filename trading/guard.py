@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -78,3 +79,69 @@ class StopWatch:
             if key not in live:
                 del self._missing_since[key]
         self._closing &= live
+
+
+def first_target_taken(
+    tp1_plan_id: str | None, live_plan_ids: Iterable[str], position_size: Decimal, entry_filled: Decimal
+) -> bool:
+    """The first take-profit has filled: its plan is gone from the exchange while the position is still open
+    and smaller than its entries filled. Both facts are needed: a plan also disappears with its position, and
+    a position also shrinks by a manual close."""
+    if not tp1_plan_id or tp1_plan_id in set(live_plan_ids):
+        return False
+    return Decimal(0) < position_size < entry_filled
+
+
+@dataclass(frozen=True)
+class LiquidationAction:
+    alert: bool  # tell the operator (once per stretch under the minimum)
+    reduce: bool  # send a reduce-only partial close now
+
+
+_NOTHING = LiquidationAction(alert=False, reduce=False)
+
+
+@dataclass
+class _NearLiquidation:
+    reduced_at_size: Decimal | None = None
+    reduced_at: float = 0.0
+
+
+class LiquidationWatch:
+    """Per position: alert once while the liquidation distance stays under the minimum (re-armed once it is
+    back above), and ask for a reduction while it stays under.
+
+    A further reduction waits until the previous one shows (the position got smaller) or ``retry_after_s``
+    has passed (it was refused or is still on its way), so one low reading never sends a burst of closes.
+    Under isolated margin a reduction does not move the liquidation price, so a position that stays near it
+    is reduced step by step to flat: that is the intent, the stop should have fired first.
+    """
+
+    def __init__(self, min_distance: Decimal, retry_after_s: float) -> None:
+        self._min = min_distance
+        self._retry_after_s = retry_after_s
+        self._near: dict[tuple[str, str], _NearLiquidation] = {}
+
+    def observe(self, key: tuple[str, str], distance: Decimal | None, size: Decimal, now: float) -> LiquidationAction:
+        if distance is None:
+            return _NOTHING  # unknown: neither alarm nor re-arm
+        if distance >= self._min:
+            self._near.pop(key, None)
+            return _NOTHING
+        state = self._near.get(key)
+        alert = state is None
+        if state is None:
+            state = self._near[key] = _NearLiquidation()
+        reduce = (
+            state.reduced_at_size is None
+            or size < state.reduced_at_size
+            or now - state.reduced_at >= self._retry_after_s
+        )
+        if reduce:
+            state.reduced_at_size, state.reduced_at = size, now
+        return LiquidationAction(alert=alert, reduce=reduce)
+
+    def forget_except(self, live: set[tuple[str, str]]) -> None:
+        for key in list(self._near):
+            if key not in live:
+                del self._near[key]
