@@ -1,0 +1,111 @@
+"""The account poller (PositionGuard): equity, available margin, positions and open orders, each read at its
+configured interval from the simulator over loopback and exported as a metric; a failing poll is counted and
+the guard carries on."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e import System, running_system
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+# Within Bitget's rate limits (all-position: 5 requests/s), which the client enforces.
+INTERVALS = {"account_seconds": 0.5, "positions_seconds": 0.25, "open_orders_seconds": 0.35}
+MONITOR = {"poll_intervals": INTERVALS, "price_feed": {"mode": "rest", "interval_seconds": 0.2}, "health": {"port": 0}}
+# Endpoint (last path segment) -> configured interval. Without signals only the guard calls these.
+POLLED = {"accounts": 0.5, "all-position": 0.25, "orders-pending": 0.35}
+
+
+def sample(system: System, name: str, **labels: str) -> float | None:
+    return system.runtime.metrics.registry.get_sample_value(name, labels)
+
+
+def test_each_source_is_polled_at_its_own_configured_interval(tmp_path: Path) -> None:
+    with running_system(tmp_path, monitor=MONITOR) as system:
+        engine = system.engine
+        before = {endpoint: len(engine.requests_to(endpoint)) for endpoint in POLLED}
+        started = time.monotonic()
+        wait_until(lambda: len(engine.requests_to("accounts")) >= before["accounts"] + 4, what="four account polls")
+        elapsed = time.monotonic() - started
+        for endpoint, interval in POLLED.items():
+            polls = len(engine.requests_to(endpoint)) - before[endpoint]
+            expected = elapsed / interval
+            assert polls <= expected + 2, f"{endpoint}: {polls} polls in {elapsed:.2f}s faster than every {interval}s"
+            assert polls >= expected * 0.4, f"{endpoint}: {polls} polls in {elapsed:.2f}s, configured every {interval}s"
+        positions = len(engine.requests_to("all-position")) - before["all-position"]
+        account = len(engine.requests_to("accounts")) - before["accounts"]
+        assert positions >= 1.5 * account, "positions are polled about twice as often as the account"
+
+
+def test_equity_margin_positions_and_open_orders_are_exported_and_scraped_over_http(tmp_path: Path) -> None:
+    with running_system(tmp_path, monitor=MONITOR) as system:
+        engine = system.engine
+        system.channel.add_post(system.long_signal("BTCUSDT"))  # fills: one position
+        resting = system.price("ETHUSDT", "0.97")
+        system.channel.add_post(f"#ETH/USDT LONG\nEntry: {resting}\nTarget 1: {system.price('ETHUSDT', '1.01')}\n"
+                                f"Stop: {system.price('ETHUSDT', '0.96')}")  # rests below the market: an open order
+        wait_until(lambda: system.open_positions() and engine.orders("ETHUSDT", open_only=True), what="both")
+
+        def exported() -> bool:
+            account = engine.account()
+            return (sample(system, "following_open_positions") == 1
+                    and sample(system, "following_open_orders") == 1
+                    and sample(system, "following_equity_usdt") == float(account.equity)
+                    and sample(system, "following_available_usdt") == float(account.available))
+
+        wait_until(exported, what="the account, the position and the open order in the metrics")
+        assert engine.account().available < engine.account().equity, "margin is in use"
+
+        host, port = system.runtime.health_address or ("", 0)
+        text = requests.get(f"http://{host}:{port}/metrics", timeout=5).text
+        assert "following_open_positions 1.0" in text
+        assert "following_open_orders 1.0" in text
+        equity = re.search(r"^following_equity_usdt (\S+)$", text, re.M)
+        available = re.search(r"^following_available_usdt (\S+)$", text, re.M)
+        assert equity and available
+        assert float(available.group(1)) < float(equity.group(1))
+        for source in ("account", "positions", "orders"):
+            count = re.search(rf'^following_poll_seconds_count\{{source="{source}"\}} (\S+)$', text, re.M)
+            assert count and float(count.group(1)) >= 1, f"{source} polls are timed"
+
+        # The poller follows the account: money in, equity up.
+        equity_before = engine.account().equity
+        engine.deposit(Decimal("250"))
+        wait_until(lambda: sample(system, "following_equity_usdt") == float(equity_before + 250),
+                   what="the new equity exported")
+
+
+def test_failing_polls_are_counted_and_the_guard_carries_on(tmp_path: Path) -> None:
+    with running_system(tmp_path, monitor=MONITOR) as system:
+        engine = system.engine
+        runtime = system.runtime
+        guard = runtime.directory.get("position_guard")
+        assert guard is not None
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: sample(system, "following_open_positions") == 1, what="the position exported")
+
+        # Business errors: not retried by the client, so each one is one failed poll.
+        engine.faults.reject_next("all-position", "40010", "Request timed out", times=3)
+        engine.faults.reject_next("accounts", "40010", "Request timed out", times=2)
+        engine.faults.reject_next("orders-pending", "40010", "Request timed out", times=2)
+        wait_until(lambda: sample(system, "following_poll_errors_total", source="positions") == 3
+                   and sample(system, "following_poll_errors_total", source="account") == 2
+                   and sample(system, "following_poll_errors_total", source="orders") == 2,
+                   what="every failed poll counted")
+
+        # The same guard instance keeps polling: nothing was restarted, and the readings resume.
+        assert runtime.directory.get("position_guard") is guard and guard.is_alive()
+        assert sample(system, "following_actor_restarts_total", actor="position_guard") in (None, 0.0)
+        engine.deposit(Decimal("100"))
+        wait_until(lambda: sample(system, "following_equity_usdt") == float(engine.account().equity),
+                   what="equity read again after the failures")
+        wait_until(lambda: runtime.readiness()[0], what="/readyz green again once the exchange answers")
+        assert sample(system, "following_open_positions") == 1
