@@ -1,0 +1,106 @@
+"""Risk daemon, stop repair: a position that loses its stop (cancelled on the exchange behind the bot's back)
+or never had one gets a stop again within ``risk.stoploss.stop_deadline_seconds``, journaled, also when the
+first placement is refused."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import System, running_system
+from tests.waiting import wait_until
+from trading.execution import default_stop
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 1.5
+RISK = {"cooldown_seconds": 0, "default_stop_loss_pct": 0.02,
+        "stoploss": {"stop_deadline_seconds": DEADLINE_S, "repair_timeout_seconds": 10}}
+STOP_REFUSED = ("40891", "Insufficient position, can not set take profit or stop loss")
+
+
+def _events(system: System, kind: str) -> list[Any]:
+    assert system.runtime.journal is not None
+    return system.runtime.journal.events(kind)
+
+
+def _protected_position(system: System) -> tuple[Any, Any]:
+    system.channel.add_post(system.long_signal("BTCUSDT"))
+    position = wait_until(lambda: next(iter(system.open_positions()), None), what="the position")
+    (stop,) = wait_until(lambda: system.stop_plans("BTCUSDT"), what="its stop")
+    wait_until(lambda: len([p for p in system.engine.plan_orders("BTCUSDT") if p.plan_type == "profit_plan"]) == 2,
+               what="the take-profit ladder")  # placed: the faults below are for the stop alone
+    return position, stop
+
+
+def _cancel_behind_the_bots_back(system: System, plan_id: str) -> float:
+    cancelled, failures = system.engine.cancel_plan_orders("BTCUSDT", plan_type="profit_loss", ids=[(plan_id, None)])
+    assert len(cancelled) == 1 and not failures
+    assert system.stop_plans("BTCUSDT") == []
+    return time.monotonic()
+
+
+def test_a_stop_cancelled_on_the_exchange_is_put_back_within_the_deadline(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=RISK) as system:
+        position, stop = _protected_position(system)
+        lost_at = _cancel_behind_the_bots_back(system, stop.order_id)
+
+        (repaired,) = wait_until(lambda: system.stop_plans("BTCUSDT"), timeout=DEADLINE_S, what="the stop repaired")
+        assert time.monotonic() - lost_at <= DEADLINE_S
+        assert repaired.order_id != stop.order_id
+        assert repaired.trigger_price == stop.trigger_price, "the signal's own stop, not a default one"
+        assert repaired.hold_side == "long" and repaired.size is None, "it covers the whole position"
+
+        wait_until(lambda: _events(system, "STOP_REPAIRED"), what="the repair journaled")
+        assert [e.detail["symbol"] for e in _events(system, "STOP_MISSING")] == ["BTCUSDT"]
+        assert Decimal(_events(system, "STOP_REPAIRED")[0].detail["stop"]) == stop.trigger_price
+        assert _events(system, "PROTECTIVE_CLOSE") == []
+        assert system.open_positions()[0].size == position.size
+        wait_until(lambda: system.runtime.readiness()[0], what="/readyz green again: every position has a stop")
+
+
+def test_a_repair_refused_once_is_retried_until_the_stop_is_back(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=RISK) as system:
+        _, stop = _protected_position(system)
+        system.engine.faults.reject_next("place-tpsl-order", *STOP_REFUSED, times=1)
+        lost_at = _cancel_behind_the_bots_back(system, stop.order_id)
+
+        wait_until(lambda: system.stop_plans("BTCUSDT"), timeout=DEADLINE_S, what="the stop repaired on the retry")
+        assert time.monotonic() - lost_at <= DEADLINE_S
+        attempts = [r for r in system.engine.requests_to("place-tpsl-order") if r.params.get("planType") == "pos_loss"]
+        assert [r.code for r in attempts] == [STOP_REFUSED[0], "00000"]
+        metrics = system.runtime.metrics.registry
+        assert metrics.get_sample_value("following_orders_total", {"leg": "stop", "result": "rejected"}) == 1
+        wait_until(lambda: _events(system, "STOP_REPAIRED"), what="the repair journaled")
+        assert len(_events(system, "STOP_MISSING")) == 1, "one stretch without a stop, one alert"
+        assert _events(system, "PROTECTIVE_CLOSE") == [] and system.open_positions()
+
+
+def test_a_position_opened_without_a_stop_while_placement_fails_once_gets_the_default_stop(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=RISK) as system:
+        engine = system.engine
+        engine.faults.reject_next("place-tpsl-order", *STOP_REFUSED, times=1)
+        # Opened outside the bot (by hand on the exchange), without any stop.
+        engine.place_order("ETHUSDT", side="buy", size=Decimal("0.05"), margin_mode="isolated")
+        opened_at = time.monotonic()
+        (position,) = system.open_positions()
+
+        (stop,) = wait_until(lambda: system.stop_plans("ETHUSDT"), timeout=DEADLINE_S + 0.5, what="a stop")
+        assert time.monotonic() - opened_at <= DEADLINE_S + 0.5
+        contract = engine.contract("ETHUSDT")
+        assert stop.trigger_price == default_stop(_as_position(position), Decimal("0.02"), contract)
+        assert stop.trigger_price < position.average_price
+        wait_until(lambda: _events(system, "STOP_REPAIRED"), what="the repair journaled")
+        assert [e.detail["symbol"] for e in _events(system, "EXTERNAL_POSITION")] == ["ETHUSDT"]
+        assert len(_events(system, "STOP_MISSING")) == 1
+
+
+def _as_position(sim_position: Any) -> Any:
+    """The fields ``default_stop`` reads, from the simulator's record."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(hold_side=sim_position.hold_side, average_open_price=sim_position.average_price)
