@@ -17,6 +17,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import (
+    ModeChanged,
     MoveStopToBreakEven,
     PriceTick,
     ProtectiveClose,
@@ -39,6 +40,8 @@ from trading.modes import Mode
 from trading.risk import drawdown_breached, update_peak
 
 log = logging.getLogger("following.guard")
+
+PEAK_FLAG = "peak_equity"  # the highest equity seen; survives restarts so the drawdown breaker does too
 
 
 class PositionGuard(SupervisedActor):
@@ -96,6 +99,16 @@ class PositionGuard(SupervisedActor):
         if self._orders_interval_s is not None:
             self._check_open_orders()
             self.schedule_every(self._orders_interval_s, Tick("orders"))
+
+    def on_mode_changed(self, changed: ModeChanged) -> None:
+        if changed.mode is Mode.NORMAL and changed.previous is not Mode.NORMAL:
+            # Only an operator loosens the mode. The drawdown so far is acknowledged: measure from here, or the
+            # breaker would trip again on the next poll and trading could never resume.
+            previous_peak = self._journal.get_flag(PEAK_FLAG)
+            self._journal.set_flag(PEAK_FLAG, None)
+            self._journal.record_event("PEAK_EQUITY_REBASED", {"previous_peak": previous_peak,
+                                                               "reason": changed.reason})
+            self._check_account()
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Tick):
@@ -239,10 +252,10 @@ class PositionGuard(SupervisedActor):
             self._metrics.poll_seconds.labels(source="account").observe(time.monotonic() - started)
         self._metrics.set_equity(account.equity)
         self._metrics.set_available(account.available)
-        stored = self._journal.get_flag("peak_equity")
+        stored = self._journal.get_flag(PEAK_FLAG)
         peak = update_peak(Decimal(stored), account.equity) if stored else account.equity
         if stored is None or peak != Decimal(stored):
-            self._journal.set_flag("peak_equity", str(peak))
+            self._journal.set_flag(PEAK_FLAG, str(peak))
         if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
             self._journal.record_event("DRAWDOWN_BREAKER", {"equity": str(account.equity), "peak": str(peak)})
             self.request_mode(Mode.SAFE, f"drawdown from peak {peak} to {account.equity}", "drawdown")
