@@ -30,6 +30,7 @@ from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position
 from trading.guard import (
     LiquidationWatch,
+    PatienceClock,
     StopWatch,
     first_target_taken,
     liquidation_distance,
@@ -85,6 +86,7 @@ class PositionGuard(SupervisedActor):
         self._min_liq = Decimal(str(min_liquidation_distance_pct))
         self._local_guard = local_guard
         self._stops = StopWatch(repair_timeout_s)
+        self._still_open_in_panic = PatienceClock(repair_timeout_s)
         self._reduce_fraction = Decimal(str(liquidation_reduce_fraction))
         self._liquidation = LiquidationWatch(self._min_liq, retry_after_s=3 * self._positions_interval_s)
         self._known_positions: set[tuple[str, str]] = set()
@@ -163,8 +165,14 @@ class PositionGuard(SupervisedActor):
                 self.request_mode(Mode.SAFE, f"stop repair failed on {position.symbol}", "guard")
             self._check_liquidation(position, key, now)
             self._check_first_target(position, plans)
-        self._stops.forget_except({(p.symbol, p.hold_side) for p in positions})
-        self._liquidation.forget_except({(p.symbol, p.hold_side) for p in positions})
+            if self.mode is Mode.PANIC and self._still_open_in_panic.due(key, now):
+                # The panic close did not flatten it (refused, lost): close again. Reduce-only, so a repeat can
+                # never open anything.
+                self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, "panic: still open"))
+        live = {(p.symbol, p.hold_side) for p in positions}
+        self._stops.forget_except(live)
+        self._liquidation.forget_except(live)
+        self._still_open_in_panic.forget_except(live if self.mode is Mode.PANIC else set())
         self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
         if unprotected:
             self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")

@@ -9,7 +9,6 @@ import requests
 
 from tests.e2e import System, running_system
 from tests.waiting import wait_until
-from trading.modes import Mode
 
 pytestmark = pytest.mark.slow
 
@@ -65,32 +64,6 @@ def test_stop_on_the_wrong_side_places_no_order(tmp_path: Path) -> None:
         wait_until(lambda: _events(system, "NOTIFY_ONLY") or _events(system, "SIGNAL_REFUSED"),
                    what="a refusal")
         assert system.entry_orders() == []
-
-
-def test_kill_switch_file_puts_safe_mode_and_blocks_new_entries(tmp_path: Path) -> None:
-    with running_system(tmp_path) as system:
-        _ready(system)
-        (tmp_path / "KILL_SWITCH").write_text("")
-        wait_until(lambda: system.runtime.gate.mode is Mode.SAFE, what="safe mode")
-        system.channel.add_post(system.long_signal("BTCUSDT"))
-        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the signal refused")
-        assert system.entry_orders() == []
-
-
-def test_kill_switch_file_panic_closes_the_open_position(tmp_path: Path) -> None:
-    with running_system(tmp_path) as system:
-        _ready(system)
-        system.channel.add_post(system.long_signal("BTCUSDT"))
-        wait_until(system.open_positions, what="a position")
-        (tmp_path / "KILL_SWITCH").write_text("panic")
-        wait_until(lambda: not system.open_positions(), what="the position closed")
-        closes = [o for o in system.engine.orders("BTCUSDT") if o.reduce_only and o.order_source == "normal"]
-        assert closes, "the close must be a reduce-only order"
-        assert system.runtime.gate.mode is Mode.PANIC
-        (tmp_path / "KILL_SWITCH").unlink()
-        hits = system.channel.hits
-        wait_until(lambda: system.channel.hits >= hits + 5, what="more polls")
-        assert system.runtime.gate.mode is Mode.PANIC, "panic stays until an operator resets it"
 
 
 def test_a_second_signal_on_a_symbol_with_a_working_entry_is_refused(tmp_path: Path) -> None:

@@ -145,3 +145,25 @@ class LiquidationWatch:
         for key in list(self._near):
             if key not in live:
                 del self._near[key]
+
+
+class PatienceClock:
+    """Per key: True once a condition has lasted ``patience_s`` since it was first seen, then again every
+    ``patience_s`` while it lasts. The first sighting never fires: whoever caused the condition gets time to
+    act first (e.g. the panic close already on its way)."""
+
+    def __init__(self, patience_s: float) -> None:
+        self._patience_s = patience_s
+        self._since: dict[tuple[str, str], float] = {}
+
+    def due(self, key: tuple[str, str], now: float) -> bool:
+        since = self._since.setdefault(key, now)
+        if now - since >= self._patience_s:
+            self._since[key] = now
+            return True
+        return False
+
+    def forget_except(self, live: set[tuple[str, str]]) -> None:
+        for key in list(self._since):
+            if key not in live:
+                del self._since[key]
