@@ -78,8 +78,9 @@ class PositionGuard(SupervisedActor):
         self._status = status
         self._pos_mode = pos_mode
         # A missing stop is noticed within half the stop deadline at worst, whatever the poll interval says.
-        self._positions_interval_s = min(positions_interval_s, stop_deadline_s / 2) if stop_deadline_s \
-            else positions_interval_s
+        self._positions_interval_s = (
+            min(positions_interval_s, stop_deadline_s / 2) if stop_deadline_s else positions_interval_s
+        )
         self._account_interval_s = account_interval_s
         self._orders_interval_s = orders_interval_s
         self._max_dd = Decimal(str(max_drawdown_pct))

@@ -66,6 +66,8 @@ def test_first_target_fill_moves_the_stop_to_break_even_new_stop_first(
         assert system.open_positions()[0].size == opened - targets[0].size, "the rest of the position stays open"
 
         # Order of events on the exchange: the new stop was accepted before the old one was cancelled.
+        # (The simulator logs a request once its reply is sent, so wait for the cancel's entry.)
+        wait_until(lambda: engine.requests_to("cancel-plan-order"), what="the cancel logged")
         log = engine.request_log
         placed = next(i for i, r in enumerate(log) if r.endpoint == "place-tpsl-order" and r.code == "00000"
                       and Decimal(str(r.params.get("triggerPrice"))) == expected)

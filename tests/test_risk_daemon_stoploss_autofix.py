@@ -71,8 +71,12 @@ def test_a_repair_refused_once_is_retried_until_the_stop_is_back(tmp_path: Path)
 
         wait_until(lambda: system.stop_plans("BTCUSDT"), timeout=DEADLINE_S, what="the stop repaired on the retry")
         assert time.monotonic() - lost_at <= DEADLINE_S
-        attempts = [r for r in system.engine.requests_to("place-tpsl-order") if r.params.get("planType") == "pos_loss"]
-        assert [r.code for r in attempts] == [STOP_REFUSED[0], "00000"]
+
+        def attempts() -> list[str]:  # the simulator logs a request once its reply is sent
+            requests = system.engine.requests_to("place-tpsl-order")
+            return [r.code for r in requests if r.params.get("planType") == "pos_loss"]
+
+        assert wait_until(lambda: len(attempts()) == 2 and attempts()) == [STOP_REFUSED[0], "00000"]
         metrics = system.runtime.metrics.registry
         assert metrics.get_sample_value("following_orders_total", {"leg": "stop", "result": "rejected"}) == 1
         wait_until(lambda: _events(system, "STOP_REPAIRED"), what="the repair journaled")

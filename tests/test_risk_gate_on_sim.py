@@ -65,6 +65,7 @@ def test_an_approved_entry_is_sized_from_equity_and_stop_distance_with_margin_an
 
         settings = engine.settings("BTCUSDT")
         assert settings.margin_mode == "isolated" and settings.long_leverage == 5
+        wait_until(lambda: engine.requests_to("place-order"), what="the entry logged")  # logged after the reply
         endpoints = [r.endpoint for r in engine.request_log if r.code == "00000"]
         placed = endpoints.index("place-order")
         assert endpoints.index("set-margin-mode") < placed and endpoints.index("set-leverage") < placed
