@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e import System, running_system
 from tests.waiting import wait_until
-from trading.guard import LiquidationAction, LiquidationWatch, first_target_taken
+from trading.guard import LiquidationAction, LiquidationWatch
 
 D = Decimal
 KEY = ("BTCUSDT", "long")
@@ -57,20 +57,6 @@ def test_positions_are_watched_separately_and_forgotten_when_gone() -> None:
     watch.forget_except({short})
     assert watch.observe(KEY, D("0.04"), D("1.0"), now=1).alert  # a new position on the same key
     assert not watch.observe(short, D("0.04"), D("1.0"), now=1).alert
-
-
-@pytest.mark.parametrize(
-    ("plan_id", "live", "size", "filled", "taken"),
-    [
-        ("tp1", ["sl"], "0.5", "1.0", True),
-        ("tp1", ["tp1", "sl"], "0.5", "1.0", False),  # the plan still waits: a manual partial close
-        ("tp1", ["sl"], "1.0", "1.0", False),  # gone but nothing was taken (cancelled by hand)
-        ("tp1", [], "0", "1.0", False),  # gone with the whole position
-        (None, [], "0.5", "1.0", False),  # never placed
-    ],
-)
-def test_first_target_taken(plan_id: str | None, live: list[str], size: str, filled: str, taken: bool) -> None:
-    assert first_target_taken(plan_id, live, D(size), D(filled)) is taken
 
 
 # --- on the simulator --------------------------------------------------------------------------------------

@@ -11,9 +11,24 @@ import pytest
 from tests.e2e import System, running_system
 from tests.waiting import wait_until
 from trading.bundle import break_even_stop
+from trading.guard import first_target_taken
 
-pytestmark = pytest.mark.slow
 BUFFER = Decimal("0.002")
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("plan_id", "live", "size", "filled", "taken"),
+    [
+        ("tp1", ["sl"], "0.5", "1.0", True),
+        ("tp1", ["tp1", "sl"], "0.5", "1.0", False),  # the plan still waits: a manual partial close
+        ("tp1", ["sl"], "1.0", "1.0", False),  # gone but nothing was taken (cancelled by hand)
+        ("tp1", [], "0", "1.0", False),  # gone with the whole position
+        (None, [], "0.5", "1.0", False),  # never placed
+    ],
+)
+def test_first_target_taken(plan_id: str | None, live: list[str], size: str, filled: str, taken: bool) -> None:
+    assert first_target_taken(plan_id, live, D(size), D(filled)) is taken
 
 
 def signal(system: System, side: str) -> str:
@@ -30,6 +45,7 @@ def signal(system: System, side: str) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pos_mode", ["one_way_mode", "hedge_mode"])
 @pytest.mark.parametrize("side", ["long", "short"])
 def test_first_target_fill_moves_the_stop_to_break_even_new_stop_first(
