@@ -148,7 +148,7 @@ class OrderManager(SupervisedActor):
         bundle, sized = message.bundle, message.sized
         if not self._entries_allowed():
             self._journal.set_signal_decision(message.signal_id, "refused", "MODE_NOT_NORMAL: checked before send")
-            self._metrics.refusals_total.labels(reason="MODE_NOT_NORMAL").inc()
+            self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
             return
         symbol = sized.symbol
         try:
@@ -167,6 +167,7 @@ class OrderManager(SupervisedActor):
                 return
             self._leverage_tries.pop(message.signal_id, None)
             self._journal.set_signal_decision(message.signal_id, "refused", f"leverage not set: {exc.code}")
+            self._refused_before_send(message.signal_id, "leverage_not_set", f"leverage {sized.leverage}: {exc.code}")
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
         self._leverage_tries.pop(message.signal_id, None)
@@ -656,6 +657,11 @@ class OrderManager(SupervisedActor):
             if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
                 return position
         return None
+
+    # --- refusals found right before sending: journaled and counted like the RiskGate's ----------------
+    def _refused_before_send(self, signal_id: int, reason: str, detail: str) -> None:
+        self._journal.record_event("SIGNAL_REFUSED", {"signal_id": signal_id, "reason": reason, "detail": detail})
+        self._metrics.refusals_total.labels(reason=reason).inc()
 
     # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:

@@ -146,3 +146,13 @@ def test_max_open_positions_and_the_cooldown_per_symbol(tmp_path: Path) -> None:
         system.channel.add_post(system.long_signal("ETHUSDT"))
         wait_until(lambda: system.entry_orders("ETHUSDT"), what="ETH traded")
         assert len(system.entry_orders("BTCUSDT")) == 1
+
+
+def test_an_entry_whose_leverage_the_exchange_refuses_is_not_sent_and_the_refusal_is_journaled(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        system.engine.faults.reject_next("set-leverage", "40797", "Exceeded the maximum settable leverage")
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the refusal")
+        assert refused.detail["reason"] == "leverage_not_set" and "40797" in refused.detail["detail"]
+        assert _refusals(system, "leverage_not_set") == 1
+        assert system.engine.requests_to("place-order") == [] and system.open_positions() == []
