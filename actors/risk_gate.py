@@ -13,7 +13,7 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import ApplyUpdate, PlaceBundle, SignalParsed, WatchSymbol
-from exchange.bitget.errors import BitgetError, UnknownSymbol
+from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
 from parsing.signals import Kind
 from trading.bundle import plan_bundle
 from trading.journal import Journal, OrderState
@@ -68,6 +68,8 @@ class RiskGate(SupervisedActor):
         pos_mode: str,
         zone_split: int = 1,
         gate: Any = None,
+        busy_retries: int = 3,
+        busy_retry_delay_s: float = 1.0,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -81,6 +83,11 @@ class RiskGate(SupervisedActor):
         self._pos_mode = pos_mode
         self._zone_split = zone_split
         self._gate = gate
+        # A rate-limited or briefly unavailable exchange is asked again a little later before an entry is refused
+        # (each refusal loses the signal for good). The slippage check still judges the price at that moment.
+        self._busy_retries = busy_retries
+        self._busy_retry_delay_s = busy_retry_delay_s
+        self._busy_attempts: dict[int, int] = {}
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, SignalParsed):
@@ -95,9 +102,21 @@ class RiskGate(SupervisedActor):
         parsed = signal.parsed
         try:
             facts = self._gather(parsed.symbol or "")
+        except (RateLimited, ExchangeUnavailable) as exc:
+            attempts = self._busy_attempts.get(signal.signal_id, 0) + 1
+            if attempts <= self._busy_retries:
+                self._busy_attempts[signal.signal_id] = attempts
+                log.info("signal %s: exchange busy (%s); asking again in %.1fs", signal.signal_id, exc.code,
+                         self._busy_retry_delay_s)
+                self.schedule_once(self._busy_retry_delay_s, signal)
+                return
+            self._busy_attempts.pop(signal.signal_id, None)
+            self._refuse(signal, "EXCHANGE_UNAVAILABLE", f"cannot read account or market: {exc.code}")
+            return
         except BitgetError as exc:
             self._refuse(signal, "EXCHANGE_UNAVAILABLE", f"cannot read account or market: {exc.code}")
             return
+        self._busy_attempts.pop(signal.signal_id, None)
         if facts is None:
             self._refuse(signal, "SYMBOL_UNKNOWN", f"{parsed.symbol} is not a Bitget USDT-M contract")
             return

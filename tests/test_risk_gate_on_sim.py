@@ -156,3 +156,17 @@ def test_an_entry_whose_leverage_the_exchange_refuses_is_not_sent_and_the_refusa
         assert refused.detail["reason"] == "leverage_not_set" and "40797" in refused.detail["detail"]
         assert _refusals(system, "leverage_not_set") == 1
         assert system.engine.requests_to("place-order") == [] and system.open_positions() == []
+
+
+def test_an_entry_meeting_a_rate_limited_exchange_is_asked_again_not_dropped(tmp_path: Path) -> None:
+    # Slow polls, so that the entry check is the only caller of all-position during the test.
+    quiet = {"poll_intervals": {"account_seconds": 30, "positions_seconds": 30, "open_orders_seconds": 30},
+             "price_feed": {"mode": "rest", "interval_seconds": 30, "stale_after_seconds": 60}, "health": {"port": 0}}
+    with running_system(tmp_path, monitor=quiet, risk={"cooldown_seconds": 0,
+                                                      "stoploss": {"stop_deadline_seconds": 60}}) as system:
+        # Three 429s: the client's own read retries all fail, so the gate meets a rate-limited exchange.
+        system.engine.faults.fail_next("all-position", http_status=429, times=3)
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry, on the gate's second try")
+        assert [r.code for r in system.engine.requests_to("all-position")].count("429") == 3
+        assert _events(system, "SIGNAL_REFUSED") == []
