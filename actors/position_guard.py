@@ -87,7 +87,9 @@ class PositionGuard(SupervisedActor):
         self._min_liq = Decimal(str(min_liquidation_distance_pct))
         self._local_guard = local_guard
         self._stops = StopWatch(repair_timeout_s)
-        self._still_open_in_panic = PatienceClock(repair_timeout_s)
+        # A position that must be closed (panic, or its stop could not be repaired) but is still open after the
+        # repair timeout is closed again: the first close was refused or lost.
+        self._close_again = PatienceClock(repair_timeout_s)
         self._reduce_fraction = Decimal(str(liquidation_reduce_fraction))
         self._liquidation = LiquidationWatch(self._min_liq, retry_after_s=3 * self._positions_interval_s)
         self._known_positions: set[tuple[str, str]] = set()
@@ -142,6 +144,7 @@ class PositionGuard(SupervisedActor):
         self._metrics.open_positions.set(len(positions))
         now = time.monotonic()
         unprotected = []
+        to_close: set[tuple[str, str]] = set()
         for position in positions:
             key = (position.symbol, position.hold_side)
             self._note_new_position(position, key)
@@ -166,14 +169,16 @@ class PositionGuard(SupervisedActor):
                 self.request_mode(Mode.SAFE, f"stop repair failed on {position.symbol}", "guard")
             self._check_liquidation(position, key, now)
             self._check_first_target(position, plans)
-            if self.mode is Mode.PANIC and self._still_open_in_panic.due(key, now):
-                # The panic close did not flatten it (refused, lost): close again. Reduce-only, so a repeat can
-                # never open anything.
-                self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, "panic: still open"))
+            if self.mode is Mode.PANIC or verdict == "closing":
+                to_close.add(key)
+                if self._close_again.due(key, now):  # reduce-only: a repeated close can never open anything
+                    why = "panic" if self.mode is Mode.PANIC else "stop could not be repaired"
+                    self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
+                                                             f"{why}: still open"))
         live = {(p.symbol, p.hold_side) for p in positions}
         self._stops.forget_except(live)
         self._liquidation.forget_except(live)
-        self._still_open_in_panic.forget_except(live if self.mode is Mode.PANIC else set())
+        self._close_again.forget_except(to_close)
         self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
         if unprotected:
             self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")

@@ -70,3 +70,27 @@ def test_repair_failing_past_the_timeout_closes_the_position_and_trips_safe_mode
         assert len(system.entry_orders()) == entries_before and not system.open_positions()
         metrics = runtime.metrics.registry
         assert metrics.get_sample_value("following_refusals_total", {"reason": "mode_not_normal"}) == 1
+
+
+def test_a_refused_protective_close_is_sent_again_until_flat(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=RISK) as system:
+        engine, runtime = system.engine, system.runtime
+        system.channel.add_post(system.long_signal("BTCUSDT"))
+        (stop,) = wait_until(lambda: system.stop_plans("BTCUSDT"), what="the position's stop")
+        wait_until(lambda: len([p for p in engine.plan_orders("BTCUSDT") if p.plan_type == "profit_plan"]) == 2,
+                   what="the take-profit ladder")
+
+        engine.faults.reject_next("place-tpsl-order", "40891", "can not set take profit or stop loss", times=1000)
+        engine.faults.reject_next("place-order", "40762", "The order amount exceeds the balance")  # the first close
+        engine.cancel_plan_orders("BTCUSDT", plan_type=stop.plan_type, ids=[(stop.order_id, None)])
+
+        wait_until(lambda: runtime.gate.mode is Mode.SAFE, what="safe mode")
+        closes_sent = wait_until(lambda: [r for r in engine.requests_to("place-order") if r.code == "40762"],
+                                 what="the first close refused")
+        assert len(closes_sent) == 1 and system.open_positions(), "still open after the refused close"
+        wait_until(lambda: not system.open_positions(), what="flat after the close is sent again")
+        events = wait_until(lambda: len(e := _events(system, "PROTECTIVE_CLOSE")) == 2 and e, what="both journaled")
+        assert [e.detail["reason"] for e in events] == ["stop could not be repaired in time",
+                                                        "stop could not be repaired: still open"]
+        closes = [o for o in engine.orders("BTCUSDT") if o.reduce_only and o.order_source == "normal"]
+        assert len(closes) == 1 and closes[0].state == "filled"
