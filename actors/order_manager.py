@@ -668,7 +668,11 @@ class OrderManager(SupervisedActor):
         position = self._position(message.symbol, message.hold_side)
         if position is None:
             return
-        contract = self._client.contract(position.symbol)
+        try:
+            contract = self._client.contract(position.symbol)
+        except BitgetError as exc:  # the guard asks again on a later poll
+            log.warning("%s: contract unreadable (%s); %s not done", position.symbol, exc.code, message.reason)
+            return
         if isinstance(message, ReducePosition):
             size = partial_close_size(position, message.fraction * 100, contract)
             if size > 0:
