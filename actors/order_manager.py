@@ -670,7 +670,7 @@ class OrderManager(SupervisedActor):
             return
         try:
             contract = self._client.contract(position.symbol)
-        except BitgetError as exc:  # the guard asks again on a later poll
+        except BitgetError as exc:  # the stop in place stays; a reduction is asked again on a later poll
             log.warning("%s: contract unreadable (%s); %s not done", position.symbol, exc.code, message.reason)
             return
         if isinstance(message, ReducePosition):
