@@ -92,14 +92,22 @@ def test_failing_polls_are_counted_and_the_guard_carries_on(tmp_path: Path) -> N
         system.channel.add_post(system.long_signal("BTCUSDT"))
         wait_until(lambda: sample(system, "following_open_positions") == 1, what="the position exported")
 
-        # Business errors: not retried by the client, so each one is one failed poll.
-        engine.faults.reject_next("all-position", "40010", "Request timed out", times=3)
-        engine.faults.reject_next("accounts", "40010", "Request timed out", times=2)
-        engine.faults.reject_next("orders-pending", "40010", "Request timed out", times=2)
-        wait_until(lambda: sample(system, "following_poll_errors_total", source="positions") == 3
-                   and sample(system, "following_poll_errors_total", source="account") == 2
-                   and sample(system, "following_poll_errors_total", source="orders") == 2,
-                   what="every failed poll counted")
+        # Business errors: not retried by the client, so each one the guard meets is one failed poll. The order
+        # side's reconciliation also reads positions and open orders and may meet some of these; the account is
+        # the guard's alone.
+        injected = {"all-position": 3, "accounts": 2, "orders-pending": 4}
+        for endpoint, times in injected.items():
+            engine.faults.reject_next(endpoint, "40010", "Request timed out", times=times)
+
+        def answered(endpoint: str) -> int:
+            return [r.code for r in engine.requests_to(endpoint)].count("40010")
+
+        wait_until(lambda: all(answered(e) == n for e, n in injected.items()), what="every injected failure answered")
+        wait_until(lambda: sample(system, "following_poll_errors_total", source="account") == 2,
+                   what="both failed account polls counted")
+        for source, endpoint in (("positions", "all-position"), ("orders", "orders-pending")):
+            counted = sample(system, "following_poll_errors_total", source=source) or 0
+            assert 1 <= counted <= injected[endpoint], (source, counted)
 
         # The same guard instance keeps polling: nothing was restarted, and the readings resume.
         assert runtime.directory.get("position_guard") is guard and guard.is_alive()
