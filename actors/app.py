@@ -117,6 +117,7 @@ class PaperExchange:
     base_url: str
     credentials: Credentials
     ws_server: Any = None  # the simulator's public WebSocket, when the price feed uses one
+    live_prices: Any = None  # LivePriceSource when paper.live_prices: real public prices, own path without them
 
 
 def start_paper_exchange(config: Config) -> PaperExchange:
@@ -145,8 +146,16 @@ def start_paper_exchange(config: Config) -> PaperExchange:
 
         ws_server = SimWsServer(engine, host=config.paper.host)
         ws_server.start()
-    engine.start_ticker(config.paper.tick_seconds)
-    return PaperExchange(engine, server, base_url, credentials, ws_server)
+    live_prices = None
+    if config.paper.live_prices:
+        from exchange.sim.live_prices import LivePriceSource
+
+        live_prices = LivePriceSource(engine, base_url=config.paper.live_prices_url,
+                                      interval_s=config.paper.tick_seconds)
+        live_prices.start()
+    else:
+        engine.start_ticker(config.paper.tick_seconds)
+    return PaperExchange(engine, server, base_url, credentials, ws_server, live_prices)
 
 
 def price_feed_ws_url(config: Config, paper_ws_url: str | None) -> str | None:
@@ -327,6 +336,8 @@ class Runtime:
         if notifier is not None:
             notifier.close(timeout=2.0)  # deliver the notices raised while stopping, within the stop budget
         if self.paper is not None:
+            if self.paper.live_prices is not None:
+                self.paper.live_prices.stop()
             self.paper.engine.stop_ticker()
             if self.paper.ws_server is not None:
                 self.paper.ws_server.stop()

@@ -207,6 +207,9 @@ class PaperConfig(Section):
     seed: int = 7
     starting_equity: float = Field(1000.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
+    # Follow Bitget's public tickers (no key) when reachable; the simulator's own path otherwise.
+    live_prices: bool = False
+    live_prices_url: str = BITGET_REST
 
 
 class KillSwitchConfig(Section):

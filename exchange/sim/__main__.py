@@ -7,6 +7,7 @@ import threading
 from decimal import Decimal
 
 from exchange.sim.engine import SimExchange
+from exchange.sim.live_prices import BITGET_PUBLIC_REST, LivePriceSource
 from exchange.sim.server import SimServer
 from exchange.sim.ws_server import SimWsServer
 
@@ -26,17 +27,28 @@ def run_sim(
     ws_port: int = 0,
     equity: Decimal = Decimal("10000"),
     tick_interval_s: float = 1.0,
+    live_prices_url: str | None = None,
     stop_event: threading.Event | None = None,
 ) -> None:
-    """Serve REST + public WebSocket with a moving random walk until Ctrl-C (or ``stop_event``)."""
+    """Serve REST + public WebSocket until Ctrl-C (or ``stop_event``).
+
+    Prices follow a seeded random walk, or with ``live_prices_url`` Bitget's public tickers whenever they can
+    be read (the walk otherwise).
+    """
     engine = SimExchange(seed=seed, equity=equity)
     server = SimServer(engine, host=host, port=port, api_key=api_key, api_secret=api_secret, passphrase=passphrase)
     ws_server = SimWsServer(engine, host=host, port=ws_port)
     base_url = server.start()
     ws_url = ws_server.start()
-    if tick_interval_s > 0:
+    live: LivePriceSource | None = None
+    if live_prices_url:
+        live = LivePriceSource(engine, base_url=live_prices_url, interval_s=tick_interval_s or 2.0)
+        live.start()
+    elif tick_interval_s > 0:
         engine.start_ticker(tick_interval_s)
     print(f"Bitget simulator REST at {base_url}", flush=True)
+    if live is not None:
+        print(f"prices from {live_prices_url} when reachable, else the simulator's own path", flush=True)
     print(f"Bitget simulator WebSocket at {ws_url}", flush=True)
     if (api_key, api_secret, passphrase) == (DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSPHRASE):
         # Only the well-known demo defaults are echoed; real-looking credentials are never printed.
@@ -50,6 +62,8 @@ def run_sim(
     except KeyboardInterrupt:
         pass
     finally:
+        if live is not None:
+            live.stop()
         engine.stop_ticker()
         ws_server.stop()
         server.stop()
@@ -63,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--equity", type=Decimal, default=Decimal("10000"))
     parser.add_argument("--tick-interval", type=float, default=1.0, help="seconds between price steps (0: frozen)")
+    parser.add_argument(
+        "--live-prices",
+        nargs="?",
+        const=BITGET_PUBLIC_REST,
+        default=None,
+        metavar="URL",
+        help=f"follow live public tickers (default {BITGET_PUBLIC_REST}) when reachable, else the own path",
+    )
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--api-secret", default=DEFAULT_API_SECRET)
     parser.add_argument("--passphrase", default=DEFAULT_PASSPHRASE)
@@ -77,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         ws_port=args.ws_port,
         equity=args.equity,
         tick_interval_s=args.tick_interval,
+        live_prices_url=args.live_prices,
     )
     return 0
 
