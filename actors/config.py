@@ -102,6 +102,7 @@ class RiskConfig(Section):
     default_stop_loss_pct: float = Field(0.006, gt=0, lt=0.5)
     # The spec's default stop is applied only when this says so; otherwise a signal without stop is refused.
     use_default_stop_loss: bool = False
+    # Must stay true (every position carries a stop); false is refused below rather than honoured.
     hard_stop_loss_required: bool = True
     max_entry_slippage_pct: float = Field(0.003, ge=0, lt=0.5)
     max_notional_per_trade: float = Field(200.0, gt=0)
@@ -111,6 +112,14 @@ class RiskConfig(Section):
     margin_mode: Literal["isolated", "crossed"] = "isolated"
     entry_zone_split: int = Field(1, ge=1, le=10)
     stoploss: StopLossConfig = StopLossConfig()
+
+    @field_validator("hard_stop_loss_required")
+    @classmethod
+    def _stop_always_required(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError("must be true: no position is opened without a stop; to trade signals that name "
+                             "no stop, set use_default_stop_loss: true (default_stop_loss_pct is then used)")
+        return value
 
     @model_validator(mode="after")
     def _default_leverage_within_max(self) -> RiskConfig:

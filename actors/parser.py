@@ -16,6 +16,7 @@ from parsing.posts import Post
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
 from trading.journal import Journal
+from trading.risk import needs_default_stop
 
 log = logging.getLogger("following.parser")
 
@@ -42,8 +43,10 @@ def read_post(post: Post, parse: Any = parse_text) -> list[ParsedMessage]:
 
 class Parser(SupervisedActor):
     def __init__(self, *, journal: Journal, risk_gate: Any, notifier: Any, metrics: Any,
-                 vision: HybridReader | None = None, **base: Any) -> None:
+                 vision: HybridReader | None = None, use_default_stop_loss: bool = False, **base: Any) -> None:
         super().__init__(**base)
+        # With risk.use_default_stop_loss an entry lacking only its stop goes to the RiskGate for the default stop.
+        self._use_default_stop = use_default_stop_loss
         self._journal = journal
         self._risk_gate = risk_gate
         self._notifier = notifier
@@ -89,15 +92,14 @@ class Parser(SupervisedActor):
             self._notify(post, readings[0], "post edited after it was read; the edit is not traded")
             return
         for index, parsed in enumerate(readings):
-            decision = {Action.TRADE: "parsed", Action.NOTIFY_ONLY: "notify_only"}.get(parsed.action, "ignored")
+            to_risk_gate = parsed.action is Action.TRADE or (self._use_default_stop and needs_default_stop(parsed))
+            decision = "parsed" if to_risk_gate else "notify_only" if parsed.action is Action.NOTIFY_ONLY else "ignored"
             signal_id = self._journal.record_signal(
                 post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),
                 index=index, symbol=parsed.symbol,
             )
             self._metrics.signals_total.labels(outcome=decision).inc()
-            if parsed.action is Action.NOTIFY_ONLY:
-                self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"))
-            elif parsed.action is Action.TRADE:
+            if to_risk_gate:
                 self._risk_gate.tell(
                     SignalParsed(
                         signal_id=signal_id,
@@ -109,6 +111,8 @@ class Parser(SupervisedActor):
                         posted_at=post.date,
                     )
                 )
+            elif parsed.action is Action.NOTIFY_ONLY:
+                self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"))
 
     def _notify(self, post: Post, parsed: ParsedMessage, why: str) -> None:
         self._metrics.notify_only_total.inc()

@@ -140,6 +140,12 @@ class RiskGate(SupervisedActor):
             contract=market.contract,
         )
         self._journal.set_signal_decision(signal.signal_id, "approved", decision.detail)
+        if decision.plan.default_stop:
+            self._journal.record_event(
+                "DEFAULT_STOP_LOSS_USED",
+                {"signal_id": signal.signal_id, "message_id": signal.message_id, "symbol": decision.plan.symbol,
+                 "stop_loss": str(decision.plan.stop_loss), "pct": str(self._limits.default_stop_loss_pct)},
+            )
         self._metrics.signals_total.labels(outcome="approved").inc()
         log.info(
             "approved %s %s size %s stop %s (risk %s USDT)",

@@ -140,7 +140,9 @@ def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> l
 def _failed(base: ParsedMessage | None, why: str) -> ParsedMessage:
     if base is None:
         return ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY, warnings=(why[:300],), source="hybrid")
-    return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, why[:300]), source="hybrid")
+    # A failed model read is never traded, not even with the default stop.
+    return replace(base, action=Action.NOTIFY_ONLY, warnings=(*base.warnings, why[:300]), source="hybrid",
+                   stop_missing=False)
 
 
 def _disagreement(conflicts: list[str]) -> str:

@@ -62,6 +62,9 @@ class ParsedMessage:
     tp_index: int | None = None  # which target was hit, 1-based
     signal_ref: str | None = None  # "2001" (a signal id) or "t.me/<channel>/<id>" named in the text
     source: str = "rules"  # rules | vlm | hybrid
+    # An entry whose only defect is that the post names no stop: notify_only on its own, but every other field
+    # is complete and consistent, so the risk gate may complete it with the configured default stop.
+    stop_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:

@@ -40,6 +40,15 @@ def test_bad_value_names_the_key_and_what_is_expected(tmp_path: Path, capsys: py
     assert "risk.stoploss.sl_order_type: expected 'trigger' or 'local_guard'" in err
 
 
+def test_hard_stop_loss_off_is_refused_with_the_way_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # false would mean positions without a stop: refused, and the message names the supported alternative
+    path = _write(tmp_path, "risk:\n  hard_stop_loss_required: false\n")
+    assert main(["check-config", "--conf", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "risk.hard_stop_loss_required: must be true" in err
+    assert "use_default_stop_loss: true" in err
+
+
 def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "--conf", str(_write(tmp_path, "risk: [unclosed\n"))]) == 2
     assert "invalid YAML" in capsys.readouterr().err

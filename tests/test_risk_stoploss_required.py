@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -41,12 +42,23 @@ def test_missing_stop_is_refused_by_default(side: Side) -> None:
     assert decision.plan is None
 
 
+def stopless(side: Side, entries: tuple[str, ...] = ("60000",), market: bool = False) -> ParsedMessage:
+    """What the parser gives for a post complete but for its stop: notify_only, flagged stop_missing."""
+    return replace(entry(side, None, entries, market), action=Action.NOTIFY_ONLY, stop_missing=True,
+                   warnings=("no stop loss",))
+
+
+def test_hard_stop_loss_cannot_be_switched_off() -> None:
+    # False would mean an entry without a stop; the project refuses that combination instead of honouring it.
+    with pytest.raises(ValueError, match="hard_stop_loss_required"):
+        RiskLimits(hard_stop_loss_required=False)
+
+
 @BOTH
-def test_missing_stop_is_refused_even_when_hard_stop_is_off(side: Side) -> None:
-    # Sizing needs a stop distance: turning the hard-stop flag off must not produce an unprotected trade.
-    limits = RiskLimits(hard_stop_loss_required=False, use_default_stop_loss=False)
-    decision = evaluate_entry(entry(side, None), limits, ACCOUNT, MarketView(D("60000"), BTC), CTX)
+def test_stopless_post_is_refused_when_the_default_stop_is_off(side: Side) -> None:
+    decision = evaluate_entry(stopless(side), RiskLimits(), ACCOUNT, MarketView(D("60000"), BTC), CTX)
     assert decision.reason is RefusalReason.STOP_MISSING
+    assert decision.plan is None
 
 
 @pytest.mark.parametrize(
@@ -60,11 +72,44 @@ def test_missing_stop_is_refused_even_when_hard_stop_is_off(side: Side) -> None:
 )
 def test_default_stop_when_enabled(side: Side, entries: tuple[str, ...], expected_stop: Decimal) -> None:
     limits = RiskLimits(use_default_stop_loss=True, default_stop_loss_pct=D("0.006"))
-    decision = evaluate_entry(entry(side, None, entries), limits, ACCOUNT, MarketView(D("60000"), BTC), CTX)
+    decision = evaluate_entry(stopless(side, entries), limits, ACCOUNT, MarketView(D("60000"), BTC), CTX)
     assert decision.approved, decision.detail
     assert decision.plan is not None
     assert decision.plan.stop_loss == expected_stop
+    assert decision.plan.default_stop
     assert any("default stop" in w for w in decision.warnings)
+
+
+# 61735.5 * 0.996 = 61488.558 rounded down, * 1.004 = 61982.442 rounded up: away from the entry either way
+@pytest.mark.parametrize(("side", "expected_stop"), [(Side.LONG, D("61488.5")), (Side.SHORT, D("61982.5"))])
+def test_default_stop_of_a_market_entry_is_taken_from_the_live_price(side: Side, expected_stop: Decimal) -> None:
+    limits = RiskLimits(use_default_stop_loss=True, default_stop_loss_pct=D("0.004"))
+    decision = evaluate_entry(stopless(side, (), market=True), limits, ACCOUNT, MarketView(D("61735.5"), BTC), CTX)
+    assert decision.plan is not None, decision.detail
+    assert decision.plan.stop_loss == expected_stop
+    assert decision.plan.sizing_price == D("61735.5")
+
+
+def test_default_stop_sizes_the_trade_from_its_own_distance() -> None:
+    # Same budget, the stop the default gives: the worst-case loss stays within the budget.
+    limits = RiskLimits(use_default_stop_loss=True, default_stop_loss_pct=D("0.01"), max_notional_per_trade=D("1e9"))
+    plan = evaluate_entry(stopless(Side.LONG), limits, ACCOUNT, MarketView(D("60000"), BTC), CTX).plan
+    assert plan is not None
+    assert plan.stop_loss == D("59400.0")
+    budget = ACCOUNT.equity * limits.account_risk_per_trade
+    assert plan.risk_usdt <= budget
+    assert plan.risk_usdt > budget * D("0.9")  # sized from the 1 % distance, not from some other stop
+
+
+@pytest.mark.parametrize("action", [Action.TRADE, Action.NOTIFY_ONLY])
+def test_only_a_reading_flagged_stop_missing_gets_the_default(action: Action) -> None:
+    # A notify_only reading with another doubt, or a "trade" reading that lost its stop, is never completed.
+    reading = replace(entry(Side.LONG, None), action=action, stop_missing=False)
+    limits = RiskLimits(use_default_stop_loss=True)
+    decision = evaluate_entry(reading, limits, ACCOUNT, MarketView(D("60000"), BTC), CTX)
+    assert not decision.approved
+    expected = RefusalReason.STOP_MISSING if action is Action.TRADE else RefusalReason.NOT_TRADEABLE
+    assert decision.reason is expected
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,22 @@ def test_missing_stop_is_notify_only_with_reason() -> None:
     reading = one("BTCUSDT LONG\nEntry 60000\nTP 62000")
     assert reading.kind is Kind.ENTRY and reading.action is Action.NOTIFY_ONLY
     assert any("no stop" in warning for warning in reading.warnings)
+    # Complete but for the stop: flagged, so the risk gate may give it the default stop when configured to.
+    assert reading.stop_missing and reading.stop_loss is None
+    assert (reading.symbol, reading.side, reading.entries) == ("BTCUSDT", Side.LONG, (D("60000"),))
+
+
+def test_stop_missing_is_not_flagged_when_anything_else_is_in_doubt() -> None:
+    for text in (
+        "BTCUSDT LONG\nEntry 60000\nTP 62000\nSL 5%",  # a stop we cannot read is not an absent one
+        "BTC and ETH LONG\nEntry 60000\nTP 62000",  # two coins
+        "BTCUSDT LONG now\nTP 62000",  # no entry price
+        "BTCUSDT\nEntry 60000\nTP 62000",  # no direction word
+    ):
+        reading = one(text)
+        assert reading.action is Action.NOTIFY_ONLY, text
+        assert not reading.stop_missing, text
+    assert not one("BTCUSDT LONG\nEntry 60000\nSL 59000\nTP 62000").stop_missing
 
 
 def test_stop_on_wrong_side_is_notify_only_never_swapped() -> None:

@@ -60,9 +60,11 @@ class RiskLimits:
     max_leverage: int = 10
     leverage_policy: str = "CAP"  # "CAP" clamps a signal's leverage to max_leverage, "REJECT" refuses it
     default_stop_loss_pct: Decimal = Decimal("0.006")
-    use_default_stop_loss: bool = False  # False: a signal without a stop is refused
-    # Sizing needs a stop distance, so this gate never approves an entry without a stop, whatever this says.
-    # The flag is for the order side (what to do when the exchange stop cannot be placed).
+    # True: an entry whose post names no stop (``ParsedMessage.stop_missing``) gets default_stop_loss_pct from
+    # its best entry (the live price for a market entry). False: such an entry is refused (notify_only).
+    use_default_stop_loss: bool = False
+    # Every approved entry carries a stop (the signal's or the default): sizing needs its distance. False would
+    # mean trading without one, which this project refuses to do; it is kept only to be rejected loudly.
     hard_stop_loss_required: bool = True
     max_entry_slippage_pct: Decimal = Decimal("0.003")
     max_notional_per_trade: Decimal = Decimal("200")
@@ -80,6 +82,8 @@ class RiskLimits:
             raise ValueError(f"margin_mode must be isolated or crossed, not {self.margin_mode!r}")
         if self.max_leverage < 1 or self.default_leverage < 1:
             raise ValueError("leverages must be at least 1")
+        if not self.hard_stop_loss_required:
+            raise ValueError("hard_stop_loss_required must be true: every position carries a stop")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class SizedEntry:
     margin: Decimal  # notional / leverage
     risk_usdt: Decimal  # worst-case loss at the stop, fees included; never above the budget
     warnings: tuple[str, ...] = ()
+    default_stop: bool = False  # the stop is the configured default: the post named none
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,14 @@ def in_cooldown(symbol: str, now: float, last_entry_at: Mapping[str, float], coo
 def unit_loss(entry: Decimal, stop: Decimal, taker_fee_rate: Decimal) -> Decimal:
     """What one unit of size loses from ``entry`` to ``stop``, both fills paying the taker fee."""
     return abs(entry - stop) + (entry + stop) * taker_fee_rate
+
+
+def needs_default_stop(signal: ParsedMessage) -> bool:
+    """An entry the parser found complete and consistent except that its post names no stop."""
+    return (
+        signal.kind == Kind.ENTRY and signal.action == Action.NOTIFY_ONLY and signal.stop_missing
+        and signal.stop_loss is None
+    )
 
 
 def _refuse(reason: RefusalReason, detail: str, warnings: list[str]) -> RiskDecision:
@@ -188,7 +201,10 @@ def evaluate_entry(
     if not allows_new_entries(ctx.mode):
         return _refuse(RefusalReason.MODE_NOT_NORMAL, f"mode is {ctx.mode.value}", warnings)
     # == rather than `is`: a str-valued kind/action (e.g. read back from JSON) compares equal to the member.
-    if signal.kind != Kind.ENTRY or signal.action != Action.TRADE:
+    default_stop = needs_default_stop(signal)
+    if default_stop and not limits.use_default_stop_loss:
+        return _refuse(RefusalReason.STOP_MISSING, "the signal has no stop loss", warnings)
+    if signal.kind != Kind.ENTRY or (signal.action != Action.TRADE and not default_stop):
         return _refuse(RefusalReason.NOT_TRADEABLE, f"kind={signal.kind} action={signal.action}", warnings)
     if signal.symbol is None or signal.side is None:
         return _refuse(RefusalReason.NOT_TRADEABLE, "symbol or side missing", warnings)
@@ -255,13 +271,14 @@ def evaluate_entry(
     sizing_price = entry_prices[0]
     best_entry = entry_prices[-1]
 
-    # The stop: the signal's, or the configured default below (above) every entry.
-    if signal.stop_loss is None:
-        if not limits.use_default_stop_loss:
-            return _refuse(RefusalReason.STOP_MISSING, "the signal has no stop loss", warnings)
+    # The stop: the signal's, or (only for a reading flagged stop_missing) the configured default below (above)
+    # every entry. A reading that claims to trade without a stop is inconsistent and never gets the default.
+    if default_stop:
         pct = limits.default_stop_loss_pct
         raw_stop = best_entry * (1 - pct) if is_long else best_entry * (1 + pct)
-        warnings.append(f"default stop loss {pct:%} from the best entry")
+        warnings.append(f"default stop loss {pct:%} from the {'live price' if market_entry else 'best entry'}")
+    elif signal.stop_loss is None:
+        return _refuse(RefusalReason.STOP_MISSING, "the signal has no stop loss", warnings)
     else:
         raw_stop = signal.stop_loss
     stop = contract.round_price(raw_stop, ROUND_DOWN if is_long else ROUND_UP)
@@ -381,11 +398,13 @@ def evaluate_entry(
         margin=margin,
         risk_usdt=size * loss_per_unit,
         warnings=tuple(warnings),
+        default_stop=default_stop,
     )
     return RiskDecision(
         approved=True,
         reason=None,
-        detail=f"{side.value} {size} {symbol} @ {sizing_price} stop {stop} risk {plan.risk_usdt:.4f} USDT",
+        detail=f"{side.value} {size} {symbol} @ {sizing_price} stop {stop}{' (default)' if default_stop else ''} "
+               f"risk {plan.risk_usdt:.4f} USDT",
         plan=plan,
         warnings=tuple(warnings),
     )

@@ -374,9 +374,12 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         doubt = True
 
     stop: Decimal | None = None
+    # An absent stop is kept apart from the doubts (see stop_missing); a stop written only as a percentage is a
+    # stop we cannot read, which is a doubt.
+    no_stop_given = not stops and not fields.stop_as_percent
     if not stops:
         warnings.append("stop given only as a percentage" if fields.stop_as_percent else "no stop loss")
-        doubt = True
+        doubt = doubt or fields.stop_as_percent
     elif len(stops) > 1:
         warnings.append("several stop prices")
         doubt = True
@@ -407,11 +410,14 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
     margin_mode = (
         "isolated" if kw.MARGIN_ISOLATED.search(text) else "crossed" if kw.MARGIN_CROSS.search(text) else None
     )
+    stop_missing = no_stop_given and not doubt and symbol is not None and side is not None
     completeness = (
         0.15 * bool(symbol) + 0.2 * bool(side) + 0.2 * bool(entries or market_entry)
-        + 0.25 * bool(stop is not None) + 0.2 * bool(take_profits)
+        + 0.25 * bool(stop is not None or stop_missing) + 0.2 * bool(take_profits)
     )
-    confidence = max(0.0, min(1.0, completeness - 0.1 * len(warnings)))
+    # Confidence rates how surely the post was read; an absent stop is said by stop_missing, not doubted here.
+    counted = [w for w in warnings if not (stop_missing and w == "no stop loss")]
+    confidence = max(0.0, min(1.0, completeness - 0.1 * len(counted)))
     trade = not doubt and symbol is not None and side is not None and stop is not None
     return ParsedMessage(
         kind=Kind.ENTRY,
@@ -428,6 +434,7 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         confidence=round(confidence, 3),
         warnings=tuple(warnings),
         signal_ref=signal_ref,
+        stop_missing=stop_missing,
     )
 
 
