@@ -38,6 +38,7 @@ from trading.execution import (
     action_client_oid,
     close_request,
     default_stop,
+    margin_mode_in_place,
     partial_close_size,
     stop_is_valid,
 )
@@ -153,8 +154,9 @@ class OrderManager(SupervisedActor):
         symbol = sized.symbol
         try:
             self._client.set_margin_mode(symbol, sized.margin_mode)
-        except BitgetError as exc:  # e.g. already set, or positions exist: the leverage call still decides
-            log.info("set margin mode %s on %s: %s", sized.margin_mode, symbol, exc.code)
+        except BitgetError as exc:
+            if not self._margin_mode_already(message.signal_id, symbol, sized.margin_mode, exc):
+                return
         try:
             hold = sized.side.value if self._pos_mode == "hedge_mode" and sized.margin_mode == "isolated" else None
             self._client.set_leverage(symbol, sized.leverage, hold_side=hold)
@@ -183,6 +185,22 @@ class OrderManager(SupervisedActor):
             self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
+
+    def _margin_mode_already(self, signal_id: int, symbol: str, wanted: str, error: BitgetError) -> bool:
+        """A refused set-margin-mode is harmless only if the symbol is in that mode already; else no entry."""
+        try:
+            reported = self._client.account(symbol).margin_mode
+        except BitgetError as exc:
+            reported, detail = None, f"{error.code}; mode unreadable: {exc.code}"
+        else:
+            detail = f"{error.code}; the symbol is in {reported or 'an unknown'} margin"
+        if margin_mode_in_place(wanted, reported):
+            log.info("set margin mode %s on %s: %s; already in place", wanted, symbol, error.code)
+            return True
+        self._journal.set_signal_decision(signal_id, "refused", f"margin mode {wanted} not set: {detail}")
+        self._refused_before_send(signal_id, "margin_mode_not_set", f"{wanted}: {detail}")
+        self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: {wanted} margin not set ({detail}); entry not sent")
+        return False
 
     def _entry_payload(self, message: PlaceBundle) -> dict[str, Any]:
         """What reconciliation needs to protect the position later: stop, targets, their shares and ids."""

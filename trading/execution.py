@@ -34,6 +34,12 @@ def journal_state(order: Order) -> OrderState:
     return state
 
 
+def margin_mode_in_place(requested: str, reported: str | None) -> bool:
+    """After set-margin-mode failed: the entry may go ahead only if the exchange reports the mode we asked for
+    (e.g. it was already set); anything else, unknown included, could open the position in the other mode."""
+    return reported is not None and reported.strip().lower() == requested.lower()
+
+
 def action_client_oid(kind: str, *parts: object) -> str:
     """A client id for a protective action (close, repair): unique per distinct input, Bitget-safe."""
     digest = hashlib.sha256("|".join(str(p) for p in (kind, *parts)).encode()).hexdigest()[:20]
