@@ -300,7 +300,7 @@ class Runtime:
             log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
         # the web preview, or the Telegram user client when listener.mode is telegram
         self.preview = build_post_source(config, self.secrets, site_url)
-        self.media = build_media_store(config, self.journal, self.preview)
+        self.media = build_media_store(config, self.journal, self.preview, site_url)
         self.notifier = Notifier(config.notify, self.secrets.bot_token)
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")

@@ -7,6 +7,7 @@ of the file: the file names the environment variables that hold them, and :func:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,10 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from parsing.media import TELEGRAM_MEDIA_HOSTS
+
 BITGET_REST = "https://api.bitget.com"
+_HOST_PATTERN = re.compile(r"[A-Za-z0-9*-]+(\.[A-Za-z0-9*-]+)*(:[0-9]{1,5})?")
 BITGET_WS_PUBLIC = "wss://ws.bitget.com/v2/ws/public"
 BITGET_WS_PRIVATE = "wss://ws.bitget.com/v2/ws/private"
 
@@ -79,6 +83,17 @@ class MediaConfig(Section):
     download: bool = True
     max_bytes: int = Field(10_000_000, gt=0)
     timeout_seconds: float = Field(15.0, gt=0)
+    # Image hosts fetched from ("*" = part of one DNS label, ":port" for a non-default port); the channel site's
+    # own host is always added. Anything else in a post is journaled (MEDIA_URL_REFUSED) and never fetched.
+    allowed_hosts: tuple[str, ...] = TELEGRAM_MEDIA_HOSTS
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not _HOST_PATTERN.fullmatch(pattern) or not pattern.strip("*.:"):
+                raise ValueError(f"{pattern!r} is not a host pattern like cdn*.telesco.pe or 127.0.0.1:8000")
+        return tuple(pattern.lower() for pattern in value)
 
 
 class StopLossConfig(Section):

@@ -20,7 +20,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
-from parsing.media import MediaStore
+from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
 from parsing.web_preview import PreviewRedirected, catch_up
 from trading.journal import Journal, PostStatus
@@ -147,6 +147,11 @@ class ChannelPoller:
         for url in post.image_urls:
             try:
                 self._media.fetch(url)
+            except MediaUrlRefused as exc:  # a host off the allow-list: never fetched, and said so
+                log.warning("%s/%d: image URL refused: %s", post.channel, post.message_id, exc)
+                self._journal.record_event(
+                    "MEDIA_URL_REFUSED", {"channel": post.channel, "message_id": post.message_id, "url": url[:500]},
+                )
             except Exception as exc:  # a lost image must never cost the post (it is journaled already)
                 log.warning("%s/%d: image not stored: %s", post.channel, post.message_id, exc)
                 self._journal.record_event(

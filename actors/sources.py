@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.config import Config, Secrets
-from parsing.media import BytesFetcher, MediaStore
+from parsing.media import BytesFetcher, MediaStore, url_host
 from parsing.posts import PostSource
 from parsing.telegram_source import TelegramSource, telethon_client_factory
 from parsing.web_preview import WebPreviewClient
@@ -39,14 +39,17 @@ def build_post_source(
                           timeout=max(listener.timeout_seconds, 5.0), session_path=telegram.session_path)
 
 
-def build_media_store(config: Config, journal: Journal, source: PostSource) -> MediaStore | None:
+def build_media_store(config: Config, journal: Journal, source: PostSource,
+                      site_url: str | None = None) -> MediaStore | None:
     """The store for post images when ``media.download`` is on; it reads ``tg://`` pictures through the
-    user client."""
+    user client. Images are fetched only from ``media.allowed_hosts`` and the channel site's host."""
     media = config.media
     if not media.download:
         return None
     fetchers: dict[str, BytesFetcher] = {}
     if isinstance(source, TelegramSource):
         fetchers["tg"] = source.download_image
+    site_host = url_host(site_url or config.listener.site_url)
+    allowed = (*media.allowed_hosts, site_host) if site_host else media.allowed_hosts
     return MediaStore(config.storage.media_dir, journal, max_bytes=media.max_bytes, timeout=media.timeout_seconds,
-                      fetchers=fetchers)
+                      fetchers=fetchers, allowed_hosts=allowed)

@@ -7,6 +7,10 @@ within ``timeout`` seconds in total, not only per read), hashes it with sha256 a
 bytes under another URL are stored once. Readers (the vision model) look files up with
 ``index.media_by_url(url).path``.
 
+Only hosts on an allow-list are fetched (``allowed_hosts``, by default Telegram's media hosts): a post is written
+by strangers, and a crafted image URL must not make the bot call an internal address. Redirects are followed
+only to allowed hosts. A refused URL raises ``MediaUrlRefused`` before any connection is made.
+
 Every failure is a ``MediaError`` subclass with a message naming the URL and the reason; nothing is recorded
 and no partial file is left behind.
 """
@@ -15,19 +19,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import requests
 
 _CHUNK = 64 * 1024
+_MAX_REDIRECTS = 3
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Where Telegram serves post media (web preview photo backgrounds); "*" stands for part of one DNS label.
+TELEGRAM_MEDIA_HOSTS: tuple[str, ...] = ("t.me", "cdn*.telesco.pe", "cdn*.telegram-cdn.org", "cdn*.cdn-telegram.org")
 _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/jpg": "jpg",
@@ -63,6 +72,39 @@ class MediaTooLarge(MediaError):
 
 class MediaBadUrl(MediaError):
     """Not an http(s) URL (or no fetcher for its scheme)."""
+
+
+class MediaUrlRefused(MediaBadUrl):
+    """The URL's host is not on the allow-list (or the URL hides its host): nothing was fetched."""
+
+
+def url_host(url: str) -> str | None:
+    """``host`` or ``host:port`` (a non-default port) of an http(s) URL, lower case; None when it has none, or
+    carries credentials (``https://t.me@10.0.0.1/`` names one host and connects to another)."""
+    parsed = urlparse(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        return None
+    host = (parsed.hostname or "").rstrip(".")
+    if not host or parsed.username is not None or parsed.password is not None:
+        return None
+    if port is None or port == _DEFAULT_PORTS.get(parsed.scheme.lower()):
+        return host
+    return f"{host}:{port}"
+
+
+def host_allowed(url: str, patterns: Sequence[str]) -> bool:
+    """Whether ``url``'s host (with its port, if not the default) matches one of ``patterns`` exactly; in a
+    pattern "*" stands for letters, digits and hyphens (never a dot, so ``cdn*.telesco.pe`` stays in that zone)."""
+    host = url_host(url)
+    if host is None:
+        return False
+    return any(_host_pattern(pattern).fullmatch(host) for pattern in patterns)
+
+
+def _host_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile("[a-z0-9-]*".join(re.escape(piece) for piece in pattern.strip().lower().split("*")))
 
 
 class StoredMediaRecord(Protocol):
@@ -135,6 +177,7 @@ class MediaStore:
         timeout: float,
         session: requests.Session | None = None,
         fetchers: dict[str, BytesFetcher] | None = None,
+        allowed_hosts: Sequence[str] = TELEGRAM_MEDIA_HOSTS,
     ) -> None:
         if max_bytes < 1 or timeout <= 0:
             raise ValueError("max_bytes and timeout must be positive")
@@ -144,16 +187,19 @@ class MediaStore:
         self._index = index
         self._session = session or requests.Session()
         self._fetchers = dict(fetchers or {})
+        self.allowed_hosts = tuple(allowed_hosts)
 
     def __repr__(self) -> str:
         return f"MediaStore({str(self.media_dir)!r}, max_bytes={self.max_bytes})"
 
     def fetch(self, url: str) -> StoredMedia:
         """The stored image for ``url``, downloading it only when it is not on disk yet."""
+        scheme = urlparse(url).scheme.lower()
+        if scheme in ("http", "https") and not host_allowed(url, self.allowed_hosts):
+            raise MediaUrlRefused(f"{url!r}: host not allowed for media (media.allowed_hosts)")
         known = self._index.media_by_url(url)
         if known is not None and Path(known.path).is_file():
             return StoredMedia(url, known.sha256, known.path, known.size, known.content_type, downloaded=False)
-        scheme = urlparse(url).scheme.lower()
         if scheme in self._fetchers:
             data, content_type = self._fetchers[scheme](url)
             return self.store_bytes(url, data, content_type)
@@ -180,12 +226,7 @@ class MediaStore:
     # --- internals ---------------------------------------------------------------------------------
     def _download(self, url: str) -> tuple[Path, str, int, str]:
         deadline = time.monotonic() + self.timeout
-        try:
-            response = self._session.get(url, stream=True, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise MediaTimeout(f"{url}: no answer within {self.timeout:g}s") from exc
-        except requests.RequestException as exc:
-            raise MediaUnavailable(f"{url}: cannot connect ({type(exc).__name__})") from exc
+        response = self._get_following_allowed_redirects(url)
         with response:
             if response.status_code != 200:
                 raise MediaUnavailable(f"{url}: HTTP {response.status_code}")
@@ -238,6 +279,26 @@ class MediaStore:
             temp_path.unlink(missing_ok=True)
             raise MediaUnavailable(f"{url}: empty body")
         return temp_path, digest.hexdigest(), size, media_type
+
+    def _get_following_allowed_redirects(self, url: str) -> requests.Response:
+        """The response for ``url``; a redirect is followed only to an allowed http(s) host, a few hops at most."""
+        target = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                response = self._session.get(target, stream=True, timeout=self.timeout, allow_redirects=False)
+            except requests.Timeout as exc:
+                raise MediaTimeout(f"{url}: no answer within {self.timeout:g}s") from exc
+            except requests.RequestException as exc:
+                raise MediaUnavailable(f"{url}: cannot connect ({type(exc).__name__})") from exc
+            location = response.headers.get("Location")
+            if not response.is_redirect or not location:
+                return response
+            response.close()
+            target = urljoin(target, location)
+            if urlparse(target).scheme.lower() not in ("http", "https") or not host_allowed(target,
+                                                                                            self.allowed_hosts):
+                raise MediaUrlRefused(f"{url}: redirected to {target!r}, a host not allowed for media")
+        raise MediaUnavailable(f"{url}: more than {_MAX_REDIRECTS} redirects")
 
     def _keep(self, url: str, temp_path: Path, sha256: str, size: int, content_type: str) -> StoredMedia:
         """Move a complete temporary file into place (unless that content is stored already) and index it."""

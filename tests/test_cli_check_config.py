@@ -49,6 +49,14 @@ def test_hard_stop_loss_off_is_refused_with_the_way_out(tmp_path: Path, capsys: 
     assert "use_default_stop_loss: true" in err
 
 
+def test_media_host_patterns_are_hosts_not_urls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "media:\n  allowed_hosts: ['https://cdn4.telesco.pe/file']\n")
+    assert main(["check-config", "--conf", str(path)]) == 2
+    assert "media.allowed_hosts: 'https://cdn4.telesco.pe/file' is not a host pattern" in capsys.readouterr().err
+    path = _write(tmp_path, "media:\n  allowed_hosts: ['*']\n")  # would allow every host, internal ones too
+    assert main(["check-config", "--conf", str(path)]) == 2
+
+
 def test_invalid_yaml_and_missing_file_are_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "--conf", str(_write(tmp_path, "risk: [unclosed\n"))]) == 2
     assert "invalid YAML" in capsys.readouterr().err

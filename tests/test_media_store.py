@@ -1,20 +1,25 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from parsing.channel_server import ChannelServer
 from parsing.media import (
+    TELEGRAM_MEDIA_HOSTS,
     MediaBadUrl,
     MediaNotAnImage,
     MediaStore,
     MediaTimeout,
     MediaTooLarge,
     MediaUnavailable,
+    MediaUrlRefused,
+    host_allowed,
 )
 from trading.journal import Journal
 
@@ -33,8 +38,12 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
         yield opened
 
 
-def store(tmp_path: Path, journal: Journal, *, max_bytes: int = 100_000, timeout: float = 5.0) -> MediaStore:
-    return MediaStore(tmp_path / "media", journal, max_bytes=max_bytes, timeout=timeout)
+LOOPBACK = ("127.0.0.1:*",)  # the test servers listen on loopback ports
+
+
+def store(tmp_path: Path, journal: Journal, *, max_bytes: int = 100_000, timeout: float = 5.0,
+          allowed_hosts: tuple[str, ...] = LOOPBACK) -> MediaStore:
+    return MediaStore(tmp_path / "media", journal, max_bytes=max_bytes, timeout=timeout, allowed_hosts=allowed_hosts)
 
 
 def stored_files(tmp_path: Path) -> list[Path]:
@@ -143,6 +152,82 @@ def test_missing_image_and_refused_connection_are_unavailable(tmp_path: Path, se
 def test_only_http_urls_are_fetched(tmp_path: Path, journal: Journal, url: str) -> None:
     with pytest.raises(MediaBadUrl):
         store(tmp_path, journal).fetch(url)
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/x.png",  # cloud metadata
+    "http://10.0.0.5/chart.png",
+    "https://cdn4.telesco.pe.evil.example/file/a.jpg",  # the zone name as a prefix of another
+    "https://evil.example/cdn4.telesco.pe/a.jpg",
+    "https://cdn4.telesco.pe@10.0.0.5/file/a.jpg",  # credentials: names one host, connects to another
+    "https://cdn4.telesco.pe:8443/file/a.jpg",  # an allowed host, another port
+    "https://x.cdn4.telegram-cdn.org/file/a.jpg",
+])
+def test_telegram_defaults_refuse_every_other_host_before_connecting(tmp_path: Path, journal: Journal,
+                                                                   url: str) -> None:
+    media = MediaStore(tmp_path / "media", journal, max_bytes=100_000, timeout=1)
+    with pytest.raises(MediaUrlRefused):
+        media.fetch(url)
+    assert not (tmp_path / "media").exists()
+
+
+@pytest.mark.parametrize("url", [
+    "https://cdn4.telesco.pe/file/a.jpg",
+    "https://CDN1.Telegram-CDN.org/file/a.jpg",
+    "https://cdn5.telegram-cdn.org:443/file/a.jpg",
+    "https://cdn4.cdn-telegram.org/file/a.jpg",
+    "https://t.me/i/userpic/320/x.jpg",
+])
+def test_telegram_media_hosts_are_allowed_by_default(url: str) -> None:
+    assert host_allowed(url, TELEGRAM_MEDIA_HOSTS)
+
+
+def test_a_host_off_the_list_is_never_contacted(tmp_path: Path, server: ChannelServer, journal: Journal) -> None:
+    url = server.add_image("chart.png", PNG, "image/png")
+    with pytest.raises(MediaUrlRefused):
+        store(tmp_path, journal, allowed_hosts=TELEGRAM_MEDIA_HOSTS).fetch(url)
+    assert server.image_hits("chart.png") == 0
+    assert journal.media_by_url(url) is None
+
+
+@pytest.fixture
+def redirector() -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering every GET with a redirect to the URL in its path (after the slash)."""
+    hits: list[str] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(302)
+            self.send_header("Location", self.path[1:])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_a_redirect_is_followed_only_to_an_allowed_host(tmp_path: Path, server: ChannelServer, journal: Journal,
+                                                        redirector: tuple[str, list[str]]) -> None:
+    base, hits = redirector
+    image = server.add_image("chart.png", PNG, "image/png")
+    only_redirector = (base.removeprefix("http://"),)
+    with pytest.raises(MediaUrlRefused):
+        store(tmp_path, journal, allowed_hosts=only_redirector).fetch(f"{base}/{image}")
+    assert len(hits) == 1 and server.image_hits("chart.png") == 0
+    both = (*only_redirector, server.base_url.removeprefix("http://"))
+    stored = store(tmp_path, journal, allowed_hosts=both).fetch(f"{base}/{image}")
+    assert Path(stored.path).read_bytes() == PNG and server.image_hits("chart.png") == 1
 
 
 def test_bytes_from_another_source_share_the_checks_and_the_dedupe(tmp_path: Path, journal: Journal) -> None:

@@ -15,7 +15,7 @@ from actors.listener import ChannelPoller, PollPlan
 from actors.messages import PostSeen
 from actors.metrics import Metrics
 from parsing.channel_server import ChannelServer
-from parsing.media import MediaStore
+from parsing.media import MediaStore, url_host
 from parsing.web_preview import (
     PreviewBadPage,
     PreviewError,
@@ -198,7 +198,8 @@ class Rig:
             source=WebPreviewClient(self.server.base_url, "SigDesk", timeout=2.0),
             journal=self.journal, hand_on=self.handed.append, metrics=self.metrics,
             plan=PollPlan(interval, 1.0, backoff_max, random.Random(3)), max_catch_up_pages=max_pages,
-            media=MediaStore(self.tmp_path / "media", self.journal, max_bytes=100_000, timeout=2.0) if media
+            media=MediaStore(self.tmp_path / "media", self.journal, max_bytes=100_000, timeout=2.0,
+                             allowed_hosts=(url_host(self.server.base_url) or "",)) if media
             else None,
         )
 
@@ -350,6 +351,19 @@ def test_a_failed_image_download_is_journaled_and_the_post_still_handed_on(rig: 
     assert set(failures) == {bad, missing}
     assert "MediaNotAnImage" in failures[bad] and "HTTP 404" in failures[missing]
     assert rig.journal.media_by_url(good) is not None
+
+
+def test_an_image_url_off_the_allow_list_is_journaled_and_never_fetched(rig: Rig) -> None:
+    rig.poller().poll()
+    good = rig.server.add_image("ok.png", PNG)
+    internal = "http://169.254.169.254/latest/meta-data/iam.png"
+    message_id = rig.server.add_post("chart", image_urls=[internal, good])
+    rig.poller(media=True).poll()
+    assert rig.seen_ids() == [message_id]  # the post itself goes on
+    (refused,) = rig.journal.events("MEDIA_URL_REFUSED")
+    assert refused.detail == {"channel": "SigDesk", "message_id": message_id, "url": internal}
+    assert rig.journal.events("MEDIA_DOWNLOAD_FAILED") == []
+    assert rig.journal.media_by_url(internal) is None and rig.journal.media_by_url(good) is not None
 
 
 def test_an_image_seen_again_in_an_edit_is_not_downloaded_again(rig: Rig) -> None:
