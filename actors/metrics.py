@@ -109,6 +109,10 @@ class Metrics:
             "following_price_feed_state", "1 for the current price feed state (ws, rest, stale)", ["state"],
             registry=registry,
         )  # fmt: skip
+        self.price_feed_reconnects_total = Counter(
+            "following_price_feed_reconnects", "Price WebSocket connections made again after one was lost",
+            registry=registry,
+        )  # fmt: skip
         self.rate_limit_wait_seconds_total = Counter(
             "following_rate_limit_wait_seconds", "Time spent waiting for rate-limit tokens", registry=registry
         )

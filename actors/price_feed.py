@@ -87,6 +87,7 @@ class PriceFeed(SupervisedActor):
         self._stream: TickerStream | None = None
         self._state: str | None = None
         self._alerted = False
+        self._socket_was_up = False  # a later "connected" is a reconnect (counted)
 
     def on_started(self) -> None:
         if self._ws_url is not None:
@@ -144,6 +145,9 @@ class PriceFeed(SupervisedActor):
     def _socket_changed(self, changed: TickerSocketChanged, now: float) -> None:
         if changed.state == "connected":
             self._feed.socket_up(now)
+            if self._socket_was_up:
+                self._metrics.price_feed_reconnects_total.inc()
+            self._socket_was_up = True
             log.info("price WebSocket connected")
         elif changed.state in SOCKET_DOWN_STATES:
             self._feed.socket_down(now)

@@ -146,6 +146,22 @@ def test_dropped_socket_falls_back_to_rest_at_the_interval_then_returns_to_ws(si
     assert feed.rest_requests() == polled, "REST polling stops once the socket pushes again"
 
 
+def test_each_reconnect_of_the_socket_is_counted(sim: RunningSim) -> None:
+    feed = Feed(sim)
+    feed.watch("BTCUSDT")
+    feed.wait_state("ws")
+
+    def reconnects() -> float | None:
+        return feed.metrics.registry.get_sample_value("following_price_feed_reconnects_total")
+
+    assert reconnects() == 0, "the first connection is not a reconnect"
+    for expected in (1, 2):
+        sim.engine.faults.drop_ws()
+        wait_until(lambda n=expected: reconnects() == n, what=f"reconnect {expected} counted")
+    feed.wait_more_ticks("ws", 5)
+    assert reconnects() == 2
+
+
 def test_silent_socket_goes_stale_then_rest(sim: RunningSim) -> None:
     feed = Feed(sim)
     feed.watch("BTCUSDT")
