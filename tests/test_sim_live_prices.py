@@ -114,6 +114,7 @@ def test_dry_run_with_paper_live_prices_trades_on_the_live_price(tmp_path: Path)
         live.engine.set_price("BTCUSDT", "71234.5")
         paper = {"seed": 3, "tick_seconds": 3600, "live_prices": True, "live_prices_url": live.base_url}
         with running_system(tmp_path, paper=paper) as system:
-            wait_until(lambda: system.engine.price("BTCUSDT") == Decimal("71234.5"), what="paper follows the live price")
+            wait_until(lambda: system.engine.price("BTCUSDT") == Decimal("71234.5"),
+                       what="paper follows the live price")
             assert system.runtime.paper is not None
             assert system.runtime.paper.live_prices.source == "live"
