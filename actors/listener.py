@@ -20,6 +20,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
+from exchange.backoff import capped_exponential
 from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
 from parsing.web_preview import PreviewRedirected, catch_up
@@ -44,7 +45,7 @@ class PollPlan:
 
     def after_failure(self, retry_after_s: float | None = None) -> float:
         self.failures += 1
-        delay = min(self.backoff_max_s, self.interval_s * (2 ** min(self.failures, 16)))
+        delay = capped_exponential(self.failures + 1, base=self.interval_s, cap=self.backoff_max_s)
         if retry_after_s is not None:
             delay = max(delay, retry_after_s)
         return delay + self._rng.uniform(0, self.jitter_s)

@@ -48,6 +48,7 @@ from actors.base import (
     describe_error,
 )
 from actors.messages import ChildFailed, Heartbeat, ModeChanged, RequestMode
+from exchange.backoff import capped_exponential
 from trading.kill_switch import KillSwitchReading, reset_allowed, stricter
 from trading.modes import Mode, next_mode
 
@@ -122,7 +123,7 @@ class RestartPolicy:
     jitter: float = 0.1
 
     def backoff_s(self, recent_restarts: int, rng: random.Random) -> float:
-        capped = min(self.backoff_max_s, self.backoff_base_s * (2 ** min(recent_restarts, 32)))
+        capped = capped_exponential(recent_restarts + 1, base=self.backoff_base_s, cap=self.backoff_max_s)
         return capped * (1.0 + rng.random() * self.jitter)
 
 

@@ -22,6 +22,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from exchange.backoff import backoff_delay
+
 FeedState = Literal["ws", "rest", "stale"]
 
 
@@ -141,8 +143,9 @@ class ReconnectBackoff:
 
     def next_delay(self) -> float:
         self.attempts += 1
-        raw = min(self.cap_s, self.base_s * 2.0 ** min(self.attempts - 1, 60))
-        return raw * (1.0 - self.jitter * self._rng.random())
+        return backoff_delay(
+            self.attempts, base=self.base_s, cap=self.cap_s, jitter=self.jitter, unit_random=self._rng.random()
+        )
 
     def reset(self) -> None:
         self.attempts = 0

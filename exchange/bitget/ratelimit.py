@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from exchange.backoff import backoff_delay
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -267,8 +269,9 @@ class Backoff:
         with self._lock:
             self._consecutive += 1
             count = self._consecutive
-        raw = min(self.cap, self.base * self.factor ** (count - 1))
-        delay = raw * (1.0 - self.jitter * self._rng())
+        delay = backoff_delay(
+            count, base=self.base, cap=self.cap, factor=self.factor, jitter=self.jitter, unit_random=self._rng()
+        )
         if count == self.repeat_threshold and self._on_repeated_limit is not None:
             _call_hook(self._on_repeated_limit, count)
         return delay

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import requests
 
+from exchange.backoff import backoff_delay
 from parsing.vlm.schema import FIELD_NAMES, AnswerRefused, VlmAnswer, answer_json_schema, parse_answer
 
 Provider = Literal["nim", "kimi"]
@@ -263,8 +264,9 @@ class VLMClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
         if retry_after is not None:
             return retry_after if retry_after <= self.backoff_max else None
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return backoff_delay(
+            attempt + 1, base=self.backoff_base, cap=self.backoff_max, jitter=0.5, unit_random=self._rng.random()
+        )
 
     def _observe(self, outcome: str, started: float) -> None:
         if self._on_request is not None:
