@@ -350,8 +350,10 @@ def test_runtime_enters_safe_mode_on_repeated_rate_limits(tmp_path: Path) -> Non
             wait_until(lambda: runtime.gate.mode is Mode.SAFE, timeout=15, what="safe mode")
             limited = [e.detail for e in journal.events("RATE_LIMITED")]
             assert len(limited) >= 2 and {e["endpoint"] for e in limited} == {"/api/v2/mix/position/all-position"}
-            changes = [e.detail for e in journal.events("MODE_CHANGED")]
-            assert any(c["mode"] == "safe" and c["source"] == "rate_limit" for c in changes)
+            # The gate turns first (entries stop at once); the journal row follows on the supervisor's thread.
+            wait_until(lambda: any(e.detail["mode"] == "safe" and e.detail["source"] == "rate_limit"
+                                   for e in journal.events("MODE_CHANGED")),
+                       timeout=5, what="the safe mode journaled with its rate-limit source")  # fmt: skip
             wait_until(lambda: runtime.metrics.rate_limit_wait_seconds_total._value.get() > 0, timeout=10,
                        what="the backoff waits counted")  # reported once each wait is over  # fmt: skip
         finally:
