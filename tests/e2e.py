@@ -64,6 +64,11 @@ class System:
             f"Leverage: Isolated (5X)"
         )
 
+    def events(self, kind: str | None) -> list[Any]:
+        """The journal's events of ``kind`` (every kind with None), oldest first."""
+        assert self.runtime.journal is not None
+        return self.runtime.journal.events(kind)
+
     def entry_orders(self, symbol: str | None = None) -> list[Any]:
         return [o for o in self.engine.orders(symbol) if not o.reduce_only and o.trade_side != "close"
                 and o.order_source == "normal"]

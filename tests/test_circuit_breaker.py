@@ -7,7 +7,6 @@ repaired (test_risk_daemon_sl_autofix_then_panic.py), the kill switch (test_kill
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,11 +18,6 @@ pytestmark = pytest.mark.slow
 
 SUPERVISOR = {"max_restarts": 1, "within_seconds": 60, "heartbeat_interval_seconds": 0.1,
               "heartbeat_timeout_seconds": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}
-
-
-def _events(system: System, kind: str) -> list[Any]:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
 
 
 def _kill(system: System, name: str, times: int) -> None:
@@ -43,9 +37,9 @@ def test_a_signal_chain_actor_past_its_restart_intensity_trips_safe_mode_and_gua
 
         _kill(system, "listener", times=2)
         wait_until(lambda: runtime.gate.mode is Mode.SAFE, what="safe mode")
-        (changed,) = wait_until(lambda: _events(system, "MODE_CHANGED"), what="the mode change journaled")
+        (changed,) = wait_until(lambda: system.events("MODE_CHANGED"), what="the mode change journaled")
         assert changed.detail["source"] == "escalation" and "listener" in changed.detail["reason"]
-        assert [e.detail["name"] for e in _events(system, "ACTOR_FAILED")] == ["listener", "listener"]
+        assert [e.detail["name"] for e in system.events("ACTOR_FAILED")] == ["listener", "listener"]
         assert runtime.directory.get("listener") is None, "left stopped until an operator reset"
 
         # Protection is untouched: a stop lost now is still repaired, and the position stays open.
@@ -66,7 +60,7 @@ def test_a_protecting_actor_past_its_restart_intensity_trips_panic_and_flattens(
         wait_until(lambda: not system.open_positions(), what="the position closed")
         closes = [o for o in system.engine.orders("BTCUSDT") if o.reduce_only and o.order_source == "normal"]
         assert len(closes) == 1
-        (changed,) = wait_until(lambda: _events(system, "MODE_CHANGED"), what="the mode change journaled")
+        (changed,) = wait_until(lambda: system.events("MODE_CHANGED"), what="the mode change journaled")
         assert changed.detail["mode"] == "panic" and changed.detail["source"] == "escalation"
         # A protecting actor is never given up: it runs again, at the slowest backoff.
         wait_until(lambda: (ref := runtime.directory.get("position_guard")) is not None and ref.is_alive(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,11 +14,6 @@ from tests.waiting import wait_until
 from trading.modes import Mode
 
 pytestmark = pytest.mark.slow
-
-
-def _events(system: System, kind: str) -> list[Any]:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
 
 
 def _peak(system: System) -> Decimal | None:
@@ -52,15 +46,15 @@ def test_drawdown_from_the_peak_trips_safe_mode_refuses_entries_and_keeps_managi
         # 16% below: the breaker trips.
         engine.deposit(-(peak * Decimal("0.02")))
         wait_until(lambda: runtime.gate.mode is Mode.SAFE, what="safe mode")
-        (breaker,) = wait_until(lambda: _events(system, "DRAWDOWN_BREAKER"), what="the breaker journaled")
+        (breaker,) = wait_until(lambda: system.events("DRAWDOWN_BREAKER"), what="the breaker journaled")
         assert Decimal(breaker.detail["peak"]) == peak
         assert Decimal(breaker.detail["equity"]) <= peak * Decimal("0.85")
-        (changed,) = wait_until(lambda: _events(system, "MODE_CHANGED"), what="the mode change journaled")
+        (changed,) = wait_until(lambda: system.events("MODE_CHANGED"), what="the mode change journaled")
         assert changed.detail["mode"] == "safe" and changed.detail["source"] == "drawdown"
 
         # No new entry: refused with its reason journaled and counted.
         system.channel.add_post(system.long_signal("ETHUSDT"))
-        (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the ETH signal refused")
+        (refused,) = wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the ETH signal refused")
         assert refused.detail["reason"] == "mode_not_normal" and "safe" in refused.detail["detail"]
         assert system.entry_orders("ETHUSDT") == []
         registry = runtime.metrics.registry
@@ -76,12 +70,12 @@ def test_drawdown_from_the_peak_trips_safe_mode_refuses_entries_and_keeps_managi
         # Safe mode holds by itself; an operator reset re-bases the peak and trading resumes.
         assert runtime.supervisor is not None
         assert runtime.supervisor.proxy().reset_mode().get(timeout=5)
-        wait_until(lambda: _events(system, "PEAK_EQUITY_REBASED"), what="the peak re-based")
+        wait_until(lambda: system.events("PEAK_EQUITY_REBASED"), what="the peak re-based")
         wait_until(lambda: _peak(system) == engine.account().equity, what="the peak at today's equity")
         system.channel.add_post(system.long_signal("SOLUSDT"))
         wait_until(lambda: system.entry_orders("SOLUSDT"), what="a new entry after the reset")
         assert runtime.gate.mode is Mode.NORMAL
-        assert len(_events(system, "DRAWDOWN_BREAKER")) == 1
+        assert len(system.events("DRAWDOWN_BREAKER")) == 1
 
 
 def test_the_peak_survives_a_restart(tmp_path: Path) -> None:
@@ -92,7 +86,7 @@ def test_the_peak_survives_a_restart(tmp_path: Path) -> None:
     # The next run starts 20% lower: the journaled peak trips the breaker at once.
     with running_system(tmp_path, paper={"starting_equity": 800, "seed": 3, "tick_seconds": 3600}) as system:
         wait_until(lambda: system.runtime.gate.mode is Mode.SAFE, what="safe mode after the restart")
-        (breaker,) = _events(system, "DRAWDOWN_BREAKER")
+        (breaker,) = system.events("DRAWDOWN_BREAKER")
         assert Decimal(breaker.detail["peak"]) == Decimal("1000")
         assert Decimal(breaker.detail["equity"]) == Decimal("800")
 

@@ -19,11 +19,6 @@ def _ready(system: System) -> None:
                timeout=15, what="/readyz 200")
 
 
-def _events(system: System, kind: str) -> list:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
-
-
 def test_post_becomes_exactly_one_entry_with_attached_stop(tmp_path: Path) -> None:
     with running_system(tmp_path) as system:
         _ready(system)
@@ -53,7 +48,7 @@ def test_signal_without_stop_places_no_order_and_notifies(tmp_path: Path) -> Non
         _ready(system)
         price = system.price("ETHUSDT")
         system.channel.add_post(f"ETH LONG\nEntry: {price}\nTargets: {system.price('ETHUSDT', '1.01')}")
-        wait_until(lambda: _events(system, "NOTIFY_ONLY"), what="a notify_only event")
+        wait_until(lambda: system.events("NOTIFY_ONLY"), what="a notify_only event")
         assert system.entry_orders() == []
 
 
@@ -61,7 +56,7 @@ def test_stop_on_the_wrong_side_places_no_order(tmp_path: Path) -> None:
     with running_system(tmp_path) as system:
         _ready(system)
         system.channel.add_post(system.long_signal("SOLUSDT", stop_factor="1.05"))
-        wait_until(lambda: _events(system, "NOTIFY_ONLY") or _events(system, "SIGNAL_REFUSED"),
+        wait_until(lambda: system.events("NOTIFY_ONLY") or system.events("SIGNAL_REFUSED"),
                    what="a refusal")
         assert system.entry_orders() == []
 
@@ -74,7 +69,7 @@ def test_a_second_signal_on_a_symbol_with_a_working_entry_is_refused(tmp_path: P
         system.channel.add_post(text)
         wait_until(lambda: system.entry_orders("BTCUSDT"), what="the resting entry")
         system.channel.add_post(system.long_signal("BTCUSDT"))
-        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the second signal refused")
+        wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the second signal refused")
         assert len(system.entry_orders("BTCUSDT")) == 1
         assert system.open_positions() == []
 
@@ -86,7 +81,7 @@ def test_an_edited_post_is_never_traded_again_nor_late(tmp_path: Path) -> None:
         wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry")
         system.channel.edit_post(signal_id, system.long_signal("BTCUSDT", stop_factor="0.985"))
         system.channel.edit_post(noise_id, system.long_signal("ETHUSDT"))
-        wait_until(lambda: len(_events(system, "SIGNAL_EDITED")) == 2, what="both edits noticed")
+        wait_until(lambda: len(system.events("SIGNAL_EDITED")) == 2, what="both edits noticed")
         assert len(system.entry_orders("BTCUSDT")) == 1
         assert system.entry_orders("ETHUSDT") == []
 

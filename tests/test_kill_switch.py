@@ -9,7 +9,6 @@ panic surviving a restart and the `reset-mode` command in test_reset_mode.py."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -37,11 +36,6 @@ def test_patience_clock_never_fires_on_first_sight_then_every_interval() -> None
 
 
 # --- on the running system ---------------------------------------------------------------------------------
-def _events(system: System, kind: str) -> list[Any]:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
-
-
 def _mode_metric(system: System, mode: Mode) -> float | None:
     return system.runtime.metrics.registry.get_sample_value("following_trading_mode", {"mode": mode.value})
 
@@ -64,13 +58,13 @@ def test_each_trigger_sets_its_mode_while_running(tmp_path: Path, source: str, v
         else:
             runtime.journal.set_flag(KILL_SWITCH_FLAG, value)
         wait_until(lambda: runtime.gate.mode is mode, what=f"{mode.value} from the {source}")
-        (changed,) = wait_until(lambda: _events(system, "MODE_CHANGED"), what="the change journaled")
+        (changed,) = wait_until(lambda: system.events("MODE_CHANGED"), what="the change journaled")
         assert changed.detail["mode"] == mode.value and changed.detail["source"] == f"kill_switch:{source}"
         wait_until(lambda: _mode_metric(system, mode) == 1.0, what="the mode metric")
         assert _mode_metric(system, Mode.NORMAL) == 0.0
 
         system.channel.add_post(system.long_signal("BTCUSDT"))
-        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the entry refused")
+        wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the entry refused")
         assert system.entry_orders() == []
 
 
@@ -104,14 +98,14 @@ def test_panic_cancels_entries_closes_everything_reduce_only_keeps_stops_until_f
         assert sorted(o.symbol for o in closes) == ["BTCUSDT", "SOLUSDT"], "one reduce-only close per position"
         assert all(o.order_type == "market" and o.state == "filled" for o in closes)
         assert engine.requests_to("cancel-plan-order") == [], "the bot never removed a stop: they went with the flat"
-        assert _events(system, "PANIC_CLOSE")
-        retried = wait_until(lambda: _events(system, "PROTECTIVE_CLOSE"), what="the second close journaled")
+        assert system.events("PANIC_CLOSE")
+        retried = wait_until(lambda: system.events("PROTECTIVE_CLOSE"), what="the second close journaled")
         assert [(e.detail["symbol"], e.detail["reason"]) for e in retried] == [(survivor.symbol, "panic: still open")]
 
         # Panic is sticky: the trigger gone, still panic and no entries; a human reset ends it.
         system.channel.add_post(system.long_signal("XRPUSDT"))
         (tmp_path / "KILL_SWITCH").unlink()
-        wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the entry refused in panic")
+        wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the entry refused in panic")
         polls = system.channel.hits
         wait_until(lambda: system.channel.hits >= polls + 5, what="more polls")
         assert runtime.gate.mode is Mode.PANIC and system.entry_orders("XRPUSDT") == []
@@ -134,7 +128,7 @@ def test_safe_refuses_new_entries_but_keeps_managing_the_open_position(tmp_path:
         runtime.journal.set_flag(KILL_SWITCH_FLAG, "safe")
         wait_until(lambda: runtime.gate.mode is Mode.SAFE, what="safe mode")
         system.channel.add_post(system.long_signal("ETHUSDT"))
-        (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the ETH signal refused")
+        (refused,) = wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the ETH signal refused")
         assert refused.detail["reason"] == "mode_not_normal"
         assert system.entry_orders("ETHUSDT") == []
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e import System, running_system
+from tests.e2e import running_system
 from tests.waiting import wait_until
 from trading.modes import Mode
 
@@ -18,11 +17,6 @@ pytestmark = pytest.mark.slow
 
 REPAIR_TIMEOUT_S = 1.0
 RISK = {"cooldown_seconds": 0, "stoploss": {"repair_timeout_seconds": REPAIR_TIMEOUT_S}}
-
-
-def _events(system: System, kind: str) -> list[Any]:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
 
 
 @pytest.mark.parametrize("pos_mode", ["one_way_mode", "hedge_mode"])
@@ -52,20 +46,20 @@ def test_repair_failing_past_the_timeout_closes_the_position_and_trips_safe_mode
             assert closes[0].reduce_only
 
         wait_until(lambda: runtime.gate.mode is Mode.SAFE, what="safe mode")
-        wait_until(lambda: _events(system, "MODE_CHANGED") and _events(system, "PROTECTIVE_CLOSE"),
+        wait_until(lambda: system.events("MODE_CHANGED") and system.events("PROTECTIVE_CLOSE"),
                    what="the close and the mode change journaled")
-        (changed,) = _events(system, "MODE_CHANGED")
+        (changed,) = system.events("MODE_CHANGED")
         assert changed.detail["mode"] == "safe" and "stop repair failed" in changed.detail["reason"]
-        kinds = [e.kind for e in _events(system, None)]
+        kinds = [e.kind for e in system.events(None)]
         missing, failed = kinds.index("STOP_MISSING"), kinds.index("STOP_REPAIR_FAILED")
         assert missing < failed < kinds.index("PROTECTIVE_CLOSE") and failed < kinds.index("MODE_CHANGED")
-        assert _events(system, "PROTECTIVE_CLOSE")[0].detail["symbol"] == "BTCUSDT"
+        assert system.events("PROTECTIVE_CLOSE")[0].detail["symbol"] == "BTCUSDT"
 
         # The breaker holds: a new signal is refused, with its reason journaled, and nothing is sent.
         engine.faults.clear()
         entries_before = len(system.entry_orders())
         system.channel.add_post(system.long_signal("ETHUSDT"))
-        refused = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the new signal refused")
+        refused = wait_until(lambda: system.events("SIGNAL_REFUSED"), what="the new signal refused")
         assert refused[0].detail["reason"] == "mode_not_normal"
         assert len(system.entry_orders()) == entries_before and not system.open_positions()
         metrics = runtime.metrics.registry
@@ -89,7 +83,7 @@ def test_a_refused_protective_close_is_sent_again_until_flat(tmp_path: Path) -> 
                                  what="the first close refused")
         assert len(closes_sent) == 1 and system.open_positions(), "still open after the refused close"
         wait_until(lambda: not system.open_positions(), what="flat after the close is sent again")
-        events = wait_until(lambda: len(e := _events(system, "PROTECTIVE_CLOSE")) == 2 and e, what="both journaled")
+        events = wait_until(lambda: len(e := system.events("PROTECTIVE_CLOSE")) == 2 and e, what="both journaled")
         assert [e.detail["reason"] for e in events] == ["stop could not be repaired in time",
                                                         "stop could not be repaired: still open"]
         closes = [o for o in engine.orders("BTCUSDT") if o.reduce_only and o.order_source == "normal"]

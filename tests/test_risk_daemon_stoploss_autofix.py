@@ -23,14 +23,9 @@ RISK = {"cooldown_seconds": 0, "default_stop_loss_pct": 0.02,
 STOP_REFUSED = ("40891", "Insufficient position, can not set take profit or stop loss")
 
 
-def _events(system: System, kind: str) -> list[Any]:
-    assert system.runtime.journal is not None
-    return system.runtime.journal.events(kind)
-
-
 def _repairs(system: System) -> list[Any]:
     """Stops put back: by the guard's repair, or by the order side's reconciliation if it saw the gap first."""
-    return _events(system, "STOP_REPAIRED") + _events(system, "RECONCILE_STOP_PLACED")
+    return system.events("STOP_REPAIRED") + system.events("RECONCILE_STOP_PLACED")
 
 
 def _protected_position(system: System) -> tuple[Any, Any]:
@@ -62,9 +57,9 @@ def test_a_stop_cancelled_on_the_exchange_is_put_back_within_the_deadline(tmp_pa
         assert repaired.size is None or repaired.size >= position.size, "it covers the whole position"
 
         (repair,) = wait_until(lambda: _repairs(system), what="the repair journaled")
-        assert [e.detail["symbol"] for e in _events(system, "STOP_MISSING")] == ["BTCUSDT"]
+        assert [e.detail["symbol"] for e in system.events("STOP_MISSING")] == ["BTCUSDT"]
         assert Decimal(repair.detail["stop"]) == stop.trigger_price
-        assert _events(system, "PROTECTIVE_CLOSE") == []
+        assert system.events("PROTECTIVE_CLOSE") == []
         assert system.open_positions()[0].size == position.size
         wait_until(lambda: system.runtime.readiness()[0], what="/readyz green again: every position has a stop")
 
@@ -87,8 +82,8 @@ def test_a_repair_refused_once_is_retried_until_the_stop_is_back(tmp_path: Path)
         metrics = system.runtime.metrics.registry
         assert metrics.get_sample_value("following_orders_total", {"leg": "stop", "result": "rejected"}) == 1
         wait_until(lambda: _repairs(system), what="the repair journaled")
-        assert len(_events(system, "STOP_MISSING")) == 1, "one stretch without a stop, one alert"
-        assert _events(system, "PROTECTIVE_CLOSE") == [] and system.open_positions()
+        assert len(system.events("STOP_MISSING")) == 1, "one stretch without a stop, one alert"
+        assert system.events("PROTECTIVE_CLOSE") == [] and system.open_positions()
 
 
 def test_a_position_opened_without_a_stop_while_placement_fails_once_gets_the_default_stop(tmp_path: Path) -> None:
@@ -106,8 +101,8 @@ def test_a_position_opened_without_a_stop_while_placement_fails_once_gets_the_de
         assert stop.trigger_price == default_stop(_as_position(position), Decimal("0.02"), contract)
         assert stop.trigger_price < position.average_price
         wait_until(lambda: _repairs(system), what="the repair journaled")
-        assert [e.detail["symbol"] for e in _events(system, "EXTERNAL_POSITION")] == ["ETHUSDT"]
-        assert len(_events(system, "STOP_MISSING")) == 1
+        assert [e.detail["symbol"] for e in system.events("EXTERNAL_POSITION")] == ["ETHUSDT"]
+        assert len(system.events("STOP_MISSING")) == 1
 
 
 def _as_position(sim_position: Any) -> Any:
