@@ -23,7 +23,7 @@ from actors.metrics import Metrics
 from actors.notify import Notice, Notifier
 from actors.order_manager import OrderManager
 from actors.status import RuntimeStatus
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import RunningSim, running_sim
 from parsing.signals import Side
@@ -150,9 +150,7 @@ def order_side(
 ) -> Iterator[OrderSide]:
     engine = SimExchange(seed=seed, equity=D("100000"), pos_mode=pos_mode, partial_fill_ratio=partial_fill_ratio)
     with running_sim(engine=engine) as sim:
-        creds = sim.credentials
-        client = BitgetClient(sim.base_url, Credentials(creds.api_key, creds.api_secret, creds.passphrase),
-                              timeout=client_timeout_s)
+        client = sim.client(timeout=client_timeout_s)
         journal = Journal(str(tmp_path / "journal.sqlite"))
         notifier = Notifier(NotifyConfig())
         status = RuntimeStatus()

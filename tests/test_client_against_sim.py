@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import DuplicateClientOid, ExchangeUnavailable, InvalidParameter, UnknownOutcome
 from exchange.bitget.models import OrderRequest, TpslRequest
 from exchange.bitget.ratelimit import Backoff, RateLimiter
@@ -25,10 +25,7 @@ def sim() -> Iterator[object]:
 
 @pytest.fixture
 def client(sim: object) -> BitgetClient:
-    creds = sim.credentials  # type: ignore[attr-defined]
-    return BitgetClient(
-        sim.base_url,  # type: ignore[attr-defined]
-        Credentials(creds.api_key, creds.api_secret, creds.passphrase),
+    return sim.client(  # type: ignore[attr-defined]
         timeout=3.0,
         rate_limiter=RateLimiter(sleep=lambda s: None),
         backoff=Backoff(sleep=lambda s: None),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import AuthError, OrderNotFound, PositionModeError
 from exchange.bitget.models import OrderRequest, TpslRequest
 from exchange.bitget.ratelimit import RateLimiter
@@ -22,11 +22,7 @@ SYMBOL = "BTCUSDT"
 
 
 def client_for(sim: Any, **options: Any) -> BitgetClient:
-    creds = sim.credentials
-    return BitgetClient(
-        sim.base_url, Credentials(creds.api_key, creds.api_secret, creds.passphrase), timeout=3.0,
-        rate_limiter=RateLimiter(sleep=lambda s: None), sleep=lambda s: None, **options,
-    )  # fmt: skip
+    return sim.client(timeout=3.0, rate_limiter=RateLimiter(sleep=lambda s: None), sleep=lambda s: None, **options)
 
 
 @pytest.fixture

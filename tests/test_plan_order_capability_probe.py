@@ -23,7 +23,7 @@ from exchange.bitget.capability import (
     run_probe,
     safe_mode_reason_on_reprobe,
 )
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import AuthError, BitgetError, ExchangeUnavailable, RateLimited
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
@@ -141,11 +141,7 @@ def sim() -> Iterator[Any]:
 
 
 def client_for(sim: Any, timeout: float = 2.0) -> BitgetClient:
-    creds = sim.credentials
-    return BitgetClient(
-        sim.base_url, Credentials(creds.api_key, creds.api_secret, creds.passphrase), timeout=timeout,
-        max_read_retries=0,
-    )  # fmt: skip
+    return sim.client(timeout=timeout, max_read_retries=0)
 
 
 def probe(client: BitgetClient) -> ProbeResult:

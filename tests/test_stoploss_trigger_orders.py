@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import InvalidParameter, InvalidTriggerPrice, OrderNotFound
 from exchange.bitget.models import OrderRequest, PlanOrderRequest, TpslRequest
 from exchange.bitget.ratelimit import Backoff, RateLimiter
@@ -52,10 +52,7 @@ def sim() -> Iterator[Any]:
 
 @pytest.fixture
 def client(sim: Any) -> BitgetClient:
-    creds = sim.credentials
-    client = BitgetClient(
-        sim.base_url,
-        Credentials(creds.api_key, creds.api_secret, creds.passphrase),
+    client = sim.client(
         timeout=3.0,
         rate_limiter=RateLimiter(sleep=lambda s: None),
         backoff=Backoff(sleep=lambda s: None),

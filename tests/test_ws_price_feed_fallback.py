@@ -17,7 +17,7 @@ from actors.messages import PriceTick, WatchSymbol
 from actors.metrics import Metrics
 from actors.price_feed import EVENT_FALLBACK, PriceFeed
 from actors.status import RuntimeStatus
-from exchange.bitget.client import BitgetClient, Credentials
+from exchange.bitget.client import BitgetClient
 from exchange.sim.testing import RunningSim, running_sim
 from exchange.sim.ws_server import SimWsServer
 from tests.waiting import wait_until
@@ -236,9 +236,7 @@ def test_rest_mode_never_opens_the_socket(sim: RunningSim) -> None:
 def test_a_restarted_feed_watches_every_open_position_without_being_told(sim: RunningSim) -> None:
     reply = sim.place_order(symbol="ETHUSDT", side="buy", size="0.1")
     assert reply.json()["code"] == "00000"
-    creds = sim.credentials
-    client = BitgetClient(sim.base_url, Credentials(creds.api_key, creds.api_secret, creds.passphrase))
-    feed = Feed(sim, client=client)  # no WatchSymbol: the feed finds the position itself
+    feed = Feed(sim, client=sim.client())  # no WatchSymbol: the feed finds the position itself
     wait_until(lambda: feed.ws_server.subscribed_symbols() == [{"ETHUSDT"}], what="the position's symbol")
     feed.wait_more_ticks("ws", 3)
     feed.wait_state("ws")

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.signing import canonical_query, sign
 from exchange.sim.engine import SimExchange
 from exchange.sim.server import SimServer
@@ -40,6 +41,11 @@ class RunningSim:
     ws_url: str = ""
     ws_server: SimWsServer | None = None
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def client(self, **options: Any) -> BitgetClient:
+        """A ``BitgetClient`` signed with this simulator's credentials; ``options`` go to the client."""
+        creds = self.credentials
+        return BitgetClient(self.base_url, Credentials(creds.api_key, creds.api_secret, creds.passphrase), **options)
 
     def headers(
         self,
