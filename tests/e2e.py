@@ -23,7 +23,9 @@ def fast_config(tmp_path: Path, channel_url: str, **overrides: Any) -> Config:
                      "backoff_max_seconds": 0.2},
         "risk": {"cooldown_seconds": 0, "stoploss": {"repair_timeout_seconds": 2}},
         "monitor": {
-            "poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.25, "open_orders_seconds": 0.2},
+            # The guard's positions poll and the OrderManager's pass both read all-position (5 requests/s):
+            # together they stay under that limit, so a one-off read never queues behind a full bucket.
+            "poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.3, "open_orders_seconds": 1.0},
             "price_feed": {"mode": "rest", "interval_seconds": 0.2},
             "health": {"port": 0},
         },

@@ -232,7 +232,8 @@ def test_runtime_falls_back_to_the_local_guard_when_plan_orders_are_unsupported(
 def test_runtime_starts_safe_on_a_probe_timeout_and_reprobes_after_the_short_ttl(
     tmp_path: Path, live_sim: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    live_sim.engine.faults.latency("orders-plan-pending", 2.0)
+    # Well past the 0.3 s probe timeout, yet short: the guard's own plan polls wait it out too, and so does stop().
+    live_sim.engine.faults.latency("orders-plan-pending", 0.8)
     with ChannelServer(CHANNEL) as channel:
         runtime = start_runtime(tmp_path, live_sim, channel, plan_orders_unknown_ttl_seconds=0.3)
         try:
@@ -256,7 +257,8 @@ def test_runtime_starts_safe_on_a_probe_timeout_and_reprobes_after_the_short_ttl
 def test_runtime_stays_normal_on_a_probe_timeout_when_safe_mode_is_not_asked_for(
     tmp_path: Path, live_sim: Any
 ) -> None:
-    live_sim.engine.faults.latency("orders-plan-pending", 2.0)
+    # Well past the 0.3 s probe timeout, yet short: the guard's own plan polls wait it out too, and so does stop().
+    live_sim.engine.faults.latency("orders-plan-pending", 0.8)
     with ChannelServer(CHANNEL) as channel:
         runtime = start_runtime(tmp_path, live_sim, channel, plan_orders_probe_safe_mode_on_failure=False)
         try:
