@@ -69,7 +69,7 @@ def test_heartbeats_are_answered_while_a_poll_waits_on_the_network(tmp_path: Pat
     ref, journal = start_listener(tmp_path, source, parser)
     try:
         assert source.entered.wait(5)
-        assert ref.ask(Heartbeat(), timeout=0.5) is True  # the poll is still blocked
+        assert ref.ask(Heartbeat(), timeout=2) is True  # answered while the poll stays blocked (gate: 10 s)
         assert parser.messages() == []
         source.gate.set()
         wait_until(parser.messages, timeout=5, what="the post handed on")
