@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from exchange.backoff import capped_exponential
 from exchange.bitget import signing
 from exchange.bitget.contracts import Contract
 from exchange.bitget.errors import (
@@ -311,7 +312,7 @@ class BitgetClient:
                 if write or attempt >= self.max_read_retries:
                     raise
                 attempt += 1
-                self._sleep(min(2.0, 0.25 * 2 ** (attempt - 1)))
+                self._sleep(capped_exponential(attempt, base=0.25, cap=2.0))
                 continue
             self._backoff.reset()
             return data
