@@ -20,8 +20,10 @@ pytestmark = pytest.mark.slow
 # Within Bitget's rate limits (all-position: 5 requests/s), which the client enforces.
 INTERVALS = {"account_seconds": 0.5, "positions_seconds": 0.25, "open_orders_seconds": 0.35}
 MONITOR = {"poll_intervals": INTERVALS, "price_feed": {"mode": "rest", "interval_seconds": 0.2}, "health": {"port": 0}}
-# Endpoint (last path segment) -> configured interval. Without signals only the guard calls these.
-POLLED = {"accounts": 0.5, "all-position": 0.25, "orders-pending": 0.35}
+# The guard's poll source (the label of following_poll_seconds) -> configured interval. Counted from the guard's
+# own metric, not from the simulator's request log, because the OrderManager's reconciliation reads the same
+# endpoints.
+POLLED = {"account": 0.5, "positions": 0.25, "orders": 0.35}
 
 
 def sample(system: System, name: str, **labels: str) -> float | None:
@@ -30,19 +32,25 @@ def sample(system: System, name: str, **labels: str) -> float | None:
 
 def test_each_source_is_polled_at_its_own_configured_interval(tmp_path: Path) -> None:
     with running_system(tmp_path, monitor=MONITOR) as system:
-        engine = system.engine
-        before = {endpoint: len(engine.requests_to(endpoint)) for endpoint in POLLED}
+
+        def polls(source: str) -> float:
+            return sample(system, "following_poll_seconds_count", source=source) or 0.0
+
+        before = {source: polls(source) for source in POLLED}
         started = time.monotonic()
-        wait_until(lambda: len(engine.requests_to("accounts")) >= before["accounts"] + 4, what="four account polls")
+        wait_until(lambda: polls("account") >= before["account"] + 4, what="four account polls")
         elapsed = time.monotonic() - started
-        for endpoint, interval in POLLED.items():
-            polls = len(engine.requests_to(endpoint)) - before[endpoint]
+        for source, interval in POLLED.items():
+            count = polls(source) - before[source]
             expected = elapsed / interval
-            assert polls <= expected + 2, f"{endpoint}: {polls} polls in {elapsed:.2f}s faster than every {interval}s"
-            assert polls >= expected * 0.4, f"{endpoint}: {polls} polls in {elapsed:.2f}s, configured every {interval}s"
-        positions = len(engine.requests_to("all-position")) - before["all-position"]
-        account = len(engine.requests_to("accounts")) - before["accounts"]
+            assert count <= expected + 2, f"{source}: {count} polls in {elapsed:.2f}s faster than every {interval}s"
+            assert count >= expected * 0.4, f"{source}: {count} polls in {elapsed:.2f}s, configured every {interval}s"
+        positions = polls("positions") - before["positions"]
+        account = polls("account") - before["account"]
         assert positions >= 1.5 * account, "positions are polled about twice as often as the account"
+        # Each poll really reached the exchange.
+        for endpoint in ("accounts", "all-position", "orders-pending"):
+            assert system.engine.requests_to(endpoint), endpoint
 
 
 def test_equity_margin_positions_and_open_orders_are_exported_and_scraped_over_http(tmp_path: Path) -> None:
