@@ -89,8 +89,25 @@ class RiskGate(SupervisedActor):
         self._busy_retry_delay_s = busy_retry_delay_s
         self._busy_attempts: dict[int, int] = {}
 
+    def on_started(self) -> None:
+        # A signal the Parser handed on but no RiskGate decided (the process or this actor died with it in the
+        # mailbox) is refused and the user told: deciding it now, maybe much later, could trade a stale signal.
+        for row in self._journal.signals_with_decision("parsed"):
+            reason = "INTERRUPTED"
+            detail = "the bot stopped before deciding this signal; not traded"
+            self._journal.set_signal_decision(row.id, "refused", f"{reason}: {detail}")
+            event = {"signal_id": row.id, "message_id": row.message_id, "reason": reason, "detail": detail}
+            self._journal.record_event("SIGNAL_REFUSED", event)
+            self._metrics.refusals_total.labels(reason=reason).inc()
+            self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: {reason} ({detail})")
+
     def handle(self, message: Any) -> Any:
         if isinstance(message, SignalParsed):
+            current = self._journal.signal(message.signal_id)
+            if current is not None and current.decision != "parsed":
+                # Already decided (e.g. refused as interrupted when this actor started): never decide twice.
+                log.info("signal %s already %s; not decided again", message.signal_id, current.decision)
+                return None
             if message.parsed.kind is Kind.ENTRY:
                 self._entry(message)
             elif message.parsed.kind in (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL):

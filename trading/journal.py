@@ -508,6 +508,11 @@ class Journal:
         )
         return self._signal_row(rows[0]) if rows else None
 
+    def signals_with_decision(self, decision: str) -> list[SignalRow]:
+        """Signals whose current decision is ``decision`` (oldest first)."""
+        rows = self._query(f"SELECT {self._SIGNAL_COLUMNS} FROM signals WHERE decision = ? ORDER BY id", (decision,))
+        return [self._signal_row(row) for row in rows]
+
     def open_signals(self, symbol: str | None = None) -> list[SignalRow]:
         """Signals that were traded and are not closed yet (oldest first)."""
         sql = f"SELECT {self._SIGNAL_COLUMNS} FROM signals WHERE decision = 'traded' AND closed = 0"

@@ -1,0 +1,36 @@
+"""A signal the Parser handed on but no RiskGate decided (the bot died in between) is never lost silently and
+never traded late: at start it is refused as interrupted and the user is told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parsing.rules import parse_text
+from tests.e2e import running_system
+from tests.waiting import wait_until
+from trading.journal import Journal
+
+
+def test_a_signal_left_undecided_by_a_crash_is_refused_and_reported_at_start_never_traded(tmp_path: Path) -> None:
+    reading = parse_text(
+        "#BTC/USDT LONG\nEntry: 60000\nTarget 1: 61000\nStop: 59000\nLeverage: 5x"
+    )[0]
+    journal = Journal(str(tmp_path / "journal.sqlite"))
+    try:
+        # What a crash right after the Parser's journal write leaves behind.
+        left = journal.record_signal("chan", 41, reading.to_json(), "parsed", "", symbol="BTCUSDT")
+        decided = journal.record_signal("chan", 42, reading.to_json(), "refused", "MAX_LEVERAGE: x", symbol="BTCUSDT")
+    finally:
+        journal.close()
+
+    with running_system(tmp_path) as system:
+        assert system.runtime.journal is not None
+        row = wait_until(lambda: (r := system.runtime.journal.signal(left)) and r.decision == "refused" and r,
+                         what="the undecided signal refused")
+        assert row.reason.startswith("INTERRUPTED")
+        refusals = [e.detail for e in system.events("SIGNAL_REFUSED")]
+        assert [r["signal_id"] for r in refusals] == [left], "only the undecided signal is touched"
+        assert system.runtime.journal.signal(decided).reason == "MAX_LEVERAGE: x"
+        assert not system.entry_orders(), "an interrupted signal is never traded"
+        assert system.runtime.metrics.registry.get_sample_value(
+            "following_refusals_total", {"reason": "INTERRUPTED"}) == 1.0
