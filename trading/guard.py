@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from exchange.bitget.models import PlanOrder, Position
 from exchange.bitget.semantics import tpsl_hold_side
@@ -24,20 +24,125 @@ def stop_plans_for(position: Position, plans: Iterable[PlanOrder], pos_mode: str
     ]
 
 
-def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> bool:
-    """True when stops on the exchange cover the whole position.
+def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal | None:
+    """How much of ``position`` its stops cover; None means all of it (a position-level stop).
 
-    A position-level stop (``pos_loss`` or the position's own stop price) covers any size; sized stop plans
-    must add up to at least the position's size (a partial fill grows the position past its stop).
+    The plan list is the detail: an entry's attached stop is sized to that entry's fills, yet the position
+    may report its price as *the* stop. The position's own stop counts as whole only when no plan is listed.
+    A stop plan without a size (a position-level ``pos_loss``) covers any size; a sized one (a sized
+    ``loss_plan``, or an entry's preset stop sized to that entry's fill) covers its size only.
     """
-    if position.stop_loss is not None and position.stop_loss > 0:
-        return True
+    listed = stop_plans_for(position, plans, pos_mode)
+    if not listed:
+        return None if position.stop_loss is not None and position.stop_loss > 0 else Decimal(0)
     covered = Decimal(0)
-    for plan in stop_plans_for(position, plans, pos_mode):
-        if plan.plan_type == "pos_loss" or not plan.size:
-            return True
+    for plan in listed:
+        if plan.size is None:
+            return None
         covered += plan.size
-    return covered >= position.total
+    return covered
+
+
+def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> bool:
+    """True when stops on the exchange cover the whole position (a partial fill grows it past its stop)."""
+    covered = stop_coverage(position, plans, pos_mode)
+    return covered is None or covered >= position.total
+
+
+def uncovered_size(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal:
+    """The part of ``position`` no stop covers (0 when covered whole)."""
+    covered = stop_coverage(position, plans, pos_mode)
+    return Decimal(0) if covered is None else max(Decimal(0), position.total - covered)
+
+
+# --- local_guard: the stop lives in the journal and fires from the price feed ----------------------------------
+LocalStopVerdict = Literal["close", "hold", "stale", "no_stop"]
+LOCAL_STOP_FLAG = "local_stop:"
+
+
+def local_stop_flag(symbol: str, hold_side: str, c_time: int | None) -> str:
+    """The journal flag holding one position's local stop. The opening time is part of the name: a position
+    re-opened later on the same side is a new one and never inherits an old stop."""
+    return f"{LOCAL_STOP_FLAG}{symbol}:{hold_side}:{c_time or 0}"
+
+
+class FlagJournal(Protocol):
+    def get_flag(self, name: str) -> str | None: ...
+    def set_flag(self, name: str, value: str | None) -> None: ...
+    def record_event(self, kind: str, detail: dict[str, Any]) -> int: ...
+
+
+def local_stop(journal: FlagJournal, position: Position) -> Decimal | None:
+    """The position's local stop as journaled, or None when none was set yet."""
+    stored = journal.get_flag(local_stop_flag(position.symbol, position.hold_side, position.c_time))
+    return Decimal(stored) if stored else None
+
+
+def set_local_stop(journal: FlagJournal, position: Position, stop: Decimal, source: str) -> None:
+    """Journal the position's local stop (the signal's, a moved one, or a default for an adopted position);
+    the PositionGuard reads it on every price, so it survives a restart of the guard."""
+    journal.set_flag(local_stop_flag(position.symbol, position.hold_side, position.c_time), str(stop))
+    journal.record_event("LOCAL_STOP_SET", {"symbol": position.symbol, "hold_side": position.hold_side,
+                                            "c_time": position.c_time, "stop": str(stop), "source": source})
+
+
+def stop_crossed(hold_side: str, stop: Decimal, price: Decimal) -> bool:
+    return price <= stop if hold_side == "long" else price >= stop
+
+
+def local_stop_verdict(
+    hold_side: str,
+    stop: Decimal | None,
+    *,
+    mark: Decimal | None,
+    last: Decimal | None,
+    price_age_s: float | None,
+    stale_after_s: float,
+) -> LocalStopVerdict:
+    """What the local guard does with one price for one position: close it (the stop is crossed), hold, or
+    neither because the price is stale or missing (never a trigger, never a sign of safety).
+
+    The mark price is preferred (what the exchange's own stops and liquidation watch), the last price
+    otherwise. ``hold_side`` is long or short in one-way and hedge mode alike.
+    """
+    if stop is None or stop <= 0:
+        return "no_stop"
+    if price_age_s is None or price_age_s > stale_after_s:
+        return "stale"
+    price = mark if mark is not None and mark > 0 else last
+    if price is None or price <= 0:
+        return "stale"
+    return "close" if stop_crossed(hold_side, stop, price) else "hold"
+
+
+class LocalStopLatch:
+    """Per position: the first crossing triggers one close; while the position stays open afterwards the
+    close is sent again every ``retry_s`` (it was refused or lost), whatever the price does meanwhile: a
+    stop that fired is not undone by the price coming back."""
+
+    def __init__(self, retry_s: float) -> None:
+        self._retry_s = retry_s
+        self._fired_at: dict[str, float] = {}
+
+    def observe(self, key: str, verdict: LocalStopVerdict, now: float) -> Literal["trigger", "retry"] | None:
+        fired_at = self._fired_at.get(key)
+        if fired_at is None:
+            if verdict == "close":
+                self._fired_at[key] = now
+                return "trigger"
+            return None
+        if now - fired_at >= self._retry_s:
+            self._fired_at[key] = now
+            return "retry"
+        return None
+
+    def triggered(self, key: str) -> bool:
+        return key in self._fired_at
+
+    def forget_except(self, live: set[str]) -> None:
+        for key in list(self._fired_at):
+            if key not in live:
+                del self._fired_at[key]
 
 
 def liquidation_distance(position: Position) -> Decimal | None:

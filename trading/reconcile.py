@@ -24,7 +24,7 @@ from exchange.bitget.contracts import Contract
 from exchange.bitget.models import Order, PlanOrder, Position
 from trading.bundle import resolve_tp_sizes
 from trading.execution import journal_state, stop_is_valid
-from trading.guard import stop_plans_for
+from trading.guard import stop_coverage, stop_plans_for
 from trading.journal import OrderRow, OrderState
 
 OPEN_STATES = (OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL)
@@ -355,31 +355,20 @@ def intents_from_journal(signal_rows: Mapping[int, Sequence[OrderRow]]) -> dict[
     return intents
 
 
-def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal | None:
-    """How much of ``position`` its stops cover; None means all of it (a position-level stop).
-
-    The plan list is the detail: an entry's attached stop is sized to that entry's fills, yet the position
-    may report its price as *the* stop. The position's own stop counts as whole only when no plan is listed.
-    """
-    listed = stop_plans_for(position, plans, pos_mode)
-    if not listed:
-        return None if position.stop_loss is not None and position.stop_loss > 0 else Decimal(0)
-    covered = Decimal(0)
-    for plan in listed:
-        if plan.size is None:
-            return None
-        covered += plan.size
-    return covered
-
-
 def protection_decisions(
     position: Position,
     intent: PositionIntent,
     plans: Sequence[PlanOrder],
     contract: Contract,
     pos_mode: str,
+    *,
+    exchange_stops: bool = True,
+    take_profits: bool = True,
 ) -> list[Decision]:
     """Stop and take-profit decisions for one of our positions.
+
+    ``exchange_stops`` False (local_guard: the stop lives in the journal and the PositionGuard closes by market)
+    leaves the stop out; ``take_profits`` False (the exchange takes no plan orders) leaves the ladder out.
 
     The stop must cover the whole position: our own sized stop grows by the gap, else a new stop plan
     covers the gap. The take-profit ladder is split over what the signal's entries filled (shares when the
@@ -387,7 +376,7 @@ def protection_decisions(
     sizes sum exactly to the filled size; a step that already fired or failed is left alone.
     """
     decisions: list[Decision] = []
-    covered = stop_coverage(position, plans, pos_mode)
+    covered = stop_coverage(position, plans, pos_mode) if exchange_stops else None
     if covered is not None and covered < position.total:
         gap = position.total - covered
         mark = position.mark_price
@@ -404,7 +393,8 @@ def protection_decisions(
                                         plan.size + gap, plan.size))
         elif len(intent.stop_oids & intent.rejected_oids) < STOP_ATTEMPTS:
             decisions.append(PlaceStop(position.symbol, position.hold_side, gap, intent.stop_price, intent.signal_id))
-    decisions.extend(_take_profit_decisions(position, intent, plans, contract))
+    if take_profits:
+        decisions.extend(_take_profit_decisions(position, intent, plans, contract))
     return decisions
 
 
@@ -476,6 +466,8 @@ def reconcile(
     adopted_keys: frozenset[str],
     contracts: Mapping[str, Contract],
     pos_mode: str,
+    exchange_stops: bool = True,
+    take_profits: bool = True,
 ) -> list[Decision]:
     """One whole pass: our orders' states, external orders and positions, then protection.
 
@@ -490,6 +482,7 @@ def reconcile(
         intent = intents.get((position.symbol, position.hold_side))
         contract = contracts.get(position.symbol)
         if position.total > 0 and intent is not None and contract is not None:
-            decisions += protection_decisions(position, intent, view.plans, contract, pos_mode)
+            decisions += protection_decisions(position, intent, view.plans, contract, pos_mode,
+                                              exchange_stops=exchange_stops, take_profits=take_profits)
     decisions += closed_signal_decisions(intents, view.positions)
     return decisions
