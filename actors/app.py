@@ -40,7 +40,13 @@ from actors.sources import build_media_store, build_post_source
 from actors.status import RuntimeStatus
 from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
 from actors.vision import build_vision
-from exchange.bitget.capability import PlanOrderCapability, ProbeResult, StopMode, safe_mode_reason_on_reprobe
+from exchange.bitget.capability import (
+    Capability,
+    PlanOrderCapability,
+    ProbeResult,
+    StopMode,
+    safe_mode_reason_on_reprobe,
+)
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.ratelimit import RepeatedLimitDetector
@@ -260,6 +266,7 @@ class Runtime:
         self.stopped = threading.Event()
         # Plan-order capability: the effective stop mode the actors get, and a start-up SAFE request.
         self.stop_mode: StopMode = config.risk.stoploss.sl_order_type
+        self.plan_orders_supported = True  # False only on the probe's clear "unsupported"
         self.plan_orders: PlanOrderCapability | None = None
         self.capability_watch: CapabilityWatch | None = None
         self.start_safe_reason: str | None = None
@@ -363,6 +370,7 @@ class Runtime:
             safe_mode_on_failure=bitget.plan_orders_probe_safe_mode_on_failure, journal=self.journal,
         )  # fmt: skip
         self.stop_mode = decision.stop_mode
+        self.plan_orders_supported = result.capability is not Capability.UNSUPPORTED
         if decision.safe_mode:
             # Handed to the Supervisor as its starting mode, so no actor ever runs in NORMAL meanwhile.
             self.start_safe_reason = f"plan-order probe failed: {result.reason}"  # notified once the notifier exists
@@ -455,11 +463,14 @@ class Runtime:
             "ping_interval_s": feed.ping_interval_seconds,
             "pong_timeout_s": feed.pong_timeout_seconds, "backoff_base_s": feed.reconnect_backoff_base_seconds,
             "backoff_max_s": feed.reconnect_backoff_max_seconds, "rest_grace_s": feed.rest_grace_seconds,
-            "local_guard": self.config.risk.stoploss.sl_order_type == "local_guard",
+            "local_guard": self.stop_mode == "local_guard",  # also after a probe fallback
             "ws_required_for_local_guard": feed.ws_required_for_local_guard,
             "local_guard_on_rest": feed.local_guard_on_rest, "journal": self.journal, "notifier": self.notifier,
             "jitter_seed": self.config.paper.seed if self.config.dry_run else None,
         }
+
+    def _stop_mode_args(self) -> dict[str, Any]:
+        return {"local_guard": self.stop_mode == "local_guard", "plan_orders_supported": self.plan_orders_supported}
 
     def _child_specs(self) -> list[ChildSpec]:
         config = self.config
@@ -485,7 +496,7 @@ class Runtime:
                  check_interval_s=intervals.open_orders_seconds,
                  break_even_buffer_pct=stop_cfg.break_even_buffer_pct, move_sl_to_be_on_tp1=stop_cfg.move_sl_to_be,
                  default_stop_loss_pct=config.risk.default_stop_loss_pct,
-                 attach_stop=stop_cfg.attach_to_entry),
+                 attach_stop=stop_cfg.attach_to_entry, **self._stop_mode_args()),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, status=status, pos_mode=config.bitget.position_mode,
@@ -493,9 +504,10 @@ class Runtime:
                  repair_timeout_s=stop_cfg.repair_timeout_seconds,
                  max_drawdown_pct=config.risk.max_account_drawdown_pct,
                  min_liquidation_distance_pct=config.monitor.min_liquidation_distance_pct,
-                 local_guard=self.stop_mode == "local_guard",
                  orders_interval_s=intervals.open_orders_seconds, stop_deadline_s=stop_cfg.stop_deadline_seconds,
-                 liquidation_reduce_fraction=config.monitor.liquidation_reduce_fraction),
+                 liquidation_reduce_fraction=config.monitor.liquidation_reduce_fraction,
+                 default_stop_loss_pct=config.risk.default_stop_loss_pct,
+                 price_stale_after_s=config.monitor.price_feed.stale_after_seconds, **self._stop_mode_args()),
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),

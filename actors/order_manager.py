@@ -42,7 +42,7 @@ from trading.execution import (
     partial_close_size,
     stop_is_valid,
 )
-from trading.guard import stop_plans_for
+from trading.guard import set_local_stop, stop_plans_for, uncovered_size
 from trading.journal import Journal, OrderRow, OrderState
 from trading.modes import Mode
 
@@ -54,6 +54,8 @@ _LEVERAGE_RETRIES = 3  # a signal whose leverage call was rate limited is tried 
 _PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
 _PANIC_TICK = "panic:"  # + reason
 _PROTECT_TICK = "protect:"  # + symbol: protect that symbol's positions again (after a rate limit)
+_BREAK_EVEN_RETRIES = 3  # a break-even move the exchange refused is asked again this often (backing off) ...
+_BREAK_EVEN_RETRY_S = 0.5  # ... this many seconds times the attempt number apart
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
 
@@ -78,6 +80,8 @@ class OrderManager(SupervisedActor):
         attach_stop: bool = True,
         fill_watch_interval_s: float = 0.25,
         min_pass_interval_s: float = 1.0,
+        local_guard: bool = False,
+        plan_orders_supported: bool = True,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -101,6 +105,12 @@ class OrderManager(SupervisedActor):
         self._panic_done = False
         self._reconciled = False
         self._leverage_tries: dict[int, int] = {}
+        # local_guard: stops live in the journal and the PositionGuard closes by market when one is crossed; no
+        # stop is ever sent to the exchange (no preset, no plan). Without plan orders at all (the start-up probe
+        # said unsupported) no take-profit plan is placed either and plans are never listed.
+        self._local_guard = local_guard
+        self._plans_supported = plan_orders_supported
+        self._break_even_tries: dict[tuple[str, str], int] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
@@ -216,7 +226,7 @@ class OrderManager(SupervisedActor):
             "tp_oids": tp_oids,
             "stop_loss": str(sized.stop_loss),
             "position_side": sized.side.value,
-            "attached_stop": self._attach_stop,
+            "attached_stop": self._attach_stop and not self._local_guard,
         }
 
     def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
@@ -233,7 +243,7 @@ class OrderManager(SupervisedActor):
             symbol=leg.symbol, side=leg.side, size=leg.size, order_type=leg.order_type, price=leg.price,
             trade_side=leg.trade_side, reduce_only=leg.reduce_only, client_oid=leg.client_oid,
             margin_mode=self._margin_mode,
-            preset_stop_loss_price=leg.preset_stop_loss_price if self._attach_stop else None,
+            preset_stop_loss_price=leg.preset_stop_loss_price if self._attach_stop and not self._local_guard else None,
         )
         self._send(request, leg.leg)
 
@@ -303,8 +313,7 @@ class OrderManager(SupervisedActor):
         details: dict[str, Order | None] = {}
         for row in rec.rows_to_look_up(rows, pending)[:_MAX_LOOKUPS_PER_PASS]:
             details[row.client_oid] = self._lookup(row)
-        plans = tuple(self._client.plan_orders_pending("profit_loss")) + tuple(
-            self._client.plan_orders_pending("normal_plan"))
+        plans = self._pending_plans()
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
         exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
         exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
@@ -315,7 +324,14 @@ class OrderManager(SupervisedActor):
         return rec.reconcile(
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
             intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
+            exchange_stops=not self._local_guard, take_profits=self._plans_supported,
         ) + rec.unfilled_signal_decisions(signal_rows)
+
+    def _pending_plans(self, symbol: str | None = None) -> tuple[PlanOrder, ...]:
+        if not self._plans_supported:
+            return ()  # the exchange has none to list (asking would fail every pass)
+        plans = tuple(self._client.plan_orders_pending("profit_loss", symbol))
+        return plans + tuple(self._client.plan_orders_pending("normal_plan", symbol)) if symbol is None else plans
 
     def _lookup(self, row: OrderRow) -> Order | None:
         """The order by its exchange id when known (an adopted order may have no client id of ours)."""
@@ -349,7 +365,7 @@ class OrderManager(SupervisedActor):
         intents = self._intents()
         try:
             positions = [p for p in self._client.position(symbol) if p.total > 0]
-            plans = self._client.plan_orders_pending("profit_loss", symbol) if positions else []
+            plans = list(self._pending_plans(symbol)) if positions else []
         except BitgetError as exc:
             log.warning("%s: position unreadable after a fill (%s); the next pass retries", symbol, exc.code)
             return
@@ -359,7 +375,8 @@ class OrderManager(SupervisedActor):
             if intent is None or (hold_side is not None and position.hold_side != hold_side):
                 continue
             decisions += rec.protection_decisions(position, intent, plans, self._client.contract(symbol),
-                                                  self._pos_mode)
+                                                  self._pos_mode, exchange_stops=not self._local_guard,
+                                                  take_profits=self._plans_supported)
         self._apply(decisions)
 
     def _watch_unprotected_entries(self) -> None:
@@ -548,9 +565,8 @@ class OrderManager(SupervisedActor):
             kind is UpdateType.MOVE_SL_TO_BE or (kind is UpdateType.TP_HIT and parsed.tp_index == 1
                                                  and self._move_sl_on_tp1)
         ):
-            contract = self._client.contract(position.symbol)
-            stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
-            self._replace_stop(position, stop, f"signal {message.signal_id}: stop to break-even")
+            self._move_to_break_even(MoveStopToBreakEven(position.symbol, position.hold_side,
+                                                         f"signal {message.signal_id}: stop to break-even"))
         elif position is None:
             log.info("update %s for signal %s: no open position on %s", kind, message.signal_id, message.symbol)
         else:
@@ -569,18 +585,25 @@ class OrderManager(SupervisedActor):
                 log.info("cancel %s: %s", row.client_oid, exc.code)
             self._resolve(row.client_oid, row.symbol)
 
-    def _replace_stop(self, position: Position, stop: Decimal, reason: str) -> None:
-        """New stop first, then the old ones are cancelled: never a moment without a stop."""
+    def _replace_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
+        """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
+        stop could not be placed (the old one stays)."""
         mark = position.mark_price or position.average_open_price
         if not stop_is_valid(position.hold_side, stop, mark):
             self._notifier.notify("STOP_NOT_MOVED", f"{position.symbol}: stop {stop} is past the price {mark}")
-            return
+            return True  # a request that can never succeed: nothing to retry
+        if self._local_guard:
+            set_local_stop(self._journal, position, stop, reason)
+            self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
+                                                      "local": True})
+            log.info("%s %s local stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
+            return True
         current = self._stop_plans(position)
         if any(p.trigger_price == stop for p in current):
-            return  # already there (two readings of one post may both ask for it)
+            return True  # already there (two readings of one post may both ask for it)
         old = current
         if not self._place_stop(position, stop, reason):
-            return
+            return False
         for plan in old:
             try:
                 self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
@@ -588,13 +611,16 @@ class OrderManager(SupervisedActor):
                 log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
         self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason})
         log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
+        return True
 
-    def _place_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
+    def _place_stop(self, position: Position, stop: Decimal, reason: str, size: Decimal | None = None) -> bool:
+        """A whole-position stop (``pos_loss``), or with ``size`` a stop plan for that part only."""
         hold = tpsl_hold_side(position.hold_side, self._pos_mode)
         oid = action_client_oid("stop", position.symbol, position.hold_side, stop, time.time())
         try:
             self._client.place_tpsl_order(TpslRequest(
-                symbol=position.symbol, plan_type="pos_loss", trigger_price=stop, hold_side=hold, client_oid=oid,
+                symbol=position.symbol, plan_type="pos_loss" if size is None else "loss_plan", trigger_price=stop,
+                hold_side=hold, size=size, client_oid=oid,
             ))
         except BitgetError as exc:
             log.error("stop %s on %s refused: %s (%s)", stop, position.symbol, exc.code, reason)
@@ -604,6 +630,8 @@ class OrderManager(SupervisedActor):
         return True
 
     def _stop_plans(self, position: Position) -> list[PlanOrder]:
+        if self._local_guard:
+            return []  # no stop of ours is on the exchange
         try:
             plans = self._client.plan_orders_pending("profit_loss", position.symbol)
         except BitgetError:
@@ -612,14 +640,24 @@ class OrderManager(SupervisedActor):
 
     # --- protection --------------------------------------------------------------------------------
     def _repair_stop(self, message: RepairStop) -> None:
+        """The part of the position no stop covers gets one: the whole position a position-level stop, a
+        partly covered one (grown past its sized stop) a stop plan sized to the gap."""
+        if self._local_guard:
+            return  # the PositionGuard holds the stop itself
         position = self._position(message.symbol, message.hold_side)
-        if position is None or self._stop_plans(position):
+        if position is None:
+            return
+        plans = self._stop_plans(position)
+        gap = uncovered_size(position, plans, self._pos_mode)
+        if gap <= 0:
             return
         stop = self._intended_stop(position)
         if stop is None or not stop_is_valid(position.hold_side, stop, position.mark_price or stop):
             stop = default_stop(position, self._default_stop_pct, self._client.contract(position.symbol))
-        if self._place_stop(position, stop, message.reason):
-            self._journal.record_event("STOP_REPAIRED", {"symbol": position.symbol, "stop": str(stop)})
+        size = None if gap >= position.total else gap
+        if self._place_stop(position, stop, message.reason, size=size):
+            self._journal.record_event("STOP_REPAIRED", {"symbol": position.symbol, "stop": str(stop),
+                                                         "size": str(size) if size is not None else "position"})
 
     def _intended_stop(self, position: Position) -> Decimal | None:
         for row in reversed(self._journal.open_signals(position.symbol)):
@@ -683,6 +721,10 @@ class OrderManager(SupervisedActor):
 
     # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:
+        if isinstance(message, MoveStopToBreakEven):
+            if self._move_sl_on_tp1:
+                self._move_to_break_even(message)
+            return
         position = self._position(message.symbol, message.hold_side)
         if position is None:
             return
@@ -698,9 +740,37 @@ class OrderManager(SupervisedActor):
                 self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
-        elif self._move_sl_on_tp1:
+
+    def _move_to_break_even(self, message: MoveStopToBreakEven) -> None:
+        """Stop to break-even; a move the exchange refused (the old stop stays) is asked again, a bounded number
+        of times ``_BREAK_EVEN_RETRY_S`` apart, each refusal journaled."""
+        key = (message.symbol, message.hold_side)
+        position = self._position(message.symbol, message.hold_side)
+        if position is None:
+            self._break_even_tries.pop(key, None)
+            return
+        try:
+            contract = self._client.contract(position.symbol)
             stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
-            self._replace_stop(position, stop, message.reason)
+            moved = self._replace_stop(position, stop, message.reason)
+        except BitgetError as exc:
+            log.warning("%s: break-even move failed (%s)", position.symbol, exc.code)
+            moved = False
+        if moved:
+            self._break_even_tries.pop(key, None)
+            return
+        tries = self._break_even_tries.get(key, 0) + 1
+        detail = {"symbol": message.symbol, "hold_side": message.hold_side, "attempt": tries,
+                  "reason": message.reason}
+        if tries > _BREAK_EVEN_RETRIES:
+            self._break_even_tries.pop(key, None)
+            self._journal.record_event("BREAK_EVEN_FAILED", detail)
+            self._notifier.notify("STOP_NOT_MOVED", f"{message.symbol} {message.hold_side}: break-even stop refused "
+                                  f"{tries} times; the previous stop stays")
+            return
+        self._break_even_tries[key] = tries
+        self._journal.record_event("BREAK_EVEN_RETRY", detail)
+        self.schedule_once(_BREAK_EVEN_RETRY_S * tries, message)
 
 
 def _key(position: Position) -> tuple[str, str]:

@@ -6,6 +6,10 @@ On every positions poll it enforces "every position has a stop": a position foun
 at once, and if it is still unprotected past the repair timeout it is closed and the system goes to safe
 mode. It also alerts (once) and reduces a position whose liquidation price comes near, and moves the stop to
 break-even once the first target has filled. The account poll feeds the drawdown breaker.
+
+With local_guard the stops are not on the exchange: each position's stop is a journal flag (set here when the
+position is first seen, moved by the OrderManager), and every price tick from the PriceFeed is checked against
+it; a crossing sends one protective close (retried while the position stays open).
 """
 
 from __future__ import annotations
@@ -28,20 +32,29 @@ from actors.messages import (
 )
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position
+from trading.execution import default_stop
 from trading.guard import (
     LiquidationWatch,
+    LocalStopLatch,
+    LocalStopVerdict,
     PatienceClock,
     StopWatch,
     first_target_taken,
     liquidation_distance,
+    local_stop,
+    local_stop_flag,
+    local_stop_verdict,
     position_has_stop,
+    set_local_stop,
 )
 from trading.journal import Journal, OrderState
 from trading.modes import Mode
+from trading.reconcile import intents_from_journal
 from trading.risk import drawdown_breached, update_peak
 
 log = logging.getLogger("following.guard")
 
+_LOCAL_STOP_RETRY_S = 1.0  # a local-stop close that did not flatten the position is sent again, not sooner
 PEAK_FLAG = "peak_equity"  # the highest equity seen; survives restarts so the drawdown breaker does too
 
 
@@ -66,6 +79,9 @@ class PositionGuard(SupervisedActor):
         orders_interval_s: float | None = None,
         stop_deadline_s: float | None = None,
         liquidation_reduce_fraction: float = 0.25,
+        plan_orders_supported: bool = True,
+        default_stop_loss_pct: float = 0.006,
+        price_stale_after_s: float = 10.0,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -94,6 +110,14 @@ class PositionGuard(SupervisedActor):
         self._liquidation = LiquidationWatch(self._min_liq, retry_after_s=3 * self._positions_interval_s)
         self._known_positions: set[tuple[str, str]] = set()
         self._positions: list[Position] = []
+        # local_guard: the stop of each position is in the journal (see trading.guard.local_stop) and fires from
+        # the price feed's ticks; plans are listed only when the exchange has them (for the first-target rule).
+        self._plans_supported = plan_orders_supported
+        self._default_stop_pct = Decimal(str(default_stop_loss_pct))
+        self._price_stale_after_s = price_stale_after_s
+        self._prices: dict[str, tuple[float, PriceTick]] = {}  # symbol -> (received, monotonic; the tick)
+        # Sent again only once a positions poll had time to show the first close's result.
+        self._local_stops = LocalStopLatch(retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
 
     def on_started(self) -> None:
         self._status.set("positions_protected", False, "first position check pending")
@@ -124,7 +148,7 @@ class PositionGuard(SupervisedActor):
             elif message.what == "orders":
                 self._check_open_orders()
         elif isinstance(message, PriceTick) and self._local_guard:
-            self._local_stop(message)
+            self._on_price(message)
         return None
 
     # --- positions ---------------------------------------------------------------------------------
@@ -132,7 +156,8 @@ class PositionGuard(SupervisedActor):
         started = time.monotonic()
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
-            plans = self._client.plan_orders_pending("profit_loss") if positions else []
+            list_plans = positions and (self._plans_supported or not self._local_guard)
+            plans = self._client.plan_orders_pending("profit_loss") if list_plans else []
         except BitgetError as exc:
             self._metrics.poll_errors.labels(source="positions").inc()
             self._status.set("exchange", False, f"positions unreadable: {exc.code}")
@@ -144,15 +169,25 @@ class PositionGuard(SupervisedActor):
         self._metrics.open_positions.set(len(positions))
         now = time.monotonic()
         unprotected = []
+        stale: list[str] = []
         to_close: set[tuple[str, str]] = set()
         for position in positions:
             key = (position.symbol, position.hold_side)
             self._note_new_position(position, key)
-            protected = self._local_guard or position_has_stop(position, plans, self._pos_mode)
+            if self._local_guard:
+                protected, price_known = self._guard_locally(position, now)
+                if not price_known:
+                    stale.append(position.symbol)
+            else:
+                protected = position_has_stop(position, plans, self._pos_mode)
             verdict = self._stops.observe(key, protected, now)
             if verdict != "ok":
                 unprotected.append(key)
-            if verdict == "missing":
+            if verdict in ("missing", "still_missing") and self._local_guard:
+                if verdict == "missing":  # no local stop could be set (contract unreadable): tried every poll
+                    self._journal.record_event("STOP_MISSING", {"symbol": position.symbol,
+                                                                "hold_side": position.hold_side, "local": True})
+            elif verdict == "missing":
                 self._journal.record_event("STOP_MISSING", {"symbol": position.symbol,
                                                             "hold_side": position.hold_side})
                 self._notifier.notify("STOP_MISSING", f"{position.symbol} {position.hold_side} has no stop; repairing")
@@ -180,8 +215,11 @@ class PositionGuard(SupervisedActor):
         self._liquidation.forget_except(live)
         self._close_again.forget_except(to_close)
         self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
+        self._local_stops.forget_except({_flag_key(p) for p in positions})
         if unprotected:
             self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")
+        elif stale:
+            self._status.set("positions_protected", False, f"local stops without a fresh price: {sorted(set(stale))}")
         else:
             self._status.set("positions_protected", True)
 
@@ -244,14 +282,73 @@ class PositionGuard(SupervisedActor):
             self._metrics.poll_seconds.labels(source="orders").observe(time.monotonic() - started)
         self._metrics.set_open_orders(len(orders))
 
-    def _local_stop(self, tick: PriceTick) -> None:
+    # --- local_guard ---------------------------------------------------------------------------------
+    def _guard_locally(self, position: Position, now: float) -> tuple[bool, bool]:
+        """(has a local stop, has a fresh price) for one position; a position first seen gets its stop journaled:
+        the signal's, else (opened outside the bot) the default distance from its entry. The last price is judged
+        here too: a position first seen past its stop is closed, and a close already triggered is sent again while
+        the position stays open."""
+        stop = local_stop(self._journal, position)
+        if stop is None:
+            stop = self._initial_local_stop(position)
+        verdict = self._local_verdict(position, stop, now)
+        self._fire_local_stop(position, stop, verdict, now)
+        return stop is not None, verdict in ("close", "hold")
+
+    def _initial_local_stop(self, position: Position) -> Decimal | None:
+        rows = {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals(position.symbol)}
+        intent = intents_from_journal(rows).get((position.symbol, position.hold_side))
+        try:
+            contract = self._client.contract(position.symbol)
+        except BitgetError as exc:
+            log.warning("%s: contract unreadable (%s); local stop not set yet", position.symbol, exc.code)
+            return None
+        if intent is not None:
+            stop, source = contract.round_price(intent.stop_price), f"signal {intent.signal_id}"
+        else:
+            stop, source = default_stop(position, self._default_stop_pct, contract), "default for an adopted position"
+        set_local_stop(self._journal, position, stop, source)
+        log.info("%s %s local stop %s (%s)", position.symbol, position.hold_side, stop, source)
+        return stop
+
+    def _local_verdict(self, position: Position, stop: Decimal | None, now: float) -> LocalStopVerdict:
+        seen = self._prices.get(position.symbol)
+        if seen is None:
+            return local_stop_verdict(position.hold_side, stop, mark=None, last=None, price_age_s=None,
+                                      stale_after_s=self._price_stale_after_s)
+        received, tick = seen
+        # Aged by when it arrived, as the price feed judges staleness: the ticker's own timestamp is that of the
+        # last change, so a quiet market would look stale by it.
+        return local_stop_verdict(position.hold_side, stop, mark=tick.mark, last=tick.last, price_age_s=now - received,
+                                  stale_after_s=self._price_stale_after_s)
+
+    def _on_price(self, tick: PriceTick) -> None:
+        now = time.monotonic()
+        self._prices[tick.symbol] = (now, tick)
         for position in self._positions:
-            if position.symbol != tick.symbol or position.stop_loss is None:
+            if position.symbol != tick.symbol:
                 continue
-            stop = position.stop_loss
-            crossed = tick.mark <= stop if position.hold_side == "long" else tick.mark >= stop
-            if crossed:
-                self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, "local stop crossed"))
+            stop = local_stop(self._journal, position)
+            self._fire_local_stop(position, stop, self._local_verdict(position, stop, now), now)
+
+    def _fire_local_stop(self, position: Position, stop: Decimal | None, verdict: LocalStopVerdict,
+                         now: float) -> None:
+        action = self._local_stops.observe(_flag_key(position), verdict, now)
+        if action is None:
+            return
+        _, tick = self._prices.get(position.symbol, (0.0, None))
+        detail = {"symbol": position.symbol, "hold_side": position.hold_side, "c_time": position.c_time,
+                  "stop": str(stop), "mark": str(tick.mark) if tick else None,
+                  "last": str(tick.last) if tick else None, "source": tick.source if tick else None}
+        if action == "trigger":
+            self._journal.record_event("LOCAL_STOP_TRIGGERED", detail)
+            self._notifier.notify("LOCAL_STOP_TRIGGERED", f"{position.symbol} {position.hold_side}: stop {stop} "
+                                  f"crossed; closing by market")
+        else:
+            self._journal.record_event("LOCAL_STOP_CLOSE_RETRY", detail)
+        # Reduce-only, sized from the position the OrderManager reads right before sending: a repeat after the
+        # position is gone sends nothing.
+        self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, f"local stop {stop} crossed"))
 
     # --- account -----------------------------------------------------------------------------------
     def _check_account(self) -> None:
@@ -273,3 +370,7 @@ class PositionGuard(SupervisedActor):
         if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
             self._journal.record_event("DRAWDOWN_BREAKER", {"equity": str(account.equity), "peak": str(peak)})
             self.request_mode(Mode.SAFE, f"drawdown from peak {peak} to {account.equity}", "drawdown")
+
+
+def _flag_key(position: Position) -> str:
+    return local_stop_flag(position.symbol, position.hold_side, position.c_time)

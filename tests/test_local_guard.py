@@ -1,0 +1,193 @@
+"""``sl_order_type: local_guard`` end to end on the real runtime: the stop lives in the journal, never on the
+exchange, and a price from the WebSocket across it closes the position reduce-only by market, once. The same
+protection after the start-up probe found an exchange without plan orders (a trigger config falls back), where
+no plan order of any kind is ever sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.app import Runtime
+from actors.config import load_secrets
+from exchange.sim.engine import SimExchange
+from exchange.sim.testing import SimCredentials, running_sim
+from parsing.channel_server import ChannelServer
+from tests.e2e import CHANNEL, fast_config, running_system, wait_listening
+from tests.test_move_sl_to_be import signal
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+D = Decimal
+SYMBOL = "BTCUSDT"
+STOP_TYPES = ("loss_plan", "pos_loss")
+PLAN_WRITES = ("place-tpsl-order", "place-pos-tpsl", "place-plan-order", "modify-tpsl-order", "cancel-plan-order")
+# A socket silent this long is backed up by REST polls: long enough that a test's jump arrives on the socket.
+PRICE_FEED = {"mode": "ws", "interval_seconds": 0.2, "stale_after_seconds": 5.0}
+LOCAL_GUARD = {"cooldown_seconds": 0, "stoploss": {"sl_order_type": "local_guard", "repair_timeout_seconds": 2}}
+
+
+def events(runtime: Runtime, kind: str) -> list[dict[str, Any]]:
+    assert runtime.journal is not None
+    return [e.detail for e in runtime.journal.events(kind)]
+
+
+def open_size(engine: SimExchange) -> Decimal:
+    return sum((p.size for p in engine.positions(SYMBOL) if p.size > 0), D(0))
+
+
+def closes(engine: SimExchange) -> list[Any]:
+    """Closing orders the bot sent (not ones a plan on the exchange triggered)."""
+    return [o for o in engine.orders(SYMBOL) if o.is_closing and o.order_source == "normal"]
+
+
+def price_at(engine: SimExchange, factor: str) -> Decimal:
+    return engine.contract(SYMBOL).round_price(engine.price(SYMBOL) * D(factor))
+
+
+def open_locally_guarded(runtime: Runtime, engine: SimExchange, channel: ChannelServer, side: str) -> tuple[int, D]:
+    """A signal with its stop 1% away opens a position; its local stop is journaled. (post id, stop)"""
+    post = channel.add_post(signal_text(engine, side))
+    wait_until(lambda: open_size(engine) > 0, what="the position")
+    (stop_set,) = wait_until(lambda: events(runtime, "LOCAL_STOP_SET"), what="the local stop journaled")
+    wait_until(lambda: runtime.readiness()[0], what="/readyz green: a known local stop and a fresh price")
+    return post, D(stop_set["stop"])
+
+
+def signal_text(engine: SimExchange, side: str) -> str:
+    class Prices:  # what tests.test_move_sl_to_be.signal reads
+        @staticmethod
+        def price(symbol: str, factor: str) -> Decimal:
+            return price_at(engine, factor)
+
+    return signal(Prices, side)  # type: ignore[arg-type]
+
+
+def cross(engine: SimExchange, stop: Decimal, side: str, beyond: str = "0.002") -> None:
+    sign = -1 if side == "long" else 1
+    engine.set_price(SYMBOL, engine.contract(SYMBOL).round_price(stop * (1 + sign * D(beyond))))
+
+
+def assert_closed_once_by_the_local_guard(runtime: Runtime, engine: SimExchange, stop: Decimal,
+                                          sources: tuple[str, ...] = ("ws",)) -> None:
+    crossed_at = time.monotonic()
+    wait_until(lambda: open_size(engine) == 0, timeout=5, what="the position closed by the local guard")
+    assert time.monotonic() - crossed_at < 2.0, "within a few ticks"
+    (close,) = closes(engine)
+    assert close.order_type == "market"
+    (triggered,) = events(runtime, "LOCAL_STOP_TRIGGERED")
+    assert D(triggered["stop"]) == stop and triggered["source"] in sources
+    # Not twice: later ticks (the price stays past the stop) and polls send nothing more.
+    settle = time.monotonic() + 1.0
+    wait_until(lambda: time.monotonic() > settle, what="a second of further ticks")
+    assert len(closes(engine)) == 1 and len(events(runtime, "LOCAL_STOP_TRIGGERED")) == 1
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_a_price_across_the_local_stop_closes_the_position_once(tmp_path: Path, side: str) -> None:
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED}) as system:
+        runtime, engine = system.runtime, system.engine
+        _, stop = open_locally_guarded(runtime, engine, system.channel, side)
+        assert stop < engine.price(SYMBOL) if side == "long" else stop > engine.price(SYMBOL)
+        assert not [p for p in engine.plan_orders(SYMBOL) if p.plan_type in STOP_TYPES], "no exchange stop"
+        assert all(not r.params.get("presetStopLossPrice") for r in engine.requests_to("place-order"))
+
+        cross(engine, stop, side)
+        assert_closed_once_by_the_local_guard(runtime, engine, stop)
+
+
+def test_hedge_mode_short_is_closed_reduce_only_on_its_own_side(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED},
+                        bitget={"position_mode": "hedge_mode"}) as system:
+        runtime, engine = system.runtime, system.engine
+        _, stop = open_locally_guarded(runtime, engine, system.channel, "short")
+        cross(engine, stop, "short")
+        assert_closed_once_by_the_local_guard(runtime, engine, stop)
+        (close,) = closes(engine)
+        assert close.trade_side == "close" and close.side == "sell"  # Bitget hedge mode: the short's own side
+
+
+def test_a_set_stop_update_moves_the_local_stop_and_a_guard_restart_keeps_it(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED}) as system:
+        runtime, engine = system.runtime, system.engine
+        post, first_stop = open_locally_guarded(runtime, engine, system.channel, "long")
+        moved = price_at(engine, "0.995")
+        system.channel.add_post(f"Move stop to {moved}", reply_to=post)
+        wait_until(lambda: len(events(runtime, "LOCAL_STOP_SET")) == 2, what="the moved stop journaled")
+        assert D(events(runtime, "LOCAL_STOP_SET")[-1]["stop"]) == moved
+        assert not [p for p in engine.plan_orders(SYMBOL) if p.plan_type in STOP_TYPES]
+
+        old = wait_until(lambda: (r := runtime.directory.get("position_guard")) is not None and r, what="guard")
+        old.stop()  # the Supervisor starts a new instance: it knows nothing but the journal
+        wait_until(lambda: (r := runtime.directory.get("position_guard")) is not None and r is not old
+                   and r.is_alive(), what="the PositionGuard restarted")
+        wait_until(lambda: runtime.readiness()[0], what="/readyz green again after the restart")
+        assert len(events(runtime, "LOCAL_STOP_SET")) == 2, "the stop was read back, not set anew"
+
+        # Between the two stops: only the moved one is crossed.
+        engine.set_price(SYMBOL, engine.contract(SYMBOL).round_price((moved + first_stop) / 2))
+        # The new guard's first price came by REST (the socket had been quiet): either may bring the jump.
+        assert_closed_once_by_the_local_guard(runtime, engine, moved, sources=("ws", "rest"))
+
+
+CREDS = SimCredentials(api_key="lg-key", api_secret="lg-secret", passphrase="lg-pass")
+ENV = {"BITGET_API_KEY": CREDS.api_key, "BITGET_API_SECRET": CREDS.api_secret, "BITGET_PASSPHRASE": CREDS.passphrase}
+
+
+@contextmanager
+def runtime_on_an_exchange_without_plan_orders(tmp_path: Path) -> Iterator[tuple[Runtime, SimExchange,
+                                                                                    ChannelServer]]:
+    with running_sim(seed=41, credentials=CREDS, ws=True) as sim, ChannelServer(CHANNEL) as channel:
+        sim.engine.faults.unsupported("orders-plan-pending")
+        for endpoint in PLAN_WRITES:
+            sim.engine.faults.unsupported(endpoint)
+        config = fast_config(
+            tmp_path, channel.start(), dry_run=False,
+            bitget={"base_url": sim.base_url, "ws_public_url": sim.ws_url},
+            risk={"cooldown_seconds": 0, "stoploss": {"repair_timeout_seconds": 2}},  # trigger, as configured
+            monitor={"price_feed": PRICE_FEED},
+        )  # fmt: skip
+        runtime = Runtime(config, load_secrets(config, ENV), env=ENV)
+        runtime.start()
+        try:
+            wait_listening(runtime)
+            yield runtime, sim.engine, channel
+        finally:
+            runtime.stop()
+
+
+def test_after_a_probe_fallback_the_local_guard_protects_and_no_plan_order_is_ever_sent(tmp_path: Path) -> None:
+    with runtime_on_an_exchange_without_plan_orders(tmp_path) as (runtime, engine, channel):
+        assert runtime.stop_mode == "local_guard"
+        _, stop = open_locally_guarded(runtime, engine, channel, "long")
+        cross(engine, stop, "long")
+        assert_closed_once_by_the_local_guard(runtime, engine, stop)
+
+        for endpoint in PLAN_WRITES:
+            assert engine.requests_to(endpoint) == [], f"{endpoint} was sent"
+        assert all(not r.params.get("presetStopLossPrice") and not r.params.get("presetStopSurplusPrice")
+                   for r in engine.requests_to("place-order"))
+        # Plans were listed once, by the probe; nothing after it asked again (it would fail every time).
+        assert len(engine.requests_to("orders-plan-pending")) == 1
+        assert runtime.journal is not None and runtime.gate.mode.value == "normal"
+
+
+def test_a_refused_local_stop_close_is_sent_again_until_the_position_is_flat(tmp_path: Path) -> None:
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED}) as system:
+        runtime, engine = system.runtime, system.engine
+        _, stop = open_locally_guarded(runtime, engine, system.channel, "long")
+        engine.faults.reject_next("place-order", "40762", "The order amount exceeds the balance", times=1)
+        cross(engine, stop, "long")
+
+        wait_until(lambda: open_size(engine) == 0, timeout=10, what="closed on the retry")
+        refused = [r for r in engine.requests_to("place-order") if r.code == "40762"]
+        assert len(refused) == 1 and len(closes(engine)) == 1
+        assert len(events(runtime, "LOCAL_STOP_TRIGGERED")) == 1
+        assert events(runtime, "LOCAL_STOP_CLOSE_RETRY"), "the retry is journaled"
