@@ -191,3 +191,21 @@ def test_a_refused_local_stop_close_is_sent_again_until_the_position_is_flat(tmp
         assert len(refused) == 1 and len(closes(engine)) == 1
         assert len(events(runtime, "LOCAL_STOP_TRIGGERED")) == 1
         assert events(runtime, "LOCAL_STOP_CLOSE_RETRY"), "the retry is journaled"
+
+
+def test_a_position_opened_outside_the_bot_gets_the_default_local_stop_and_is_guarded(tmp_path: Path) -> None:
+    risk = {**LOCAL_GUARD, "default_stop_loss_pct": 0.01}
+    with running_system(tmp_path, risk=risk, monitor={"price_feed": PRICE_FEED}) as system:
+        runtime, engine = system.runtime, system.engine
+        engine.set_margin_mode(SYMBOL, "isolated")
+        engine.set_leverage(SYMBOL, 2)  # far from liquidation: only the stop may close it
+        engine.place_order(SYMBOL, side="sell", size=D("0.010"), margin_mode="isolated")  # by hand, no stop
+        (stop_set,) = wait_until(lambda: events(runtime, "LOCAL_STOP_SET"), what="a local stop journaled")
+        (position,) = [p for p in engine.positions(SYMBOL) if p.size > 0]
+        expected = engine.contract(SYMBOL).round_price(position.average_price * D("1.01"), rounding="ROUND_UP")
+        assert D(stop_set["stop"]) == expected and stop_set["source"] == "default for an adopted position"
+        wait_until(lambda: runtime.readiness()[0], what="/readyz green")
+
+        cross(engine, expected, "short")
+        assert_closed_once_by_the_local_guard(runtime, engine, expected)
+        assert not [p for p in engine.plan_orders(SYMBOL) if p.plan_type in STOP_TYPES]
