@@ -121,6 +121,12 @@ class PositionGuard(SupervisedActor):
 
     def on_started(self) -> None:
         self._status.set("positions_protected", False, "first position check pending")
+        if self._local_guard:
+            now = time.monotonic()
+            for event in self._journal.events("LOCAL_STOP_TRIGGERED", limit=100_000):
+                detail = event.detail
+                self._local_stops.restore(local_stop_flag(str(detail["symbol"]), str(detail["hold_side"]),
+                                                          detail.get("c_time")), now)
         self._check_positions()
         self._check_account()
         self.schedule_every(self._positions_interval_s, Tick("positions"))

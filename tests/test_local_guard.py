@@ -209,3 +209,22 @@ def test_a_position_opened_outside_the_bot_gets_the_default_local_stop_and_is_gu
         cross(engine, expected, "short")
         assert_closed_once_by_the_local_guard(runtime, engine, expected)
         assert not [p for p in engine.plan_orders(SYMBOL) if p.plan_type in STOP_TYPES]
+
+
+def test_a_guard_restarted_after_a_refused_local_stop_close_closes_again_without_a_second_trigger(
+    tmp_path: Path,
+) -> None:
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED}) as system:
+        runtime, engine = system.runtime, system.engine
+        _, stop = open_locally_guarded(runtime, engine, system.channel, "long")
+        engine.faults.reject_next("place-order", "40762", "The order amount exceeds the balance", times=1)
+        cross(engine, stop, "long")
+        wait_until(lambda: [r for r in engine.requests_to("place-order") if r.code == "40762"],
+                   what="the first close refused")
+        old = runtime.directory.get("position_guard")
+        assert old is not None and open_size(engine) > 0
+        old.stop()
+
+        wait_until(lambda: open_size(engine) == 0, timeout=10, what="closed by the restarted guard")
+        assert len(events(runtime, "LOCAL_STOP_TRIGGERED")) == 1, "one crossing, one trigger"
+        assert len(closes(engine)) == 1

@@ -95,3 +95,10 @@ def test_the_stop_price_a_position_reports_does_not_hide_a_gap_its_listed_stops_
     assert not position_has_stop(reported, [plan("loss_plan", "0.004")], "one_way_mode")
     assert uncovered_size(reported, [plan("loss_plan", "0.004")], "one_way_mode") == D("0.006")
     assert position_has_stop(reported, [], "one_way_mode")  # nothing listed: the position's own stop
+
+
+def test_a_crossing_journaled_before_a_restart_is_not_triggered_again_and_its_close_is_due_at_once() -> None:
+    latch = LocalStopLatch(retry_s=1.0)
+    latch.restore("BTC:long:1", now=10.0)
+    assert latch.observe("BTC:long:1", "close", now=10.0) == "retry"
+    assert latch.observe("BTC:long:1", "close", now=10.5) is None

@@ -139,6 +139,11 @@ class LocalStopLatch:
     def triggered(self, key: str) -> bool:
         return key in self._fired_at
 
+    def restore(self, key: str, now: float) -> None:
+        """A crossing journaled before a restart: not triggered (nor journaled) again; if the position is still
+        open its close is due at once."""
+        self._fired_at.setdefault(key, now - self._retry_s)
+
     def forget_except(self, live: set[str]) -> None:
         for key in list(self._fired_at):
             if key not in live:
