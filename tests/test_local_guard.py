@@ -228,3 +228,23 @@ def test_a_guard_restarted_after_a_refused_local_stop_close_closes_again_without
         wait_until(lambda: open_size(engine) == 0, timeout=10, what="closed by the restarted guard")
         assert len(events(runtime, "LOCAL_STOP_TRIGGERED")) == 1, "one crossing, one trigger"
         assert len(closes(engine)) == 1
+
+
+def test_without_a_fresh_price_a_local_stop_neither_fires_nor_counts_as_protection(tmp_path: Path) -> None:
+    rest_feed = {"mode": "rest", "interval_seconds": 0.2, "stale_after_seconds": 1.0}
+    with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": rest_feed}) as system:
+        runtime, engine = system.runtime, system.engine
+        _, stop = open_locally_guarded(runtime, engine, system.channel, "long")
+
+        def protected() -> bool:
+            return bool(runtime.readiness()[1]["checks"]["positions_protected"])
+
+        engine.faults.unsupported("ticker")  # no price reaches the bot any more
+        wait_until(lambda: not protected(), what="positions_protected red on a stale price")
+        cross(engine, stop, "long")
+        settle = time.monotonic() + 1.0
+        wait_until(lambda: time.monotonic() > settle, what="a second without prices")
+        assert open_size(engine) > 0 and events(runtime, "LOCAL_STOP_TRIGGERED") == []
+
+        engine.faults.unsupported("ticker", enabled=False)  # the next price is past the stop
+        assert_closed_once_by_the_local_guard(runtime, engine, stop, sources=("rest",))
