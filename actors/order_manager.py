@@ -722,7 +722,8 @@ class OrderManager(SupervisedActor):
     # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:
         if isinstance(message, MoveStopToBreakEven):
-            if self._move_sl_on_tp1:
+            # The guard's first-target rule obeys move_sl_to_be; a retry (of a channel's explicit move too) always runs.
+            if self._move_sl_on_tp1 or (message.symbol, message.hold_side) in self._break_even_tries:
                 self._move_to_break_even(message)
             return
         position = self._position(message.symbol, message.hold_side)
