@@ -118,6 +118,7 @@ class OrderManager(SupervisedActor):
         for row in self._journal.orders(states=[OrderState.INTENT]):
             # Journaled, maybe sent before a crash: only the exchange can tell; unknown until the deadline.
             self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
+        self._refuse_interrupted_bundles()
         self._reconcile_pass()
         if self.mode is Mode.PANIC:
             self._panic_close("restarted in panic")
@@ -155,8 +156,24 @@ class OrderManager(SupervisedActor):
     def _entries_allowed(self) -> bool:
         return self.mode is Mode.NORMAL and self._gate.entries_allowed()
 
+    def _refuse_interrupted_bundles(self) -> None:
+        """Approved signals whose bundle died in a mailbox (no order journaled) are refused and reported, not sent
+        late: the price and the account they were sized for are gone."""
+        for row in self._journal.signals_with_decision("approved"):
+            if self._journal.orders(signal_id=row.id):
+                continue
+            detail = "the bot stopped before sending this signal's orders; not traded"
+            self._journal.set_signal_decision(row.id, "refused", f"INTERRUPTED: {detail}")
+            self._refused_before_send(row.id, "INTERRUPTED", detail)
+            self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: INTERRUPTED ({detail})")
+
     def _place_bundle(self, message: PlaceBundle) -> None:
         bundle, sized = message.bundle, message.sized
+        current = self._journal.signal(message.signal_id)
+        if current is not None and current.decision != "approved":
+            # Decided meanwhile (refused as interrupted when this actor started): never sent twice or late.
+            log.info("signal %s is %s; its bundle is not sent", message.signal_id, current.decision)
+            return
         if not self._entries_allowed():
             self._journal.set_signal_decision(message.signal_id, "refused", "MODE_NOT_NORMAL: checked before send")
             self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")

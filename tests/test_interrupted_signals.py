@@ -1,5 +1,6 @@
-"""A signal the Parser handed on but no RiskGate decided (the bot died in between) is never lost silently and
-never traded late: at start it is refused as interrupted and the user is told."""
+"""A signal the Parser handed on but no RiskGate decided, or one approved whose orders were never journaled (the
+bot died in between), is never lost silently and never traded late: at start it is refused as interrupted and
+the user is told."""
 
 from __future__ import annotations
 
@@ -19,18 +20,21 @@ def test_a_signal_left_undecided_by_a_crash_is_refused_and_reported_at_start_nev
     try:
         # What a crash right after the Parser's journal write leaves behind.
         left = journal.record_signal("chan", 41, reading.to_json(), "parsed", "", symbol="BTCUSDT")
+        # ... and a crash after the RiskGate approved, before the OrderManager journaled any order.
+        approved = journal.record_signal("chan", 43, reading.to_json(), "approved", "size 0.01", symbol="BTCUSDT")
         decided = journal.record_signal("chan", 42, reading.to_json(), "refused", "MAX_LEVERAGE: x", symbol="BTCUSDT")
     finally:
         journal.close()
 
     with running_system(tmp_path) as system:
         assert system.runtime.journal is not None
-        row = wait_until(lambda: (r := system.runtime.journal.signal(left)) and r.decision == "refused" and r,
-                         what="the undecided signal refused")
-        assert row.reason.startswith("INTERRUPTED")
+        for signal_id in (left, approved):
+            row = wait_until(lambda s=signal_id: (r := system.runtime.journal.signal(s)) and r.decision == "refused"
+                             and r, what=f"signal {signal_id} refused")
+            assert row.reason.startswith("INTERRUPTED")
         refusals = [e.detail for e in system.events("SIGNAL_REFUSED")]
-        assert [r["signal_id"] for r in refusals] == [left], "only the undecided signal is touched"
+        assert sorted(r["signal_id"] for r in refusals) == [left, approved], "only the undecided signals"
         assert system.runtime.journal.signal(decided).reason == "MAX_LEVERAGE: x"
         assert not system.entry_orders(), "an interrupted signal is never traded"
         assert system.runtime.metrics.registry.get_sample_value(
-            "following_refusals_total", {"reason": "INTERRUPTED"}) == 1.0
+            "following_refusals_total", {"reason": "INTERRUPTED"}) == 2.0
