@@ -111,6 +111,8 @@ class OrderManager(SupervisedActor):
         self._local_guard = local_guard
         self._plans_supported = plan_orders_supported
         self._break_even_tries: dict[tuple[str, str], int] = {}
+        # Signals approved before this instance existed can only have died in a former instance's mailbox.
+        self._created_at = time.time()
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
@@ -160,7 +162,7 @@ class OrderManager(SupervisedActor):
         """Approved signals whose bundle died in a mailbox (no order journaled) are refused and reported, not sent
         late: the price and the account they were sized for are gone."""
         for row in self._journal.signals_with_decision("approved"):
-            if self._journal.orders(signal_id=row.id):
+            if row.updated_at >= self._created_at or self._journal.orders(signal_id=row.id):
                 continue
             detail = "the bot stopped before sending this signal's orders; not traded"
             self._journal.set_signal_decision(row.id, "refused", f"INTERRUPTED: {detail}")

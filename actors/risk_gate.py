@@ -88,11 +88,15 @@ class RiskGate(SupervisedActor):
         self._busy_retries = busy_retries
         self._busy_retry_delay_s = busy_retry_delay_s
         self._busy_attempts: dict[int, int] = {}
+        # Signals handed on before this instance existed can only have died in a former instance's mailbox.
+        self._created_at = time.time()
 
     def on_started(self) -> None:
         # A signal the Parser handed on but no RiskGate decided (the process or this actor died with it in the
         # mailbox) is refused and the user told: deciding it now, maybe much later, could trade a stale signal.
         for row in self._journal.signals_with_decision("parsed"):
+            if row.updated_at >= self._created_at:
+                continue
             reason = "INTERRUPTED"
             detail = "the bot stopped before deciding this signal; not traded"
             self._journal.set_signal_decision(row.id, "refused", f"{reason}: {detail}")
