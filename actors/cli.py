@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.config import (
+    Config,
     ConfigError,
     check_live_requirements,
     effective_config_text,
@@ -33,11 +34,18 @@ def _print_config_error(error: ConfigError) -> None:
         print(f"  {path}: {message}", file=sys.stderr)
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def _load_or_report(path: str) -> Config | None:
+    """The config at ``path``, or None after printing every problem with its key path."""
     try:
-        config = load_config(args.conf)
+        return load_config(path)
     except ConfigError as error:
         _print_config_error(error)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.conf)
+    if config is None:
         return EXIT_CONFIG
     secrets = load_secrets(config)
     problems = check_live_requirements(config, secrets)
@@ -51,10 +59,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from actors.app import run_forever
 
-    try:
-        config = load_config(args.conf)
-    except ConfigError as error:
-        _print_config_error(error)
+    config = _load_or_report(args.conf)
+    if config is None:
         return EXIT_CONFIG
     secrets = load_secrets(config)
     problems = check_live_requirements(config, secrets)
@@ -67,10 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reset_mode(args: argparse.Namespace) -> int:
     from actors.app import reset_mode
 
-    try:
-        config = load_config(args.conf)
-    except ConfigError as error:
-        _print_config_error(error)
+    config = _load_or_report(args.conf)
+    if config is None:
         return EXIT_CONFIG
     ok, message = reset_mode(config)
     print(message, file=sys.stdout if ok else sys.stderr)
@@ -89,11 +93,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from parsing.rules import parse_text
 
     listed: frozenset[str] | None = None
+    config: Config | None = None
     if args.conf:
-        try:
-            config = load_config(args.conf)
-        except ConfigError as error:
-            _print_config_error(error)
+        config = _load_or_report(args.conf)
+        if config is None:
             return EXIT_CONFIG
         contracts = load_contract_symbols(config)
         if contracts.note:
@@ -113,7 +116,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     else:
         items = [{"text": sys.stdin.read()}]
     try:
-        vision = _parse_vision(args)
+        vision = _parse_vision(config)
     except ConfigError as error:
         _print_config_error(error)
         return EXIT_CONFIG
@@ -140,13 +143,12 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parse_vision(args: argparse.Namespace) -> tuple[Any, float] | None:
+def _parse_vision(config: Config | None) -> tuple[Any, float] | None:
     """The vision model for `parse` when --conf enables it (ConfigError when it cannot be built)."""
-    if not args.conf:
+    if config is None:
         return None
     from actors.vision import build_vlm_client
 
-    config = load_config(args.conf)
     if not config.vlm.enabled:
         return None
     return build_vlm_client(config, load_secrets(config)), config.vlm.confidence_threshold
