@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,7 @@ from actors.messages import (
     Tick,
 )
 from exchange.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, UnknownOutcome
-from exchange.bitget.models import Order, OrderRequest, PlanOrder, Position, TpslRequest
+from exchange.bitget.models import Order, OrderRequest, PlacedOrder, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
 from parsing.signals import UpdateType
 from trading import reconcile as rec
@@ -487,35 +488,59 @@ class OrderManager(SupervisedActor):
         taken = [r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith(rec.STOP_LEG)]
         leg = rec.STOP_LEG if not taken else f"{rec.STOP_LEG}{len(taken) + 1}"
         oid = prefix + leg
+
+        def refused(exc: BitgetError) -> None:
+            if not isinstance(exc, RateLimited):
+                self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
+                                      f"{decision.size} refused: {exc.code}")
+
+        placed = self._place_plan_intent(oid, signal.id, leg, "loss_plan", decision, on_refused=refused)
+        if placed is None:
+            return
+        self._journal.record_event("RECONCILE_STOP_PLACED", {"symbol": decision.symbol, "size": str(decision.size),
+                                                             "stop": str(decision.trigger_price)})
+        log.info("%s stop %s placed for %s", decision.symbol, decision.trigger_price, decision.size)
+
+    def _place_plan_intent(
+        self,
+        oid: str,
+        signal_id: int,
+        leg: str,
+        plan_type: str,
+        decision: rec.PlaceStop | rec.PlaceTakeProfit,
+        *,
+        on_refused: Callable[[BitgetError], None],
+    ) -> PlacedOrder | None:
+        """Journal the intent, then place one stop or take-profit plan the reconciliation asked for.
+
+        None when it was not placed: already journaled, outcome unknown (stays SUBMITTED; the next pass finds it
+        among the plans), or refused (journaled REJECTED and counted; a rate-limited one is tried again in a
+        moment under a new leg, not at the next pass)."""
+        metric_leg = "stop" if plan_type == "loss_plan" else "tp"
         hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
         if not self._journal.record_intent(
-            oid, signal_id=signal.id, symbol=decision.symbol, leg=leg, side=hold, trade_side=None,
-            order_type="loss_plan", size=decision.size, price=decision.trigger_price, reduce_only=True, payload={},
+            oid, signal_id=signal_id, symbol=decision.symbol, leg=leg, side=hold, trade_side=None,
+            order_type=plan_type, size=decision.size, price=decision.trigger_price, reduce_only=True, payload={},
         ):
-            return
+            return None
         self._journal.set_order_state(oid, OrderState.SUBMITTED)
         try:
             placed = self._client.place_tpsl_order(TpslRequest(
-                symbol=decision.symbol, plan_type="loss_plan", trigger_price=decision.trigger_price, hold_side=hold,
+                symbol=decision.symbol, plan_type=plan_type, trigger_price=decision.trigger_price, hold_side=hold,
                 size=decision.size, client_oid=oid,
             ))
         except UnknownOutcome:
-            return  # stays SUBMITTED; the next pass finds it among the plans (or the guard repairs)
+            return None
         except BitgetError as exc:
             self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
-            self._metrics.orders_total.labels(leg="stop", result="rejected").inc()
+            self._metrics.orders_total.labels(leg=metric_leg, result="rejected").inc()
             if isinstance(exc, RateLimited):
-                # Refused unprocessed: try again in a moment (a new stop leg), not at the next pass.
                 self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
-                return
-            self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
-                                  f"{decision.size} refused: {exc.code}")
-            return
+            on_refused(exc)
+            return None
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._journal.record_event("RECONCILE_STOP_PLACED", {"symbol": decision.symbol, "size": str(decision.size),
-                                                             "stop": str(decision.trigger_price)})
-        self._metrics.orders_total.labels(leg="stop", result="accepted").inc()
-        log.info("%s stop %s placed for %s", decision.symbol, decision.trigger_price, decision.size)
+        self._metrics.orders_total.labels(leg=metric_leg, result="accepted").inc()
+        return placed
 
     def _close_uncovered(self, decision: rec.CloseUncovered) -> None:
         position = self._position(decision.symbol, decision.hold_side)
@@ -536,31 +561,13 @@ class OrderManager(SupervisedActor):
                                                                 "size": str(decision.size),
                                                                 "previous": str(decision.previous_size)})
             return
-        hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
         oid = decision.client_oid
-        if not self._journal.record_intent(
-            oid, signal_id=decision.signal_id, symbol=decision.symbol, leg=oid.rsplit("_", 1)[-1], side=hold,
-            trade_side=None, order_type="profit_plan", size=decision.size, price=decision.trigger_price,
-            reduce_only=True, payload={},
-        ):
-            return
-        self._journal.set_order_state(oid, OrderState.SUBMITTED)
-        try:
-            placed = self._client.place_tpsl_order(TpslRequest(
-                symbol=decision.symbol, plan_type="profit_plan", trigger_price=decision.trigger_price, hold_side=hold,
-                size=decision.size, client_oid=oid,
-            ))
-        except UnknownOutcome:
-            return
-        except BitgetError as exc:
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
-            self._metrics.orders_total.labels(leg="tp", result="rejected").inc()
-            if isinstance(exc, RateLimited):
-                self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
+
+        def refused(exc: BitgetError) -> None:
             log.warning("take-profit %d on %s refused: %s", decision.step, decision.symbol, exc.code)
-            return
-        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.orders_total.labels(leg="tp", result="accepted").inc()
+
+        self._place_plan_intent(oid, decision.signal_id, oid.rsplit("_", 1)[-1], "profit_plan", decision,
+                                on_refused=refused)
 
     # --- updates ---------------------------------------------------------------------------------------
     def _apply_update(self, message: ApplyUpdate) -> None:
