@@ -96,19 +96,19 @@ class ChannelPoller:
             elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
                 posts = catch_up(self.source, last_seen, self._max_pages, on_gap=self._record_gap)
         except PostSourceRateLimited as exc:
-            self._metrics.poll_errors.labels(source="listener").inc()
+            self._metrics.poll_error("listener")
             log.warning("%s: rate limited (%s); backing off", channel, exc)
             return self.plan.after_failure(exc.retry_after)
         except PreviewRedirected as exc:
-            self._metrics.poll_errors.labels(source="listener").inc()
+            self._metrics.poll_error("listener")
             log.error("%s has no public web preview: %s; check listener.target_url", channel, exc)
             return self.plan.after_failure()
         except PostSourceError as exc:
-            self._metrics.poll_errors.labels(source="listener").inc()
+            self._metrics.poll_error("listener")
             log.warning("%s: poll failed: %s", channel, exc)
             return self.plan.after_failure()
         finally:
-            self._metrics.poll_seconds.labels(source="listener").observe(time.monotonic() - started)
+            self._metrics.observe_poll("listener", time.monotonic() - started)
         for post in sorted(posts, key=lambda p: p.message_id):
             self._take(post)
         return self.plan.after_success()

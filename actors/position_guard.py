@@ -165,11 +165,11 @@ class PositionGuard(SupervisedActor):
             list_plans = positions and (self._plans_supported or not self._local_guard)
             plans = self._client.plan_orders_pending("profit_loss") if list_plans else []
         except BitgetError as exc:
-            self._metrics.poll_errors.labels(source="positions").inc()
+            self._metrics.poll_error("positions")
             self._status.set("exchange", False, f"positions unreadable: {exc.code}")
             return
         finally:
-            self._metrics.poll_seconds.labels(source="positions").observe(time.monotonic() - started)
+            self._metrics.observe_poll("positions", time.monotonic() - started)
         self._status.set("exchange", True)
         self._positions = positions
         self._metrics.open_positions.set(len(positions))
@@ -281,11 +281,11 @@ class PositionGuard(SupervisedActor):
         try:
             orders = self._client.pending_orders()
         except BitgetError as exc:
-            self._metrics.poll_errors.labels(source="orders").inc()
+            self._metrics.poll_error("orders")
             log.warning("open orders unreadable: %s", exc.code)
             return
         finally:
-            self._metrics.poll_seconds.labels(source="orders").observe(time.monotonic() - started)
+            self._metrics.observe_poll("orders", time.monotonic() - started)
         self._metrics.set_open_orders(len(orders))
 
     # --- local_guard ---------------------------------------------------------------------------------
@@ -362,11 +362,11 @@ class PositionGuard(SupervisedActor):
         try:
             account = self._client.account()
         except BitgetError as exc:
-            self._metrics.poll_errors.labels(source="account").inc()
+            self._metrics.poll_error("account")
             self._status.set("exchange", False, f"account unreadable: {exc.code}")
             return
         finally:
-            self._metrics.poll_seconds.labels(source="account").observe(time.monotonic() - started)
+            self._metrics.observe_poll("account", time.monotonic() - started)
         self._metrics.set_equity(account.equity)
         self._metrics.set_available(account.available)
         stored = self._journal.get_flag(PEAK_FLAG)

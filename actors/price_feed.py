@@ -162,12 +162,12 @@ class PriceFeed(SupervisedActor):
             try:
                 ticker = self._client.ticker(symbol)
             except BitgetError as exc:
-                self._metrics.poll_errors.labels(source="price").inc()
+                self._metrics.poll_error("price")
                 log.info("price of %s unavailable: %s", symbol, exc.code)
                 continue
             self._feed.rest_price(symbol, time.monotonic())
             self._forward(_tick(ticker, "rest"))
-        self._metrics.poll_seconds.labels(source="price").observe(time.monotonic() - started)
+        self._metrics.observe_poll("price", time.monotonic() - started)
 
     def _forward(self, tick: PriceTick) -> None:
         for subscriber in self._subscribers:
