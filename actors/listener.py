@@ -135,7 +135,7 @@ class ChannelPoller:
             return
         message: PostSeen | PostEdited
         if result.status is PostStatus.NEW:
-            self._metrics.posts_total.inc()
+            self._metrics.post_seen()
             message = PostSeen(post)
         else:
             message = PostEdited(post, result.previous_text or "")

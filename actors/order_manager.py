@@ -282,15 +282,15 @@ class OrderManager(SupervisedActor):
         except UnknownOutcome as exc:
             # The order may exist: it stays SUBMITTED until a lookup by client id decides.
             log.warning("order %s outcome unknown (%s); will look it up", oid, exc.code)
-            self._metrics.orders_total.labels(leg=_leg_label(leg), result="unknown").inc()
+            self._metrics.order(_leg_label(leg), "unknown")
             return
         except BitgetError as exc:
             self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{exc.code}")
-            self._metrics.orders_total.labels(leg=_leg_label(leg), result="rejected").inc()
+            self._metrics.order(_leg_label(leg), "rejected")
             self._notifier.notify("ORDER_REJECTED", f"{request.symbol} {leg} rejected by the exchange: {exc.code}")
             return
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.orders_total.labels(leg=_leg_label(leg), result="accepted").inc()
+        self._metrics.order(_leg_label(leg), "accepted")
         log.info("%s %s %s %s accepted (%s)", request.symbol, leg, request.side, request.size, oid)
         self._resolve(oid, request.symbol)
 
@@ -533,13 +533,13 @@ class OrderManager(SupervisedActor):
             return None
         except BitgetError as exc:
             self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
-            self._metrics.orders_total.labels(leg=metric_leg, result="rejected").inc()
+            self._metrics.order(metric_leg, "rejected")
             if isinstance(exc, RateLimited):
                 self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
             on_refused(exc)
             return None
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.orders_total.labels(leg=metric_leg, result="accepted").inc()
+        self._metrics.order(metric_leg, "accepted")
         return placed
 
     def _close_uncovered(self, decision: rec.CloseUncovered) -> None:
@@ -650,9 +650,9 @@ class OrderManager(SupervisedActor):
             ))
         except BitgetError as exc:
             log.error("stop %s on %s refused: %s (%s)", stop, position.symbol, exc.code, reason)
-            self._metrics.orders_total.labels(leg="stop", result="rejected").inc()
+            self._metrics.order("stop", "rejected")
             return False
-        self._metrics.orders_total.labels(leg="stop", result="accepted").inc()
+        self._metrics.order("stop", "accepted")
         return True
 
     def _stop_plans(self, position: Position) -> list[PlanOrder]:

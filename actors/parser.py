@@ -98,7 +98,7 @@ class Parser(SupervisedActor):
                 post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),
                 index=index, symbol=parsed.symbol,
             )
-            self._metrics.signals_total.labels(outcome=decision).inc()
+            self._metrics.signal(decision)
             if to_risk_gate:
                 self._risk_gate.tell(
                     SignalParsed(
@@ -115,7 +115,7 @@ class Parser(SupervisedActor):
                 self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"))
 
     def _notify(self, post: Post, parsed: ParsedMessage, why: str) -> None:
-        self._metrics.notify_only_total.inc()
+        self._metrics.notify_only_signal()
         self._journal.record_event(
             "NOTIFY_ONLY",
             {"channel": post.channel, "message_id": post.message_id, "kind": parsed.kind.value, "why": why},

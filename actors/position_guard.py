@@ -172,7 +172,7 @@ class PositionGuard(SupervisedActor):
             self._metrics.observe_poll("positions", time.monotonic() - started)
         self._status.set("exchange", True)
         self._positions = positions
-        self._metrics.open_positions.set(len(positions))
+        self._metrics.set_open_positions(len(positions))
         now = time.monotonic()
         unprotected = []
         stale: list[str] = []

@@ -167,7 +167,7 @@ class RiskGate(SupervisedActor):
                 {"signal_id": signal.signal_id, "message_id": signal.message_id, "symbol": decision.plan.symbol,
                  "stop_loss": str(decision.plan.stop_loss), "pct": str(self._limits.default_stop_loss_pct)},
             )
-        self._metrics.signals_total.labels(outcome="approved").inc()
+        self._metrics.signal("approved")
         log.info(
             "approved %s %s size %s stop %s (risk %s USDT)",
             decision.plan.symbol, decision.plan.side.value, decision.plan.size,
@@ -207,7 +207,7 @@ class RiskGate(SupervisedActor):
             {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": reason, "detail": detail},
         )
         self._metrics.refusals_total.labels(reason=reason).inc()
-        self._metrics.signals_total.labels(outcome="refused").inc()
+        self._metrics.signal("refused")
         self._notifier.notify(
             "SIGNAL_REFUSED", f"post {signal.message_id} {signal.parsed.symbol or ''}: {reason} ({detail})"
         )
@@ -219,7 +219,7 @@ class RiskGate(SupervisedActor):
             why = f"update not linked to a signal: {link.reason}"
             self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
             self._journal.record_event("NOTIFY_ONLY", {"message_id": signal.message_id, "why": why})
-            self._metrics.notify_only_total.inc()
+            self._metrics.notify_only_signal()
             self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: {why}")
             return
         linked = link.signal

@@ -205,6 +205,11 @@ def test_a_position_opened_outside_the_bot_gets_the_default_local_stop_and_is_gu
         expected = engine.contract(SYMBOL).round_price(position.average_price * D("1.01"), rounding="ROUND_UP")
         assert D(stop_set["stop"]) == expected and stop_set["source"] == "default for an adopted position"
         wait_until(lambda: runtime.readiness()[0], what="/readyz green")
+        # The guard asked the feed to watch the adopted symbol: its first prices may come from REST until the
+        # socket pushes it, and this test is about the WebSocket path.
+        wait_until(lambda: runtime.metrics.registry.get_sample_value("following_price_feed_state",
+                                                                     {"state": "ws"}) == 1.0,
+                   what="the feed on the WebSocket for the adopted symbol")
 
         cross(engine, expected, "short")
         assert_closed_once_by_the_local_guard(runtime, engine, expected)
