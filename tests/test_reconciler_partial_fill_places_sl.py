@@ -101,4 +101,5 @@ def test_an_uncovered_fill_whose_stop_the_market_passed_is_closed(tmp_path: Path
         om.engine.set_price("BTCUSDT", stop * (D("0.995") if side is Side.LONG else D("1.005")))
         wait_until(lambda: om.position_size(hold) == 0, what="the uncovered position closed")
         wait_until(lambda: om.journal.events("RECONCILE_UNCOVERED_CLOSED"), what="the close journaled")
-        assert "PROTECTIVE_CLOSE" in [n.kind for n in om.notices]
+        # The notice is sent just after the journal event, on the actor's thread: wait for it too.
+        wait_until(lambda: "PROTECTIVE_CLOSE" in [n.kind for n in om.notices], what="the protective-close notice")
