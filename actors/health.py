@@ -1,6 +1,6 @@
 """The health HTTP server: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
 
-Liveness means "the supervisor loop made progress recently" (see ``ProgressWatch``), not merely "the
+Liveness means "the supervisor loop made progress recently" (see ``actors.base.ProgressWatch``), not merely "the
 process is alive". Readiness means "safe to trade": exchange reachable, startup reconciliation done, every
 open position protected... The callables decide; this module only serves their verdicts.
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,68 +26,6 @@ log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, dict[str, Any]]]
 CHECK_FAILED_MESSAGE = "check failed"
-
-
-class ProgressWatch:
-    """Liveness as "did the loop make progress recently?": ``beat()`` each iteration, ``ok()`` for /healthz.
-
-    The construction time counts as a first beat, so a freshly started process gets one ``max_silence_s``
-    of grace before its first iteration.
-    """
-
-    def __init__(self, max_silence_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_silence_s <= 0:
-            raise ValueError("max_silence_s must be positive")
-        self.max_silence_s = float(max_silence_s)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last_beat = clock()
-        self._beats = 0
-
-    def beat(self) -> None:
-        with self._lock:
-            self._last_beat = self._clock()
-            self._beats += 1
-
-    def silence_s(self) -> float:
-        """Seconds since the last beat (or since construction)."""
-        with self._lock:
-            return max(0.0, self._clock() - self._last_beat)
-
-    def ok(self) -> bool:
-        return self.silence_s() <= self.max_silence_s
-
-    def check(self) -> tuple[bool, dict[str, Any]]:
-        """A liveness callable for ``HealthServer``."""
-        silence = self.silence_s()
-        with self._lock:
-            beats = self._beats
-        return silence <= self.max_silence_s, {
-            "silence_s": round(silence, 3),
-            "max_silence_s": self.max_silence_s,
-            "beats": beats,
-        }
-
-
-def combine_checks(checks: Mapping[str, Callable[[], bool]]) -> Check:
-    """One readiness callable from named boolean checks; the detail names every failing one.
-
-    A check that raises counts as failing (its exception text is not reported).
-    """
-    named = dict(checks)
-
-    def run() -> tuple[bool, dict[str, Any]]:
-        results: dict[str, bool] = {}
-        for name, check in named.items():
-            try:
-                results[name] = bool(check())
-            except Exception as exc:  # a broken check means "not ready", never a crash
-                log.warning("readiness check %s raised %s", name, type(exc).__name__)
-                results[name] = False
-        failing = [name for name, passed in results.items() if not passed]
-        return not failing, {"checks": results, "failing": failing}
-
-    return run
 
 
 def _failing_names(detail: Mapping[str, Any]) -> list[str] | None:

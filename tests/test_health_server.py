@@ -7,7 +7,8 @@ import pytest
 import requests
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from actors.health import HealthServer, ProgressWatch, combine_checks
+from actors.base import ProgressWatch
+from actors.health import HealthServer
 from actors.metrics import Metrics
 
 SECRET = "api-secret-abc123"
@@ -119,26 +120,14 @@ def test_stop_releases_the_port(metrics: Metrics, liveness: Probe, readiness: Pr
         requests.get(f"http://{host}:{port}/healthz", timeout=2)
 
 
-def test_progress_watch_needs_recent_beats() -> None:
-    now = [100.0]
-    watch = ProgressWatch(10.0, clock=lambda: now[0])
-    assert watch.ok()  # grace period from construction
-    now[0] = 111.0
-    assert not watch.ok()
-    watch.beat()
-    assert watch.ok()
-    now[0] = 121.0
-    assert watch.ok()  # exactly at the limit
-    now[0] = 121.5
-    ok, detail = watch.check()
-    assert not ok
-    assert detail == {"silence_s": 10.5, "max_silence_s": 10.0, "beats": 1}
-
-
 def test_progress_watch_serves_as_liveness(metrics: Metrics, readiness: Probe) -> None:
     now = [0.0]
-    watch = ProgressWatch(5.0, clock=lambda: now[0])
-    with HealthServer(metrics, port=0, liveness=watch.check, readiness=readiness) as server:
+    watch = ProgressWatch(clock=lambda: now[0])
+
+    def liveness() -> tuple[bool, dict[str, float]]:
+        return watch.is_alive(5.0), {"silence_s": watch.seconds_since_progress()}
+
+    with HealthServer(metrics, port=0, liveness=liveness, readiness=readiness) as server:
         assert server.address is not None
         host, port = server.address
         assert get(f"http://{host}:{port}/healthz").status_code == 200
@@ -146,14 +135,3 @@ def test_progress_watch_serves_as_liveness(metrics: Metrics, readiness: Probe) -
         assert get(f"http://{host}:{port}/healthz").status_code == 503
 
 
-def test_combine_checks_names_failures_and_survives_raising_checks() -> None:
-    def broken() -> bool:
-        raise RuntimeError(SECRET)
-
-    ok, detail = combine_checks({"exchange": lambda: True, "reconciled": lambda: False, "feed": broken})()
-    assert not ok
-    assert detail == {
-        "checks": {"exchange": True, "reconciled": False, "feed": False},
-        "failing": ["reconciled", "feed"],
-    }
-    assert combine_checks({"exchange": lambda: True})()[0] is True
