@@ -22,7 +22,7 @@ import pykka
 import yaml
 
 from actors.base import ActorDirectory, ProgressWatch, TradingGate
-from actors.config import BITGET_WS_PUBLIC, Config, Secrets
+from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
 from actors.health import HealthServer
 from actors.listener import Listener
@@ -280,13 +280,15 @@ class Runtime:
         if config.dry_run:
             self.paper = start_paper_exchange(config)
             base_url, credentials = self.paper.base_url, self.paper.credentials
-            log.info("dry run: paper trading on the built-in simulator at %s", base_url)
+            log.info("%s at %s", account_description(config), base_url)
         else:
             base_url = config.bitget.base_url
             s = self.secrets
             assert s.bitget_api_key and s.bitget_api_secret and s.bitget_passphrase  # checked by the CLI
             credentials = Credentials(s.bitget_api_key.value, s.bitget_api_secret.value, s.bitget_passphrase.value)
-            log.warning("LIVE trading on %s", base_url)
+            # a Bitget demo account risks no money: INFO; real money is always a WARNING
+            level = logging.WARNING if account_kind(config) == "live" else logging.INFO
+            log.log(level, "%s", account_description(config))
         self.rate_limits = RateLimitReporter(
             metrics=self.metrics, journal=self.journal,
             detector=RepeatedLimitDetector(config.bitget.rate_limit_safe_mode_threshold,

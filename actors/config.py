@@ -437,10 +437,33 @@ def telegram_listener_problems(config: Config, secrets: Secrets) -> list[tuple[s
     return problems
 
 
+AccountKind = Literal["paper", "bitget_demo", "live"]
+
+
+def account_kind(config: Config) -> AccountKind:
+    """Which account the bot trades on: the built-in simulator, Bitget's demo account, or real money."""
+    if config.dry_run:
+        return "paper"
+    return "bitget_demo" if config.bitget.demo_trading else "live"
+
+
+def account_description(config: Config) -> str:
+    """One line naming the account kind, for the start line and check-config."""
+    kind = account_kind(config)
+    if kind == "paper":
+        note = " (bitget.demo_trading applies only with dry_run: false)" if config.bitget.demo_trading else ""
+        return f"PAPER trading on the built-in simulator, no real money (dry_run: true){note}"
+    if kind == "bitget_demo":
+        return (f"Bitget DEMO trading on {config.bitget.base_url}: Bitget's demo account, no real money "
+                "(bitget.demo_trading: true, demo API key)")
+    return f"LIVE trading with REAL MONEY on {config.bitget.base_url} (dry_run: false, bitget.demo_trading: false)"
+
+
 def effective_config_text(config: Config, secrets: Secrets) -> str:
     """The effective configuration as YAML, with whether each secret is set (never its value)."""
     data = config.model_dump(mode="json")
     data["_secrets"] = {
         name: ("set" if value is not None else "not set") for name, value in vars(secrets).items()
     }
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    account = f"# account: {account_description(config)}\n"
+    return account + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
