@@ -23,6 +23,12 @@ BITGET_REST = "https://api.bitget.com"
 _HOST_PATTERN = re.compile(r"[A-Za-z0-9*-]+(\.[A-Za-z0-9*-]+)*(:[0-9]{1,5})?")
 BITGET_WS_PUBLIC = "wss://ws.bitget.com/v2/ws/public"
 BITGET_WS_PRIVATE = "wss://ws.bitget.com/v2/ws/private"
+SHIPPED_DEMO_POSTS = Path(__file__).resolve().parent.parent / "conf" / "demo-posts.yaml"
+# File and folder settings: a relative one is relative to the folder of the config file it is loaded from.
+PATH_KEYS: tuple[tuple[str, str], ...] = (
+    ("storage", "db_path"), ("storage", "media_dir"), ("kill_switch", "file"), ("telegram", "session_path"),
+    ("demo", "posts_file"),
+)
 
 
 class Section(BaseModel):
@@ -276,7 +282,7 @@ class DemoConfig(Section):
     """The offline demo: a local channel server revealing scripted posts."""
 
     enabled: bool = False
-    posts_file: str = "conf/demo-posts.yaml"
+    posts_file: str = str(SHIPPED_DEMO_POSTS)  # the demo posts shipped in conf/, wherever the bot is started
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
 
@@ -348,7 +354,24 @@ def load_config(path: str | Path) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "unknown line"
         raise ConfigError([("(file)", f"invalid YAML at {where}")]) from None
-    return parse_config(data)
+    return resolve_paths(parse_config(data), path.absolute().parent)
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """``config`` with each relative file or folder setting (written or default) made relative to ``base``, the
+    config file's folder: a config file finds the same files from any working directory. ``~`` is expanded."""
+    updates: dict[str, dict[str, str]] = {}
+    for section, key in PATH_KEYS:
+        value = str(getattr(getattr(config, section), key))
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        updates.setdefault(section, {})[key] = os.path.normpath(path)
+    for section, values in updates.items():
+        config = config.model_copy(update={section: getattr(config, section).model_copy(update=values)})
+    return config
 
 
 @dataclass(frozen=True)
@@ -412,6 +435,9 @@ def check_live_requirements(config: Config, secrets: Secrets) -> list[tuple[str,
         problems.append(("vlm.api_key_env", f"environment variable {config.vlm.api_key_env} is not set"))
     if config.listener.mode == "telegram" and not config.demo.enabled:
         problems += telegram_listener_problems(config, secrets)
+    if config.demo.enabled and not Path(config.demo.posts_file).is_file():
+        problems.append(("demo.posts_file", f"cannot read {config.demo.posts_file} (a relative path is relative to "
+                                            "the config file's folder)"))
     if config.notify.telegram_bot.enabled and secrets.bot_token is None:
         name = config.notify.telegram_bot.token_env
         problems.append(("notify.telegram_bot.token_env", f"environment variable {name} is not set"))
