@@ -112,6 +112,9 @@ class StopLossConfig(Section):
     repair_timeout_seconds: float = Field(15.0, gt=0)
     # Attach the stop to each entry order (presetStopLossPrice); false: a stop plan is placed on each fill.
     attach_to_entry: bool = True
+    # The mark price past a position's stop this long with the position still open: the stop did not fire, the
+    # guard closes the position by market (STOP_BREACHED_CLOSE).
+    stop_breach_grace_seconds: float = Field(5.0, gt=0)
 
 
 class RiskConfig(Section):
@@ -132,6 +135,9 @@ class RiskConfig(Section):
     min_signal_quality: float = Field(0.8, ge=0, le=1)
     margin_mode: Literal["isolated", "crossed"] = "isolated"
     entry_zone_split: int = Field(1, ge=1, le=10)
+    # An entry that would fill at once (market, or zone already reached) older than this when decided is
+    # notify_only; 0 disables. A limit entry still waiting for its price and every exit have no age limit.
+    max_signal_age_seconds: float = Field(60.0, ge=0)
     stoploss: StopLossConfig = StopLossConfig()
 
     @field_validator("hard_stop_loss_required")

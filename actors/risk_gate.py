@@ -27,6 +27,7 @@ from trading.risk import (
     RiskLimits,
     evaluate_entry,
 )
+from trading.signal_age import SIGNAL_TOO_OLD, entry_age_verdict, signal_age_s
 
 log = logging.getLogger("following.risk")
 _NOT_SIGNALS = frozenset(kind.value for kind in Kind if kind is not Kind.ENTRY)
@@ -70,6 +71,7 @@ class RiskGate(SupervisedActor):
         gate: Any = None,
         busy_retries: int = 3,
         busy_retry_delay_s: float = 1.0,
+        max_signal_age_s: float = 60.0,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -88,6 +90,7 @@ class RiskGate(SupervisedActor):
         self._busy_retries = busy_retries
         self._busy_retry_delay_s = busy_retry_delay_s
         self._busy_attempts: dict[int, int] = {}
+        self._max_signal_age_s = max_signal_age_s
         # Signals handed on before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
 
@@ -142,6 +145,8 @@ class RiskGate(SupervisedActor):
             self._refuse(signal, "SYMBOL_UNKNOWN", f"{parsed.symbol} is not a Bitget USDT-M contract")
             return
         account, market = facts
+        if self._too_old(signal, market.price):
+            return
         mode = self.mode
         if self._gate is not None and not self._gate.entries_allowed():
             mode = stricter(mode, self._gate.mode) or mode
@@ -175,6 +180,31 @@ class RiskGate(SupervisedActor):
         )
         self._price_feed.tell(WatchSymbol(decision.plan.symbol))
         self._order_manager.tell(PlaceBundle(signal.signal_id, bundle, decision.plan))
+
+    def _too_old(self, signal: SignalParsed, live: Decimal) -> bool:
+        """An entry older than max_signal_age_seconds that would fill at once is notify_only, with its age."""
+        parsed = signal.parsed
+        row = self._journal.signal(signal.signal_id)
+        age = signal_age_s(signal.posted_at, time.time(), seen_at=row.created_at if row is not None else None)
+        verdict = entry_age_verdict(
+            age_s=age, max_age_s=self._max_signal_age_s, market_entry=parsed.market_entry or not parsed.entries,
+            is_long=parsed.side is not None and parsed.side.value == "long", entries=parsed.entries, live=live,
+        )
+        if not verdict.too_old:
+            return False
+        why = f"{SIGNAL_TOO_OLD}: {verdict.detail}"
+        self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
+        self._journal.record_event(
+            "SIGNAL_REFUSED",
+            {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": SIGNAL_TOO_OLD,
+             "detail": verdict.detail, "age_s": round(verdict.age_s or 0.0, 1)},
+        )
+        self._metrics.refusal(SIGNAL_TOO_OLD)
+        self._metrics.notify_only_signal()
+        self._notifier.notify(
+            "NOTIFY_ONLY", f"post {signal.message_id} {parsed.symbol or ''}: not traded, too old ({verdict.detail})"
+        )
+        return True
 
     def _gather(self, symbol: str) -> tuple[AccountView, MarketView] | None:
         try:
