@@ -43,7 +43,15 @@ from trading.execution import (
     partial_close_size,
     stop_is_valid,
 )
-from trading.guard import set_local_stop, stop_plans_for, uncovered_size
+from trading.guard import (
+    current_stop,
+    moved_stop,
+    remember_moved_stop,
+    set_local_stop,
+    stop_plans_for,
+    stop_rounding,
+    uncovered_size,
+)
 from trading.journal import Journal, OrderRow, OrderState
 from trading.modes import Mode
 
@@ -613,7 +621,13 @@ class OrderManager(SupervisedActor):
 
     def _replace_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
         """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
-        stop could not be placed (the old one stays)."""
+        stop could not be placed (the old one stays). The stop goes on the tick grid away from the entry."""
+        try:
+            stop = self._client.contract(position.symbol).round_price(
+                stop, stop_rounding(stop, position.average_open_price))
+        except BitgetError as exc:
+            log.warning("%s: contract unreadable (%s); stop not moved to %s", position.symbol, exc.code, stop)
+            return False
         mark = position.mark_price or position.average_open_price
         if not stop_is_valid(position.hold_side, stop, mark):
             self._notifier.notify("STOP_NOT_MOVED", f"{position.symbol}: stop {stop} is past the price {mark}")
@@ -626,6 +640,7 @@ class OrderManager(SupervisedActor):
             return True
         current = self._stop_plans(position)
         if any(p.trigger_price == stop for p in current):
+            remember_moved_stop(self._journal, position, stop)
             return True  # already there (two readings of one post may both ask for it)
         old = current
         if not self._place_stop(position, stop, reason):
@@ -635,6 +650,7 @@ class OrderManager(SupervisedActor):
                 self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
             except BitgetError as exc:
                 log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
+        remember_moved_stop(self._journal, position, stop)
         self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason})
         log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
         return True
@@ -686,11 +702,20 @@ class OrderManager(SupervisedActor):
                                                          "size": str(size) if size is not None else "position"})
 
     def _intended_stop(self, position: Position) -> Decimal | None:
-        for row in reversed(self._journal.open_signals(position.symbol)):
-            value = row.parsed.get("stop_loss")
-            if value is not None:
-                return self._client.contract(position.symbol).round_price(Decimal(str(value)))
-        return None
+        """The stop the position should have now: where it was last moved (break-even, set-stop), else the stop
+        its signal's entries carried, else the signal's reading; exact text, rounded away from the entry."""
+        signals = self._journal.open_signals(position.symbol)
+        intent = rec.intents_from_journal({s.id: self._journal.orders(signal_id=s.id) for s in signals}).get(
+            (position.symbol, position.hold_side))
+        signal_stop = intent.stop_price if intent is not None else None
+        if signal_stop is None:
+            for row in reversed(signals):
+                value, side = row.parsed.get("stop_loss"), row.parsed.get("side")
+                if value is not None and side in (None, position.hold_side):
+                    signal_stop = _exact_decimal(value)
+                    break
+        return current_stop(position, moved=moved_stop(self._journal, position), signal_stop=signal_stop,
+                            contract=self._client.contract(position.symbol))
 
     def _protective_close(self, symbol: str, hold_side: str, reason: str) -> None:
         position = self._position(symbol, hold_side)
@@ -798,6 +823,16 @@ class OrderManager(SupervisedActor):
         self._break_even_tries[key] = tries
         self._journal.record_event("BREAK_EVEN_RETRY", detail)
         self.schedule_once(_BREAK_EVEN_RETRY_S * tries, message)
+
+
+def _exact_decimal(value: object) -> Decimal | None:
+    """A price read back from a journaled reading: its text (a float from an older journal goes through its
+    shortest repr, the best that is left of it)."""
+    try:
+        price = Decimal(value) if isinstance(value, str) else Decimal(repr(value))
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return price if price.is_finite() else None
 
 
 def _key(position: Position) -> tuple[str, str]:

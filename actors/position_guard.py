@@ -46,6 +46,7 @@ from trading.guard import (
     local_stop_verdict,
     position_has_stop,
     set_local_stop,
+    stop_rounding,
 )
 from trading.journal import Journal, OrderState
 from trading.modes import Mode
@@ -310,7 +311,9 @@ class PositionGuard(SupervisedActor):
             log.warning("%s: contract unreadable (%s); local stop not set yet", position.symbol, exc.code)
             return None
         if intent is not None:
-            stop, source = contract.round_price(intent.stop_price), f"signal {intent.signal_id}"
+            stop = contract.round_price(intent.stop_price,
+                                        stop_rounding(intent.stop_price, position.average_open_price))
+            source = f"signal {intent.signal_id}"
         else:
             stop, source = default_stop(position, self._default_stop_pct, contract), "default for an adopted position"
         set_local_stop(self._journal, position, stop, source)

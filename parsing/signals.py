@@ -67,11 +67,14 @@ class ParsedMessage:
     stop_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict. Prices, sizes and shares stay exact: a ``Decimal`` becomes its text ("0.12345678"),
+        never a float (a float cannot hold most prices and would hand a rounded stop to whoever reads it back)."""
+
         def plain(value: Any) -> Any:
             if isinstance(value, Enum):
                 return value.value
             if isinstance(value, Decimal):
-                return float(value)
+                return str(value)
             if isinstance(value, (tuple, list)):
                 return [plain(v) for v in value]
             return value

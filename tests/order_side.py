@@ -24,6 +24,7 @@ from actors.notify import Notice, Notifier
 from actors.order_manager import OrderManager
 from actors.status import RuntimeStatus
 from exchange.bitget.client import BitgetClient
+from exchange.bitget.contracts import Contract
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import RunningSim, running_sim
 from parsing.signals import Side
@@ -147,8 +148,10 @@ def order_side(
     client_timeout_s: float = 5.0,
     seed: int = 3,
     start: bool = True,
+    contracts: tuple[Contract, ...] | None = None,
 ) -> Iterator[OrderSide]:
-    engine = SimExchange(seed=seed, equity=D("100000"), pos_mode=pos_mode, partial_fill_ratio=partial_fill_ratio)
+    engine = SimExchange(seed=seed, equity=D("100000"), pos_mode=pos_mode, partial_fill_ratio=partial_fill_ratio,
+                         **({"contracts": contracts} if contracts is not None else {}))
     with running_sim(engine=engine) as sim:
         client = sim.client(timeout=client_timeout_s)
         journal = Journal(str(tmp_path / "journal.sqlite"))

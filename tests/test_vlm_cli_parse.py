@@ -46,7 +46,7 @@ def test_with_the_model_enabled_the_image_is_read(tmp_path: Path, capsys: pytest
         image_reading, text_reading = outputs(capsys)
         assert len(server.requests) == 1  # "Good morning" never reaches the model
     assert image_reading["action"] == "trade" and image_reading["symbol"] == "SOLUSDT"
-    assert image_reading["stop_loss"] == 145.2 and image_reading["source"] == "vlm"
+    assert image_reading["stop_loss"] == "145.2" and image_reading["source"] == "vlm"
     assert text_reading["action"] == "ignore"
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal, Protocol
 
+from exchange.bitget.contracts import Contract
 from exchange.bitget.models import PlanOrder, Position
 from exchange.bitget.semantics import tpsl_hold_side
 
@@ -84,6 +85,42 @@ def set_local_stop(journal: FlagJournal, position: Position, stop: Decimal, sour
     journal.set_flag(local_stop_flag(position.symbol, position.hold_side, position.c_time), str(stop))
     journal.record_event("LOCAL_STOP_SET", {"symbol": position.symbol, "hold_side": position.hold_side,
                                             "c_time": position.c_time, "stop": str(stop), "source": source})
+
+
+# --- the stop a position should have now (what a repair puts back) ----------------------------------------------
+MOVED_STOP_FLAG = "moved_stop:"
+
+
+def moved_stop_flag(symbol: str, hold_side: str, c_time: int | None) -> str:
+    """The journal flag holding the stop a position was last moved to (break-even, a channel's set-stop); the
+    opening time is part of the name, as for local stops, so a re-opened position starts from its signal's."""
+    return f"{MOVED_STOP_FLAG}{symbol}:{hold_side}:{c_time or 0}"
+
+
+def remember_moved_stop(journal: FlagJournal, position: Position, stop: Decimal) -> None:
+    journal.set_flag(moved_stop_flag(position.symbol, position.hold_side, position.c_time), str(stop))
+
+
+def moved_stop(journal: FlagJournal, position: Position) -> Decimal | None:
+    stored = journal.get_flag(moved_stop_flag(position.symbol, position.hold_side, position.c_time))
+    return Decimal(stored) if stored else None
+
+
+def stop_rounding(stop: Decimal, entry: Decimal) -> str:
+    """How a stop is put on the tick grid: away from the entry (a loss-side stop never moves toward the price, a
+    break-even stop never gives up its buffer)."""
+    return ROUND_UP if stop > entry else ROUND_DOWN
+
+
+def current_stop(
+    position: Position, *, moved: Decimal | None, signal_stop: Decimal | None, contract: Contract
+) -> Decimal | None:
+    """The stop ``position`` should have now: the last one it was moved to, else its signal's, rounded to the
+    tick away from the entry. None when neither is known (the caller falls back to a default distance)."""
+    stop = moved if moved is not None else signal_stop
+    if stop is None or not stop.is_finite() or stop <= 0:
+        return None
+    return contract.round_price(stop, stop_rounding(stop, position.average_open_price))
 
 
 def stop_crossed(hold_side: str, stop: Decimal, price: Decimal) -> bool:

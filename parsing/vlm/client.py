@@ -21,6 +21,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, Literal
 
 import requests
@@ -131,9 +132,12 @@ def decode_reply(content: Any) -> VlmAnswer:
     if not isinstance(content, str) or not content.strip():
         raise VlmBadReply("the reply has no text content")
     try:
-        data = json.loads(strip_code_fence(content))
+        # Prices stay exact: a JSON number becomes a Decimal from its text, never a float.
+        data = json.loads(strip_code_fence(content), parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise VlmBadReply(f"the reply is not JSON (line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise VlmBadReply("the reply is nested too deeply") from None
     try:
         return parse_answer(data)
     except AnswerRefused as exc:
