@@ -123,6 +123,13 @@ class Metrics:
         self.vlm_errors_total = Counter(
             "following_vlm_errors", "Failed vision model requests by reason", ["reason"], registry=registry
         )
+        self.parse_errors_total = Counter(
+            "following_parse_errors", "Messages the rules failed on (read as notify_only instead)", registry=registry
+        )
+        self.unread_posts_total = Counter(
+            "following_unread_posts", "Posts about an open signal that were not acted on (UNREAD notices)",
+            registry=registry,
+        )  # fmt: skip
         # Pre-create the known children so dashboards see zeros instead of missing series.
         for mode in Mode:
             self.trading_mode.labels(mode=mode.value).set(0)
@@ -199,6 +206,12 @@ class Metrics:
 
     def notify_only_signal(self) -> None:
         self.notify_only_total.inc()
+
+    def parse_error(self, error: str = "") -> None:
+        self.parse_errors_total.inc()
+
+    def unread_post(self) -> None:
+        self.unread_posts_total.inc()
 
     def vlm_request(self, outcome: str, seconds: float) -> None:
         """One vision model request attempt: its latency, and its error reason unless ``outcome`` is ok."""

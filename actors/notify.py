@@ -116,8 +116,8 @@ class Notifier:
 
     def notify(self, kind: str, text: str) -> None:
         """Log the notice and queue it for the configured chat/webhook. Never raises, never blocks."""
-        notice = Notice(kind, text)
-        log.warning("%s: %s", kind, text)
+        notice = Notice(kind, self._scrub(text))  # a notice may quote a channel post: never a secret of ours
+        log.warning("%s: %s", kind, notice.text)
         for listener in self.listeners:
             try:
                 listener(notice)

@@ -1,50 +1,48 @@
 """Parser: turns each post into readings (rules first) and journals every one of them.
 
-A reading that is not a clear `trade` becomes a notice for the user and nothing else.
+A reading that is not a clear `trade` becomes a notice for the user and nothing else. A post nothing of which is
+acted on, but which replies to an open signal or names its coin, is an UNREAD notice with its link and text
+(``trading/unread.py``): the user decides what it meant.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostReadByModel, PostSeen, SignalParsed
+from actors.risk_gate import open_signals
 from actors.vision import ModelReads
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
+from parsing.reading import OnError, read_safely
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
 from trading.journal import Journal
 from trading.risk import needs_default_stop
+from trading.unread import notice_text, unread_post
 
 log = logging.getLogger("following.parser")
 
 
-def read_post(post: Post, parse: Any = parse_text) -> list[ParsedMessage]:
-    """Every reading of a post; a parser crash on odd input becomes a notify_only reading."""
-    try:
-        readings = parse(post.text or "")
-    except Exception as exc:  # the message is refused, the pipeline keeps going
-        log.exception("rule parser failed on %s/%s", post.channel, post.message_id)
-        return [
-            ParsedMessage(
-                kind=Kind.NOISE,
-                action=Action.NOTIFY_ONLY,
-                warnings=(f"parser error: {type(exc).__name__}",),
-            )
-        ]
+def read_post(post: Post, parse: Any = parse_text, on_error: OnError | None = None) -> list[ParsedMessage]:
+    """Every reading of a post; odd input or a parser crash becomes a notify_only reading (``parsing/reading.py``)."""
+    readings = read_safely(post.text, parse, on_error)
     if post.image_urls and not any(r.action is Action.TRADE for r in readings):
         # The image may carry the signal; until the vision model reads it, the user is told.
         readings = [*readings, ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY,
                                              warnings=("post has an image the rules cannot read",))]
-    return readings or [ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE)]
+    return readings
 
 
 class Parser(SupervisedActor):
     def __init__(self, *, journal: Journal, risk_gate: Any, notifier: Any, metrics: Any,
-                 vision: HybridReader | None = None, use_default_stop_loss: bool = False, **base: Any) -> None:
+                 vision: HybridReader | None = None, use_default_stop_loss: bool = False,
+                 parse: Callable[[str], list[ParsedMessage]] = parse_text, **base: Any) -> None:
         super().__init__(**base)
+        self._parse = parse
         # With risk.use_default_stop_loss an entry lacking only its stop goes to the RiskGate for the default stop.
         self._use_default_stop = use_default_stop_loss
         self._journal = journal
@@ -80,7 +78,10 @@ class Parser(SupervisedActor):
             already_read=lambda: self._journal.signal_for_post(post.channel, post.message_id, 0) is not None,
         ):
             return
-        self._record(post, read_post(post), edited=edited)
+        self._record(post, read_post(post, self._parse, self._parse_error), edited=edited)
+
+    def _parse_error(self, error: str) -> None:
+        self._metrics.parse_error(error)
 
     def _record(self, post: Post, readings: list[ParsedMessage], *, edited: bool) -> None:
         previous = self._journal.signal_for_post(post.channel, post.message_id, 0) if edited else None
@@ -91,8 +92,11 @@ class Parser(SupervisedActor):
             )
             self._notify(post, readings[0], "post edited after it was read; the edit is not traded")
             return
-        for index, parsed in enumerate(readings):
-            to_risk_gate = parsed.action is Action.TRADE or (self._use_default_stop and needs_default_stop(parsed))
+        handed_on = [parsed.action is Action.TRADE or (self._use_default_stop and needs_default_stop(parsed))
+                     for parsed in readings]
+        unread = unread_post(channel=post.channel, text=post.text or "", reply_to=post.reply_to, readings=readings,
+                             handed_on=any(handed_on), open_signals=open_signals(self._journal))
+        for index, (parsed, to_risk_gate) in enumerate(zip(readings, handed_on, strict=True)):
             decision = "parsed" if to_risk_gate else "notify_only" if parsed.action is Action.NOTIFY_ONLY else "ignored"
             signal_id = self._journal.record_signal(
                 post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),
@@ -112,13 +116,25 @@ class Parser(SupervisedActor):
                     )
                 )
             elif parsed.action is Action.NOTIFY_ONLY:
-                self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"))
+                # an unread post is told once, below, with its link and text
+                self._notify(post, parsed, "not traded: " + ("; ".join(parsed.warnings) or "incomplete"),
+                             send=unread is None)
+        if unread is not None:
+            self._journal.record_event("UNREAD", {
+                "channel": post.channel, "message_id": post.message_id, "reply": unread.replies,
+                "signal_ids": [signal.signal_id for signal in unread.signals], "symbols": list(unread.symbols),
+                "why": unread.why,
+            })
+            self._metrics.unread_post()
+            self._notifier.notify("UNREAD", notice_text(unread, channel=post.channel, message_id=post.message_id,
+                                                        text=post.text or ""))
 
-    def _notify(self, post: Post, parsed: ParsedMessage, why: str) -> None:
+    def _notify(self, post: Post, parsed: ParsedMessage, why: str, *, send: bool = True) -> None:
         self._metrics.notify_only_signal()
         self._journal.record_event(
             "NOTIFY_ONLY",
             {"channel": post.channel, "message_id": post.message_id, "kind": parsed.kind.value, "why": why},
         )
-        symbol = f" {parsed.symbol}" if parsed.symbol else ""
-        self._notifier.notify("NOTIFY_ONLY", f"post {post.message_id}{symbol}: {why}")
+        if send:
+            symbol = f" {parsed.symbol}" if parsed.symbol else ""
+            self._notifier.notify("NOTIFY_ONLY", f"post {post.message_id}{symbol}: {why}")

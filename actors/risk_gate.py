@@ -48,11 +48,13 @@ def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
         signal_ref=signal.parsed.signal_ref,
         symbol=signal.parsed.symbol,
     )
-    open_signals = [
-        OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
-        for row in journal.open_signals() if row.symbol
-    ]
-    return decide_link(update, open_signals)
+    return decide_link(update, open_signals(journal))
+
+
+def open_signals(journal: Journal) -> list[OpenSignal]:
+    """The journal's traded, not yet closed signals, as the linking rules see them."""
+    return [OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
+            for row in journal.open_signals() if row.symbol]
 
 
 class RiskGate(SupervisedActor):

@@ -66,7 +66,8 @@ def build_vision(config: Config, secrets: Secrets, metrics: Metrics, journal: Jo
     client = build_vlm_client(config, secrets, metrics.vlm_request)
     loader = load_images or journal_image_loader(journal, max_bytes=config.media.max_bytes)
     log.info("vision model: %s %s at %s", config.vlm.provider, config.vlm.model, config.vlm.base_url)
-    return HybridReader(client, threshold=config.vlm.confidence_threshold, load_images=loader)
+    return HybridReader(client, threshold=config.vlm.confidence_threshold, load_images=loader,
+                        on_parse_error=metrics.parse_error)
 
 
 class ModelReads:

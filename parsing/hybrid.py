@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from parsing.posts import Post
+from parsing.reading import MAX_TEXT_CHARS, OnError, clean_text, guarded
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
 from parsing.vlm.check import ModelFields, build_reading, drop_contradictions, verify_answer
@@ -79,8 +80,9 @@ def read_hybrid(
     parse: Callable[[str], list[ParsedMessage]] = parse_text,
 ) -> list[ParsedMessage]:
     """Every reading of one post (text + images), the model consulted only where it is needed."""
-    readings = parse(text or "")
-    if not needs_model(readings, bool(images)):
+    text = clean_text(text)
+    readings = guarded(parse)(text)
+    if len(text) > MAX_TEXT_CHARS or not needs_model(readings, bool(images)):
         return with_image_note(readings, has_image_urls=has_image_urls and not images)
     base = next((r for r in readings if r.kind is Kind.ENTRY), None)
     others = [r for r in readings if r is not base and r.action is not Action.IGNORE]
@@ -107,12 +109,14 @@ class HybridReader:
     def __init__(self, extractor: Extractor, *, threshold: float,
                  load_images: Callable[[Post], list[bytes]] = lambda post: [],
                  ocr: Callable[[list[bytes]], str | None] | None = None,
-                 parse: Callable[[str], list[ParsedMessage]] = parse_text) -> None:
+                 parse: Callable[[str], list[ParsedMessage]] = parse_text,
+                 on_parse_error: OnError | None = None) -> None:
         self.extractor = extractor
         self.threshold = threshold
         self.load_images = load_images
         self.ocr = ocr
-        self.parse = parse
+        self.parse = guarded(parse)  # asking whether to call the model: a rules failure is counted by read()
+        self._parse_counted = guarded(parse, on_parse_error)
 
     def wants_model(self, post: Post) -> bool:
         """Cheap: whether reading this post may call the model (decides where the read runs)."""
@@ -126,7 +130,7 @@ class HybridReader:
             images = []
         ocr_text = self.ocr(images) if self.ocr is not None and images else None
         return read_hybrid(post.text or "", images, self.extractor, threshold=self.threshold,
-                           has_image_urls=bool(post.image_urls), ocr_text=ocr_text, parse=self.parse)
+                           has_image_urls=bool(post.image_urls), ocr_text=ocr_text, parse=self._parse_counted)
 
 
 def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:
