@@ -111,6 +111,7 @@ def risk_limits(config: Config) -> RiskLimits:
         max_account_drawdown_pct=Decimal(str(risk.max_account_drawdown_pct)),
         default_leverage=risk.default_leverage,
         margin_mode=risk.margin_mode,
+        taker_fee_rate=Decimal(str(risk.taker_fee_rate)) if risk.taker_fee_rate is not None else None,
     )
 
 

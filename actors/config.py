@@ -129,6 +129,8 @@ class RiskConfig(Section):
     # Must stay true (every position carries a stop); false is refused below rather than honoured.
     hard_stop_loss_required: bool = True
     max_entry_slippage_pct: float = Field(0.003, ge=0, lt=0.5)
+    # Taker fee rate used in sizing (both fills of the loss at the stop); unset: the contract's own.
+    taker_fee_rate: float | None = Field(None, ge=0, lt=0.01)
     max_notional_per_trade: float = Field(200.0, gt=0)
     max_open_positions: int = Field(3, ge=1)
     cooldown_seconds: float = Field(300.0, ge=0)

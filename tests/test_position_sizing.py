@@ -115,7 +115,7 @@ def test_zone_is_sized_at_its_worst_entry(
 
 
 @pytest.mark.parametrize(("side", "stop"), [(Side.LONG, "2950"), (Side.SHORT, "3050")])
-def test_market_entry_is_sized_at_the_live_price(side: Side, stop: str) -> None:
+def test_market_entry_is_sized_at_the_worst_fill_the_slippage_bound_allows(side: Side, stop: str) -> None:
     eth = Contract("ETHUSDT", "ETH", "USDT", 2, 1, 2, D("0.01"), D("0.01"), D("5"), 100)
     decision = evaluate_entry(
         signal(side, (), stop, symbol="ETHUSDT", market=True),
@@ -127,8 +127,52 @@ def test_market_entry_is_sized_at_the_live_price(side: Side, stop: str) -> None:
     assert decision.approved, decision.detail
     plan = decision.plan
     assert plan is not None and plan.market
-    assert plan.sizing_price == D("3010") and plan.entry_prices == (D("3010"),)
-    assert plan.size == eth.round_size(D("30") / unit_loss(D("3010"), D(stop), eth.taker_fee_rate))
+    # The live price moved max_entry_slippage_pct (0.3%) against the trade: a long may fill higher, a short lower.
+    worst = D("3010") * (D("1.003") if side is Side.LONG else D("0.997"))
+    assert plan.sizing_price == worst and plan.entry_prices == (D("3010"),)
+    assert plan.size == eth.round_size(D("30") / unit_loss(worst, D(stop), eth.taker_fee_rate))
+    assert plan.size < eth.round_size(D("30") / unit_loss(D("3010"), D(stop), eth.taker_fee_rate))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from([Side.LONG, Side.SHORT]),
+    live_ticks=st.integers(min_value=100, max_value=10_000_000),
+    stop_fraction=st.decimals(min_value=D("0.001"), max_value=D("0.3"), places=4),
+    slippage=st.decimals(min_value=D("0"), max_value=D("0.05"), places=4),
+    fill_at=st.decimals(min_value=D("0"), max_value=D("1"), places=3),
+    equity=st.decimals(min_value=D("10"), max_value=D("1000000"), places=2),
+    price_place=st.integers(min_value=0, max_value=5),
+    volume_place=st.integers(min_value=0, max_value=4),
+    contract_fee=st.sampled_from([D("0"), D("0.0006"), D("0.001")]),
+    config_fee=st.sampled_from([None, D("0"), D("0.0002"), D("0.002")]),
+)
+def test_a_market_entry_filled_anywhere_within_the_slippage_bound_never_loses_more_than_the_budget(
+    side: Side, live_ticks: int, stop_fraction: Decimal, slippage: Decimal, fill_at: Decimal, equity: Decimal,
+    price_place: int, volume_place: int, contract_fee: Decimal, config_fee: Decimal | None,
+) -> None:
+    step = D(1).scaleb(-volume_place)
+    contract = Contract("XUSDT", "X", "USDT", price_place, 1, volume_place, step, step, D("1"), 125,
+                        taker_fee_rate=contract_fee)
+    live = live_ticks * contract.tick_size
+    is_long = side is Side.LONG
+    stop = live * (1 - stop_fraction) if is_long else live * (1 + stop_fraction)
+    msg = ParsedMessage(kind=Kind.ENTRY, action=Action.TRADE, symbol="XUSDT", side=side, market_entry=True,
+                        stop_loss=stop, confidence=1.0)
+    limits = RiskLimits(max_notional_per_trade=D("1e12"), max_entry_slippage_pct=slippage, taker_fee_rate=config_fee)
+    wallet = AccountView(equity, D("1e15"), frozenset(), equity)
+    decision = evaluate_entry(msg, limits, wallet, MarketView(live, contract), ctx())
+    if not decision.approved:
+        assert decision.reason in (RefusalReason.SIZE_BELOW_MINIMUM, RefusalReason.STOP_WRONG_SIDE), decision.detail
+        return
+    plan = decision.plan
+    assert plan is not None
+    fee = config_fee if config_fee is not None else contract_fee
+    # Any fill from the live price up to the bound (against the trade), then out at the stop: both fills pay fees.
+    fill = live * (1 + slippage * fill_at) if is_long else live * (1 - slippage * fill_at)
+    loss = plan.size * (abs(fill - plan.stop_loss) + (fill + plan.stop_loss) * fee)
+    budget = equity * limits.account_risk_per_trade
+    assert loss <= budget, f"loss {loss} > budget {budget} (fill {fill}, size {plan.size})"
 
 
 @pytest.mark.parametrize(("side", "stop"), [(Side.LONG, "59700"), (Side.SHORT, "60300")])

@@ -15,9 +15,13 @@ is hit, the distance from entry to stop plus the taker fee paid on the way in an
   so the planned worst-case loss (fees included) never exceeds the budget;
 - targets are rounded toward the entry, so a target the signal names is reached when price touches it.
 
-What the planned worst case does not cover: slippage of the stop's own market execution and of a market
-entry beyond the live price used for sizing. ``max_entry_slippage_pct`` bounds how stale a signal may be;
-it is not added to the budget.
+A market entry is sized at the worst fill ``max_entry_slippage_pct`` allows: the live price moved that far
+against the trade (a long's up, a short's down), fees included, so a market order that slips up to the bound
+still loses no more than the budget at the stop. The fee rate is ``RiskLimits.taker_fee_rate`` when the
+config sets one, the contract's taker fee otherwise.
+
+What the planned worst case does not cover: slippage of the stop's own market execution, and a market entry
+filled beyond the slippage bound (the bound is also how stale a signal may be).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class RiskLimits:
     min_signal_quality: float = 0.8
     max_account_drawdown_pct: Decimal = Decimal("0.15")
     default_leverage: int = 1  # when the signal names none
+    taker_fee_rate: Decimal | None = None  # None: the contract's taker fee
     margin_mode: str = "isolated"  # the config decides; a signal's margin mode is only noted
 
     def __post_init__(self) -> None:
@@ -154,6 +159,12 @@ def update_peak(peak: Decimal, equity: Decimal) -> Decimal:
 def in_cooldown(symbol: str, now: float, last_entry_at: Mapping[str, float], cooldown_s: float) -> bool:
     last = last_entry_at.get(symbol)
     return last is not None and now - last < cooldown_s
+
+
+def worst_market_fill(live: Decimal, is_long: bool, max_slippage_pct: Decimal) -> Decimal:
+    """The worst price a market entry may fill at within the slippage bound: above the live price for a long,
+    below it for a short."""
+    return live * (1 + max_slippage_pct) if is_long else live * (1 - max_slippage_pct)
 
 
 def unit_loss(entry: Decimal, stop: Decimal, taker_fee_rate: Decimal) -> Decimal:
@@ -268,8 +279,11 @@ def evaluate_entry(
         if any(price <= 0 for price in rounded):
             return _refuse(RefusalReason.NOT_TRADEABLE, "entry rounds to zero", warnings)
         entry_prices = tuple(sorted(rounded, reverse=is_long))
-    sizing_price = entry_prices[0]
+    # A market entry is sized at the worst fill the slippage bound allows; a limit at its worst price.
+    sizing_price = worst_market_fill(live, is_long, limits.max_entry_slippage_pct) if market_entry \
+        else entry_prices[0]
     best_entry = entry_prices[-1]
+    fee_rate = limits.taker_fee_rate if limits.taker_fee_rate is not None else contract.taker_fee_rate
 
     # The stop: the signal's, or (only for a reading flagged stop_missing) the configured default below (above)
     # every entry. A reading that claims to trade without a stop is inconsistent and never gets the default.
@@ -340,10 +354,10 @@ def evaluate_entry(
     take_profits: list[Decimal] = []
     for target in signal.take_profits:
         rounded_target = contract.round_price(target, toward_entry)
-        if (rounded_target > sizing_price) if is_long else (rounded_target < sizing_price):
+        if (rounded_target > entry_prices[0]) if is_long else (rounded_target < entry_prices[0]):
             take_profits.append(rounded_target)
         else:
-            warnings.append(f"target {target} dropped: not beyond the entry {sizing_price}")
+            warnings.append(f"target {target} dropped: not beyond the entry {entry_prices[0]}")
     tp_percentages: tuple[Decimal, ...] = ()
     if signal.tp_percentages:
         if len(signal.tp_percentages) == len(take_profits) and all(p > 0 for p in signal.tp_percentages):
@@ -357,7 +371,7 @@ def evaluate_entry(
 
     # Size.
     budget = account.equity * limits.account_risk_per_trade
-    loss_per_unit = unit_loss(sizing_price, stop, contract.taker_fee_rate)
+    loss_per_unit = unit_loss(sizing_price, stop, fee_rate)
     raw_size = min(budget / loss_per_unit, limits.max_notional_per_trade / sizing_price)
     if raw_size < budget / loss_per_unit:
         warnings.append(f"size capped by max_notional_per_trade {limits.max_notional_per_trade}")
@@ -374,7 +388,7 @@ def evaluate_entry(
     notional = size * sizing_price
     margin = notional / leverage
     # The opening fee is taken from available balance too.
-    needed = margin + notional * contract.taker_fee_rate
+    needed = margin + notional * fee_rate
     if needed > account.available:
         return _refuse(
             RefusalReason.INSUFFICIENT_MARGIN,
