@@ -9,9 +9,16 @@ Columns:
   the message does not give (``benchmarks/devset_expected.json`` holds what a human reads in each entry). A field
   left out is not "wrong" (the reading is then not traded); a target dropped with a warning is not either.
 
-Usage: ``.venv/bin/python -m benchmarks.devset_report [--devset FILE] [--conf FILE] [--details]``
-(default dev set: ``../shared/fixtures/signals-dev.jsonl`` beside the checkout). ``--conf`` checks coins against
-the configured exchange exactly as ``following parse --conf`` does.
+Per language (both dev sets, ``--languages``): messages, right kind, entries, entries traded, clear entries (a
+careful trader would place exactly this trade: ``trade: yes`` in ``signals-dev-2``) traded exactly, and **wrong
+trades**: a ``trade`` reading of another kind, an entry traded although ``trade: no``, or a traded entry whose coin,
+side, entries, stop or leverage differ from the message or whose targets are not among the message's.
+``signals-dev.jsonl`` has no language or trade label: its language is guessed from the script and lexicon, and its
+entries count as "either" (traded or not, a traded field must still be right).
+
+Usage: ``.venv/bin/python -m benchmarks.devset_report [--devset FILE ...] [--conf FILE] [--details] [--languages]``
+(default: both dev sets in ``shared/fixtures`` found beside the checkout or above it). ``--conf`` checks coins
+against the configured exchange exactly as ``following parse --conf`` does.
 """
 
 from __future__ import annotations
@@ -30,7 +37,19 @@ from actors.parse_command import load_contract_symbols, read_text
 from parsing.signals import Action, Kind, ParsedMessage
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DEVSET = REPO.parent / "shared" / "fixtures" / "signals-dev.jsonl"
+
+
+def shared_fixture(name: str) -> Path:
+    """``shared/fixtures/<name>`` beside the checkout or beside one of its parents (a worktree sits deeper)."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "fixtures" / name
+        if candidate.exists():
+            return candidate
+    return REPO.parent / "shared" / "fixtures" / name
+
+
+DEFAULT_DEVSET = shared_fixture("signals-dev.jsonl")
+DEVSET_2 = shared_fixture("signals-dev-2.jsonl")
 EXPECTED = Path(__file__).resolve().parent / "devset_expected.json"
 KINDS = ("entry", "update", "close", "cancel", "noise")
 
@@ -133,14 +152,124 @@ def markdown(rows: dict[str, KindRow]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class LanguageRow:
+    messages: int = 0
+    right_kind: int = 0
+    entries: int = 0
+    entries_traded: int = 0
+    clear_entries: int = 0
+    clear_traded_exactly: int = 0
+    wrong_trades: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+def sample_kind(sample: dict[str, Any]) -> str:
+    return str(sample["expect"]["kind"]) if "expect" in sample else str(sample["kind"])
+
+
+def _expected_entries(sample: dict[str, Any], expected: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """What a human reads in an entry message, one dict per plan, in the dev-2 field names."""
+    if "expect" in sample:
+        return [dict(sample["expect"])]
+    human = expected.get(text_key(sample["text"]), [])
+    return [{"trade": "either", "symbol": h["symbol"], "side": h["side"], "entries": h["entries"],
+             "stop_loss": h["stop"], "take_profits": h["targets"], "leverage": "any"} for h in human]
+
+
+def traded_wrong(reading: ParsedMessage, want: dict[str, Any]) -> list[str]:
+    """Every traded field the message does not give (an empty list: the trade is exactly the message's)."""
+    wrong: list[str] = []
+    if reading.symbol != want["symbol"]:
+        wrong.append(f"symbol {reading.symbol} (message: {want['symbol']})")
+    if reading.side is None or reading.side.value != want["side"]:
+        wrong.append(f"side {reading.side and reading.side.value} (message: {want['side']})")
+    if list(reading.entries) != _decimals(want["entries"]):
+        wrong.append(f"entries {[str(e) for e in reading.entries]} (message: {want['entries']})")
+    stop = want["stop_loss"]
+    if reading.stop_loss is None or stop is None or reading.stop_loss != Decimal(str(stop)):
+        wrong.append(f"stop {reading.stop_loss} (message: {stop})")
+    if not _is_subsequence(list(reading.take_profits), _decimals(want["take_profits"])):
+        wrong.append(f"targets {[str(t) for t in reading.take_profits]} (message: {want['take_profits']})")
+    allowed = want.get("leverage")
+    if allowed != "any" and reading.leverage is not None and reading.leverage not in (allowed or []):
+        wrong.append(f"leverage {reading.leverage} (message: {allowed})")
+    return wrong
+
+
+def evaluate_languages(samples: Sequence[dict[str, Any]], expected: dict[str, list[dict[str, Any]]],
+                       read: Reader) -> dict[str, LanguageRow]:
+    from parsing.rules.lexicon import guess_language
+
+    rows: dict[str, LanguageRow] = {}
+    for sample in samples:
+        kind = sample_kind(sample)
+        lang = sample.get("lang") or guess_language(sample["text"])
+        row = rows.setdefault(lang, LanguageRow())
+        readings = read(sample["text"])
+        head = sample["text"].split("\n", 1)[0][:50]
+        row.messages += 1
+        if {r.kind.value for r in readings} == {kind}:
+            row.right_kind += 1
+        else:
+            row.details.append(f"{lang} {kind}: read as {sorted({r.kind.value for r in readings})}: {head!r}")
+        trades = [r for r in readings if r.action is Action.TRADE]
+        if any(r.kind.value != kind or kind == Kind.NOISE.value for r in trades):
+            row.wrong_trades += 1
+            row.details.append(f"{lang} {kind}: WRONG: traded as {sorted({r.kind.value for r in trades})}: {head!r}")
+            continue
+        if kind != Kind.ENTRY.value:
+            continue
+        wants = _expected_entries(sample, expected)
+        row.entries += 1
+        row.entries_traded += bool(trades)
+        clear = bool(wants) and all(w.get("trade") == "yes" for w in wants)
+        row.clear_entries += clear
+        if trades and any(w.get("trade") == "no" for w in wants):
+            row.wrong_trades += 1
+            row.details.append(f"{lang} entry: WRONG: traded although a careful trader would not: {head!r}")
+            continue
+        entry_readings = [r for r in readings if r.kind is Kind.ENTRY]
+        wrong = [w for reading, want in zip(entry_readings, wants, strict=False)
+                 if reading.action is Action.TRADE for w in traded_wrong(reading, want)]
+        if wrong:
+            row.wrong_trades += 1
+            row.details.append(f"{lang} entry: WRONG: {'; '.join(wrong)}: {head!r}")
+        elif clear and len(trades) == len(wants):
+            row.clear_traded_exactly += 1
+        elif clear:
+            why = "; ".join(w for r in entry_readings for w in r.warnings) or "not traded"
+            row.details.append(f"{lang} entry: clear entry not traded ({why}): {head!r}")
+    return rows
+
+
+def language_markdown(rows: dict[str, LanguageRow]) -> str:
+    lines = ["| language | messages | right kind | entries | entries traded | clear entries traded exactly "
+             "| wrong trades |", "|---|---|---|---|---|---|---|"]
+    total = LanguageRow()
+    for lang in sorted(rows, key=lambda code: (-rows[code].messages, code)):
+        row = rows[lang]
+        lines.append(f"| {lang} | {row.messages} | {row.right_kind} | {row.entries} | {row.entries_traded} "
+                     f"| {row.clear_traded_exactly} / {row.clear_entries} | {row.wrong_trades} |")
+        for name in ("messages", "right_kind", "entries", "entries_traded", "clear_entries", "clear_traded_exactly",
+                     "wrong_trades"):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+    lines.append(f"| **all** | {total.messages} | {total.right_kind} | {total.entries} | {total.entries_traded} "
+                 f"| {total.clear_traded_exactly} / {total.clear_entries} | {total.wrong_trades} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--devset", type=Path, default=DEFAULT_DEVSET)
+    parser.add_argument("--devset", type=Path, action="append",
+                        help="a dev set (repeatable); default: signals-dev.jsonl and signals-dev-2.jsonl")
     parser.add_argument("--conf", help="check coins against this config's exchange, like `following parse --conf`")
     parser.add_argument("--details", action="store_true", help="list every wrong-kind trade and wrong field")
     args = parser.parse_args(argv)
-    if not args.devset.exists():
-        print(f"dev set not found: {args.devset}", file=sys.stderr)
+    devsets: list[Path] = args.devset or [DEFAULT_DEVSET, DEVSET_2]
+    missing = [path for path in devsets if not path.exists()]
+    if missing:
+        print(f"dev set not found: {', '.join(map(str, missing))}", file=sys.stderr)
         return 1
     listed: Collection[str] | None = None
     if args.conf:
@@ -150,12 +279,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if contracts.note:
             print(f"note: {contracts.note}", file=sys.stderr)
         listed = contracts.symbols
-    rows = evaluate(load_jsonl(args.devset), load_expected(), lambda text: read_text(text, listed))
-    print(markdown(rows))
-    if args.details:
-        for row in rows.values():
-            for line in row.details:
-                print(f"- {line}")
+    def read(text: str) -> list[ParsedMessage]:
+        return read_text(text, listed)
+
+    for path in devsets:
+        samples = load_jsonl(path)
+        print(f"### {path.name} ({len(samples)} messages)\n")
+        if all("kind" in sample for sample in samples):
+            rows = evaluate(samples, load_expected(), read)
+            print(markdown(rows) + "\n")
+        languages = evaluate_languages(samples, load_expected(), read)
+        print(language_markdown(languages) + "\n")
+        if args.details:
+            for row in languages.values():
+                for line in row.details:
+                    print(f"- {line}")
+            print()
     return 0
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.devset_report import shared_fixture
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind
 
 EXCERPT = Path(__file__).resolve().parent / "fixtures" / "signals" / "excerpt.jsonl"
-SHARED_DEVSET = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "signals-dev.jsonl"
+SHARED_DEVSET = shared_fixture("signals-dev.jsonl")
 
 
 def _load(path: Path) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""Keyword patterns (English, Russian, Chinese, Turkish) for labels, directions and update intents.
+"""Keyword patterns for labels, directions and update intents, built from the per-language lexicon.
 
 All patterns are compiled once at import: the parser runs them on every post.
 """
@@ -7,28 +7,45 @@ from __future__ import annotations
 
 import re
 
+from parsing.rules import lexicon
+
 _I = re.IGNORECASE
 
 # ---- field labels, longest alternatives first so "Take-Profit Targets" never reads as "Targets" ------
+# The hand-written forms come first (they take a number glued to the label: "TP1", "тп2"); every language's label
+# words from the lexicon follow, so a new language is a lexicon edit.
+
+
+def _words(category: str, exclude: tuple[str, ...] = ()) -> str:
+    return "|".join(lexicon.word_pattern(word) for word in lexicon.words(category) if word not in exclude)
+
+
 LABEL = re.compile(
     r"(?<![A-Za-zА-Яа-яЁё])(?:(?P<tp>take[\s\-]*profits?(?:\s*targets?)?(?:\s*\d{1,2}(?![\d.,]))?|selling\s+targets?"
     r"|tp\s*\d{0,2}(?![\d.,])|targets?\s*\d{0,2}(?![\d.,])|тп\s*\d{0,2}(?![\d.,])|тейк[а-я]*\s*\d{0,2}"
-    r"|цел[ьи]\s*\d{0,2}|hedef\s*\d{0,2}|止盈|目标|目標|止盈位)"
-    r"|(?P<sl>stop[\s\-]*loss|stoploss|stop\s*targets?|stop|sl(?![a-z])|стоп[\s\-]*лосс|стоп|止损|止損|zarar\s*kes)"
+    r"|цел[ьи]\s*\d{0,2}|hedef\s*\d{0,2}|止盈|目标|目標|止盈位|" + _words("target") + ")"
+    r"|(?P<sl>stop[\s\-]*loss|stoploss|stop\s*targets?|stop|sl(?![a-z])|стоп[\s\-]*лосс|стоп|止损|止損|zarar\s*kes|"
+    + _words("stop") + ")"
     r"|(?P<entry>entry\s*(?:zone|targets?|orders?|price|points?)?|2nd\s+entry|entries|buy\s+(?:around|at|zone)"
-    r"|open\s+(?:long|short)\s+for\s+the\s+price\s+between|вход|точка\s+входа|giriş|入场|进场|入場|開倉|开仓)"
-    r"|(?P<lev>leverage|lev(?![a-z])|плечо|kaldıraç|杠杆|槓桿))",
+    r"|open\s+(?:long|short)\s+for\s+the\s+price\s+between|вход|точка\s+входа|giriş|入场|进场|入場|開倉|开仓|"
+    + _words("entry") + ")"
+    r"|(?P<lev>leverage|lev(?![a-z])|плечо|kaldıraç|杠杆|槓桿|" + _words("leverage") + "))",
     _I,
 )
 DIRECTION_LONG = re.compile(
-    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|\blong\b|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|🟢", _I
+    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|\blong\b|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|🟢|"
+    + _words("long"),
+    _I,
 )
 DIRECTION_SHORT = re.compile(
-    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|🔴", _I
+    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|🔴|"
+    + _words("short"),
+    _I,
 )
 MARKET = re.compile(
     r"(?<![A-Za-z])(?:market\s+(?:price|entry|order)|at\s+market|cmp|current\s+price)(?![A-Za-z])"
-    r"|по\s+рынку|с\s+текущих|текущая\s+цена|现价|現價|市价|市價|piyasa",
+    r"|по\s+рынку|с\s+текущих|текущая\s+цена|现价|現價|市价|市價|piyasa|"
+    + _words("market", exclude=("market", "now")),
     _I,
 )
 TRAILING_SECTION = re.compile(r"(?im)^.*trailing\s+configuration.*$")

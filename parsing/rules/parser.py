@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
+from parsing.rules.normalize import normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
 from parsing.rules.symbols import find_symbols
@@ -62,6 +63,7 @@ def parse_text(text: str) -> list[ParsedMessage]:
 
 
 def _parse(text: str) -> list[ParsedMessage]:
+    text = normalize(text)
     refs = find_signal_refs(text)  # blanked out of the text: a signal id is never a price
     readings = _read(scrub(refs.text), refs.ref)
     if refs.ambiguous:

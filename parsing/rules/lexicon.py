@@ -1,0 +1,363 @@
+"""The reader's words, per language, as data: adding a language or a phrasing is an edit here, not a new regex.
+
+Each language maps a *category* to the words (or short phrases) that mean it. The categories:
+
+- ``entry``, ``stop``, ``target``, ``leverage``: field labels; the numbers after a label belong to that field;
+- ``long``, ``short``: directions; ``market``: "enter at the market price";
+- ``tp_hit``: "target reached" (the target's number is read beside it); ``stop_hit``: "stopped out";
+- ``close``: close the position (all of it unless a share is given); ``close_half``: close half;
+- ``keep``: "keep N %" (the rest is closed: "保留25%底仓" closes 75 %);
+- ``all_done``: every target reached / trade fully done; ``cancel``: cancel, no longer valid;
+- ``move``: "move / set" (with a stop word: a stop move); ``breakeven``: break-even / entry price as a stop;
+- ``add``: add to the position (an update, never a new entry); ``filled``: an entry order was filled;
+- ``nicknames``: coin nickname -> ticker.
+
+Latin and Cyrillic words match at word boundaries, case-insensitively; CJK words anywhere. Words are matched on
+normalized text (see ``normalize.py``), so write them in their plain form (no full-width letters).
+The README's language table is generated from this module (``python -m parsing.rules.lexicon``) and a test keeps
+it in sync.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+
+Category = str
+
+CATEGORIES: tuple[Category, ...] = (
+    "entry", "stop", "target", "leverage", "long", "short", "market", "tp_hit", "stop_hit", "close", "close_half",
+    "keep", "all_done", "cancel", "move", "breakeven", "add", "filled",
+)
+
+LANGUAGES: dict[str, str] = {
+    "en": "English", "ru": "Russian", "zh": "Chinese (simplified and traditional)", "tr": "Turkish",
+    "vi": "Vietnamese", "es": "Spanish", "pt": "Portuguese", "fa": "Persian", "ar": "Arabic",
+    "id": "Indonesian", "ko": "Korean",
+}
+
+LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
+    "en": {
+        "filled": ("entry filled", "filled", "entered", "entry triggered", "order filled", "limit filled"),
+        "entry": ("entry", "entries", "entry zone", "entry price", "entry point", "entry points", "entry targets",
+                  "entry orders", "entry range", "entry market", "entry limit", "buy zone", "buy around", "buy at",
+                  "limit"),
+        "stop": ("stop loss", "stop-loss", "stoploss", "stop", "sl", "invalidation"),
+        "target": ("take profit", "take-profit", "take profits", "targets", "target", "tp", "selling targets",
+                   "profit targets"),
+        "leverage": ("leverage", "lev"),
+        "long": ("long", "buy", "bullish"),
+        "short": ("short", "sell", "bearish"),
+        "market": ("market", "market price", "at market", "cmp", "current price", "now", "entry now"),
+        "tp_hit": ("hit", "reached", "achieved", "done", "smashed", "touched"),
+        "stop_hit": ("stopped out", "stop hit", "sl hit", "hit sl", "hit stop", "hit stop loss", "stop loss hit",
+                     "stoploss hit", "closed at stop", "closed at stop loss", "closed at trailing stop loss"),
+        "close": ("close", "closed", "closing", "exit", "book profits", "book profit", "take profits now",
+                  "secure profits", "close position", "close the position", "take profit now"),
+        "close_half": ("close half", "half"),
+        "keep": ("keep", "hold", "leave"),
+        "all_done": ("all targets achieved", "all targets hit", "all targets done", "all take-profit targets achieved",
+                     "all take profit targets achieved", "all tp hit", "all tps hit", "close all",
+                     "close all positions", "close everything", "closed manually", "manually closed",
+                     "closed due to opposite", "close full"),
+        "cancel": ("cancel", "cancelled", "canceled", "no longer valid", "invalid", "not valid", "skip this",
+                   "void"),
+        "move": ("move", "moved", "set", "update", "shift", "trail", "new", "adjust", "raise"),
+        "breakeven": ("breakeven", "break even", "break-even", "be", "entry", "entry price", "cost"),
+        "add": ("add", "added", "adding", "dca", "re-entry", "reentry", "average", "averaging"),
+    },
+    "ru": {
+        "filled": ("лимитка взялась", "вход исполнен", "вошли", "ордер исполнен", "лимитка сработала"),
+        "entry": ("вход", "входа", "точка входа", "зона входа", "вход лимиткой", "лимитка", "вход по", "открытие"),
+        "stop": ("стоп", "стоп лосс", "стоп-лосс", "стоплосс", "сл"),
+        "target": ("тейк", "тейки", "тейк профит", "тейк-профит", "цель", "цели", "тп"),
+        "leverage": ("плечо", "плеча", "кредитное плечо"),
+        "long": ("лонг", "покупка"),
+        "short": ("шорт", "продажа"),
+        "market": ("по рынку", "рынок", "рынка", "по текущим", "с текущих", "текущая цена", "маркет"),
+        "tp_hit": ("взят", "взята", "достигнут", "достигнута", "взяли", "отработал", "отработала"),
+        "stop_hit": ("стоп выбило", "выбило стоп", "стоп сработал", "словили стоп", "закрылись по стопу",
+                     "выбило по стопу"),
+        "close": ("закрыть", "закрываем", "закрываю", "закрыл", "закрыли", "закрывайте", "закройте",
+                  "фиксируем", "фиксирую", "фикс", "прикроем", "выходим", "снял часть", "скинул часть"),
+        "close_half": ("половину", "половина", "половинку"),
+        "keep": ("оставляем", "оставить", "оставляю"),
+        "all_done": ("все цели взяты", "все цели достигнуты", "все тейки взяты", "закрыть все", "закрываю все",
+                     "закрываем все", "все позиции", "полностью реализована", "сделка закрыта"),
+        "cancel": ("отмена", "отменяем", "отменить", "отменён", "отменен", "не актуально", "неактуально",
+                   "уберем лимитки", "убираем лимитки"),
+        "move": ("перенести", "переносим", "передвигаем", "переставил", "переставляем", "двигаем", "стоп на", "в"),
+        "breakeven": ("бу", "б/у", "безубыток", "безубыт", "точку входа", "вход"),
+        "add": ("добор", "доливка", "усреднение", "добавляем", "докупаем"),
+    },
+    "zh": {
+        "filled": ("已成交", "挂单成交", "掛單成交", "已入场", "已進場", "已进场"),
+        "entry": ("入场", "進場", "进场", "入場", "开仓", "開倉", "开仓价", "入场价", "进场位", "挂单", "掛單", "再挂",
+                  "建仓", "建倉", "买入", "買入"),
+        "stop": ("止损", "止損", "止损位", "止損位", "保护价", "保護價", "防守位"),
+        "target": ("止盈", "止盈位", "目标", "目標", "目标位", "目標位", "止赢"),
+        "leverage": ("杠杆", "槓桿"),
+        "long": ("做多", "开多", "開多", "多单", "多單"),
+        "short": ("做空", "开空", "開空", "空单", "空單"),
+        "market": ("市价", "市價", "现价", "現價"),
+        "tp_hit": ("已到达", "已到達", "到达", "到達", "已到", "到了", "来了", "已过", "达成", "達成", "完成", "触及"),
+        "stop_hit": ("止损出局", "止損出局", "打止损", "被止损", "止损了", "止損了"),
+        "close": ("平仓", "平倉", "离场", "離場", "出局", "走掉", "可走", "全部止盈", "止盈离场", "手動tp", "手动tp",
+                  "止盈出局"),
+        "close_half": ("平一半", "减仓一半", "減倉一半", "减半", "減半", "止盈一半"),
+        "keep": ("保留", "留"),
+        "all_done": ("全部平仓", "全部平倉", "全平", "止盈掉", "全部止盈", "全部出局"),
+        "cancel": ("取消", "撤单", "撤單", "不做了", "作废", "作廢"),
+        "move": ("移至", "移到", "上移", "下移", "改为", "改為", "调整到", "调整为", "移动", "推"),
+        "breakeven": ("保本", "成本保护", "成本保護", "开仓价", "開倉價", "成本价", "成本價", "成本", "入场价"),
+        "add": ("加仓", "加倉", "补仓", "補倉"),
+    },
+    "tr": {
+        "filled": ("giriş gerçekleşti", "emir doldu", "girildi"),
+        "entry": ("giriş", "giris", "alım", "alim", "giriş bölgesi", "alış"),
+        "stop": ("stop", "zarar durdur", "zarar kes", "stop loss"),
+        "target": ("hedef", "hedefler", "kar al", "tp"),
+        "leverage": ("kaldıraç", "kaldirac"),
+        "long": ("long", "alım", "alış"),
+        "short": ("short", "satış"),
+        "market": ("piyasa", "piyasadan", "market"),
+        "tp_hit": ("geldi", "ulaştı", "vurdu", "gerçekleşti", "alındı"),
+        "stop_hit": ("stop olduk", "stop oldu", "stopa takıldı"),
+        "close": ("kapat", "kapatın", "kapatıyoruz", "kapattık", "kapatildi", "kapatıldı", "pozisyonu kapat",
+                  "kar al", "kâr al"),
+        "close_half": ("yarısını", "yarisini", "yarım"),
+        "keep": ("bırak", "tut"),
+        "all_done": ("tüm hedefler", "hepsini kapat", "tümünü kapat"),
+        "cancel": ("iptal", "geçersiz", "gecersiz"),
+        "move": ("taşı", "çek", "çekin", "çekiyoruz", "güncelle"),
+        "breakeven": ("giriş", "maliyet", "başabaş", "basabas"),
+        "add": ("ekle", "ekleme", "kademe"),
+    },
+    "vi": {
+        "filled": ("đã khớp", "khớp lệnh", "đã vào lệnh"),
+        "entry": ("vào lệnh", "vùng vào lệnh", "điểm vào", "vùng vào", "entry", "giá vào"),
+        "stop": ("cắt lỗ", "dừng lỗ", "sl", "stop"),
+        "target": ("chốt lời", "mục tiêu", "tp"),
+        "leverage": ("đòn bẩy", "đòn bấy"),
+        "long": ("mua", "long"),
+        "short": ("bán", "short"),
+        "market": ("giá thị trường", "thị trường", "giá hiện tại"),
+        "tp_hit": ("đã chạm", "chạm", "đạt", "đã đạt", "hit"),
+        "stop_hit": ("dính sl", "chạm sl", "hit sl", "cắt lỗ rồi"),
+        "close": ("đóng lệnh", "đóng", "thoát lệnh", "chốt lời", "chốt"),
+        "close_half": ("một nửa", "nửa"),
+        "keep": ("giữ", "giữ lại"),
+        "all_done": ("đóng toàn bộ", "đóng hết", "chốt hết", "full tp", "hoàn thành tất cả"),
+        "cancel": ("hủy", "huỷ", "hủy lệnh", "huỷ lệnh", "không còn hiệu lực"),
+        "move": ("dời", "dời sl", "kéo", "kéo sl", "di chuyển", "lên", "về"),
+        "breakeven": ("hòa vốn", "hoà vốn", "điểm vào", "entry", "giá vào"),
+        "add": ("nhồi", "thêm", "dca"),
+    },
+    "es": {
+        "filled": ("entrada activada", "orden ejecutada"),
+        "entry": ("entrada", "zona de entrada", "precio de entrada", "rango operativo"),
+        "stop": ("stop", "stop loss", "sl", "parada"),
+        "target": ("objetivo", "objetivos", "tp", "toma de ganancias"),
+        "leverage": ("apalancamiento",),
+        "long": ("largo", "compra", "comprar", "long", "buy"),
+        "short": ("corto", "venta", "vender", "short", "sell"),
+        "market": ("a mercado", "precio de mercado", "precio actual"),
+        "tp_hit": ("alcanzado", "tocado", "logrado", "cumplido"),
+        "stop_hit": ("stop tocado", "saltó el stop", "salto el stop"),
+        "close": ("cerrar", "cerramos", "cerrado", "cierre", "cierren", "cerrad", "salir"),
+        "close_half": ("la mitad", "mitad"),
+        "keep": ("mantener", "dejar", "dejamos"),
+        "all_done": ("todos los objetivos", "cerrar todo", "cerramos todo"),
+        "cancel": ("cancelar", "cancelado", "cancelamos", "anulado", "ya no es válido", "ya no es valido"),
+        "move": ("mover", "movemos", "mové", "subir", "subimos", "pasar"),
+        "breakeven": ("break even", "breakeven", "punto de equilibrio", "precio de entrada", "entrada"),
+        "add": ("añadir", "agregar", "promediar"),
+    },
+    "pt": {
+        "filled": ("entrada ativada", "ordem executada"),
+        "entry": ("entrada", "zona de entrada", "preço de entrada"),
+        "stop": ("stop", "stop loss", "sl"),
+        "target": ("alvo", "alvos", "objetivo", "tp"),
+        "leverage": ("alavancagem",),
+        "long": ("compra", "comprar", "long"),
+        "short": ("venda", "vender", "short"),
+        "market": ("a mercado", "preço de mercado", "preço atual"),
+        "tp_hit": ("atingido", "alcançado", "batido", "bateu"),
+        "stop_hit": ("stopado", "stop atingido", "bateu o stop"),
+        "close": ("fechar", "fechamos", "fechado", "fechem", "encerrar", "sair"),
+        "close_half": ("metade",),
+        "keep": ("manter", "deixar"),
+        "all_done": ("todos os alvos", "fechar tudo", "fechamos tudo"),
+        "cancel": ("cancelar", "cancelado", "cancelada", "anulado", "não é mais válido"),
+        "move": ("mover", "movemos", "subir", "subimos", "passar"),
+        "breakeven": ("break even", "breakeven", "zero a zero", "preço de entrada", "entrada"),
+        "add": ("adicionar", "aumentar", "preço médio"),
+    },
+    "fa": {
+        "filled": ("ورود فعال شد",),
+        "entry": ("ورود", "نقطه ورود", "قیمت ورود"),
+        "stop": ("حد ضرر", "استاپ", "استاپ لاس"),
+        "target": ("حد سود", "تارگت", "هدف"),
+        "leverage": ("اهرم", "لوریج"),
+        "long": ("لانگ", "خرید"),
+        "short": ("شورت", "فروش"),
+        "market": ("قیمت بازار", "مارکت"),
+        "tp_hit": ("فعال شد", "رسید", "تاچ شد", "خورد"),
+        "stop_hit": ("حد ضرر خورد", "استاپ خورد", "استاپ شد"),
+        "close": ("ببندید", "بستن", "بسته شد", "خارج شوید"),
+        "close_half": ("نصف", "نیمی"),
+        "keep": ("نگه دارید",),
+        "all_done": ("تکلیف سیگنال مشخص شد", "همه تارگت", "همه اهداف"),
+        "cancel": ("لغو", "کنسل", "باطل"),
+        "move": ("جابجا", "منتقل", "ببرید"),
+        "breakeven": ("سربهسر", "سربه سر", "سر به سر", "نقطه ورود"),
+        "add": ("اضافه", "پله"),
+    },
+    "ar": {
+        "filled": ("تم الدخول", "تفعيل الدخول"),
+        "entry": ("الدخول", "دخول", "نقطة الدخول", "سعر الدخول", "منطقة الدخول"),
+        "stop": ("وقف الخسارة", "وقف الخساره", "ستوب", "وقف"),
+        "target": ("الهدف", "الأهداف", "الاهداف", "هدف", "أهداف", "اهداف"),
+        "leverage": ("الرافعة", "رافعة", "الرافعه"),
+        "long": ("شراء", "لونج"),
+        "short": ("بيع", "شورت"),
+        "market": ("سعر السوق", "من السوق"),
+        "tp_hit": ("تحقق", "تم تحقيق", "ضرب"),
+        "stop_hit": ("ضرب الستوب", "ضرب وقف الخسارة"),
+        "close": ("إغلاق", "اغلاق", "أغلق", "اغلق", "أغلقنا", "اغلقنا"),
+        "close_half": ("النصف", "نصف"),
+        "keep": ("الإبقاء", "ابق"),
+        "all_done": ("تحققت جميع الأهداف", "جميع الأهداف", "إغلاق الكل", "اغلاق الكل"),
+        "cancel": ("إلغاء", "الغاء", "ملغاة", "ملغي"),
+        "move": ("نقل", "انقل", "حرك", "تحريك"),
+        "breakeven": ("نقطة التعادل", "سعر الدخول", "الدخول"),
+        "add": ("تعزيز", "إضافة"),
+    },
+    "id": {
+        "filled": ("entry terisi", "sudah masuk"),
+        "entry": ("entry", "masuk", "area masuk", "harga masuk", "beli di"),
+        "stop": ("stop loss", "sl", "stop", "batas rugi"),
+        "target": ("target", "tp", "ambil untung"),
+        "leverage": ("leverage", "lev"),
+        "long": ("long", "beli"),
+        "short": ("short", "jual"),
+        "market": ("harga pasar", "market"),
+        "tp_hit": ("kena", "tercapai", "sentuh", "tersentuh"),
+        "stop_hit": ("kena sl", "kena stop"),
+        "close": ("tutup", "tutup posisi", "keluar"),
+        "close_half": ("setengah", "separuh"),
+        "keep": ("sisakan", "tahan"),
+        "all_done": ("semua target", "tutup semua"),
+        "cancel": ("batal", "dibatalkan", "batalkan", "tidak berlaku"),
+        "move": ("pindah", "pindahkan", "geser", "naikkan"),
+        "breakeven": ("titik impas", "impas", "harga masuk", "entry"),
+        "add": ("tambah", "tambahkan", "average"),
+    },
+    "ko": {
+        "filled": ("체결", "진입 완료"),
+        "entry": ("진입", "진입가", "진입 구간", "매수가"),
+        "stop": ("손절", "손절가", "스탑"),
+        "target": ("목표", "목표가", "익절", "익절가"),
+        "leverage": ("레버리지", "배율"),
+        "long": ("롱", "매수"),
+        "short": ("숏", "매도"),
+        "market": ("시장가", "현재가"),
+        "tp_hit": ("도달", "달성", "터치"),
+        "stop_hit": ("손절 당함", "손절됨", "손절 완료"),
+        "close": ("청산", "종료", "정리"),
+        "close_half": ("절반",),
+        "keep": ("유지", "남기"),
+        "all_done": ("전체 청산", "모든 목표", "전량 청산"),
+        "cancel": ("취소", "무효"),
+        "move": ("이동", "올림", "상향"),
+        "breakeven": ("본절", "진입가"),
+        "add": ("추가 진입", "물타기", "불타기"),
+    },
+}
+
+# Coin nicknames and local names -> ticker. Lower-case bare names of well-known coins are read as coins only
+# beside a signal word (see symbols.py); these are always coins.
+NICKNAMES: dict[str, str] = {
+    "比特币": "BTC", "比特幣": "BTC", "大饼": "BTC", "大餅": "BTC", "比特": "BTC", "饼": "BTC",
+    "以太坊": "ETH", "以太币": "ETH", "以太幣": "ETH", "以太": "ETH", "姨太": "ETH", "二饼": "ETH", "二餅": "ETH",
+    "狗狗币": "DOGE", "狗狗幣": "DOGE", "瑞波币": "XRP", "莱特币": "LTC", "索拉纳": "SOL",
+    "биткоин": "BTC", "биток": "BTC", "битка": "BTC", "эфир": "ETH", "эфириум": "ETH",
+    "بيتكوين": "BTC", "بیت کوین": "BTC", "اتریوم": "ETH", "إيثريوم": "ETH",
+    "비트코인": "BTC", "비트": "BTC", "이더리움": "ETH", "이더": "ETH", "리플": "XRP", "솔라나": "SOL",
+    "bitcoin": "BTC", "ethereum": "ETH", "solana": "SOL", "ripple": "XRP", "dogecoin": "DOGE",
+}
+
+# Full names written in lower case mean their coin; short tickers in lower case only in a coin's place.
+BARE_COINS: frozenset[str] = frozenset(
+    {"btc", "eth", "sol", "xrp", "doge", "bnb", "ada", "avax", "link", "ltc", "dot", "trx", "sui", "ton", "pepe",
+     "arb", "op", "apt", "near", "atom", "uni", "aave", "inj", "hype", "wif", "bch", "etc", "fil", "shib"}
+)
+
+
+def words(category: Category, languages: Iterable[str] | None = None) -> list[str]:
+    """Every word of a category (all languages unless given), longest first, without duplicates."""
+    chosen = LEXICON if languages is None else {code: LEXICON[code] for code in languages}
+    found = {word for entry in chosen.values() for word in entry.get(category, ())}
+    return sorted(found, key=lambda w: (-len(w), w))
+
+
+def _is_wordlike(word: str) -> bool:
+    return bool(re.search(r"[A-Za-zÀ-ɏА-Яа-яЁё\u0600-\u06ff]", word))
+
+
+def word_pattern(word: str) -> str:
+    """A regex for one lexicon word: spaces match any run of spaces or hyphens; Latin/Cyrillic/Arabic-script words
+    are bounded so "sl" never matches inside "slow", CJK and Hangul words match anywhere."""
+    body = r"[\s\-]*".join(re.escape(part) for part in re.split(r"[\s\-]+", word) if part)
+    if _is_wordlike(word):
+        return rf"(?<![\w]){body}(?![\w])"
+    return body
+
+
+@cache
+def pattern(category: Category, *, exclude: tuple[str, ...] = ()) -> re.Pattern[str]:
+    """One compiled alternation of every word of a category (longest first), case-insensitive."""
+    alternatives = [word_pattern(word) for word in words(category) if word not in exclude]
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def readme_table() -> str:
+    """The Markdown table of languages and their core words (kept in sync with README.md by a test)."""
+    shown = ("entry", "stop", "target", "leverage", "long", "short", "market", "close", "cancel", "breakeven")
+    lines = ["| language | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+    for code, name in LANGUAGES.items():
+        cells = [", ".join(LEXICON[code].get(category, ())[:4]).replace("|", "\\|") for category in shown]
+        lines.append(f"| {name} (`{code}`) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def guess_language(text: str) -> str:
+    """A rough language of a post, by script and then by lexicon hits (for reports; never for reading)."""
+    if re.search(r"[\uac00-\ud7af]", text):
+        return "ko"
+    if re.search(r"[\u4e00-\u9fff]", text):
+        return "zh"
+    if re.search(r"[پچژگکی]", text):
+        return "fa"
+    if re.search(r"[\u0600-\u06ff]", text):
+        return "ar"
+    if re.search(r"[А-Яа-яЁё]", text):
+        return "ru"
+    if re.search(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", text, re.IGNORECASE):
+        return "vi"
+    if re.search(r"[ğışİ]", text) or re.search(r"(?i)\b(?:giriş|hedef|kaldıraç|kapat)\b", text):
+        return "tr"
+    lowered = text.lower()
+    scores = {code: 0 for code in ("es", "pt", "id")}
+    for code in scores:
+        for category in ("entry", "close", "cancel", "target"):
+            for word in LEXICON[code].get(category, ()):
+                if word not in LEXICON["en"].get(category, ()) and re.search(word_pattern(word), lowered):
+                    scores[code] += 1
+    best = max(scores, key=lambda code: scores[code])
+    return best if scores[best] else "en"
+
+
+if __name__ == "__main__":
+    print(readme_table())
