@@ -127,17 +127,49 @@ class PaperExchange:
     live_prices: Any = None  # LivePriceSource when paper.live_prices: real public prices, own path without them
 
 
+def paper_market(config: Config) -> Any:
+    """The live market (``LiveMarket``) a paper run trades on, or None for the simulator's own contracts and walk,
+    saying so loudly when live prices were wanted but cannot be read."""
+    from exchange.sim.catalogue import DEFAULT_CONTRACTS
+    from exchange.sim.live_prices import LiveMarketUnavailable, fetch_live_market
+
+    paper = config.paper
+    if not paper.live_prices:
+        log.info("paper prices: the simulator's own seeded walk over its %d built-in contracts "
+                 "(paper.live_prices: false)", len(DEFAULT_CONTRACTS))
+        return None
+    try:
+        market = fetch_live_market(paper.live_prices_url, product_type=config.bitget.product_type,
+                                   timeout_s=paper.live_prices_timeout_seconds)
+    except LiveMarketUnavailable as exc:
+        log.warning(
+            "PAPER PRICES ARE SIMULATED: Bitget's public market at %s cannot be read (%s). The simulator walks its "
+            "own prices over its %d built-in contracts, so signals from a real channel will mostly be refused "
+            "(their prices are not these). Check the network or paper.live_prices_url; live prices are retried "
+            "every tick.", paper.live_prices_url, exc.reason, len(DEFAULT_CONTRACTS),
+        )  # fmt: skip
+        return None
+    log.info("paper trading on Bitget's real market: %d contracts at live prices from %s",
+             len(market.contracts), market.source)
+    return market
+
+
 def start_paper_exchange(config: Config) -> PaperExchange:
     from exchange.sim.engine import SimExchange
     from exchange.sim.server import SimServer
 
     # Fresh random credentials per run: the simulator verifies signatures like Bitget does.
     credentials = Credentials(token_source.token_hex(8), token_source.token_hex(16), token_source.token_hex(8))
+    market = paper_market(config)
     engine = SimExchange(
         seed=config.paper.seed,
         equity=Decimal(str(config.paper.starting_equity)),
         pos_mode=config.bitget.position_mode,
+        **({"contracts": market.contracts, "prices": market.prices} if market is not None else {}),
     )
+    if market is not None:
+        for symbol, quote in market.quotes.items():
+            engine.set_mark_price(symbol, quote.mark)
     server = SimServer(
         engine,
         host=config.paper.host,
@@ -158,7 +190,10 @@ def start_paper_exchange(config: Config) -> PaperExchange:
         from exchange.sim.live_prices import LivePriceSource
 
         live_prices = LivePriceSource(engine, base_url=config.paper.live_prices_url,
-                                      interval_s=config.paper.tick_seconds)
+                                      interval_s=config.paper.tick_seconds,
+                                      timeout_s=config.paper.live_prices_timeout_seconds)
+        if market is not None:
+            live_prices.source = "live"  # the start prices are live already: only a later loss is news
         live_prices.start()
     else:
         engine.start_ticker(config.paper.tick_seconds)

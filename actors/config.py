@@ -245,9 +245,12 @@ class PaperConfig(Section):
     seed: int = 7
     starting_equity: float = Field(1000.0, gt=0)
     tick_seconds: float = Field(1.0, gt=0)
-    # Follow Bitget's public tickers (no key) when reachable; the simulator's own path otherwise.
-    live_prices: bool = False
+    # Trade on Bitget's real contract list at its live public prices (no key) when reachable; otherwise (loud
+    # WARNING) the simulator's own 11 contracts and seeded random walk.
+    live_prices: bool = True
     live_prices_url: str = BITGET_REST
+    # Bound on reading the live market at start (and each tick's price read): a quick fallback, never a long wait.
+    live_prices_timeout_seconds: float = Field(3.0, gt=0, le=30)
 
 
 class KillSwitchConfig(Section):

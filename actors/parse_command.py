@@ -1,7 +1,8 @@
 """``following parse``: read messages as the Parser would, offline; with ``--conf``, check coins on the exchange.
 
 Offline is the default and always works. Given a config, the contract list comes from the configured exchange:
-the paper simulator's catalogue when ``dry_run`` is true, else ``bitget.base_url``'s public contracts endpoint.
+when ``dry_run`` is true the list a paper run trades on (Bitget's live list with ``paper.live_prices``, else the
+simulator's catalogue), else ``bitget.base_url``'s public contracts endpoint.
 An exchange that cannot be reached is a note on stderr, never a failure: the readings are then unchecked.
 """
 
@@ -31,9 +32,7 @@ class ContractList:
 
 def load_contract_symbols(config: Config) -> ContractList:
     if config.dry_run:
-        from exchange.sim.catalogue import DEFAULT_CONTRACTS  # what start_paper_exchange trades on
-
-        return ContractList(frozenset(c.symbol for c in DEFAULT_CONTRACTS), "the paper simulator's catalogue")
+        return paper_contract_symbols(config)
     url = config.bitget.base_url
     client = BitgetClient(
         url,
@@ -51,6 +50,27 @@ def load_contract_symbols(config: Config) -> ContractList:
         return ContractList(None, url, f"exchange at {url} unreachable ({reason}); symbols not checked, "
                                        "parsing offline")
     return ContractList(frozenset(c.symbol for c in contracts if c.status == "normal"), url)
+
+
+def paper_contract_symbols(config: Config) -> ContractList:
+    """The contracts a paper run trades on (``start_paper_exchange``): Bitget's live list when ``paper.live_prices``
+    and it can be read, else the simulator's built-in catalogue (with a note saying so)."""
+    from exchange.sim.catalogue import DEFAULT_CONTRACTS
+    from exchange.sim.live_prices import LiveMarketUnavailable, fetch_live_market
+
+    catalogue = frozenset(c.symbol for c in DEFAULT_CONTRACTS)
+    paper = config.paper
+    if not paper.live_prices:
+        return ContractList(catalogue, "the paper simulator's catalogue")
+    try:
+        market = fetch_live_market(paper.live_prices_url, product_type=config.bitget.product_type,
+                                   timeout_s=paper.live_prices_timeout_seconds)
+    except LiveMarketUnavailable as exc:
+        return ContractList(catalogue, "the paper simulator's catalogue",
+                            f"Bitget's live market at {paper.live_prices_url} cannot be read ({exc.reason}); "
+                            f"checking against the simulator's {len(catalogue)} built-in contracts, as a paper "
+                            "run would use now")
+    return ContractList(frozenset(c.symbol for c in market.contracts), paper.live_prices_url)
 
 
 def only_listed(readings: list[ParsedMessage], listed: Collection[str] | None) -> list[ParsedMessage]:

@@ -130,7 +130,8 @@ def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monit
         "risk": {"cooldown_seconds": 0, "max_open_positions": 100},
         # the simulator serves no WebSocket in dry run: the price feed polls REST at its default interval
         "monitor": {"price_feed": {"mode": "rest"}, "health": {"port": 0}},
-        "paper": {"seed": 3, "tick_seconds": 3600},  # prices stand still: every signal stays valid
+        # prices stand still (and never come from the network): every signal stays valid
+        "paper": {"seed": 3, "tick_seconds": 3600, "live_prices": False},
         "kill_switch": {"file": str(tmp / "KILL_SWITCH")},
         "storage": {"db_path": str(tmp / "journal.sqlite"), "media_dir": str(tmp / "media")},
         "logging": {"level": "WARNING"},

@@ -29,7 +29,8 @@ def fast_config(tmp_path: Path, channel_url: str, **overrides: Any) -> Config:
             "price_feed": {"mode": "rest", "interval_seconds": 0.2},
             "health": {"port": 0},
         },
-        "paper": {"seed": 3, "tick_seconds": 3600},  # prices move only when a test moves them
+        # prices move only when a test moves them; the network is never asked
+        "paper": {"seed": 3, "tick_seconds": 3600, "live_prices": False},
         "kill_switch": {"file": str(tmp_path / "KILL_SWITCH"), "poll_seconds": 0.05},
         "storage": {"db_path": str(tmp_path / "journal.sqlite"), "media_dir": str(tmp_path / "media")},
         "supervisor": {"heartbeat_interval_seconds": 0.2, "heartbeat_timeout_seconds": 3,

@@ -49,7 +49,7 @@ def test_offline_without_conf_checks_no_coin(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_dry_run_conf_checks_against_the_paper_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    conf = _conf(tmp_path, "dry_run: true\n")
+    conf = _conf(tmp_path, "dry_run: true\npaper:\n  live_prices: false\n")
     code, readings, err = _parse(["--conf", conf, "--jsonl", _messages(tmp_path, BTC, CTK)], capsys)
     assert code == 0 and err == ""
     btc, ctk = readings

@@ -118,3 +118,96 @@ def test_dry_run_with_paper_live_prices_trades_on_the_live_price(tmp_path: Path)
                        what="paper follows the live price")
             assert system.runtime.paper is not None
             assert system.runtime.paper.live_prices.source == "live"
+
+
+# --- a believable paper run: the real contract list at live prices by default, a loud fallback -------------------
+
+def _live_engine_with_an_extra_coin() -> SimExchange:
+    """'Live Bitget': the built-in contracts plus one the simulator's catalogue does not have."""
+    from exchange.sim.catalogue import DEFAULT_CONTRACTS, _contract
+
+    wif = _contract("WIFUSDT", "WIF", price_place=4, volume_place=0, min_trade_num="1", max_lever=50)
+    engine = SimExchange(seed=5, contracts=[*DEFAULT_CONTRACTS, wif], prices={"WIFUSDT": Decimal("2.5000")})
+    engine.set_price("BTCUSDT", "71234.5")
+    return engine
+
+
+def test_live_prices_are_on_by_default_and_in_the_prod_template_but_not_in_the_offline_demo() -> None:
+    from actors.config import load_config, parse_config
+
+    repo = Path(__file__).resolve().parents[1]
+    assert parse_config({}).paper.live_prices is True
+    assert load_config(repo / "conf" / "prod.yaml").paper.live_prices is True
+    assert load_config(repo / "conf" / "demo.yaml").paper.live_prices is False
+
+
+def test_a_paper_run_trades_a_real_channel_coin_on_the_live_contract_list(tmp_path: Path) -> None:
+    from tests.e2e import running_system
+    from tests.waiting import wait_until
+
+    with running_sim(engine=_live_engine_with_an_extra_coin()) as live:
+        paper = {"seed": 3, "tick_seconds": 3600, "live_prices": True, "live_prices_url": live.base_url}
+        with running_system(tmp_path, paper=paper) as system:
+            assert "WIFUSDT" in system.engine.contracts  # the live list, not the 11 built-in contracts
+            assert system.engine.price("WIFUSDT") == Decimal("2.5000")
+            assert system.engine.price("BTCUSDT") == Decimal("71234.5")  # live from the first moment
+            system.channel.add_post("#WIF/USDT LONG\nEntry: 2.5\nTarget 1: 2.6\nStop: 2.4\nLeverage: 5x")
+            wait_until(lambda: system.entry_orders("WIFUSDT"), what="the WIF entry on the paper exchange")
+
+
+def test_without_the_live_market_the_paper_run_warns_loudly_and_walks_its_own_prices(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from exchange.sim.catalogue import DEFAULT_CONTRACTS
+    from tests.e2e import running_system
+
+    caplog.set_level(logging.INFO)
+    paper = {"seed": 3, "tick_seconds": 3600, "live_prices": True, "live_prices_url": _closed_port_url(),
+             "live_prices_timeout_seconds": 1}
+    with running_system(tmp_path, paper=paper) as system:
+        assert set(system.engine.contracts) == {c.symbol for c in DEFAULT_CONTRACTS}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "PAPER PRICES ARE SIMULATED" in
+                r.getMessage()]
+    assert warnings, caplog.text
+    assert "cannot be read" in warnings[0].getMessage()
+
+
+def test_reading_the_live_market_is_bounded_when_the_server_never_answers() -> None:
+    from exchange.sim.live_prices import LiveMarketUnavailable, fetch_live_market
+
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(LiveMarketUnavailable):
+            fetch_live_market(url, timeout_s=0.2)
+
+
+def test_parse_with_a_dry_run_conf_checks_coins_against_the_same_live_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from actors.cli import main
+
+    messages = tmp_path / "messages.jsonl"
+    texts = ["#WIF/USDT LONG\nEntry: 2.5\nStop: 2.4\nTarget 1: 2.6", "CTK / USDT\nLONG : 1.38\nSTOP : 1.28$"]
+    messages.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    conf = tmp_path / "conf.yaml"
+    with running_sim(engine=_live_engine_with_an_extra_coin()) as live:
+        conf.write_text(f"dry_run: true\npaper:\n  live_prices_url: {live.base_url}\n", encoding="utf-8")
+        assert main(["parse", "--conf", str(conf), "--jsonl", str(messages)]) == 0
+    captured = capsys.readouterr()
+    actions = [(r["symbol"], r["action"]) for r in map(json.loads, captured.out.splitlines())]
+    assert actions == [("WIFUSDT", "trade"), ("CTKUSDT", "notify_only")]
+    assert captured.err == ""
+
+    conf.write_text(f"dry_run: true\npaper:\n  live_prices_url: {_closed_port_url()}\n"
+                    "  live_prices_timeout_seconds: 1\n", encoding="utf-8")
+    assert main(["parse", "--conf", str(conf), "--jsonl", str(messages)]) == 0
+    captured = capsys.readouterr()
+    assert "cannot be read" in captured.err and "11 built-in contracts" in captured.err
+    actions = [(r["symbol"], r["action"]) for r in map(json.loads, captured.out.splitlines())]
+    assert actions == [("WIFUSDT", "notify_only"), ("CTKUSDT", "notify_only")]  # as the fallback run would

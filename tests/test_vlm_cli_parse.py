@@ -40,7 +40,8 @@ def test_with_the_model_enabled_the_image_is_read(tmp_path: Path, capsys: pytest
     with LocalVlmServer(api_key="cli-key", default_answer=image_answer()) as server:
         conf = tmp_path / "conf.yaml"
         conf.write_text(f"vlm:\n  enabled: true\n  provider: kimi\n  api_key_env: {KEY_ENV}\n"
-                        f"  base_url: {server.base_url}\n  max_retries: 0\n", encoding="utf-8")
+                        f"  base_url: {server.base_url}\n  max_retries: 0\npaper:\n  live_prices: false\n",
+                        encoding="utf-8")
         monkeypatch.setenv(KEY_ENV, "cli-key")
         assert main(["parse", "--jsonl", str(write_inputs(tmp_path)), "--conf", str(conf)]) == 0
         image_reading, text_reading = outputs(capsys)
@@ -53,7 +54,8 @@ def test_with_the_model_enabled_the_image_is_read(tmp_path: Path, capsys: pytest
 def test_enabled_model_without_its_key_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "conf.yaml"
-    conf.write_text(f"vlm:\n  enabled: true\n  api_key_env: {KEY_ENV}\n", encoding="utf-8")
+    conf.write_text(f"vlm:\n  enabled: true\n  api_key_env: {KEY_ENV}\npaper:\n  live_prices: false\n",
+                    encoding="utf-8")
     monkeypatch.delenv(KEY_ENV, raising=False)
     assert main(["parse", "--jsonl", str(write_inputs(tmp_path)), "--conf", str(conf)]) == 2
     assert f"vlm.api_key_env: environment variable {KEY_ENV} is not set" in capsys.readouterr().err

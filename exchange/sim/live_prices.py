@@ -9,6 +9,7 @@ simulator's own seeded path instead, so prices keep moving either way. Only publ
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Any, Literal
 
 import requests
 
+from exchange.bitget.client import BitgetClient
+from exchange.bitget.contracts import Contract
+from exchange.bitget.errors import BitgetError
 from exchange.sim.engine import SimExchange
 
 log = logging.getLogger("following.sim.live_prices")
@@ -75,6 +79,71 @@ def parse_live_tickers(payload: Any) -> dict[str, LiveQuote]:
     return quotes
 
 
+class LiveMarketUnavailable(Exception):
+    """Bitget's public contract list or tickers could not be read; ``reason`` says why (no secrets: public data)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LiveMarket:
+    """The real market for paper trading: every tradable contract that has a live price, and those prices."""
+
+    contracts: tuple[Contract, ...]
+    quotes: dict[str, LiveQuote]
+    source: str  # the base URL it was read from
+
+    @property
+    def prices(self) -> dict[str, Decimal]:
+        return {symbol: quote.last for symbol, quote in self.quotes.items()}
+
+
+def _read_live_market(base_url: str, product_type: str, timeout_s: float) -> LiveMarket:
+    client = BitgetClient(base_url, None, product_type=product_type, timeout=timeout_s, max_read_retries=0)
+    try:
+        contracts = [c for c in client.contracts() if c.status == "normal"]
+        response = requests.get(base_url.rstrip("/") + TICKERS_PATH, params={"productType": product_type},
+                                timeout=timeout_s)
+        quotes = parse_live_tickers(response.json())
+    except BitgetError as exc:
+        raise LiveMarketUnavailable(f"{exc.code}: {exc}") from None
+    except (requests.RequestException, ValueError, OSError) as exc:  # ValueError: bad JSON, LiveTickersError
+        raise LiveMarketUnavailable(f"{type(exc).__name__}: {exc}") from None
+    priced = tuple(c for c in contracts if c.symbol in quotes)
+    if not priced:
+        raise LiveMarketUnavailable("no tradable contract with a live price in the answer")
+    return LiveMarket(priced, {c.symbol: quotes[c.symbol] for c in priced}, base_url)
+
+
+def fetch_live_market(base_url: str = BITGET_PUBLIC_REST, *, product_type: str = "USDT-FUTURES",
+                      timeout_s: float = 3.0) -> LiveMarket:
+    """Bitget's tradable contracts and their live prices, read from the public endpoints (no key).
+
+    Bounded: it gives up after about ``2 * timeout_s`` whatever the network does (a name lookup that hangs is not
+    covered by the HTTP timeouts, so the read runs on a daemon thread); raises ``LiveMarketUnavailable``.
+    """
+    answer: queue.Queue[LiveMarket | LiveMarketUnavailable] = queue.Queue(maxsize=1)
+
+    def read() -> None:
+        try:
+            answer.put(_read_live_market(base_url, product_type, timeout_s))
+        except LiveMarketUnavailable as exc:
+            answer.put(exc)
+        except Exception as exc:  # anything odd in the answer means "not available", never a crash
+            answer.put(LiveMarketUnavailable(f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=read, name="live-market", daemon=True).start()
+    try:
+        result = answer.get(timeout=2 * timeout_s + 0.5)
+    except queue.Empty:
+        raise LiveMarketUnavailable(f"no answer from {base_url} within {2 * timeout_s + 0.5:.1f} s") from None
+    if isinstance(result, LiveMarketUnavailable):
+        raise result
+    return result
+
+
 class LivePriceSource:
     """Moves ``engine``'s prices each ``interval_s``: live quotes when they come, the own path when not."""
 
@@ -118,14 +187,15 @@ class LivePriceSource:
             self._use_own("no simulated contract in the live tickers")
             return self.source
         if self.source != "live":
-            log.info("simulator priced from live Bitget tickers (%d contracts)", applied)
+            log.info("paper prices follow live Bitget tickers (%d contracts)", applied)
         self.source = "live"
         self.live_updates += 1
         return self.source
 
     def _use_own(self, why: str) -> None:
         if self.source != "own" or self.own_steps == 0:
-            log.info("live Bitget tickers unavailable (%s); the simulator follows its own path", why)
+            log.warning("PAPER PRICES ARE SIMULATED: live Bitget tickers unavailable (%s); the simulator walks its "
+                        "own prices until they come back", why)
         self.source = "own"
         self._engine.step()
         self.own_steps += 1
