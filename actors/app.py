@@ -51,6 +51,7 @@ from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.ratelimit import RepeatedLimitDetector
 from exchange.bitget.ws import DEMO_PUBLIC_URL
+from exchange.redact import RedactingFilter, register_secret
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
 from trading.journal import Journal
@@ -65,22 +66,6 @@ CRITICAL = ("price_feed", "order_manager", "position_guard")
 READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive", "price_feed")
 
 
-class SecretScrubber(logging.Filter):
-    """Defence in depth: a secret value that reaches a log record is replaced before it is written."""
-
-    def __init__(self, values: list[str]) -> None:
-        super().__init__()
-        self._pattern = re.compile("|".join(re.escape(v) for v in values if len(v) >= 4)) if values else None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._pattern is not None:
-            message = record.getMessage()
-            if self._pattern.search(message):
-                record.msg = self._pattern.sub("***", message)
-                record.args = None
-        return True
-
-
 def configure_logging(level: str, secret_values: list[str]) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_following", False) for h in root.handlers):
@@ -88,9 +73,10 @@ def configure_logging(level: str, secret_values: list[str]) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
         handler._following = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    register_secret(*secret_values)
     for handler in root.handlers:
-        handler.filters = [f for f in handler.filters if not isinstance(f, SecretScrubber)]
-        handler.addFilter(SecretScrubber(secret_values))
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     root.setLevel(level)
 
 

@@ -16,10 +16,13 @@ from actors.config import (
     Config,
     ConfigError,
     check_live_requirements,
+    config_secret_texts,
+    config_warnings,
     effective_config_text,
     load_config,
     load_secrets,
 )
+from exchange.redact import register_secret, scrub
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -31,16 +34,21 @@ COMMANDS = ("run", "check-config", "sim", "parse", "posts", "reset-mode")
 def _print_config_error(error: ConfigError) -> None:
     print("configuration error:", file=sys.stderr)
     for path, message in error.problems:
-        print(f"  {path}: {message}", file=sys.stderr)
+        print(f"  {path}: {scrub(message)}", file=sys.stderr)
 
 
 def _load_or_report(path: str) -> Config | None:
-    """The config at ``path``, or None after printing every problem with its key path."""
+    """The config at ``path``, or None after printing every problem with its key path. The config's own secret
+    texts (webhook address, a key pasted into a ``*_env`` field) join the scrubber before anything is printed."""
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as error:
         _print_config_error(error)
         return None
+    register_secret(*config_secret_texts(config))
+    for key, message in config_warnings(config):
+        print(f"warning: {key}: {message}", file=sys.stderr)
+    return config
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -49,7 +57,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     secrets = load_secrets(config)
     problems = check_live_requirements(config, secrets)
-    print(effective_config_text(config, secrets), end="")
+    register_secret(*secrets.values())
+    print(scrub(effective_config_text(config, secrets)), end="")
     if problems:
         _print_config_error(ConfigError(problems))
         return EXIT_CONFIG

@@ -496,9 +496,55 @@ def account_description(config: Config) -> str:
     return f"LIVE trading with REAL MONEY on {config.bitget.base_url} (dry_run: false, bitget.demo_trading: false)"
 
 
+# An environment variable's name as a config names it: upper case, digits, underscores. Anything else in a
+# ``*_env`` field is most likely the key itself, pasted where its variable's name belongs.
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+
+
+def _env_fields(data: Any, path: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if str(key).endswith("_env") and isinstance(value, str):
+                found.append((where, value))
+            else:
+                found.extend(_env_fields(value, where))
+    return found
+
+
+def misplaced_secrets(config: Config) -> list[tuple[str, str]]:
+    """(key path, value) of every ``*_env`` field whose value does not look like a variable name."""
+    return [(path, value) for path, value in _env_fields(config.model_dump(mode="json"))
+            if value and not _ENV_NAME.fullmatch(value)]
+
+
+def config_secret_texts(config: Config) -> list[str]:
+    """Texts of the config file itself that are secrets: the webhook address (it authorizes posting) and any
+    value pasted into a ``*_env`` field that looks like a key."""
+    texts = [value for _, value in misplaced_secrets(config)]
+    if config.notify.webhook.url:
+        texts.append(config.notify.webhook.url)
+    return texts
+
+
+def config_warnings(config: Config) -> list[tuple[str, str]]:
+    return [(path, "looks like a key, not the name of an environment variable: put the key in the environment "
+                   "and name that variable here (its value is not shown)") for path, _ in misplaced_secrets(config)]
+
+
 def effective_config_text(config: Config, secrets: Secrets) -> str:
-    """The effective configuration as YAML, with whether each secret is set (never its value)."""
+    """The effective configuration as YAML, with whether each secret is set (never its value); the webhook
+    address and any key pasted into a ``*_env`` field are masked."""
     data = config.model_dump(mode="json")
+    if data["notify"]["webhook"]["url"]:
+        data["notify"]["webhook"]["url"] = "*** (set, not shown)"
+    for path, _ in misplaced_secrets(config):
+        section = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            section = section[part]
+        section[leaf] = "*** (not shown)"
     data["_secrets"] = {
         name: ("set" if value is not None else "not set") for name, value in vars(secrets).items()
     }

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlparse
 import requests
 
 from actors.config import NotifyConfig, Secret
+from exchange.redact import RedactingFilter, register_secret, scrub, scrub_cut
 
 log = logging.getLogger("following.notify")
 
@@ -59,24 +60,6 @@ def cut_for_telegram(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
     return "".join(kept) + _CUT_MARK
 
 
-class _ScrubSecrets(logging.Filter):
-    """Replaces secret texts in records of a third-party logger (urllib3 logs each request line at DEBUG,
-    and with it ``/bot<token>/sendMessage``), whatever handler later writes them."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        scrubbed = message
-        for secret in self._secrets:
-            scrubbed = scrubbed.replace(secret, "***")
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, None
-        return True
-
-
 _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
 
 
@@ -105,12 +88,12 @@ class Notifier:
         self._bot_api_url = bot_api_url.rstrip("/")
         self._retry_pause_s = retry_pause_s
         self.listeners: list[Callable[[Notice], None]] = []
-        self._secrets = self._secret_texts()
+        register_secret(*self._secret_texts())
         self._queue: queue.Queue[_Delivery | None] = queue.Queue(maxsize=_QUEUE_SIZE)
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
         self._closed = threading.Event()
-        self._log_filter = _ScrubSecrets(self._secrets)
+        self._log_filter = RedactingFilter()
         for name in _HTTP_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
 
@@ -151,10 +134,9 @@ class Notifier:
         # longest first, so a URL is replaced whole before its path is
         return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+    @staticmethod
+    def _scrub(text: str) -> str:
+        return scrub(text)
 
     def _deliveries(self, notice: Notice) -> list[_Delivery]:
         deliveries: list[_Delivery] = []
@@ -221,7 +203,7 @@ class Notifier:
         except ValueError:
             return ""
         description = body.get("description") if isinstance(body, dict) else None
-        return f" ({self._scrub(str(description))[:200]})" if description else ""
+        return f" ({scrub_cut(str(description), 200)})" if description else ""
 
     @staticmethod
     def _retry_after(response: requests.Response) -> float:

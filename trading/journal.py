@@ -47,6 +47,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
 
 SCHEMA_VERSION = 1
@@ -244,9 +245,17 @@ def _to_decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _dumps(data: dict[str, Any]) -> str:
-    # default=str so Decimals/enums inside parsed messages are stored as their text, not refused.
+def _dumps(data: dict[str, Any], *, scrubbed: bool = False) -> str:
+    # default=str so Decimals/enums inside parsed messages are stored as their text, not refused. ``scrubbed``:
+    # every text passes the process's one secret scrubber (event details, which quote errors and replies; the
+    # channel's posts and the order intents are kept as they are, prices and all).
+    if scrubbed:
+        return scrub(json.dumps(SECRETS.scrub_data(data), sort_keys=True, default=str, ensure_ascii=False))
     return json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _scrubbed(text: str | None) -> str | None:
+    return scrub(text) if text else text
 
 
 _POST_FIELDS = frozenset(f.name for f in fields(Post))
@@ -472,7 +481,7 @@ class Journal:
             cursor = conn.execute(
                 "INSERT INTO signals (channel, message_id, idx, symbol, parsed_json, decision, reason, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (channel, message_id, index, symbol, _dumps(parsed_json), decision, reason, now, now),
+                (channel, message_id, index, symbol, _dumps(parsed_json), decision, _scrubbed(reason), now, now),
             )
             return int(cursor.lastrowid or 0)
 
@@ -480,7 +489,7 @@ class Journal:
         with self._transaction() as conn:
             updated = conn.execute(
                 "UPDATE signals SET decision = ?, reason = ?, updated_at = ? WHERE id = ?",
-                (decision, reason, self._clock(), signal_id),
+                (decision, _scrubbed(reason), self._clock(), signal_id),
             ).rowcount
             if updated != 1:
                 raise KeyError(f"unknown signal id {signal_id}")
@@ -606,7 +615,8 @@ class Journal:
                 "UPDATE orders SET state = ?, exchange_order_id = COALESCE(?, exchange_order_id), "
                 "filled_size = COALESCE(?, filled_size), avg_price = COALESCE(?, avg_price), "
                 "error = COALESCE(?, error), updated_at = ? WHERE client_oid = ?",
-                (new_state.value, exchange_order_id, filled_text, avg_text, error, self._clock(), client_oid),
+                (new_state.value, exchange_order_id, filled_text, avg_text, _scrubbed(error), self._clock(),
+                 client_oid),
             ).rowcount
             if updated != 1:
                 raise KeyError(f"unknown client_oid {client_oid!r}")
@@ -661,7 +671,7 @@ class Journal:
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO events (ts, kind, detail_json) VALUES (?, ?, ?)",
-                (self._clock(), kind, _dumps(detail)),
+                (self._clock(), kind, _dumps(detail, scrubbed=True)),
             )
             return int(cursor.lastrowid or 0)
 

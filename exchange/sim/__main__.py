@@ -54,7 +54,8 @@ def run_sim(
         # Only the well-known demo defaults are echoed; real-looking credentials are never printed.
         print(f"credentials (defaults): key={api_key} secret={api_secret} passphrase={passphrase}", flush=True)
     else:
-        print(f"credentials: key={api_key} (secret and passphrase as given)", flush=True)
+        shown = "the default" if api_key == DEFAULT_API_KEY else "as given (not shown)"
+        print(f"credentials: key {shown}; secret and passphrase as given (not shown)", flush=True)
     stop = stop_event or threading.Event()
     try:
         while not stop.wait(0.5):

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import requests
 
 from exchange.backoff import backoff_delay
+from exchange.redact import register_secret, scrub
 from parsing.vlm.schema import FIELD_NAMES, AnswerRefused, VlmAnswer, answer_json_schema, parse_answer
 
 Provider = Literal["nim", "kimi"]
@@ -169,6 +170,7 @@ class VLMClient:
         self.model = model
         self.url = base_url.rstrip("/") + "/chat/completions"
         self._api_key = api_key
+        register_secret(api_key)  # the one scrubber masks it in every log line, notice, journal entry and error
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -261,8 +263,8 @@ class VLMClient:
         return VlmRejected(f"request refused (HTTP {status}){detail}", status=status)
 
     def _error_detail(self, response: requests.Response) -> str:
-        text = (response.text or "")[:_MAX_ERROR_BODY].replace(self._api_key, "***")
-        text = " ".join(text.split())
+        # Redacted before it is cut: a key crossing the cut must not leave a piece of itself behind.
+        text = " ".join(scrub(response.text or "").split())[:_MAX_ERROR_BODY]
         return f": {text}" if text else ""
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
