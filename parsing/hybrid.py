@@ -1,8 +1,12 @@
 """Rules first, then the vision-language model where the rules cannot finish the job.
 
 Which branch runs (``needs_model``):
-- a text the rules read completely, or read as noise, without an image: rules only, the model is never
-  called;
+- a text the rules read completely, or read as noise and nothing in it looks like a signal or an update,
+  without an image: rules only, the model is never called;
+- a text the rules cannot read (noise or only doubtful readings) that looks like a signal or an update
+  (``looks_like_signal``: at least two of a coin, a field label, a direction, a market word, an update word,
+  a number): the model reads it as text, under the same evidence rules (a model reading of an update is
+  shown to the user, never applied);
 - an entry the rules read but cannot trade (a key field missing or in doubt), or a post with an image:
   the model is asked, with the post's text as context and the image(s) when there are any;
 - a post the rules read as a clear update (target hit, stop moved...) is not sent to the model: model
@@ -24,13 +28,17 @@ How the answer is used (every check is in ``parsing.vlm.check``):
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
 from parsing.posts import Post
 from parsing.reading import MAX_TEXT_CHARS, OnError, clean_text, guarded
-from parsing.rules import parse_text
+from parsing.rules import find_symbols, parse_text
+from parsing.rules import keywords as kw
+from parsing.rules.numbers import find_numbers
 from parsing.signals import Action, Kind, ParsedMessage
 from parsing.vlm.check import ModelFields, build_reading, drop_contradictions, verify_answer
 from parsing.vlm.schema import KEY_FIELDS, VlmAnswer
@@ -58,15 +66,46 @@ class Extractor(Protocol):
                 more_images: Sequence[bytes] = ()) -> VlmAnswer: ...
 
 
-def needs_model(readings: Sequence[ParsedMessage], has_images: bool) -> bool:
-    """True when the model must be asked about a post the rules read as ``readings``."""
+# Update wording the rules know (names looked up so the reader's own module can grow or rename them).
+_UPDATE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    pattern for name in ("TP_HIT_STRONG", "TP_HIT_CN", "ALL_TARGETS", "STOP_HIT", "CLOSED_STRONG", "ENTRY_FILLED",
+                         "CANCEL", "SET_STOP", "PARTIAL_CLOSE", "MOVE_TO_BE")
+    if isinstance(pattern := getattr(kw, name, None), re.Pattern)
+)
+
+
+def looks_like_signal(text: str) -> bool:
+    """Whether a text the rules could not read still looks like a signal or an update: at least two of a coin,
+    a field label, a direction, a market word, an update word and a number. Chatter ("good morning", "BTC to
+    the moon") has at most one."""
+    sample = unicodedata.normalize("NFKC", text[:4000])
+    try:
+        coin = bool(find_symbols(sample)[0])
+    except Exception:  # the reader's coin finder; its failure only means "no coin seen"
+        coin = False
+    features = [
+        coin,
+        kw.LABEL.search(sample) is not None,
+        kw.DIRECTION_LONG.search(sample) is not None or kw.DIRECTION_SHORT.search(sample) is not None,
+        kw.MARKET.search(sample) is not None,
+        any(pattern.search(sample) for pattern in _UPDATE_PATTERNS),
+        bool(find_numbers(sample)),
+    ]
+    return sum(features) >= 2
+
+
+def needs_model(readings: Sequence[ParsedMessage], has_images: bool, text: str = "") -> bool:
+    """True when the model must be asked about a post the rules read as ``readings`` (``text``: the post's)."""
     entries = [r for r in readings if r.kind is Kind.ENTRY]
     if len(entries) > 1:
         return False
-    if not entries and any(r.action is Action.TRADE for r in readings):
+    if any(r.action is Action.TRADE for r in readings) and not entries:
         return False  # a clear update
     incomplete_entry = any(r.action is not Action.TRADE for r in entries)
-    return incomplete_entry or has_images
+    if incomplete_entry or has_images:
+        return True
+    unread = not entries and all(r.action is not Action.TRADE for r in readings)
+    return unread and bool(text) and looks_like_signal(text)
 
 
 def read_hybrid(
@@ -82,7 +121,7 @@ def read_hybrid(
     """Every reading of one post (text + images), the model consulted only where it is needed."""
     text = clean_text(text)
     readings = guarded(parse)(text)
-    if len(text) > MAX_TEXT_CHARS or not needs_model(readings, bool(images)):
+    if len(text) > MAX_TEXT_CHARS or not needs_model(readings, bool(images), text):
         return with_image_note(readings, has_image_urls=has_image_urls and not images)
     base = next((r for r in readings if r.kind is Kind.ENTRY), None)
     others = [r for r in readings if r is not base and r.action is not Action.IGNORE]
@@ -120,7 +159,7 @@ class HybridReader:
 
     def wants_model(self, post: Post) -> bool:
         """Cheap: whether reading this post may call the model (decides where the read runs)."""
-        return needs_model(self.parse(post.text or ""), bool(post.image_urls))
+        return needs_model(self.parse(post.text or ""), bool(post.image_urls), post.text or "")
 
     def read(self, post: Post) -> list[ParsedMessage]:
         try:

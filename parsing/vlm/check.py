@@ -8,6 +8,10 @@ quotes its evidence (``schema.Evidence``):
 - The quote must contain the value (each price as a number, the side as a direction word, the coin's
   name, the leverage), the value must appear as a number in the source too (not inside a word like
   ``TP1``), and a stop's quote must name a stop.
+- Each number must stand after its own field's label in the source (``field_numbers``): an entry after an
+  entry label, a direction word or a market word, a stop after a stop label, a target after a target label, a
+  leverage after its label or as ``20x``. A number that stands after a stop, target or leverage label anywhere
+  in the source is never an entry, whatever the quote: an answer cannot take a target for the entry.
 A value that fails is dropped and named in the warnings, never corrected. A value that contradicts the
 rules' reading of the same post is dropped and named too.
 
@@ -29,7 +33,7 @@ from decimal import Decimal
 
 from parsing.rules import keywords as kw
 from parsing.rules import parser as rules_parser
-from parsing.rules.numbers import find_numbers, split_leverage
+from parsing.rules.numbers import find_numbers, split_leverage, split_percentages
 from parsing.rules.symbols import find_symbols, normalize_symbol
 from parsing.signals import Action, Kind, ParsedMessage, Side
 from parsing.vlm.schema import KEY_FIELDS, Evidence, VlmAnswer
@@ -51,6 +55,69 @@ def quote_found(quote: str, source: str) -> bool:
 
 def _numbers(text: str) -> list[Decimal]:
     return find_numbers(unicodedata.normalize("NFKC", text))
+
+
+# --- which field each number of a text belongs to ------------------------------------------------------------
+_FIELD_OF_LABEL = {"entry": "entries", "sl": "stop_loss", "tp": "take_profits", "lev": "leverage"}
+_ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}\s*[).]\s+|[-•*➖▪️]+\s*)")
+_LETTERS = re.compile(r"[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class FieldNumbers:
+    """The numbers of a text by the field whose label they stand after (``entries`` also after a direction or
+    market word); a number after no label is in none."""
+
+    by_field: dict[str, frozenset[Decimal]]
+
+    def of(self, name: str) -> frozenset[Decimal]:
+        return self.by_field.get(name, frozenset())
+
+    def elsewhere(self, name: str) -> frozenset[Decimal]:
+        """Numbers that stand after the label of another field than ``name``."""
+        return frozenset().union(*(values for field_name, values in self.by_field.items() if field_name != name))
+
+    @property
+    def labelled(self) -> bool:
+        return any(self.by_field.values())
+
+
+def _marks(line: str) -> list[tuple[int, int, str]]:
+    """(start, end, field) of every label, direction and market word of a line, overlaps resolved to the first."""
+    found = [(m.start(), m.end(), _FIELD_OF_LABEL[m.lastgroup or "entry"]) for m in kw.LABEL.finditer(line)
+             if m.end() > m.start()]
+    for pattern in (kw.DIRECTION_LONG, kw.DIRECTION_SHORT, kw.MARKET):
+        found += [(m.start(), m.end(), "entries") for m in pattern.finditer(line) if m.end() > m.start()]
+    found.sort()
+    kept: list[tuple[int, int, str]] = []
+    for mark in found:
+        if kept and mark[0] < kept[-1][1]:
+            continue  # "buy zone" is one entry label, not a direction inside a label
+        kept.append(mark)
+    return kept
+
+
+def field_numbers(text: str) -> FieldNumbers:
+    """Each number of ``text`` under the field label it follows on its line, or on a line above when only
+    numbers stand between (a target list written one per line)."""
+    fields: dict[str, set[Decimal]] = {name: set() for name in _FIELD_OF_LABEL.values()}
+    current: str | None = None
+    for raw_line in unicodedata.normalize("NFKC", text).split("\n"):
+        line, levels = split_leverage(raw_line)
+        fields["leverage"].update(Decimal(level) for level in levels)
+        line = _ENUMERATOR.sub(" ", line)
+        marks = _marks(line)
+        if not marks:
+            if current is not None and not _LETTERS.search(line):
+                fields[current].update(_numbers(split_percentages(line)[0]))
+            elif line.strip():
+                current = None
+            continue
+        for index, (_, end, name) in enumerate(marks):
+            stop = marks[index + 1][0] if index + 1 < len(marks) else len(line)
+            fields[name].update(_numbers(split_percentages(line[end:stop])[0]))
+            current = name
+    return FieldNumbers({name: frozenset(values) for name, values in fields.items()})
 
 
 @dataclass
@@ -139,32 +206,42 @@ def verify_answer(answer: VlmAnswer, *, text: str, image_sent: bool, ocr_text: s
             fields.flag("model market entry dropped: evidence has no market wording", blocking=True)
     if answer.entries and (found := evidence_for("entries")) is not None:
         kept = _backed(answer.entries, *found)
-        fields.entries = kept
         for value in answer.entries:
             if value not in kept:
                 # a plan with one entry less is another plan: never traded as is
                 fields.flag(f"model entry {value} dropped: not in its evidence", blocking=True)
+            elif (problem := _misplaced(value, "entries", *found)) is not None:
+                kept.remove(value)
+                fields.flag(f"model entry {value} dropped: {problem}", blocking=True)
+        fields.entries = kept
     if answer.stop_loss is not None and (found := evidence_for("stop_loss")) is not None:
         quote, haystack = found
         if not _names_stop(quote):
             fields.flag("model stop_loss dropped: its evidence does not name a stop", blocking=True)
-        elif _backed([answer.stop_loss], quote, haystack):
-            fields.stop_loss = answer.stop_loss
-        else:
+        elif not _backed([answer.stop_loss], quote, haystack):
             fields.flag(f"model stop_loss {answer.stop_loss} dropped: not in its evidence", blocking=True)
+        elif (problem := _misplaced(answer.stop_loss, "stop_loss", quote, haystack)) is not None:
+            fields.flag(f"model stop_loss {answer.stop_loss} dropped: {problem}", blocking=True)
+        else:
+            fields.stop_loss = answer.stop_loss
     if answer.take_profits and (found := evidence_for("take_profits")) is not None:
         kept = _backed(answer.take_profits, *found)
-        fields.take_profits = kept
         for value in answer.take_profits:
             if value not in kept:
                 fields.flag(f"model target {value} dropped: not in its evidence", blocking=False)
+            elif (problem := _misplaced(value, "take_profits", *found)) is not None:
+                kept.remove(value)
+                fields.flag(f"model target {value} dropped: {problem}", blocking=False)
+        fields.take_profits = kept
     if answer.leverage is not None and (found := evidence_for("leverage")) is not None:
         quote, haystack = found
         levels = split_leverage(unicodedata.normalize("NFKC", quote))[1]
-        if answer.leverage in levels or Decimal(answer.leverage) in _numbers(quote):
-            fields.leverage = answer.leverage
-        else:
+        if not (answer.leverage in levels or Decimal(answer.leverage) in _numbers(quote)):
             fields.flag(f"model leverage {answer.leverage} dropped: not in its evidence", blocking=False)
+        elif (problem := _misplaced(Decimal(answer.leverage), "leverage", quote, haystack)) is not None:
+            fields.flag(f"model leverage {answer.leverage} dropped: {problem}", blocking=False)
+        else:
+            fields.leverage = answer.leverage
     for name in answer.uncertain_fields:
         if name not in KEY_FIELDS and fields.has(name):
             # a number the model itself doubts is not used; key fields are handled by trust_problems
@@ -177,6 +254,23 @@ def _backed(values: list[Decimal], quote: str, haystack: str) -> list[Decimal]:
     """The values written as numbers both in the quote and in the source it was found in."""
     in_quote, in_source = _numbers(quote), _numbers(haystack)
     return [value for value in values if value in in_quote and value in in_source]
+
+
+_LABEL_WORDS = {"entries": "an entry label, direction or market word", "stop_loss": "a stop label",
+                "take_profits": "a target label", "leverage": "a leverage label"}
+
+
+def _misplaced(value: Decimal, name: str, quote: str, haystack: str) -> str | None:
+    """Why ``value`` cannot be the ``name`` field by where it stands in the post (None: it can)."""
+    source = field_numbers(haystack)
+    if value not in source.of(name):
+        return f"it does not stand after {_LABEL_WORDS[name]} in the post"
+    if name == "entries" and value in source.elsewhere(name):
+        return "it is a stop, target or leverage in the post"
+    quoted = field_numbers(quote)
+    if quoted.labelled and value not in quoted.of(name):
+        return f"its evidence does not give it after {_LABEL_WORDS[name]}"
+    return None
 
 
 def _names_symbol(quote: str, symbol: str) -> bool:
