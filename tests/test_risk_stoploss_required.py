@@ -87,7 +87,9 @@ def test_default_stop_of_a_market_entry_is_taken_from_the_live_price(side: Side,
     decision = evaluate_entry(stopless(side, (), market=True), limits, ACCOUNT, MarketView(D("61735.5"), BTC), CTX)
     assert decision.plan is not None, decision.detail
     assert decision.plan.stop_loss == expected_stop
-    assert decision.plan.sizing_price == D("61735.5")
+    # The stop is placed from the live price; the size from the worst fill the slippage bound allows.
+    worst = D("1") + limits.max_entry_slippage_pct if side is Side.LONG else D("1") - limits.max_entry_slippage_pct
+    assert decision.plan.sizing_price == D("61735.5") * worst
 
 
 def test_default_stop_sizes_the_trade_from_its_own_distance() -> None:
