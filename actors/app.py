@@ -32,7 +32,7 @@ from actors.notify import Notifier
 from actors.order_manager import OrderManager
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
-from actors.position_guard import PositionGuard
+from actors.position_guard import PEAK_FLAG, PositionGuard
 from actors.price_feed import PriceFeed
 from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
@@ -215,9 +215,12 @@ def render_demo_text(text: str, price_of: Callable[[str], Decimal], round_price:
 class DemoChannel:
     """The offline demo's channel: a local t.me-format server revealing scripted posts over time."""
 
-    def __init__(self, config: Config, paper: PaperExchange | None) -> None:
+    def __init__(self, config: Config, paper: PaperExchange | None, journal: Journal | None = None) -> None:
         self._items = yaml.safe_load(Path(config.demo.posts_file).read_text(encoding="utf-8")) or []
         self._paper = paper
+        self._db_path = config.storage.db_path
+        # Posts of an earlier demo run left in the journal: every post is handled once, so they are not read again.
+        self._handled_before = (journal.last_message_id(config.listener.channel) if journal is not None else None) or 0
         self.server = ChannelServer(config.listener.channel, host=config.demo.host, port=config.demo.port)
         self.base_url = ""
         self._stop = threading.Event()
@@ -225,6 +228,12 @@ class DemoChannel:
 
     def start(self) -> str:
         self.base_url = self.server.start()
+        if self._handled_before:
+            log.warning(
+                "demo: the journal %s already holds demo posts 1-%d from an earlier run; every post is handled once, "
+                "so they will be revealed but not traded again. To see the demo afresh: stop it (Ctrl-C), delete %s "
+                "(with its -wal and -shm files) and start again.", self._db_path, self._handled_before, self._db_path,
+            )  # fmt: skip
         self._thread = threading.Thread(target=self._reveal, name="demo-channel", daemon=True)
         self._thread.start()
         return self.base_url
@@ -259,7 +268,11 @@ class DemoChannel:
             reply_to = ids.get(str(item.get("reply_to"))) if item.get("reply_to") else None
             message_id = self.server.add_post(text, reply_to=reply_to)
             ids[str(item.get("id", message_id))] = message_id
-            log.info("demo channel: post %d revealed", message_id)
+            if message_id <= self._handled_before:
+                log.info("demo channel: post %d revealed (already handled in an earlier run: not read again)",
+                         message_id)
+            else:
+                log.info("demo channel: post %d revealed", message_id)
 
 
 class Runtime:
@@ -300,6 +313,7 @@ class Runtime:
         self.journal = Journal(config.storage.db_path)
         self.vision = build_vision(config, self.secrets, self.metrics, self.journal, self.load_images)
         if config.dry_run:
+            self._rebase_paper_peak()
             self.paper = start_paper_exchange(config)
             base_url, credentials = self.paper.base_url, self.paper.credentials
             log.info("%s at %s", account_description(config), base_url)
@@ -326,7 +340,7 @@ class Runtime:
             self._probe_plan_orders(credentials)
         site_url = config.listener.site_url
         if config.demo.enabled:
-            self.demo = DemoChannel(config, self.paper)
+            self.demo = DemoChannel(config, self.paper, self.journal)
             site_url = self.demo.start()
             log.info("demo channel at %s/s/%s", site_url, config.listener.channel)
         # the web preview, or the Telegram user client when listener.mode is telegram
@@ -376,6 +390,20 @@ class Runtime:
         if self.journal is not None:
             self.journal.close()
         self.stopped.set()
+
+    def _rebase_paper_peak(self) -> None:
+        """Each dry run trades a new simulated account from paper.starting_equity: the peak equity an earlier run
+        left in the journal is not this account's, and measured against it the drawdown breaker would trip."""
+        assert self.journal is not None
+        previous = self.journal.get_flag(PEAK_FLAG)
+        if previous is None:
+            return
+        self.journal.set_flag(PEAK_FLAG, None)
+        starting = self.config.paper.starting_equity
+        self.journal.record_event("PEAK_EQUITY_REBASED", {
+            "previous_peak": previous, "reason": f"new paper account starting at {starting} USDT"})
+        log.info("new paper account at %s USDT: the drawdown breaker measures from it (the peak %s of an earlier "
+                 "run is set aside)", starting, previous)
 
     # --- plan-order capability -----------------------------------------------------------------------------
     def _probe_plan_orders(self, credentials: Credentials) -> None:
