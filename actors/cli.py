@@ -1,6 +1,6 @@
 """The command line: run, check-config, sim, parse, posts, reset-mode.
 
-``following --conf FILE`` is the same as ``following run --conf FILE``.
+``following --conf FILE`` is the same as ``following run --conf FILE``; ``following --version``.
 """
 
 from __future__ import annotations
@@ -169,24 +169,65 @@ def cmd_posts(args: argparse.Namespace) -> int:
     return run(args.url, args.html)
 
 
+DESCRIPTION = """\
+Follow a Telegram signal channel and trade its signals on Bitget USDT-M futures, carefully.
+'following --conf FILE' is the same as 'following run --conf FILE'. Run 'following COMMAND --help'
+for the options of one command."""
+
+CONF_HELP = "the YAML config file (see conf/example.yaml; relative paths in it are relative to its folder)"
+
+
+def package_version() -> str:
+    """The installed version, else the checkout's pyproject.toml version (bin/following without pip install)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("following")
+    except metadata.PackageNotFoundError:
+        import re
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.MULTILINE)
+        except OSError:
+            found = None
+        return found.group(1) if found else "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="following", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run the bot")
-    run.add_argument("--conf", required=True)
-    check = sub.add_parser("check-config", help="validate a config file and print the effective config")
-    check.add_argument("--conf", required=True)
-    sub.add_parser("sim", help="run the Bitget simulator alone (see `following sim --help`)", add_help=False)
-    parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood")
-    parse.add_argument("--jsonl", help="one JSON object per line with a 'text' field and an optional 'image' path")
-    parse.add_argument("--conf", help="config: coins its exchange does not list become notify_only; with "
-                                      "vlm.enabled, posts with images (or incomplete) go to the model")
-    posts = sub.add_parser("posts", help="print the posts of a t.me/s page as JSON lines")
+    parser = argparse.ArgumentParser(prog="following", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"following {package_version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    run = sub.add_parser("run", help="run the bot (paper, Bitget demo or live, as the config says)",
+                         description="Run the bot until SIGTERM or Ctrl-C. Exit code 2 on a config problem.")
+    run.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
+    check = sub.add_parser("check-config", help="validate a config file and print the effective config",
+                           description="Validate a config file; print the account kind and the effective config "
+                                       "(secrets only as set / not set). Exit code 2 naming the key on a problem.")
+    check.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
+    sub.add_parser("sim", help="run the Bitget simulator alone (see 'following sim --help')", add_help=False)
+    parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood",
+                           description="Read one message from stdin (or JSON lines) and print each reading as "
+                                       "JSON. Offline unless --conf is given.")
+    parse.add_argument("--jsonl", metavar="FILE",
+                       help="one JSON object per line with a 'text' field and an optional 'image' path, relative "
+                            "to the file (default: one message read from stdin)")
+    parse.add_argument("--conf", metavar="FILE",
+                       help="config: coins its exchange does not list become notify_only; with vlm.enabled, posts "
+                            "with images (or incomplete) go to the model (default: none, offline rules only)")
+    posts = sub.add_parser("posts", help="print the posts of a t.me/s page as JSON lines",
+                           description="Print the posts of a t.me/s page as JSON lines, media-only posts included "
+                                       "(with their image URLs); say on stderr which posts are not signals.")
     source = posts.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url")
-    source.add_argument("--html")
-    reset = sub.add_parser("reset-mode", help="operator reset from safe/panic to normal")
-    reset.add_argument("--conf", required=True)
+    source.add_argument("--url", help="a web preview address like https://t.me/s/<channel> (?before=N / ?after=N "
+                                      "for older or newer pages); one of --url or --html is required")
+    source.add_argument("--html", metavar="FILE", help="a saved t.me/s page (required unless --url is given)")
+    reset = sub.add_parser("reset-mode", help="operator reset from safe/panic to normal",
+                           description="Ask the running bot (or the next start) to return to normal mode; refused "
+                                       "while a kill switch is still set.")
+    reset.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
     return parser
 
 

@@ -328,11 +328,62 @@ class ConfigError(Exception):
         super().__init__("; ".join(f"{path}: {msg}" for path, msg in problems))
 
 
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model that holds the key at ``loc`` (None when ``loc`` leaves the tree of sections)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _all_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += _all_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def unknown_key_hint(loc: tuple[Any, ...]) -> str:
+    """ "unknown key", with the nearest known key of the same section (or the section holding that exact key)."""
+    import difflib
+
+    key = str(loc[-1]) if loc else ""
+    model = _section_model(loc)
+    known = list(model.model_fields) if model is not None else []
+    near = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+    if near:
+        return f"unknown key; did you mean {near[0]!r}?"
+    elsewhere = [path for path in _all_keys() if path.rsplit(".", 1)[-1] == key]
+    if elsewhere:
+        return f"unknown key here; {key!r} belongs in {' or '.join(repr(p) for p in elsewhere)}"
+    return "unknown key" + (f" (known here: {', '.join(known)})" if known and len(known) <= 20 else "")
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """Where a YAML file is broken and why: line and column (1-based), the parser's cause and its context."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "an unknown line"
+    text = f"invalid YAML at {where}: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context:
+        at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark else ""
+        text += f" ({context}{at})"
+    return text
+
+
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     path = ".".join(str(p) for p in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
-        return path, "unknown key"
+        return path, unknown_key_hint(tuple(error["loc"]))
     message = error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"expected {error['ctx']['expected']}"
@@ -362,9 +413,7 @@ def load_config(path: str | Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "unknown line"
-        raise ConfigError([("(file)", f"invalid YAML at {where}")]) from None
+        raise ConfigError([("(file)", yaml_error_text(exc))]) from None
     return resolve_paths(parse_config(data), path.absolute().parent)
 
 

@@ -70,25 +70,39 @@ def run_sim(
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="following sim", description="Run the offline Bitget V2 simulator.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8900)
-    parser.add_argument("--ws-port", type=int, default=8901)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--equity", type=Decimal, default=Decimal("10000"))
-    parser.add_argument("--tick-interval", type=float, default=1.0, help="seconds between price steps (0: frozen)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="following sim",
+        description="Run the offline Bitget V2 simulator (REST and public WebSocket) until Ctrl-C, for paper "
+                    "trading or any Bitget client.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8900, help="REST port, 0 for any free one (default: 8900)")
+    parser.add_argument("--ws-port", type=int, default=8901,
+                        help="public WebSocket port, 0 for any free one (default: 8901)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the price walk and order ids (default: 0)")
+    parser.add_argument("--equity", type=Decimal, default=Decimal("10000"),
+                        help="starting USDT equity of the account (default: 10000)")
+    parser.add_argument("--tick-interval", type=float, default=1.0,
+                        help="seconds between price steps, 0 for frozen prices (default: 1.0)")
     parser.add_argument(
         "--live-prices",
         nargs="?",
         const=BITGET_PUBLIC_REST,
         default=None,
         metavar="URL",
-        help=f"follow live public tickers (default {BITGET_PUBLIC_REST}) when reachable, else the own path",
+        help=f"follow live public tickers (URL default {BITGET_PUBLIC_REST}) when reachable, else the own walk "
+             "(default: off)",
     )
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
-    parser.add_argument("--api-secret", default=DEFAULT_API_SECRET)
-    parser.add_argument("--passphrase", default=DEFAULT_PASSPHRASE)
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key to accept (default: {DEFAULT_API_KEY})")
+    parser.add_argument("--api-secret", default=DEFAULT_API_SECRET,
+                        help=f"API secret to verify signatures with (default: {DEFAULT_API_SECRET})")
+    parser.add_argument("--passphrase", default=DEFAULT_PASSPHRASE,
+                        help=f"API passphrase to accept (default: {DEFAULT_PASSPHRASE})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     run_sim(
         args.host,
