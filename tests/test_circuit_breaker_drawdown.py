@@ -79,20 +79,32 @@ def test_drawdown_from_the_peak_trips_safe_mode_refuses_entries_and_keeps_managi
 
 
 def test_the_peak_survives_a_restart(tmp_path: Path) -> None:
-    with running_system(tmp_path) as system:
-        wait_until(lambda: _peak(system) == Decimal("1000"), what="the peak journaled")
-        assert system.runtime.gate.mode is Mode.NORMAL
+    """On a real account (here a Bitget-compatible server that outlives the bot) the peak survives a restart.
+    A dry run is a new paper account each start and re-bases it instead (tests/test_second_demo_run.py)."""
+    from exchange.sim.engine import SimExchange
+    from exchange.sim.testing import SimCredentials, running_sim
 
-    # The next run starts 20% lower: the journaled peak trips the breaker at once.
-    with running_system(tmp_path, paper={"starting_equity": 800, "seed": 3, "tick_seconds": 3600}) as system:
-        wait_until(lambda: system.runtime.gate.mode is Mode.SAFE, what="safe mode after the restart")
-        (breaker,) = system.events("DRAWDOWN_BREAKER")
-        assert Decimal(breaker.detail["peak"]) == Decimal("1000")
-        assert Decimal(breaker.detail["equity"]) == Decimal("800")
+    creds = SimCredentials()
+    env = {"BITGET_API_KEY": creds.api_key, "BITGET_API_SECRET": creds.api_secret,
+           "BITGET_PASSPHRASE": creds.passphrase}
+    engine = SimExchange(seed=3, equity=Decimal("1000"))
+    with running_sim(engine=engine, credentials=creds) as sim:
+        live = {"env": env, "dry_run": False, "bitget": {"base_url": sim.base_url}}
+        with running_system(tmp_path, **live) as system:
+            wait_until(lambda: _peak(system) == Decimal("1000"), what="the peak journaled")
+            assert system.runtime.gate.mode is Mode.NORMAL
 
-    # Control: the same equity with a fresh journal (no peak yet) is no drawdown.
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    with running_system(fresh, paper={"starting_equity": 800, "seed": 3, "tick_seconds": 3600}) as system:
-        wait_until(lambda: _peak(system) == Decimal("800"), what="the first peak")
-        assert system.runtime.gate.mode is Mode.NORMAL
+        # The account lost 20% while the bot was down: the journaled peak trips the breaker at once.
+        engine.deposit(Decimal("-200"))
+        with running_system(tmp_path, **live) as system:
+            wait_until(lambda: system.runtime.gate.mode is Mode.SAFE, what="safe mode after the restart")
+            (breaker,) = system.events("DRAWDOWN_BREAKER")
+            assert Decimal(breaker.detail["peak"]) == Decimal("1000")
+            assert Decimal(breaker.detail["equity"]) == Decimal("800")
+
+        # Control: the same equity with a fresh journal (no peak yet) is no drawdown.
+        fresh = tmp_path / "fresh"
+        fresh.mkdir()
+        with running_system(fresh, **live) as system:
+            wait_until(lambda: _peak(system) == Decimal("800"), what="the first peak")
+            assert system.runtime.gate.mode is Mode.NORMAL
