@@ -30,6 +30,7 @@ from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
 from actors.notify import Notifier
 from actors.order_manager import OrderManager
+from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from actors.position_guard import PEAK_FLAG, PositionGuard
@@ -568,6 +569,8 @@ class Runtime:
             spec("parser", Parser, False, journal=journal, risk_gate=Address(d, "risk_gate"),
                  notifier=self.notifier, metrics=metrics, vision=self.vision,
                  use_default_stop_loss=config.risk.use_default_stop_loss),
+            spec("outcomes", OutcomeTracker, False, journal=journal, client=client, notifier=self.notifier,
+                 metrics=metrics, pos_mode=config.bitget.position_mode, interval_s=intervals.fills_seconds),
             spec("listener", Listener, False, client=self.preview, journal=journal, parser=Address(d, "parser"),
                  metrics=metrics, interval_s=config.listener.polling_seconds,
                  jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,

@@ -163,6 +163,7 @@ class PollIntervals(Section):
     account_seconds: float = Field(5.0, gt=0)
     positions_seconds: float = Field(3.0, gt=0)
     open_orders_seconds: float = Field(3.0, gt=0)
+    fills_seconds: float = Field(5.0, gt=0)  # the exchange's fill history: outcome notices and P&L
 
 
 class PriceFeedConfig(Section):

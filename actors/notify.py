@@ -1,7 +1,9 @@
 """Telling the user: notify_only signals, refusals, mode changes, protective actions.
 
 Every notice goes to the log at once; optionally also to a Telegram bot chat (Bot API ``sendMessage``) and/or
-a webhook (a JSON POST of ``{"kind", "text"}``). Remote delivery runs on a worker thread of its own, so a slow
+a webhook (a JSON POST of ``{"kind", "text"}`` plus, for outcome notices, structured fields: ``channel``,
+``message_id``, ``signal_id``, ``symbol``, ``side``, ``price``, ``size``, ``realized_pnl``, ``fees``, ``r_multiple``,
+``cause``, ``link`` ... as JSON numbers and strings). Remote delivery runs on a worker thread of its own, so a slow
 or dead endpoint never holds up the actor that raised the notice (a stop repair must not wait for a chat
 message). Delivery failures are logged and swallowed, and nothing that is logged contains the bot token or the
 webhook address: ``requests`` puts the URL (and with it ``/bot<token>/``) into its exception messages, so
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -34,10 +36,14 @@ _ATTEMPTS = 2
 _RETRY_PAUSE_MAX_S = 5.0
 
 
+NoticeValue = str | int | float | bool | None
+
+
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # NOTIFY_ONLY, SIGNAL_REFUSED, MODE_CHANGED, PROTECTIVE_CLOSE, ...
+    kind: str  # NOTIFY_ONLY, SIGNAL_REFUSED, MODE_CHANGED, PROTECTIVE_CLOSE, ENTRY_FILLED, POSITION_CLOSED, ...
     text: str
+    fields: tuple[tuple[str, NoticeValue], ...] = ()  # structured facts for the webhook (never secrets)
 
 
 def _utf16_length(text: str) -> int:
@@ -67,7 +73,7 @@ _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "requests")
 class _Delivery:
     target: str  # "telegram bot" | "webhook": what the log names, never the address
     url: str
-    payload: dict[str, str]
+    payload: dict[str, NoticeValue]
 
 
 class Notifier:
@@ -97,9 +103,13 @@ class Notifier:
         for name in _HTTP_LOGGERS:
             logging.getLogger(name).addFilter(self._log_filter)
 
-    def notify(self, kind: str, text: str) -> None:
-        """Log the notice and queue it for the configured chat/webhook. Never raises, never blocks."""
-        notice = Notice(kind, self._scrub(text))  # a notice may quote a channel post: never a secret of ours
+    def notify(self, kind: str, text: str, fields: Mapping[str, NoticeValue] | None = None) -> None:
+        """Log the notice and queue it for the configured chat/webhook. Never raises, never blocks.
+
+        ``fields`` go into the webhook's JSON body next to ``kind`` and ``text`` (which they cannot replace)."""
+        extra = tuple((k, self._scrub(v) if isinstance(v, str) else v) for k, v in (fields or {}).items()
+                      if k not in ("kind", "text"))
+        notice = Notice(kind, self._scrub(text), extra)  # a notice may quote a channel post: never a secret of ours
         log.warning("%s: %s", kind, notice.text)
         for listener in self.listeners:
             try:
@@ -142,7 +152,8 @@ class Notifier:
         deliveries: list[_Delivery] = []
         webhook = self._config.webhook
         if webhook.enabled and webhook.url:
-            deliveries.append(_Delivery("webhook", webhook.url, {"kind": notice.kind, "text": notice.text}))
+            body: dict[str, NoticeValue] = {"kind": notice.kind, "text": notice.text, **dict(notice.fields)}
+            deliveries.append(_Delivery("webhook", webhook.url, body))
         bot = self._config.telegram_bot
         if bot.enabled and self._bot_token is not None and bot.chat_id:
             url = f"{self._bot_api_url}/bot{self._bot_token.value}/sendMessage"

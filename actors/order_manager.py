@@ -255,6 +255,7 @@ class OrderManager(SupervisedActor):
             "stop_loss": str(sized.stop_loss),
             "position_side": sized.side.value,
             "attached_stop": self._attach_stop and not self._local_guard,
+            "risk_usdt": str(sized.risk_usdt),  # what the outcome's R multiple is measured against
         }
 
     def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
@@ -587,12 +588,13 @@ class OrderManager(SupervisedActor):
         elif kind is UpdateType.CLOSE_ALL:
             self._cancel_entries(message.signal_id)
             if position is not None:
-                self._close(position, None, f"signal {message.signal_id}: close all")
+                self._close(position, None, f"signal {message.signal_id}: close all", cause="channel_close")
             self._journal.set_signal_closed(message.signal_id)
         elif kind is UpdateType.CLOSE_PARTIAL and position is not None and parsed.update_percent is not None:
             size = partial_close_size(position, parsed.update_percent, self._client.contract(position.symbol))
             if size > 0:
-                self._close(position, size, f"signal {message.signal_id}: close {parsed.update_percent}%")
+                self._close(position, size, f"signal {message.signal_id}: close {parsed.update_percent}%",
+                            cause="channel_close")
         elif kind is UpdateType.SET_STOP and position is not None and parsed.update_price is not None:
             self._replace_stop(position, parsed.update_price, f"signal {message.signal_id}: set stop")
         elif position is not None and (
@@ -619,7 +621,7 @@ class OrderManager(SupervisedActor):
                 log.info("cancel %s: %s", row.client_oid, exc.code)
             self._resolve(row.client_oid, row.symbol)
 
-    def _replace_stop(self, position: Position, stop: Decimal, reason: str) -> bool:
+    def _replace_stop(self, position: Position, stop: Decimal, reason: str, *, break_even: bool = False) -> bool:
         """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
         stop could not be placed (the old one stays). The stop goes on the tick grid away from the entry."""
         try:
@@ -635,7 +637,7 @@ class OrderManager(SupervisedActor):
         if self._local_guard:
             set_local_stop(self._journal, position, stop, reason)
             self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
-                                                      "local": True})
+                                                      "local": True, "break_even": break_even})
             log.info("%s %s local stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
             return True
         current = self._stop_plans(position)
@@ -651,7 +653,9 @@ class OrderManager(SupervisedActor):
             except BitgetError as exc:
                 log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
         remember_moved_stop(self._journal, position, stop)
-        self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason})
+        self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
+                                                  "previous": str(old[0].trigger_price) if old else None,
+                                                  "break_even": break_even})
         log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
         return True
 
@@ -720,7 +724,8 @@ class OrderManager(SupervisedActor):
     def _protective_close(self, symbol: str, hold_side: str, reason: str) -> None:
         position = self._position(symbol, hold_side)
         if position is not None:
-            self._close(position, None, reason)
+            # A crossed local stop is the position's stop doing its job; anything else is a protective close.
+            self._close(position, None, reason, cause="stop" if reason.startswith("local stop") else "protective")
             self._journal.record_event("PROTECTIVE_CLOSE", {"symbol": symbol, "hold_side": hold_side,
                                                             "reason": reason})
             self._notifier.notify("PROTECTIVE_CLOSE", f"{symbol} {hold_side} closed: {reason}")
@@ -739,17 +744,18 @@ class OrderManager(SupervisedActor):
             self.schedule_once(_PANIC_RETRY_S, Tick(_PANIC_TICK + reason))
             return
         for position in positions:
-            self._close(position, None, f"panic: {reason}")
+            self._close(position, None, f"panic: {reason}", cause="panic")
         self._journal.record_event("PANIC_CLOSE", {"positions": len(positions), "reason": reason})
         self._notifier.notify("PANIC_CLOSE", f"closed {len(positions)} position(s): {reason}")
 
-    def _close(self, position: Position, size: Decimal | None, reason: str) -> None:
+    def _close(self, position: Position, size: Decimal | None, reason: str, cause: str = "protective") -> None:
+        """``cause`` (trading.outcomes.CAUSES) is journaled with the order: the outcome notices name it."""
         oid = action_client_oid("close", position.symbol, position.hold_side, size, time.time())
         request = close_request(position, self._pos_mode, oid, size)
         recorded = self._journal.record_intent(
             oid, signal_id=None, symbol=position.symbol, leg="close", side=request.side,
             trade_side=request.trade_side, order_type="market", size=request.size, price=None,
-            reduce_only=True, payload={"reason": reason},
+            reduce_only=True, payload={"reason": reason, "cause": cause},
         )
         if recorded:
             self._send(request, "close")
@@ -788,7 +794,7 @@ class OrderManager(SupervisedActor):
         if isinstance(message, ReducePosition):
             size = partial_close_size(position, message.fraction * 100, contract)
             if size > 0:
-                self._close(position, size, message.reason)
+                self._close(position, size, message.reason, cause="liquidation_reduce")
                 self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
@@ -804,7 +810,7 @@ class OrderManager(SupervisedActor):
         try:
             contract = self._client.contract(position.symbol)
             stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
-            moved = self._replace_stop(position, stop, message.reason)
+            moved = self._replace_stop(position, stop, message.reason, break_even=True)
         except BitgetError as exc:
             log.warning("%s: break-even move failed (%s)", position.symbol, exc.code)
             moved = False

@@ -264,7 +264,9 @@ class PositionGuard(SupervisedActor):
             entries = [row for row in orders if row.leg.startswith("entry")]
             if not entries or entries[0].payload.get("position_side", "long") != position.hold_side:
                 continue
-            tp1 = next((row for row in orders if row.leg == "tp1" and row.state is OrderState.ACCEPTED), None)
+            # FILLED: the outcome tracker saw the exchange execute it (fills), maybe before this poll did.
+            tp1 = next((row for row in orders if row.leg == "tp1"
+                        and row.state in (OrderState.ACCEPTED, OrderState.FILLED)), None)
             filled = sum((row.filled_size or Decimal(0) for row in entries), Decimal(0))
             if tp1 is None or not first_target_taken(tp1.exchange_order_id, live_ids, position.total, filled):
                 continue

@@ -25,7 +25,8 @@ def fast_config(tmp_path: Path, channel_url: str, **overrides: Any) -> Config:
         "monitor": {
             # The guard's positions poll and the OrderManager's pass both read all-position (5 requests/s):
             # together they stay under that limit, so a one-off read never queues behind a full bucket.
-            "poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.3, "open_orders_seconds": 1.0},
+            "poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.3, "open_orders_seconds": 1.0,
+                               "fills_seconds": 0.2},
             "price_feed": {"mode": "rest", "interval_seconds": 0.2},
             "health": {"port": 0},
         },

@@ -55,6 +55,17 @@ def test_webhook_notice_is_a_json_post_beside_the_bot(endpoint: NotifyServer) ->
     notifier.close()
 
 
+def test_webhook_body_carries_structured_fields_that_cannot_replace_kind_or_text(endpoint: NotifyServer) -> None:
+    notifier = notifier_for(endpoint, bot=False, webhook=True)
+    notifier.notify("POSITION_CLOSED", "BTCUSDT long closed", {
+        "kind": "NOT_THIS", "text": "nor this", "channel": "c", "message_id": 7, "realized_pnl": -1.25, "cause": "stop",
+        "r_multiple": None})
+    (received,) = wait_until(endpoint.requests, timeout=5, what="the webhook post")
+    assert received.body == {"kind": "POSITION_CLOSED", "text": "BTCUSDT long closed", "channel": "c",
+                             "message_id": 7, "realized_pnl": -1.25, "cause": "stop", "r_multiple": None}
+    notifier.close()
+
+
 def test_nothing_is_sent_when_nothing_is_configured(endpoint: NotifyServer,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     notifier = notifier_for(endpoint, bot=False, webhook=False)

@@ -23,6 +23,11 @@ API (all methods are thread-safe; one connection guarded by an RLock):
   error=None)``, ``order(client_oid)``, ``order_by_exchange_id(exchange_order_id)``,
   ``orders(states=None, symbol=None, signal_id=None)``, ``last_entry_times() -> dict[symbol, ts]``.
 - Events: ``record_event(kind, detail) -> id``, ``events(kind=None, since_id=0, limit=1000)``.
+- Fills: ``record_fill(FillRow) -> bool`` (False: that trade id is stored already), ``has_fill(trade_id)``,
+  ``fills(signal_id=None, symbol=None) -> list[FillRow]`` (exchange time order).
+- Notices: ``claim_notice(key, kind, detail) -> bool`` (True once per key, ever: a notice is sent once),
+  ``notice_claimed(key)``, ``notices(kind=None)``.
+- Reading: ``signals(channel=None, since=None)``, ``post_counts(since=None)``.
 - Flags: ``set_flag(name, value | None)``, ``get_flag(name)``; ``KILL_SWITCH_FLAG`` = "kill_switch".
 
 Durability: the database runs in WAL mode with ``synchronous=FULL``. NORMAL would be safe against
@@ -50,7 +55,7 @@ from typing import Any
 from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KILL_SWITCH_FLAG = "kill_switch"
 
 
@@ -139,6 +144,34 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
+class FillRow:
+    """One fill of ours as the exchange reports it (Bitget ``/api/v2/mix/order/fills``), with what it belongs to.
+
+    ``fee`` keeps Bitget's sign (negative = paid); ``profit`` is the exchange's realized profit of a closing fill
+    before fees. ``leg`` is the order leg (entry*, tp<n>, sl*, close, or stop/tp/liquidation/manual for an order
+    the exchange made from a plan or someone made by hand); ``cause`` why a closing fill closed.
+    """
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: str
+    trade_side: str | None
+    hold_side: str | None
+    opening: bool
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    profit: Decimal | None
+    ts: int  # exchange time, epoch milliseconds
+    signal_id: int | None
+    leg: str
+    cause: str | None = None
+    client_oid: str | None = None
+    recorded_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class EventRow:
     id: int
     ts: float
@@ -221,6 +254,36 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL,
             updated_at REAL NOT NULL
+        )""",
+    ),
+    # 2: the exchange's own fills of our orders (one row per trade id) and the outcome notices already sent.
+    2: (
+        """CREATE TABLE fills (
+            trade_id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            trade_side TEXT,
+            hold_side TEXT,
+            opening INTEGER NOT NULL,
+            price TEXT NOT NULL,
+            size TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            profit TEXT,
+            ts INTEGER NOT NULL,
+            signal_id INTEGER REFERENCES signals(id),
+            leg TEXT NOT NULL,
+            cause TEXT,
+            client_oid TEXT,
+            recorded_at REAL NOT NULL
+        )""",
+        "CREATE INDEX fills_signal ON fills (signal_id, ts)",
+        "CREATE INDEX fills_symbol ON fills (symbol, ts)",
+        """CREATE TABLE notices (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            detail_json TEXT NOT NULL,
+            created_at REAL NOT NULL
         )""",
     ),
 }
@@ -665,6 +728,104 @@ class Journal:
         """
         rows = self._query("SELECT symbol, MAX(created_at) FROM orders WHERE reduce_only = 0 GROUP BY symbol")
         return {symbol: float(created) for symbol, created in rows}
+
+    # --- fills -------------------------------------------------------------------------------------
+    _FILL_COLUMNS = (
+        "trade_id, order_id, symbol, side, trade_side, hold_side, opening, price, size, fee, profit, ts, signal_id, "
+        "leg, cause, client_oid, recorded_at"
+    )
+
+    def record_fill(self, fill: FillRow) -> bool:
+        """Store a fill once: False when its trade id is stored already (the stored row is kept)."""
+        values = (
+            fill.trade_id, fill.order_id, fill.symbol, fill.side, fill.trade_side, fill.hold_side,
+            int(bool(fill.opening)), _decimal_text(fill.price, "price"), _decimal_text(fill.size, "size"),
+            _decimal_text(fill.fee, "fee"), _optional_decimal_text(fill.profit, "profit"), int(fill.ts),
+            fill.signal_id, fill.leg, fill.cause, fill.client_oid, self._clock(),
+        )  # fmt: skip
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                f"INSERT INTO fills ({self._FILL_COLUMNS}) VALUES ({', '.join('?' for _ in values)}) "
+                "ON CONFLICT(trade_id) DO NOTHING",
+                values,
+            ).rowcount
+            return inserted == 1
+
+    @staticmethod
+    def _fill_row(row: tuple[Any, ...]) -> FillRow:
+        (trade_id, order_id, symbol, side, trade_side, hold_side, opening, price, size, fee, profit, ts, signal_id,
+         leg, cause, client_oid, recorded_at) = row  # fmt: skip
+        return FillRow(
+            trade_id=trade_id, order_id=order_id, symbol=symbol, side=side, trade_side=trade_side,
+            hold_side=hold_side, opening=bool(opening), price=Decimal(price), size=Decimal(size), fee=Decimal(fee),
+            profit=_to_decimal(profit), ts=int(ts), signal_id=None if signal_id is None else int(signal_id), leg=leg,
+            cause=cause, client_oid=client_oid, recorded_at=float(recorded_at),
+        )  # fmt: skip
+
+    def has_fill(self, trade_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)))
+
+    def fills(self, *, signal_id: int | None = None, symbol: str | None = None) -> list[FillRow]:
+        """Stored fills matching the filters, in exchange time order (trade id breaks ties)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if signal_id is not None:
+            clauses.append("signal_id = ?")
+            params.append(signal_id)
+        if symbol is not None:
+            clauses.append("symbol = ?")
+            params.append(symbol)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(f"SELECT {self._FILL_COLUMNS} FROM fills{where} ORDER BY ts, trade_id", params)
+        return [self._fill_row(row) for row in rows]
+
+    # --- notices -----------------------------------------------------------------------------------
+    def claim_notice(self, key: str, kind: str, detail: dict[str, Any]) -> bool:
+        """True the first time ``key`` is claimed (send the notice), False ever after, also after a restart."""
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                "INSERT INTO notices (key, kind, detail_json, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO NOTHING",
+                (key, kind, _dumps(detail), self._clock()),
+            ).rowcount
+            return inserted == 1
+
+    def notice_claimed(self, key: str) -> bool:
+        return bool(self._query("SELECT 1 FROM notices WHERE key = ?", (key,)))
+
+    def notices(self, kind: str | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
+        """(key, kind, detail, created_at) of the notices sent, oldest first."""
+        sql = "SELECT key, kind, detail_json, created_at FROM notices"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        rows = self._query(sql + " ORDER BY created_at, rowid", params)
+        return [(key, k, json.loads(detail), float(created)) for key, k, detail, created in rows]
+
+    # --- reading for status and reports ---------------------------------------------------------
+    def signals(self, *, channel: str | None = None, since: float | None = None) -> list[SignalRow]:
+        """Every signal row (any decision), oldest first, optionally of one channel / created since ``since``."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if channel is not None:
+            clauses.append("channel = ?")
+            params.append(channel)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(f"SELECT {self._SIGNAL_COLUMNS} FROM signals{where} ORDER BY id", params)
+        return [self._signal_row(row) for row in rows]
+
+    def post_counts(self, *, since: float | None = None) -> dict[str, int]:
+        """channel -> number of posts seen (created since ``since``)."""
+        sql = "SELECT channel, COUNT(*) FROM posts"
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE created_at >= ?"
+            params.append(since)
+        return {channel: int(count) for channel, count in self._query(sql + " GROUP BY channel", params)}
 
     # --- events ------------------------------------------------------------------------------------
     def record_event(self, kind: str, detail: dict[str, Any]) -> int:

@@ -267,6 +267,9 @@ class Order:
     preset_stop_loss_price: Decimal | None = None
     preset_take_profit_price: Decimal | None = None
     fee: Decimal | None = None
+    # normal | market | profit_market | loss_market | pos_profit_market | pos_loss_market | liquidation | ...:
+    # what made the order (a triggered take-profit or stop plan, a liquidation); None when not reported.
+    order_source: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -300,6 +303,7 @@ class Order:
             preset_stop_loss_price=r.positive_or_none("presetStopLossPrice"),
             preset_take_profit_price=r.positive_or_none("presetStopSurplusPrice"),
             fee=r.opt_dec("fee"),
+            order_source=(r.opt_text("orderSource") or "").lower() or None,
         )
 
 
@@ -361,6 +365,8 @@ class Fill:
     fee_coin: str | None
     profit: Decimal | None
     ts: int
+    pos_mode: str | None = None  # posMode: hedge_mode | one_way_mode (decides which position a close fill hit)
+    trade_scope: str | None = None  # tradeScope: taker | maker
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "fills") -> Fill:
@@ -386,6 +392,8 @@ class Fill:
             fee_coin=fee_coin,
             profit=r.opt_dec("profit"),
             ts=r.integer("cTime"),
+            pos_mode=(r.opt_text("posMode") or "").lower() or None,
+            trade_scope=(r.opt_text("tradeScope") or "").lower() or None,
         )
 
 

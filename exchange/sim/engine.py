@@ -64,6 +64,16 @@ class PriceSnapshot:
 PriceListener = Callable[[PriceSnapshot], None]
 
 
+# Bitget's orderSource of the order a triggered TP/SL plan makes (market execution).
+_PLAN_ORDER_SOURCE = {
+    "profit_plan": "profit_market",
+    "loss_plan": "loss_market",
+    "pos_profit": "pos_profit_market",
+    "pos_loss": "pos_loss_market",
+    "moving_plan": "track_plan_market",
+}
+
+
 def _other(hold_side: str) -> str:
     return SHORT if hold_side == LONG else LONG
 
@@ -1226,7 +1236,8 @@ class SimExchange:
             size = position.size if plan.size is None else min(plan.size, position.size)
             plan.status = "executed"
             order = self._close_order(
-                position, size, source=f"{plan.plan_type}_market", execute_price=plan.execute_price
+                position, size, source=_PLAN_ORDER_SOURCE.get(plan.plan_type, f"{plan.plan_type}_market"),
+                execute_price=plan.execute_price,
             )
             plan.executed_order_id = order.order_id
             if plan.source_order_id:

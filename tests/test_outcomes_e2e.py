@@ -1,0 +1,102 @@
+"""End to end on the simulator: an entry fills, target 1 fills, the stop moves to break-even, the stop fills.
+
+The user hears each of it once (ENTRY_FILLED, TAKE_PROFIT_FILLED, STOP_MOVED, STOP_FILLED, POSITION_CLOSED) with
+the structured webhook fields, the P&L and fees equal the simulator's own fills, and nothing is announced twice
+after a restart."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.app import Runtime
+from actors.config import load_secrets
+from tests.e2e import CHANNEL, running_system
+from tests.notify_server import NotifyServer
+from tests.waiting import wait_until
+from trading.journal import Journal, OrderState
+
+KINDS = ("ENTRY_FILLED", "TAKE_PROFIT_FILLED", "STOP_MOVED", "STOP_FILLED", "POSITION_CLOSED")
+
+
+def _bodies(server: NotifyServer, kind: str | None = None) -> list[dict[str, Any]]:
+    return [r.body for r in server.requests() if kind is None or r.body.get("kind") == kind]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pos_mode", ["one_way_mode", "hedge_mode"])
+def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(tmp_path: Path, pos_mode: str) -> None:
+    with NotifyServer() as hook:
+        overrides: dict[str, Any] = {
+            "notify": {"webhook": {"enabled": True, "url": f"{hook.url}/hook"}},
+            "bitget": {"position_mode": pos_mode},
+            "risk": {"cooldown_seconds": 0, "stoploss": {"break_even_buffer_pct": 0.002}},
+        }
+        with running_system(tmp_path, **overrides) as system:
+            engine = system.engine
+            post_id = system.channel.add_post(system.long_signal())
+            ladder = wait_until(lambda: sorted((p for p in engine.plan_orders("BTCUSDT")
+                                                if p.plan_type == "profit_plan"), key=lambda p: p.trigger_price),
+                                what="the take-profit ladder")
+            entered = wait_until(lambda: _bodies(hook, "ENTRY_FILLED"), what="ENTRY_FILLED")
+            position = system.open_positions()[0]
+            assert Decimal(str(entered[0]["size"])) == position.size
+            assert Decimal(str(entered[0]["price"])) == position.average_price
+
+            engine.set_price("BTCUSDT", ladder[0].trigger_price)  # target 1 only
+            wait_until(lambda: _bodies(hook, "TAKE_PROFIT_FILLED"), what="TAKE_PROFIT_FILLED")
+            moved = wait_until(lambda: _bodies(hook, "STOP_MOVED"), what="STOP_MOVED")
+            (stop,) = wait_until(lambda: [p for p in system.stop_plans("BTCUSDT")
+                                          if Decimal(str(moved[0]["new_stop"])) == p.trigger_price],
+                                 what="the break-even stop on the exchange")
+            engine.set_price("BTCUSDT", engine.contract("BTCUSDT").round_price(stop.trigger_price * Decimal("0.998")))
+            wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
+            assert not system.open_positions()
+
+            fills = engine.fills("BTCUSDT")
+            assert fills
+            journal = system.runtime.journal
+            assert journal is not None
+            signal = journal.signal_for_post(CHANNEL, post_id)
+            assert signal is not None
+            tp_rows = {r.leg: r.state for r in journal.orders(signal_id=signal.id) if r.leg.startswith("tp")}
+            assert tp_rows == {"tp1": OrderState.FILLED, "tp2": OrderState.CANCELED}, "no take-profit left ACCEPTED"
+            # One more pass must not repeat anything.
+            recorder_passes = len(hook.requests())
+            wait_until(lambda: len(journal.fills()) == len(fills), what="every fill journaled")
+        assert len(hook.requests()) == recorder_passes
+
+        bodies = _bodies(hook)
+        kinds = [b["kind"] for b in bodies if b["kind"] in KINDS]
+        assert sorted(kinds) == sorted(KINDS), kinds
+        by_kind = {b["kind"]: b for b in bodies}
+        for body in (by_kind[k] for k in KINDS):
+            assert body["channel"] == CHANNEL and body["message_id"] == post_id and body["symbol"] == "BTCUSDT"
+            assert body["side"] == "long" and body["signal_id"] == signal.id and isinstance(body["text"], str)
+            assert body["link"].endswith(f"/{CHANNEL}/{post_id}")
+        assert "break-even" in by_kind["STOP_MOVED"]["reason"]
+        assert by_kind["TAKE_PROFIT_FILLED"]["target"] == 1
+        assert by_kind["STOP_FILLED"]["cause"] == "break_even_stop"
+        closed = by_kind["POSITION_CLOSED"]
+        realized = sum(f.profit for f in fills) + sum(f.fee for f in fills)  # the simulator's fee is negative
+        fees = -sum(f.fee for f in fills)
+        assert Decimal(str(closed["realized_pnl"])) == pytest.approx(realized, abs=Decimal("1e-8"))
+        assert Decimal(str(closed["fees"])) == pytest.approx(fees, abs=Decimal("1e-8"))
+        assert closed["cause"] == "break_even_stop"
+        assert closed["r_multiple"] is not None and closed["holding_seconds"] is not None
+
+        # After a restart on the same journal nothing is announced again.
+        before = len(hook.requests())
+        config = system.runtime.config
+        runtime = Runtime(config, load_secrets(config, {}), env={})
+        runtime.start()
+        try:
+            assert runtime.journal is not None
+            journal2: Journal = runtime.journal
+            wait_until(lambda: journal2.events("RECONCILED"), what="the restarted bot reconciled")
+        finally:
+            runtime.stop()
+        assert len(hook.requests()) == before
