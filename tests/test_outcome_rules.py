@@ -179,4 +179,5 @@ def test_bitget_fill_row_keeps_position_mode_and_scope() -> None:
            "cTime": "1700720700342"}
     parsed = Fill.from_api(row)
     assert parsed.pos_mode == "hedge_mode" and parsed.trade_scope == "taker" and parsed.fee == D("-0.02236284")
-    assert rules.fill_hold_side(parsed.side, rules.fill_opens(parsed.trade_side, parsed.side), parsed.pos_mode) == "long"
+    opening = rules.fill_opens(parsed.trade_side, parsed.side)
+    assert rules.fill_hold_side(parsed.side, opening, parsed.pos_mode) == "long"
