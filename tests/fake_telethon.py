@@ -78,9 +78,8 @@ class FakeTelegramClient:
         with self._lock:
             message_id = self._next_id
             self._next_id += 1
-            self.messages[message_id] = FakeMessage(
-                id=message_id, message=text, date=T0 + timedelta(minutes=message_id), **fields
-            )
+            date = fields.pop("date", T0 + timedelta(minutes=message_id))
+            self.messages[message_id] = FakeMessage(id=message_id, message=text, date=date, **fields)
             return message_id
 
     def album(self, caption: str, pictures: list[bytes]) -> list[int]:

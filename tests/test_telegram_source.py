@@ -6,6 +6,7 @@ import asyncio
 import random
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def test_a_signal_read_by_the_user_client_becomes_one_protected_entry(tmp_path: 
     telegram = {"session_path": str(tmp_path / "tg" / "session")}
     with running_system(tmp_path, env, listener={"mode": "telegram"}, telegram=telegram) as system:
         assert isinstance(system.runtime.preview, TelegramSource)
-        fake.post(system.long_signal("BTCUSDT"))
+        fake.post(system.long_signal("BTCUSDT"), date=datetime.now(timezone.utc))  # fresh: within the age limit
         entries = wait_until(lambda: system.entry_orders("BTCUSDT"), what="the entry on the simulator")
         assert len(entries) == 1 and entries[0].preset_stop_loss is not None
         polls = len(fake.calls)
