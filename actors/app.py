@@ -25,7 +25,7 @@ from actors.base import ActorDirectory, ProgressWatch, TradingGate
 from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
 from actors.health import HealthServer
-from actors.listener import Listener
+from actors.listener import CHANNEL_POLLED, Listener
 from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
 from actors.notify import Notifier
@@ -64,7 +64,7 @@ log = logging.getLogger("following")
 
 RESET_FLAG = "mode_reset_requested"
 CRITICAL = ("price_feed", "order_manager", "position_guard")
-READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive", "price_feed")
+READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive", "price_feed", CHANNEL_POLLED)
 
 
 def configure_logging(level: str, secret_values: list[str]) -> None:
@@ -575,7 +575,7 @@ class Runtime:
                  metrics=metrics, interval_s=config.listener.polling_seconds,
                  jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,
                  max_catch_up_pages=config.listener.max_catch_up_pages,
-                 skip_history_on_first_start=not config.demo.enabled, media=self.media),
+                 skip_history_on_first_start=not config.demo.enabled, media=self.media, status=status),
         ]
 
 

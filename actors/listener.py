@@ -25,8 +25,12 @@ from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
 from parsing.web_preview import PreviewRedirected, catch_up
 from trading.journal import Journal, PostStatus
+from trading.signal_age import posted_epoch
 
 log = logging.getLogger("following.listener")
+
+CHANNEL_POLLED = "channel_polled"  # the /readyz fact: the channel was read successfully at least once
+_EMPTY_BASELINE_SKEW_S = 2.0  # post dates have second resolution and the channel's clock is not ours
 
 
 class PollPlan:
@@ -70,8 +74,10 @@ class ChannelPoller:
         max_catch_up_pages: int = 10,
         skip_history_on_first_start: bool = True,
         media: MediaStore | None = None,
+        status: Any = None,
     ) -> None:
         self.source = source
+        self._status = status  # /readyz: red until the first successful poll of the channel
         self._journal = journal
         self._hand_on = hand_on
         self._metrics = metrics
@@ -85,33 +91,69 @@ class ChannelPoller:
         started = time.monotonic()
         try:
             last_seen = self._journal.last_message_id(channel)
+            first_start = self._first_start(channel) if last_seen is None and self._skip_history else None
             # The latest page carries the new posts and the recent old ones (whose edits we must see);
             # only when it does not reach back to the last post seen is there a gap to page over.
             posts = self.source.fetch_latest()
-            baseline_flag = f"listener_baseline:{channel}"
-            if last_seen is None and self._skip_history and self._journal.get_flag(baseline_flag) is None:
-                self._record_history(posts)
-                self._journal.set_flag(baseline_flag, str(time.time()))
-                posts = []
+            if first_start is not None:
+                posts = self._split_history(channel, posts, first_start)
             elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
                 posts = catch_up(self.source, last_seen, self._max_pages, on_gap=self._record_gap)
         except PostSourceRateLimited as exc:
-            self._metrics.poll_error("listener")
+            self._poll_failed(f"rate limited ({exc})")
             log.warning("%s: rate limited (%s); backing off", channel, exc)
             return self.plan.after_failure(exc.retry_after)
         except PreviewRedirected as exc:
-            self._metrics.poll_error("listener")
+            self._poll_failed(f"no public web preview: {exc}")
             log.error("%s has no public web preview: %s; check listener.target_url", channel, exc)
             return self.plan.after_failure()
         except PostSourceError as exc:
-            self._metrics.poll_error("listener")
+            self._poll_failed(f"poll failed: {exc}")
             log.warning("%s: poll failed: %s", channel, exc)
             return self.plan.after_failure()
         finally:
             self._metrics.observe_poll("listener", time.monotonic() - started)
         for post in sorted(posts, key=lambda p: p.message_id):
             self._take(post)
+        if self._status is not None and not self._status.get(CHANNEL_POLLED):
+            self._status.set(CHANNEL_POLLED, True)
         return self.plan.after_success()
+
+    def _poll_failed(self, why: str) -> None:
+        self._metrics.poll_error("listener")
+        if self._status is not None and not self._status.get(CHANNEL_POLLED):
+            self._status.set(CHANNEL_POLLED, False, f"no successful poll of the channel yet ({why[:200]})")
+
+    def _first_start(self, channel: str) -> float:
+        """When the bot first tried to read this channel (journaled at the first attempt, kept across restarts)."""
+        flag = f"listener_first_start:{channel}"
+        stored = self._journal.get_flag(flag)
+        if stored is None:
+            baseline = self._journal.get_flag(f"listener_baseline:{channel}")  # a journal from before this flag
+            stored = baseline or str(time.time())
+            self._journal.set_flag(flag, stored)
+        return float(stored)
+
+    def _split_history(self, channel: str, posts: list[Post], first_start: float) -> list[Post]:
+        """No post of this channel journaled yet: posts published before the first start (undated ones on the
+        first page) are history, journaled and never traded; posts published since (while the channel was
+        unreachable, or after an empty first page) are handed on. The first successful page sets the baseline;
+        once the channel showed no post at it, a post dated well before it can only come from a page misread as
+        empty, and stays history too."""
+        baseline_flag = f"listener_baseline:{channel}"
+        baseline = self._journal.get_flag(baseline_flag)
+        # Post dates have second resolution: a post in the very second of the first start counts as history.
+        cutoff = first_start if baseline is None else first_start - _EMPTY_BASELINE_SKEW_S
+        history, new = [], []
+        for post in posts:
+            published = posted_epoch(post.date)
+            # undated: history on the first page, new after an empty one
+            is_new = baseline is not None if published is None else published > cutoff
+            (new if is_new else history).append(post)
+        self._record_history(history)
+        if baseline is None:
+            self._journal.set_flag(baseline_flag, str(time.time()))
+        return new
 
     def _record_history(self, posts: list[Post]) -> None:
         """First start on a channel: what is already there is history, not a signal to act on. Each post is
@@ -120,7 +162,8 @@ class ChannelPoller:
             self._journal.record_post(post)
             self._journal.record_signal(post.channel, post.message_id, {}, "history",
                                         "on the channel before the first start")
-        log.info("first start on %s: %d existing posts recorded, not traded", self.source.channel, len(posts))
+        if posts:
+            log.info("first start on %s: %d existing posts recorded, not traded", self.source.channel, len(posts))
 
     def _record_gap(self, first_id: int, last_id: int) -> None:
         self._journal.record_event(
@@ -189,6 +232,7 @@ class Listener(SupervisedActor):
         skip_history_on_first_start: bool = True,
         media: MediaStore | None = None,
         poll_deadline_s: float | None = None,
+        status: Any = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -196,7 +240,7 @@ class Listener(SupervisedActor):
             source=client, journal=journal, hand_on=parser.tell, metrics=metrics,
             plan=PollPlan(interval_s, jitter_s, backoff_max_s, random.Random()),
             max_catch_up_pages=max_catch_up_pages, skip_history_on_first_start=skip_history_on_first_start,
-            media=media,
+            media=media, status=status,
         )
         # every page of a full catch-up taking its whole timeout, and some slack
         page_timeout = float(getattr(client, "timeout", 30.0))

@@ -164,6 +164,26 @@ def render_channel_page(
     )
 
 
+def render_empty_channel_page(channel: str) -> str:
+    """A channel with no post yet, as t.me shows it: the channel's header over "No posts found"."""
+    title = html.escape(channel)
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f"<title>{title} – Telegram</title>"
+        f'<meta property="og:title" content="{title}"></head>'
+        '<body class="widget_frame_base tgme_webpreview">'
+        '<header class="tgme_header"><div class="tgme_container"><div class="tgme_channel_info">'
+        f'<div class="tgme_channel_info_header_title"><span dir="auto">{title}</span></div>'
+        f'<div class="tgme_channel_info_header_username"><a href="https://t.me/{channel}">@{title}</a></div>'
+        "</div></div></header>"
+        f'<main class="tgme_main" data-url="/{channel}"><div class="tgme_container">'
+        '<section class="tgme_channel_history js-message_history"><div class="tgme_widget_message_wrap '
+        'js-widget_message_wrap"><div class="tgme_widget_message_centered">'
+        '<div class="tme_no_messages_found">'
+        "No posts found</div></div></div></section></div></main></body></html>"
+    )
+
+
 def render_soft_empty_page(channel: str) -> str:
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
@@ -314,6 +334,13 @@ class ChannelServer:
         with self._lock:
             self._faults.delays.extend([seconds] * times)
 
+    def clear_faults(self) -> None:
+        """Serve normally again (queued failures, delays and soft-empty pages are dropped)."""
+        with self._lock:
+            self._faults.statuses.clear()
+            self._faults.delays.clear()
+            self._faults.soft_empty = 0
+
     def serve_soft_empty_next(self, times: int = 1) -> None:
         with self._lock:
             self._faults.soft_empty += times
@@ -374,6 +401,8 @@ class ChannelServer:
 
         before = first_int("before")
         after = first_int("after")
+        if not ordered and before is None and after is None:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, render_empty_channel_page(self.channel).encode()
         if after is not None:
             newer = [post for post in ordered if post.message_id > after]
             page_posts = newer[: self.page_size]

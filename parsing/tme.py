@@ -41,12 +41,15 @@ class PageInfo:
     ``after`` the cursor for newer posts when the page is not the newest one. ``soft_empty`` is the
     "No posts found" page, which can be a soft rate limit and must never be read as an empty channel.
     ``has_history`` is False when the message history section is missing (not a channel page).
+    ``channel_info`` is True when the page carries the channel's header (``tgme_channel_info``): "No posts found"
+    under a channel header is how a channel with no posts at all is shown.
     """
 
     before: int | None
     after: int | None
     soft_empty: bool
     has_history: bool
+    channel_info: bool = False
 
 
 def _classes(element: etree._Element) -> set[str]:
@@ -80,6 +83,7 @@ _XP_TME_MESSAGES_MORE = etree.XPath(f"//a[{_xpath_class('tme_messages_more')}]")
 _XP_PREV_LINK = etree.XPath("//link[@rel='prev']")
 _XP_TME_NO_MESSAGES_FOUND = etree.XPath(f"//*[{_xpath_class('tme_no_messages_found')}]")
 _XP_TGME_CHANNEL_HISTORY = etree.XPath(f"//section[{_xpath_class('tgme_channel_history')}]")
+_XP_TGME_CHANNEL_INFO = etree.XPath(f"//*[{_xpath_class('tgme_channel_info')}]")
 
 
 def _load(html: str) -> etree._Element | None:
@@ -324,7 +328,9 @@ def page_info(html: str) -> PageInfo:
             break
     soft_empty = bool(_XP_TME_NO_MESSAGES_FOUND(root))
     has_history = bool(_XP_TGME_CHANNEL_HISTORY(root))
-    return PageInfo(before=before, after=after, soft_empty=soft_empty, has_history=has_history)
+    channel_info = bool(_XP_TGME_CHANNEL_INFO(root))
+    return PageInfo(before=before, after=after, soft_empty=soft_empty, has_history=has_history,
+                    channel_info=channel_info)
 
 
 def page_cursor(html: str) -> int | None:

@@ -2,8 +2,10 @@
 
 Every failure is a ``PreviewError``; in particular the soft "No posts found" page is reported as
 ``PreviewUnavailable`` (t.me serves it under load), never as an empty list, so a poller cannot mistake a
-throttled fetch for "nothing new". Redirects are not followed: t.me redirects channels without a public
-preview away from ``/s/``.
+throttled fetch for "nothing new". One exception: the newest page of a channel that has no post at all is
+"No posts found" under the channel's own header (``tgme_channel_info``); that is an empty result. A page
+further back (``?before=``) is never read as empty that way, so a catch-up cannot stop early on it.
+Redirects are not followed: t.me redirects channels without a public preview away from ``/s/``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class WebPreviewClient:
         return f"WebPreviewClient({self.base_url!r}, {self.channel!r})"
 
     def fetch_latest(self) -> list[Post]:
-        return self._fetch({})
+        return self._fetch({}, newest=True)
 
     def fetch_before(self, message_id: int) -> list[Post]:
         return self._fetch({"before": str(int(message_id))})
@@ -97,7 +99,7 @@ class WebPreviewClient:
     def fetch_after(self, message_id: int) -> list[Post]:
         return self._fetch({"after": str(int(message_id))})
 
-    def _fetch(self, params: dict[str, str]) -> list[Post]:
+    def _fetch(self, params: dict[str, str], *, newest: bool = False) -> list[Post]:
         try:
             response = self._session.get(
                 self._page_url,
@@ -127,6 +129,8 @@ class WebPreviewClient:
         html = response.text
         info = page_info(html)
         if info.soft_empty:
+            if newest and info.channel_info:
+                return []  # the channel's own page, with its header, and no post yet: an empty channel
             raise PreviewUnavailable("the page says 'No posts found' (soft rate limit?)")
         if not info.has_history:
             raise PreviewBadPage("no message history section on the page")

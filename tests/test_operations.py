@@ -41,7 +41,7 @@ def test_health_ready_and_metrics_over_http(tmp_path: Path) -> None:
         assert health.json()["ok"] is True
         ready = wait_until(lambda: (r := requests.get(_url(system, "/readyz"), timeout=5)).status_code == 200 and r)
         assert ready.json()["checks"] == {"exchange": True, "orders_reconciled": True, "positions_protected": True,
-                                          "actors_alive": True, "price_feed": True}
+                                          "actors_alive": True, "price_feed": True, "channel_polled": True}
         system.channel.add_post(system.long_signal("BTCUSDT"))
         wait_until(system.open_positions, what="a position")
         metrics = wait_until(lambda: (m := requests.get(_url(system, "/metrics"), timeout=5).text)
