@@ -56,6 +56,9 @@ def test_a_stale_entry_is_notify_only_with_its_age_counted_journaled_and_notifie
     with running_system(tmp_path) as system:
         journal = system.runtime.journal
         assert journal is not None
+        # Not the channel's first post: a post dated before the first start on an empty channel is history.
+        hello = system.channel.add_post("Good morning traders")
+        wait_until(lambda: journal.last_message_id(CHANNEL) == hello, what="the first post read")
         post = system.channel.add_post(system.long_signal("BTCUSDT"), date=_iso(180))
         event = wait_until(lambda: next((e.detail for e in journal.events("SIGNAL_REFUSED")
                                          if e.detail["message_id"] == post), None), what="the stale entry refused")
