@@ -29,14 +29,18 @@ def run_sim(
     tick_interval_s: float = 1.0,
     live_prices_url: str | None = None,
     stop_event: threading.Event | None = None,
+    volatility: float = 0.001,
+    admin: bool = False,
 ) -> None:
     """Serve REST + public WebSocket until Ctrl-C (or ``stop_event``).
 
     Prices follow a seeded random walk, or with ``live_prices_url`` Bitget's public tickers whenever they can
-    be read (the walk otherwise).
+    be read (the walk otherwise). ``admin`` serves the unauthenticated ``/_sim/`` endpoints (state, request log,
+    faults, prices) for test harnesses running the simulator as a process of its own.
     """
-    engine = SimExchange(seed=seed, equity=equity)
-    server = SimServer(engine, host=host, port=port, api_key=api_key, api_secret=api_secret, passphrase=passphrase)
+    engine = SimExchange(seed=seed, equity=equity, volatility=volatility)
+    server = SimServer(engine, host=host, port=port, api_key=api_key, api_secret=api_secret, passphrase=passphrase,
+                       admin=admin)
     ws_server = SimWsServer(engine, host=host, port=ws_port)
     base_url = server.start()
     ws_url = ws_server.start()
@@ -50,6 +54,8 @@ def run_sim(
     if live is not None:
         print(f"prices from {live_prices_url} when reachable, else the simulator's own path", flush=True)
     print(f"Bitget simulator WebSocket at {ws_url}", flush=True)
+    if admin:
+        print(f"admin endpoints (unauthenticated) at {base_url}/_sim/", flush=True)
     if (api_key, api_secret, passphrase) == (DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSPHRASE):
         # Only the well-known demo defaults are echoed; real-looking credentials are never printed.
         print(f"credentials (defaults): key={api_key} secret={api_secret} passphrase={passphrase}", flush=True)
@@ -84,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="starting USDT equity of the account (default: 10000)")
     parser.add_argument("--tick-interval", type=float, default=1.0,
                         help="seconds between price steps, 0 for frozen prices (default: 1.0)")
+    parser.add_argument("--volatility", type=float, default=0.001,
+                        help="standard deviation of one price step, 0 for a price that stays put while tickers "
+                             "still go out (default: 0.001)")
+    parser.add_argument("--admin", action="store_true",
+                        help="serve unauthenticated /_sim/ endpoints (state, request log, faults, prices) for "
+                             "test harnesses; loopback test runs only")
     parser.add_argument(
         "--live-prices",
         nargs="?",
@@ -115,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         equity=args.equity,
         tick_interval_s=args.tick_interval,
         live_prices_url=args.live_prices,
+        volatility=args.volatility,
+        admin=args.admin,
     )
     return 0
 

@@ -778,6 +778,8 @@ class SimExchange:
     def _position_closed(self, position: SimPosition) -> None:
         """A flat position takes its TP/SL plans and pending close orders with it."""
         del self._positions[(position.symbol, position.hold_side)]
+        if self.faults.plans_survive_flat_enabled():
+            return  # the client has to cancel its plans (and pending close orders) itself
         for plan in self._plans.values():
             if (
                 plan.status == "live"

@@ -56,6 +56,7 @@ class FaultPlan:
         self._ws_muted = False
         self._ws_pings_ignored = False
         self._ws_drop_probability = 0.0
+        self._plans_survive_flat = False
 
     # ---- scripting -------------------------------------------------------------------------------------
     def latency(self, endpoint: str, seconds: float) -> None:
@@ -122,6 +123,17 @@ class FaultPlan:
             self._ws_muted = self._ws_pings_ignored = False
             self._ws_drop_probability = 0.0
         self._engine.set_stale_prices(False)
+
+    def plans_survive_flat(self, enabled: bool = True) -> None:
+        """A position going flat leaves its TP/SL plans live (some exchanges and mocks do): cleaning them up is
+        then the client's job, and a plan left behind fails when it triggers on the flat symbol. A behaviour
+        setting rather than a fault: ``clear()`` leaves it as it is."""
+        with self._lock:
+            self._plans_survive_flat = enabled
+
+    def plans_survive_flat_enabled(self) -> bool:
+        with self._lock:
+            return self._plans_survive_flat
 
     def drop_ws(self) -> None:
         """Close every open WebSocket connection now."""

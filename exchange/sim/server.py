@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from exchange.bitget.signing import sign
+from exchange.sim import admin as sim_admin
 from exchange.sim.api import ROUTES_BY_PATH, Route, dispatch
 from exchange.sim.engine import SimExchange
 from exchange.sim.errors import SimError
@@ -78,6 +79,7 @@ class SimServer:
         rate_limit_overrides: dict[str, int] | None = None,
         demo: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        admin: bool = False,
     ) -> None:
         self.engine = engine
         self.host = host
@@ -89,6 +91,7 @@ class SimServer:
         self.rate_limits = rate_limits
         self._rate_overrides = {endpoint_key(k): v for k, v in (rate_limit_overrides or {}).items()}
         self.demo = demo  # True: require ``paptrading: 1``; False: refuse it; None: accept either
+        self.admin = admin  # serve the unauthenticated /_sim/ admin endpoints (exchange/sim/admin.py)
         self._limiter = RateLimiter(clock)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -210,6 +213,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim, engine = self.sim, self.sim.engine
         split = urlsplit(self.path)
         path, raw_query = split.path, split.query
+        if sim.admin and path.startswith(sim_admin.ADMIN_PREFIX):
+            self._handle_admin(method, path, raw_query)
+            return
         route = ROUTES_BY_PATH.get(path)
         params: dict[str, Any] = {}
         status, code = 200, "00000"
@@ -254,6 +260,16 @@ class _Handler(BaseHTTPRequestHandler):
         # Logged before the reply goes out, so a caller holding the answer always finds its request logged.
         engine.record_request(LoggedRequest(method, path, endpoint_key(path), params, status, code))
         self._send(status, answer)
+
+    def _handle_admin(self, method: str, path: str, raw_query: str) -> None:
+        """A /_sim/ call: never rate-limited, faulted or logged as an exchange request."""
+        try:
+            params = self._parse_params(method, raw_query, self._read_body())
+        except _Reply as reply:
+            status, data = 400, {"error": reply.msg}
+        else:
+            status, data = sim_admin.handle(self.sim.engine, method, path, params)
+        self._send(status, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
     def _read_body(self) -> str:
         length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,301 @@
+"""The verdicts of a chaos run, from the simulator's state and request log (pure).
+
+The exchange's side is the truth: orders, fills, plans and positions as the simulator holds them. The bot's
+word (its journal decisions and the notices it sent) is used only to tell a *reported* failure (the user was
+told, with a reason) from a silent one, and to find signals it said it refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from benchmarks.chaos.scenario import CycleKind, ExitAction, FaultKind, KillPoint, Side
+from benchmarks.chaos.sim_admin import OrderView, PlanView, SimState
+
+ExitVerdict = Literal["executed", "duplicate", "moot_reported", "moot_silent", "lost_reported", "lost"]
+REFUSED_DECISIONS = frozenset({"refused", "notify_only"})
+# A partial close that took this share of the position or more was executed twice (50% + 50%).
+OVER_EXECUTED_SHARE = Decimal("0.75")
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    cycle: int
+    symbol: str
+    side: Side
+    kind: CycleKind
+    post_id: int
+    posted_ms: int
+    stop: Decimal
+    seen_on_exchange: bool  # a position (or, pending, a resting order) showed before the deadline
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    cycle: int
+    symbol: str
+    side: Side
+    action: ExitAction
+    post_id: int
+    posted_ms: int
+    size_before: Decimal  # the position's size on the simulator right before the post
+    entry_orders_before: int  # resting entry orders on the symbol right before the post
+    effect_seen: bool  # the expected effect showed on the simulator before the settle deadline
+    settle_s: float
+    fault: FaultKind
+    kill: KillPoint
+
+
+@dataclass(frozen=True)
+class Breach:
+    cycle: int
+    symbol: str
+    side: str
+    stop: Decimal
+    mark: Decimal
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExitOutcome:
+    record: ExitRecord
+    verdict: ExitVerdict
+    closed_size: Decimal
+    close_orders: int
+    detail: str
+
+
+@dataclass
+class Findings:
+    exits: list[ExitOutcome] = field(default_factory=list)
+    duplicate_entries: list[str] = field(default_factory=list)
+    refused_then_traded: list[str] = field(default_factory=list)
+    orphan_plans: list[str] = field(default_factory=list)
+    oversized_plans: list[str] = field(default_factory=list)
+    leftover_orders: list[str] = field(default_factory=list)
+    leftover_positions: list[str] = field(default_factory=list)
+    stop_breaches: list[str] = field(default_factory=list)
+
+    def count(self, verdict: ExitVerdict) -> int:
+        return sum(1 for outcome in self.exits if outcome.verdict == verdict)
+
+    def examples(self, verdict: ExitVerdict, limit: int = 3) -> list[str]:
+        return [o.detail for o in self.exits if o.verdict == verdict][:limit]
+
+    @property
+    def failures(self) -> int:
+        """Everything the acceptance says must be zero."""
+        return (self.count("lost") + self.count("duplicate") + self.count("moot_silent")
+                + len(self.duplicate_entries) + len(self.refused_then_traded) + len(self.orphan_plans)
+                + len(self.oversized_plans) + len(self.stop_breaches))
+
+
+def mentions_post(text: str, post_id: int) -> bool:
+    return re.search(rf"\bpost {post_id}\b", text) is not None
+
+
+def _reported(post_id: int, decisions: Mapping[int, Decision], notices: Iterable[str]) -> str | None:
+    """The reason the bot gave for not acting on ``post_id`` (journal decision or notice), if any."""
+    decision = decisions.get(post_id)
+    if decision is not None and decision.decision in REFUSED_DECISIONS:
+        return f"journal {decision.decision}: {decision.reason}"
+    for text in notices:
+        if mentions_post(text, post_id):
+            return f"notice: {text}"
+    return None
+
+
+def _window_ends(entries: list[EntryRecord], exits: list[ExitRecord], end_ms: int) -> dict[int, int]:
+    """Each exit post's window: until the next post on its symbol (the next step or the next cycle)."""
+    starts: dict[str, list[int]] = {}
+    for record in [*entries, *exits]:
+        starts.setdefault(record.symbol, []).append(record.posted_ms)
+    ends: dict[int, int] = {}
+    for record in exits:
+        later = [t for t in starts[record.symbol] if t > record.posted_ms]
+        ends[record.post_id] = min(later, default=end_ms)
+    return ends
+
+
+def judge_exit(
+    record: ExitRecord, closes: list[OrderView], entry_fills_after: Decimal, reason: str | None,
+) -> ExitOutcome:
+    """One exit against the close orders the exchange took in its window."""
+    closed = sum((o.filled for o in closes), Decimal(0))
+    filled_closes = [o for o in closes if o.filled > 0]
+    where = f"cycle {record.cycle} post {record.post_id} {record.action} {record.symbol} {record.side}"
+    facts = (f"size before {record.size_before}, closed {closed} in {len(filled_closes)} order(s), "
+             f"fault {record.fault}, kill {record.kill}")
+
+    def outcome(verdict: ExitVerdict, why: str) -> ExitOutcome:
+        return ExitOutcome(record, verdict, closed, len(filled_closes), f"{where}: {why} ({facts})")
+
+    if record.action in ("close_all", "close_half"):
+        if record.size_before == 0 and not filled_closes:
+            if reason:
+                return outcome("moot_reported", f"no position to close; {reason}")
+            return outcome("moot_silent", "no position to close and nothing said")
+        if not filled_closes:
+            if reason:
+                return outcome("lost_reported", f"not executed; {reason}")
+            return outcome("lost", "not executed and nothing said")
+        if record.action == "close_all" and len(filled_closes) > 1:
+            return outcome("duplicate", "closed by more than one order")
+        if record.action == "close_half" and closed >= record.size_before * OVER_EXECUTED_SHARE:
+            return outcome("duplicate", "a 50% close took 75% or more of the position")
+        return outcome("executed", "closed")
+    if record.action == "cancel":
+        if record.entry_orders_before == 0 and record.size_before == 0:
+            if reason:
+                return outcome("moot_reported", f"no entry order to cancel; {reason}")
+            return outcome("moot_silent", "no entry order to cancel and nothing said")
+        if record.effect_seen and entry_fills_after == 0:
+            return outcome("executed", "entry orders cancelled")
+        if reason:
+            return outcome("lost_reported", f"entry orders not cancelled; {reason}")
+        return outcome("lost", "entry orders not cancelled and nothing said")
+    # move_stop_to_entry
+    if record.size_before == 0:
+        if reason:
+            return outcome("moot_reported", f"no position; {reason}")
+        return outcome("moot_silent", "no position for the stop move and nothing said")
+    if record.effect_seen:
+        return outcome("executed", "stop at entry")
+    if reason:
+        return outcome("lost_reported", f"stop not moved; {reason}")
+    return outcome("lost", "stop not moved and nothing said")
+
+
+def evaluate(
+    *,
+    entries: list[EntryRecord],
+    exits: list[ExitRecord],
+    breaches: list[Breach],
+    final: SimState,
+    decisions: Mapping[int, Decision],
+    notices: list[str],
+    entry_prefixes: Callable[[int], tuple[str, ...]],
+) -> Findings:
+    """Every check of the run. ``entry_prefixes(post_id)`` gives the client-id prefixes of a signal's legs."""
+    findings = Findings()
+    ends = _window_ends(entries, exits, final.now_ms + 1)
+    orders_by_prefix: dict[int, list[OrderView]] = {}
+    for entry in entries:
+        prefixes = entry_prefixes(entry.post_id)
+        orders_by_prefix[entry.post_id] = [
+            o for o in final.orders if not o.closing and any(o.client_oid.startswith(p) for p in prefixes)
+        ]
+    entry_of_cycle = {e.cycle: e for e in entries}
+
+    for record in exits:
+        end = ends[record.post_id]
+        closes = [
+            o for o in final.orders
+            if o.symbol == record.symbol and o.closing and not o.from_plan and o.pos_side == record.side
+            and record.posted_ms <= o.c_time < end
+        ]
+        entry = entry_of_cycle.get(record.cycle)
+        fills_after = Decimal(0)
+        if entry is not None and record.action == "cancel":
+            # a pending entry is never reached by the price: any fill of it means it was not cancelled in time
+            fills_after = sum((o.filled for o in orders_by_prefix[entry.post_id]), Decimal(0))
+        outcome = judge_exit(record, closes, fills_after, _reported(record.post_id, decisions, notices))
+        findings.exits.append(outcome)
+        decision = decisions.get(record.post_id)
+        if decision is not None and decision.decision in REFUSED_DECISIONS and outcome.closed_size > 0:
+            findings.refused_then_traded.append(
+                f"exit post {record.post_id} ({record.action} {record.symbol}) journaled {decision.decision} "
+                f"({decision.reason}) but {outcome.closed_size} was closed"
+            )
+
+    for entry in entries:
+        orders = orders_by_prefix[entry.post_id]
+        legs = Counter(o.client_oid.rsplit("_", 1)[-1] for o in orders)
+        for leg, count in legs.items():
+            if count > 1:
+                ids = ", ".join(o.client_oid for o in orders if o.client_oid.endswith("_" + leg))
+                findings.duplicate_entries.append(
+                    f"cycle {entry.cycle} post {entry.post_id} {entry.symbol}: leg {leg} placed {count} times ({ids})"
+                )
+        decision = decisions.get(entry.post_id)
+        filled = sum((o.filled for o in orders), Decimal(0))
+        if decision is not None and decision.decision in REFUSED_DECISIONS and filled > 0:
+            findings.refused_then_traded.append(
+                f"entry post {entry.post_id} {entry.symbol} journaled {decision.decision} ({decision.reason}) "
+                f"but {filled} filled"
+            )
+
+    findings.orphan_plans = [_plan_text(p) for p in orphan_plans(final)]
+    findings.oversized_plans = oversized_plans(final)
+    findings.leftover_orders = [
+        f"{o.symbol} {o.side} {o.size} ({o.client_oid}) still {o.state}"
+        for o in final.open_orders() if not o.closing
+    ]
+    findings.leftover_positions = [f"{p.symbol} {p.hold_side} {p.size}" for p in final.positions]
+    findings.stop_breaches = [
+        f"cycle {b.cycle} {b.symbol} {b.side}: mark {b.mark} past stop {b.stop} for {b.seconds:.1f}s"
+        for b in breaches
+    ]
+    return findings
+
+
+def _plan_text(plan: PlanView) -> str:
+    size = "whole position" if plan.size is None else str(plan.size)
+    return f"{plan.symbol} {plan.hold_side} {plan.plan_type} at {plan.trigger_price} size {size} ({plan.client_oid})"
+
+
+def orphan_plans(state: SimState) -> list[PlanView]:
+    """Live TP/SL plans on a symbol side that has no position."""
+    return [p for p in state.live_plans() if p.is_tpsl and state.position(p.symbol, p.hold_side) is None]
+
+
+def oversized_plans(state: SimState) -> list[str]:
+    """Positions whose sized take-profit plans, or sized stop plans, add up to more than the position."""
+    found: list[str] = []
+    for position in state.positions:
+        plans = [p for p in state.live_plans(position.symbol) if p.is_tpsl and p.hold_side == position.hold_side]
+        for label, chosen in (("take-profit", [p for p in plans if not p.is_stop]),
+                              ("stop", [p for p in plans if p.is_stop])):
+            total = sum((p.size for p in chosen if p.size is not None), Decimal(0))
+            if total > position.size:
+                found.append(f"{position.symbol} {position.hold_side} size {position.size}: {label} plans total "
+                             f"{total} ({len(chosen)} plans)")
+    return found
+
+
+def summary_table(findings: Findings) -> str:
+    """The figures of a run as a Markdown table (one row per check, with an example when not zero)."""
+    rows: list[tuple[str, int, str]] = [
+        ("exits executed once", findings.count("executed"), ""),
+        ("exits moot, reported (nothing to act on)", findings.count("moot_reported"), ""),
+        ("exits not executed, reported with a reason", findings.count("lost_reported"),
+         "; ".join(findings.examples("lost_reported", 1))),
+        ("**lost exits** (not executed, nothing said)", findings.count("lost"),
+         "; ".join(findings.examples("lost", 1))),
+        ("**silent moot exits** (nothing to act on, nothing said)", findings.count("moot_silent"),
+         "; ".join(findings.examples("moot_silent", 1))),
+        ("**exits executed more than once**", findings.count("duplicate"),
+         "; ".join(findings.examples("duplicate", 1))),
+        ("**duplicate entries**", len(findings.duplicate_entries), "; ".join(findings.duplicate_entries[:1])),
+        ("**refused then traded**", len(findings.refused_then_traded), "; ".join(findings.refused_then_traded[:1])),
+        ("**orphan plans at the end**", len(findings.orphan_plans), "; ".join(findings.orphan_plans[:1])),
+        ("**oversized plans at the end**", len(findings.oversized_plans), "; ".join(findings.oversized_plans[:1])),
+        ("**positions past their stop beyond the grace**", len(findings.stop_breaches),
+         "; ".join(findings.stop_breaches[:1])),
+        ("entry orders left at the end", len(findings.leftover_orders), "; ".join(findings.leftover_orders[:1])),
+        ("positions left at the end", len(findings.leftover_positions), "; ".join(findings.leftover_positions[:1])),
+    ]
+    lines = ["| check | count | example |", "|---|---|---|"]
+    lines += [f"| {name} | {count} | {example.replace('|', '/')[:300]} |" for name, count, example in rows]
+    return "\n".join(lines)
