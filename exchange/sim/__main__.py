@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "still go out (default: 0.001)")
     parser.add_argument("--admin", action="store_true",
                         help="serve unauthenticated /_sim/ endpoints (state, request log, faults, prices) for "
-                             "test harnesses; loopback test runs only")
+                             "test harnesses; loopback test runs only (default: off)")
     parser.add_argument(
         "--live-prices",
         nargs="?",
