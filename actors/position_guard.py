@@ -38,8 +38,11 @@ from trading.guard import (
     LocalStopLatch,
     LocalStopVerdict,
     PatienceClock,
+    StopBreachWatch,
     StopWatch,
+    breached_stop,
     first_target_taken,
+    guarding_stops,
     liquidation_distance,
     local_stop,
     local_stop_flag,
@@ -83,6 +86,7 @@ class PositionGuard(SupervisedActor):
         plan_orders_supported: bool = True,
         default_stop_loss_pct: float = 0.006,
         price_stale_after_s: float = 10.0,
+        stop_breach_grace_s: float = 5.0,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -119,6 +123,12 @@ class PositionGuard(SupervisedActor):
         self._prices: dict[str, tuple[float, PriceTick]] = {}  # symbol -> (received, monotonic; the tick)
         # Sent again only once a positions poll had time to show the first close's result.
         self._local_stops = LocalStopLatch(retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
+        # The mark past a position's stop (on the exchange, or the local one) for longer than the grace: the stop
+        # did not fire; the position is closed by market, and the close repeated while it stays open.
+        self._breach_grace_s = stop_breach_grace_s
+        self._breaches = StopBreachWatch(stop_breach_grace_s,
+                                         retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
+        self._plans: list[PlanOrder] = []
 
     def on_started(self) -> None:
         self._status.set("positions_protected", False, "first position check pending")
@@ -154,8 +164,12 @@ class PositionGuard(SupervisedActor):
                 self._check_account()
             elif message.what == "orders":
                 self._check_open_orders()
-        elif isinstance(message, PriceTick) and self._local_guard:
-            self._on_price(message)
+        elif isinstance(message, PriceTick):
+            if self._local_guard:
+                self._on_price(message)
+            else:
+                self._prices[message.symbol] = (time.monotonic(), message)
+            self._breach_on_tick(message)
         return None
 
     # --- positions ---------------------------------------------------------------------------------
@@ -173,6 +187,7 @@ class PositionGuard(SupervisedActor):
             self._metrics.observe_poll("positions", time.monotonic() - started)
         self._status.set("exchange", True)
         self._positions = positions
+        self._plans = list(plans)
         self._metrics.set_open_positions(len(positions))
         now = time.monotonic()
         unprotected = []
@@ -209,6 +224,7 @@ class PositionGuard(SupervisedActor):
                 self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
                                                          "stop could not be repaired in time"))
                 self.request_mode(Mode.SAFE, f"stop repair failed on {position.symbol}", "guard")
+            self._check_breach(position, position.mark_price or self._tick_mark(position.symbol), now)
             self._check_liquidation(position, key, now)
             self._check_first_target(position, plans)
             if self.mode is Mode.PANIC or verdict == "closing":
@@ -220,10 +236,14 @@ class PositionGuard(SupervisedActor):
         live = {(p.symbol, p.hold_side) for p in positions}
         self._stops.forget_except(live)
         self._liquidation.forget_except(live)
+        self._breaches.forget_except(live)
+        breached = [f"{symbol} {side}" for symbol, side in self._breaches.breached()]
         self._close_again.forget_except(to_close)
         self._known_positions &= {(p.symbol, p.hold_side) for p in positions}
         self._local_stops.forget_except({_flag_key(p) for p in positions})
-        if unprotected:
+        if breached:
+            self._status.set("positions_protected", False, f"past the stop, still open: {', '.join(breached)}")
+        elif unprotected:
             self._status.set("positions_protected", False, f"{len(unprotected)} position(s) without a stop")
         elif stale:
             self._status.set("positions_protected", False, f"local stops without a fresh price: {sorted(set(stale))}")
@@ -360,6 +380,47 @@ class PositionGuard(SupervisedActor):
         # Reduce-only, sized from the position the OrderManager reads right before sending: a repeat after the
         # position is gone sends nothing.
         self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side, f"local stop {stop} crossed"))
+
+    # --- a stop that did not fire ---------------------------------------------------------------------
+    def _stops_of(self, position: Position) -> list[Decimal]:
+        if self._local_guard:
+            stop = local_stop(self._journal, position)
+            return [stop] if stop is not None else []
+        return guarding_stops(position, self._plans, self._pos_mode)
+
+    def _tick_mark(self, symbol: str) -> Decimal | None:
+        seen = self._prices.get(symbol)
+        return seen[1].mark if seen is not None else None
+
+    def _breach_on_tick(self, tick: PriceTick) -> None:
+        now = time.monotonic()
+        for position in self._positions:
+            if position.symbol == tick.symbol:
+                self._check_breach(position, tick.mark, now)
+
+    def _check_breach(self, position: Position, mark: Decimal | None, now: float) -> None:
+        key = (position.symbol, position.hold_side)
+        stop = breached_stop(position.hold_side, self._stops_of(position), mark)
+        action = self._breaches.observe(key, stop is not None, now)
+        if action is None or stop is None:
+            return
+        lasted = self._breaches.breached_for(key, now) or 0.0
+        detail = {"symbol": position.symbol, "hold_side": position.hold_side, "stop": str(stop), "mark": str(mark),
+                  "size": str(position.total), "breached_for_s": round(lasted, 3), "grace_s": self._breach_grace_s}
+        if action == "breached":
+            log.warning("%s %s: mark %s is past the stop %s; the stop should fire", position.symbol,
+                        position.hold_side, mark, stop)
+            return
+        if action == "close":
+            self._journal.record_event("STOP_BREACHED_CLOSE", detail)
+            self._notifier.notify("STOP_BREACHED_CLOSE", f"{position.symbol} {position.hold_side}: mark {mark} past "
+                                  f"the stop {stop} for {lasted:.0f}s and the position is still open (the stop did "
+                                  "not fire); closing it by market")
+        else:
+            self._journal.record_event("STOP_BREACHED_CLOSE_RETRY", detail)
+        # Reduce-only and sized from the position the OrderManager reads right before sending.
+        self._order_manager.tell(ProtectiveClose(position.symbol, position.hold_side,
+                                                 f"stop {stop} breached for {lasted:.0f}s: did not fire"))
 
     # --- account -----------------------------------------------------------------------------------
     def _check_account(self) -> None:

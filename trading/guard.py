@@ -314,3 +314,73 @@ class PatienceClock:
         for key in list(self._since):
             if key not in live:
                 del self._since[key]
+
+
+# --- a stop that did not fire ----------------------------------------------------------------------------------
+def guarding_stops(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> list[Decimal]:
+    """The stop prices that should protect ``position`` on the exchange: its stop plans' triggers, else the stop
+    the position itself reports."""
+    triggers = [plan.trigger_price for plan in stop_plans_for(position, plans, pos_mode) if plan.trigger_price > 0]
+    if triggers:
+        return triggers
+    return [position.stop_loss] if position.stop_loss is not None and position.stop_loss > 0 else []
+
+
+def breached_stop(hold_side: str, stops: Iterable[Decimal], mark: Decimal | None) -> Decimal | None:
+    """The stop the mark price is past (the first one a move against the position crosses), or None: a long's
+    highest stop at or above the mark, a short's lowest at or below it."""
+    if mark is None or mark <= 0:
+        return None
+    crossed = [stop for stop in stops if stop > 0 and stop_crossed(hold_side, stop, mark)]
+    if not crossed:
+        return None
+    return max(crossed) if hold_side == "long" else min(crossed)
+
+
+BreachAction = Literal["breached", "close", "retry"]
+
+
+class StopBreachWatch:
+    """Per position: since when the mark has been past its stop. The first sighting is reported ("breached": the
+    exchange's stop should be firing right now); past ``grace_s`` with the position still open the stop did not
+    fire: "close" once, then "retry" every ``retry_s`` while it stays open and past. A mark back on the right
+    side of the stop ends the breach. Time is passed in (pure)."""
+
+    def __init__(self, grace_s: float, retry_s: float) -> None:
+        self._grace_s = grace_s
+        self._retry_s = retry_s
+        self._since: dict[tuple[str, str], float] = {}
+        self._closed_at: dict[tuple[str, str], float] = {}
+
+    def observe(self, key: tuple[str, str], breached: bool, now: float) -> BreachAction | None:
+        if not breached:
+            self._since.pop(key, None)
+            self._closed_at.pop(key, None)
+            return None
+        since = self._since.get(key)
+        if since is None:
+            self._since[key] = now
+            return "breached"
+        closed_at = self._closed_at.get(key)
+        if closed_at is None:
+            if now - since >= self._grace_s:
+                self._closed_at[key] = now
+                return "close"
+            return None
+        if now - closed_at >= self._retry_s:
+            self._closed_at[key] = now
+            return "retry"
+        return None
+
+    def breached_for(self, key: tuple[str, str], now: float) -> float | None:
+        since = self._since.get(key)
+        return None if since is None else now - since
+
+    def breached(self) -> list[tuple[str, str]]:
+        return sorted(self._since)
+
+    def forget_except(self, live: set[tuple[str, str]]) -> None:
+        for key in list(self._since):
+            if key not in live:
+                self._since.pop(key, None)
+                self._closed_at.pop(key, None)

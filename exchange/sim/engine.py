@@ -1217,6 +1217,8 @@ class SimExchange:
         for plan in [p for p in self._plans.values() if p.symbol == symbol and p.status == "live"]:
             watched = self._marks[symbol] if plan.trigger_type == "mark_price" else self._prices[symbol]
             if plan.status == "live" and self._triggered(plan, watched):
+                if plan.is_stop_loss and self.faults.stop_does_not_fire(symbol):
+                    continue  # the fault: a stop that stays live past its trigger
                 self._execute_plan(plan)
 
     @staticmethod

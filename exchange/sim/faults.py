@@ -57,6 +57,7 @@ class FaultPlan:
         self._ws_pings_ignored = False
         self._ws_drop_probability = 0.0
         self._plans_survive_flat = False
+        self._dead_stops: set[str] = set()  # symbols ("*": all) whose stop plans never fire
 
     # ---- scripting -------------------------------------------------------------------------------------
     def latency(self, endpoint: str, seconds: float) -> None:
@@ -112,8 +113,23 @@ class FaultPlan:
                 Failure(http_status, str(http_status), "Internal Server Error"),
             )
 
+    def stops_do_not_fire(self, symbol: str | None = None, enabled: bool = True) -> None:
+        """Stop-loss plans (``loss_plan``, ``pos_loss``, an entry's preset stop) of ``symbol`` (every symbol with
+        None) stay live when their trigger price is crossed, until disabled: a stop that did not fire."""
+        key = symbol.upper() if symbol else "*"
+        with self._lock:
+            if enabled:
+                self._dead_stops.add(key)
+            else:
+                self._dead_stops.discard(key)
+
+    def stop_does_not_fire(self, symbol: str) -> bool:
+        with self._lock:
+            return "*" in self._dead_stops or symbol.upper() in self._dead_stops
+
     def clear(self) -> None:
         with self._lock:
+            self._dead_stops.clear()
             self._latency.clear()
             self._queued.clear()
             self._after_accept.clear()
