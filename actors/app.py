@@ -357,7 +357,7 @@ class Runtime:
             self.capability_watch.start()
         self.health = HealthServer(
             self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
-            liveness=self.liveness, readiness=self.readiness,
+            liveness=self.liveness, readiness=self.readiness, positions=self.positions_view,
         )
         self.health_address = self.health.start()
         log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
@@ -461,6 +461,16 @@ class Runtime:
         failing = self.status.failing(list(READY_CHECKS))
         checks = {name: name not in failing for name in READY_CHECKS}
         return not failing, {"checks": checks, "detail": failing}
+
+    def positions_view(self) -> tuple[bool, dict[str, Any]]:
+        """Open positions with their stops and targets left, as this bot's exchange client reads them."""
+        from actors.status_command import exchange_positions
+
+        assert self.client is not None
+        try:
+            return True, {"positions": exchange_positions(self.client, self.config.bitget.position_mode)}
+        except BitgetError as exc:
+            return False, {"error": f"exchange unreadable: {exc.code}"}
 
     def _critical_alive(self) -> bool:
         for name in CRITICAL:

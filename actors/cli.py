@@ -1,4 +1,4 @@
-"""The command line: run, check-config, sim, parse, posts, reset-mode.
+"""The command line: run, check-config, sim, parse, posts, reset-mode, status, report.
 
 ``following --conf FILE`` is the same as ``following run --conf FILE``; ``following --version``.
 """
@@ -28,7 +28,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 
-COMMANDS = ("run", "check-config", "sim", "parse", "posts", "reset-mode")
+COMMANDS = ("run", "check-config", "sim", "parse", "posts", "reset-mode", "status", "report")
 
 
 def _print_config_error(error: ConfigError) -> None:
@@ -88,6 +88,94 @@ def cmd_reset_mode(args: argparse.Namespace) -> int:
     ok, message = reset_mode(config)
     print(message, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_ERROR
+
+
+def _open_journal(config: Config) -> Any:
+    """The bot's journal for reading (None, with a message, when there is none yet)."""
+    from trading.journal import Journal
+
+    path = Path(config.storage.db_path)
+    if not path.exists():
+        print(f"no journal at {path}: the bot has not run with this config yet", file=sys.stderr)
+        return None
+    try:
+        return Journal(str(path))
+    except Exception as exc:  # a locked, damaged or newer journal: say so, never a traceback
+        print(f"journal {path} cannot be read: {scrub(str(exc))}", file=sys.stderr)
+        return None
+
+
+def _status_exchange(config: Config) -> Any:
+    """Direct read-only exchange access for `status` when the bot does not answer (never for paper)."""
+    if config.dry_run:
+        return None
+    from actors.status_command import exchange_positions
+    from exchange.bitget.client import BitgetClient, Credentials
+
+    secrets = load_secrets(config)
+    if not (secrets.bitget_api_key and secrets.bitget_api_secret and secrets.bitget_passphrase):
+        return None
+    register_secret(*secrets.values())
+    client = BitgetClient(config.bitget.base_url, Credentials(secrets.bitget_api_key.value,
+                                                              secrets.bitget_api_secret.value,
+                                                              secrets.bitget_passphrase.value),
+                          product_type=config.bitget.product_type, margin_coin=config.bitget.margin_coin,
+                          demo=config.bitget.demo_trading, timeout=config.bitget.timeout_seconds)
+    return lambda: exchange_positions(client, config.bitget.position_mode)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import os
+
+    from actors import status_command as sc
+    from trading.kill_switch import read_kill_switch
+
+    config = _load_or_report(args.conf)
+    if config is None:
+        return EXIT_CONFIG
+    journal = _open_journal(config)
+    if journal is None:
+        return EXIT_ERROR
+    base = sc._health_base(config)
+
+    def kill_switch() -> str | None:
+        reading = read_kill_switch(Path(config.kill_switch.file), os.environ, journal.get_flag("kill_switch"),
+                                   env_var=config.kill_switch.env_var)
+        return None if reading.mode is None else f"{reading.mode.value} ({reading.source}: {reading.detail})"
+
+    try:
+        status = sc.collect_status(config, journal, bot=lambda path: sc.ask_bot(base, path),
+                                   exchange=_status_exchange(config), kill_switch=kill_switch)
+    finally:
+        journal.close()
+    print(scrub(sc.dumps(status.to_json()) if args.json else sc.render_status(status)))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from actors import status_command as sc
+
+    config = _load_or_report(args.conf)
+    if config is None:
+        return EXIT_CONFIG
+    since = None
+    if args.since:
+        try:
+            since = sc.parse_since(args.since)
+        except ValueError:
+            print(f"--since {args.since!r}: not a date (YYYY-MM-DD or an ISO 8601 time)", file=sys.stderr)
+            return EXIT_CONFIG
+    journal = _open_journal(config)
+    if journal is None:
+        return EXIT_ERROR
+    try:
+        rows = sc.collect_report(journal, since=since, channel=args.channel)
+    finally:
+        journal.close()
+    text = sc.dumps(sc.report_json(rows, trades=args.trades)) if args.json else sc.render_report(rows,
+                                                                                                 trades=args.trades)
+    print(scrub(text))
+    return EXIT_OK
 
 
 def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
@@ -228,6 +316,25 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Ask the running bot (or the next start) to return to normal mode; refused "
                                        "while a kill switch is still set.")
     reset.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
+    status = sub.add_parser("status", help="mode, readiness, open positions, working entries, last signals",
+                            description="What the bot is doing: mode and why, readiness checks, open positions "
+                                        "(side, size, entry, mark, unrealized P&L, stop, targets left), working "
+                                        "entries, the last signals with their decisions. Reads the journal and asks "
+                                        "the running bot (or, for a real account, the exchange); works whether "
+                                        "the bot runs or not.")
+    status.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report = sub.add_parser("report", help="per channel results: trades, win rate, P&L after fees, R, drawdown",
+                            description="Per channel: posts, signals, traded, notify_only by reason, closed trades, "
+                                        "wins, losses, win rate, realized P&L after fees, fees, average R, "
+                                        "expectancy, maximum drawdown of realized equity; from the exchange's "
+                                        "fills stored in the journal.")
+    report.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
+    report.add_argument("--since", metavar="DATE", help="only signals from this date on (YYYY-MM-DD, UTC, or ISO "
+                                                          "8601 time; default: all)")
+    report.add_argument("--channel", metavar="NAME", help="only this channel (default: every channel)")
+    report.add_argument("--trades", action="store_true", help="list each closed trade")
+    report.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
@@ -248,6 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parse": cmd_parse,
         "posts": cmd_posts,
         "reset-mode": cmd_reset_mode,
+        "status": cmd_status,
+        "report": cmd_report,
     }
     return handlers[args.command](args)
 

@@ -1,4 +1,5 @@
-"""The health HTTP server: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+"""The health HTTP server: /healthz (liveness), /readyz (readiness), /metrics (Prometheus), and /positions (the
+open positions with their stops and targets left, for ``following status``).
 
 Liveness means "the supervisor loop made progress recently" (see ``actors.base.ProgressWatch``), not merely "the
 process is alive". Readiness means "safe to trade": exchange reachable, startup reconciliation done, every
@@ -47,12 +48,14 @@ class HealthServer:
         port: int = 8080,
         liveness: Check,
         readiness: Check,
+        positions: Check | None = None,
     ) -> None:
         self._metrics = metrics
         self._host = host
         self._port = port
         self._liveness = liveness
         self._readiness = readiness
+        self._positions = positions  # /positions: what `following status` shows (the bot's exchange view)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -128,6 +131,8 @@ class HealthServer:
                     self._send_json(*health._probe(health._liveness))
                 elif path == "/readyz":
                     self._send_json(*health._probe(health._readiness))
+                elif path == "/positions" and health._positions is not None:
+                    self._send_json(*health._probe(health._positions))
                 elif path == "/metrics":
                     try:
                         payload = health._metrics.render()

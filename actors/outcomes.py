@@ -256,7 +256,7 @@ class OutcomeRecorder:
         by_order: dict[str, list[FillRow]] = {}
         for fill in fills:
             by_order.setdefault(fill.order_id, []).append(fill)
-        risk = self.sized_risk(signal, fills)
+        risk = sized_risk(self._journal, signal, fills)
         opens = [f for f in fills if f.opening]
         if opens:
             # One notice for what filled so far (all legs of a zone filling at once are one notice); a later fill
@@ -344,18 +344,6 @@ class OutcomeRecorder:
                 previous = str(entry.payload["stop_loss"])
         return previous
 
-    def sized_risk(self, signal: SignalRow, fills: list[FillRow]) -> Decimal | None:
-        """The risk the entry was sized with (journaled with the entry), else the loss at its stop."""
-        entries = [r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith("entry")]
-        for row in entries:
-            if row.payload.get("risk_usdt"):
-                return Decimal(str(row.payload["risk_usdt"]))
-        stop = next((Decimal(str(r.payload["stop_loss"])) for r in entries if r.payload.get("stop_loss")), None)
-        opens = [f for f in fills if f.opening]
-        size = sum((f.size for f in opens), Decimal(0))
-        avg = sum((f.price * f.size for f in opens), Decimal(0)) / size if size > 0 else None
-        return rules.stop_risk(avg, stop, size)
-
     def _send(self, key: str, kind: str, signal: SignalRow, text: str, **facts: Any) -> None:
         fields: NoticeFields = {
             "channel": signal.channel, "message_id": signal.message_id, "signal_id": signal.id,
@@ -380,6 +368,19 @@ class OutcomeRecorder:
         leg = "entry" if row.opening else row.leg
         signal = self._journal.signal(row.signal_id) if row.signal_id is not None else None
         self._metrics.fill(signal.channel if signal else "none", leg)
+
+
+def sized_risk(journal: Journal, signal: SignalRow, fills: list[FillRow]) -> Decimal | None:
+    """The risk the entry was sized with (journaled with the entry), else the loss at its stop (fees left out)."""
+    entries = [r for r in journal.orders(signal_id=signal.id) if r.leg.startswith("entry")]
+    for row in entries:
+        if row.payload.get("risk_usdt"):
+            return Decimal(str(row.payload["risk_usdt"]))
+    stop = next((Decimal(str(r.payload["stop_loss"])) for r in entries if r.payload.get("stop_loss")), None)
+    opens = [f for f in fills if f.opening]
+    size = sum((f.size for f in opens), Decimal(0))
+    avg = sum((f.price * f.size for f in opens), Decimal(0)) / size if size > 0 else None
+    return rules.stop_risk(avg, stop, size)
 
 
 def _is_break_even(detail: Mapping[str, Any]) -> bool:

@@ -6,13 +6,17 @@ after a restart."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from actors import status_command as sc
 from actors.app import Runtime
+from actors.cli import main as cli_main
 from actors.config import load_secrets
 from tests.e2e import CHANNEL, running_system
 from tests.notify_server import NotifyServer
@@ -28,7 +32,8 @@ def _bodies(server: NotifyServer, kind: str | None = None) -> list[dict[str, Any
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pos_mode", ["one_way_mode", "hedge_mode"])
-def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(tmp_path: Path, pos_mode: str) -> None:
+def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
+        tmp_path: Path, pos_mode: str, capsys: pytest.CaptureFixture[str]) -> None:
     with NotifyServer() as hook:
         overrides: dict[str, Any] = {
             "notify": {"webhook": {"enabled": True, "url": f"{hook.url}/hook"}},
@@ -45,6 +50,21 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(tmp_p
             position = system.open_positions()[0]
             assert Decimal(str(entered[0]["size"])) == position.size
             assert Decimal(str(entered[0]["price"])) == position.average_price
+            journal = system.runtime.journal
+            assert journal is not None and system.runtime.health_address is not None
+            health = "http://{}:{}".format(*system.runtime.health_address)
+
+            def status() -> sc.Status:
+                return sc.collect_status(system.runtime.config, journal, bot=lambda path: sc.ask_bot(health, path))
+
+            shown = status()
+            assert shown.bot_running and shown.positions_source == "bot" and shown.mode == "normal"
+            (open_position,) = shown.positions
+            assert open_position["symbol"] == "BTCUSDT" and open_position["side"] == "long"
+            assert Decimal(open_position["size"]) == position.size and open_position["stop"]
+            assert len(open_position["targets_left"]) == 2
+            assert shown.last_signals[-1]["decision"] == "traded"
+            assert "BTCUSDT long" in sc.render_status(shown)
 
             engine.set_price("BTCUSDT", ladder[0].trigger_price)  # target 1 only
             wait_until(lambda: _bodies(hook, "TAKE_PROFIT_FILLED"), what="TAKE_PROFIT_FILLED")
@@ -55,11 +75,10 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(tmp_p
             engine.set_price("BTCUSDT", engine.contract("BTCUSDT").round_price(stop.trigger_price * Decimal("0.998")))
             wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
             assert not system.open_positions()
+            assert status().positions == [] and status().open_trades == []
 
             fills = engine.fills("BTCUSDT")
             assert fills
-            journal = system.runtime.journal
-            assert journal is not None
             signal = journal.signal_for_post(CHANNEL, post_id)
             assert signal is not None
             tp_rows = {r.leg: r.state for r in journal.orders(signal_id=signal.id) if r.leg.startswith("tp")}
@@ -85,8 +104,23 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(tmp_p
         fees = -sum(f.fee for f in fills)
         assert Decimal(str(closed["realized_pnl"])) == pytest.approx(realized, abs=Decimal("1e-8"))
         assert Decimal(str(closed["fees"])) == pytest.approx(fees, abs=Decimal("1e-8"))
+        assert closed["size"] == float(sum(f.size for f in fills if f.trade_side == "close"))
         assert closed["cause"] == "break_even_stop"
         assert closed["r_multiple"] is not None and closed["holding_seconds"] is not None
+
+        # `following report --json` (the bot stopped): one closed trade whose P&L and fees are the exchange's.
+        conf = tmp_path / "report.yaml"
+        conf.write_text(yaml.safe_dump({"storage": {"db_path": str(tmp_path / "journal.sqlite")}}), encoding="utf-8")
+        capsys.readouterr()
+        assert cli_main(["report", "--conf", str(conf), "--json", "--trades"]) == 0
+        (channel,) = json.loads(capsys.readouterr().out)["channels"]
+        assert channel["channel"] == CHANNEL and channel["traded"] == 1 and channel["closed_trades"] == 1
+        assert Decimal(channel["realized_pnl"]) == realized and Decimal(channel["fees"]) == fees
+        assert channel["wins"] + channel["losses"] == 1
+        (trade,) = channel["trades"]
+        assert trade["cause"] == "break_even_stop" and Decimal(trade["realized_pnl"]) == realized
+        assert cli_main(["status", "--conf", str(conf)]) == 0  # the bot is down: journal only, no traceback
+        assert "not running" in capsys.readouterr().out
 
         # After a restart on the same journal nothing is announced again.
         before = len(hook.requests())
