@@ -80,3 +80,18 @@ class ParsedMessage:
             return value
 
         return {k: plain(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class ReadingContext:
+    """The signal a post replies to, as the reader may use it: its coin and side (and its levels when known).
+
+    A reply under a signal is read as an update of it first ("close half", "move stop to entry" need no coin of
+    their own); a reply naming another side than the signal's is doubted, never applied.
+    """
+
+    symbol: str | None = None
+    side: Side | None = None
+    entries: tuple[Decimal, ...] = ()
+    stop_loss: Decimal | None = None
+    take_profits: tuple[Decimal, ...] = ()

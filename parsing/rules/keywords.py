@@ -22,8 +22,8 @@ def _words(category: str, exclude: tuple[str, ...] = ()) -> str:
 
 LABEL = re.compile(
     r"(?<![A-Za-zА-Яа-яЁё])(?:(?P<tp>take[\s\-]*profits?(?:\s*targets?)?(?:\s*\d{1,2}(?![\d.,]))?|selling\s+targets?"
-    r"|tp\s*\d{0,2}(?![\d.,])|targets?\s*\d{0,2}(?![\d.,])|тп\s*\d{0,2}(?![\d.,])|тейк[а-я]*\s*\d{0,2}"
-    r"|цел[ьи]\s*\d{0,2}|hedef\s*\d{0,2}|止盈|目标|目標|止盈位|" + _words("target") + ")"
+    r"|tp\s*\d{0,2}(?![\d.,])|targets?\s*\d{0,2}(?![\d.,])|тп\s*\d{0,2}(?![\d.,])|тейк[а-я]*\s*\d{0,2}(?![\d.,])"
+    r"|цел[ьи]\s*\d{0,2}(?![\d.,])|hedef\s*\d{0,2}(?![\d.,])|止盈|目标|目標|止盈位|" + _words("target") + ")"
     r"|(?P<sl>stop[\s\-]*loss|stoploss|stop\s*targets?|stop|sl(?![a-z])|стоп[\s\-]*лосс|стоп|止损|止損|zarar\s*kes|"
     + _words("stop") + ")"
     r"|(?P<entry>entry\s*(?:zone|targets?|orders?|price|points?)?|2nd\s+entry|entries|buy\s+(?:around|at|zone)"

@@ -8,7 +8,9 @@ Each language maps a *category* to the words (or short phrases) that mean it. Th
 - ``close``: close the position (all of it unless a share is given); ``close_half``: close half;
 - ``keep``: "keep N %" (the rest is closed: "保留25%底仓" closes 75 %);
 - ``all_done``: every target reached / trade fully done; ``cancel``: cancel, no longer valid;
-- ``move``: "move / set" (with a stop word: a stop move); ``breakeven``: break-even / entry price as a stop;
+- ``move``: "move / set" (with a stop word: a stop move); ``breakeven``: break-even on its own ("БУ", "保本");
+  ``entry_price``: the entry as a place for the stop, only after a stop word ("move SL to entry");
+- ``partial``: part of the position, share not said ("Снял часть") -> a partial close the user must size;
 - ``add``: add to the position (an update, never a new entry); ``filled``: an entry order was filled;
 - ``nicknames``: coin nickname -> ticker.
 
@@ -28,7 +30,7 @@ Category = str
 
 CATEGORIES: tuple[Category, ...] = (
     "entry", "stop", "target", "leverage", "long", "short", "market", "tp_hit", "stop_hit", "close", "close_half",
-    "keep", "all_done", "cancel", "move", "breakeven", "add", "filled",
+    "keep", "all_done", "cancel", "move", "breakeven", "entry_price", "partial", "add", "filled",
 )
 
 LANGUAGES: dict[str, str] = {
@@ -53,10 +55,11 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "tp_hit": ("hit", "reached", "achieved", "done", "smashed", "touched"),
         "stop_hit": ("stopped out", "stop hit", "sl hit", "hit sl", "hit stop", "hit stop loss", "stop loss hit",
                      "stoploss hit", "closed at stop", "closed at stop loss", "closed at trailing stop loss"),
-        "close": ("close", "closed", "closing", "exit", "book profits", "book profit", "take profits now",
+        "close": ("close", "closed", "closing", "exit", "book profits", "book profit", "take profits now", "fix",
+                  "secure", "book", "take off",
                   "secure profits", "close position", "close the position", "take profit now"),
-        "close_half": ("close half", "half"),
-        "keep": ("keep", "hold", "leave"),
+        "close_half": ("close half", "take half", "book half", "secure half", "half position", "half of the position"),
+        "keep": ("keep", "leave", "remaining", "the rest"),
         "all_done": ("all targets achieved", "all targets hit", "all targets done", "all take-profit targets achieved",
                      "all take profit targets achieved", "all tp hit", "all tps hit", "close all",
                      "close all positions", "close everything", "closed manually", "manually closed",
@@ -64,8 +67,10 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "cancel": ("cancel", "cancelled", "canceled", "no longer valid", "invalid", "not valid", "skip this",
                    "void"),
         "move": ("move", "moved", "set", "update", "shift", "trail", "new", "adjust", "raise"),
-        "breakeven": ("breakeven", "break even", "break-even", "be", "entry", "entry price", "cost"),
-        "add": ("add", "added", "adding", "dca", "re-entry", "reentry", "average", "averaging"),
+        "breakeven": ("breakeven", "break even", "break-even", "risk free", "risk-free", "riskfree"),
+        "entry_price": ("be", "entry", "entry price", "entries", "cost", "open price", "average entry"),
+        "partial": ("partial", "partially", "part of", "some profits", "some profit"),
+        "add": ("add", "added", "adding", "dca", "re-entry", "reentry", "average down", "add to position"),
     },
     "ru": {
         "filled": ("лимитка взялась", "вход исполнен", "вошли", "ордер исполнен", "лимитка сработала"),
@@ -82,13 +87,15 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "close": ("закрыть", "закрываем", "закрываю", "закрыл", "закрыли", "закрывайте", "закройте",
                   "фиксируем", "фиксирую", "фикс", "прикроем", "выходим", "снял часть", "скинул часть"),
         "close_half": ("половину", "половина", "половинку"),
-        "keep": ("оставляем", "оставить", "оставляю"),
+        "keep": ("оставляем", "оставить", "оставляю", "остаток", "остальное"),
         "all_done": ("все цели взяты", "все цели достигнуты", "все тейки взяты", "закрыть все", "закрываю все",
                      "закрываем все", "все позиции", "полностью реализована", "сделка закрыта"),
         "cancel": ("отмена", "отменяем", "отменить", "отменён", "отменен", "не актуально", "неактуально",
                    "уберем лимитки", "убираем лимитки"),
         "move": ("перенести", "переносим", "передвигаем", "переставил", "переставляем", "двигаем", "стоп на", "в"),
-        "breakeven": ("бу", "б/у", "безубыток", "безубыт", "точку входа", "вход"),
+        "breakeven": ("бу", "б/у", "безубыток", "безубыт", "безубыточность"),
+        "entry_price": ("точку входа", "вход", "входа", "цену входа"),
+        "partial": ("часть", "частично", "частичная"),
         "add": ("добор", "доливка", "усреднение", "добавляем", "докупаем"),
     },
     "zh": {
@@ -98,19 +105,23 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "stop": ("止损", "止損", "止损位", "止損位", "保护价", "保護價", "防守位"),
         "target": ("止盈", "止盈位", "目标", "目標", "目标位", "目標位", "止赢"),
         "leverage": ("杠杆", "槓桿"),
-        "long": ("做多", "开多", "開多", "多单", "多單"),
-        "short": ("做空", "开空", "開空", "空单", "空單"),
+        "long": ("做多", "开多", "開多", "多单", "多單", "市价多", "市價多", "现价多", "現價多", "直接多"),
+        "short": ("做空", "开空", "開空", "空单", "空單", "市价空", "市價空", "现价空", "現價空", "直接空"),
         "market": ("市价", "市價", "现价", "現價"),
-        "tp_hit": ("已到达", "已到達", "到达", "到達", "已到", "到了", "来了", "已过", "达成", "達成", "完成", "触及"),
+        "tp_hit": ("已到达", "已到達", "到达", "到達", "已到", "到了", "来了", "已过", "达成", "達成", "完成", "触及",
+                   "手动", "手動"),
         "stop_hit": ("止损出局", "止損出局", "打止损", "被止损", "止损了", "止損了"),
-        "close": ("平仓", "平倉", "离场", "離場", "出局", "走掉", "可走", "全部止盈", "止盈离场", "手動tp", "手动tp",
+        "close": ("平仓", "平倉", "离场", "離場", "出局", "走掉", "可走", "全部止盈", "止盈离场",
                   "止盈出局"),
         "close_half": ("平一半", "减仓一半", "減倉一半", "减半", "減半", "止盈一半"),
-        "keep": ("保留", "留"),
+        "keep": ("保留", "留", "剩余仓位", "剩餘倉位", "剩余", "剩下"),
         "all_done": ("全部平仓", "全部平倉", "全平", "止盈掉", "全部止盈", "全部出局"),
         "cancel": ("取消", "撤单", "撤單", "不做了", "作废", "作廢"),
-        "move": ("移至", "移到", "上移", "下移", "改为", "改為", "调整到", "调整为", "移动", "推"),
-        "breakeven": ("保本", "成本保护", "成本保護", "开仓价", "開倉價", "成本价", "成本價", "成本", "入场价"),
+        "move": ("移至", "移到", "上移", "下移", "改为", "改為", "调整到", "调整为", "移动", "推", "设置",
+                 "修改", "改成"),
+        "breakeven": ("保本", "成本保护", "成本保護", "成本防守", "成本損", "成本损", "无风险持仓", "無風險持倉"),
+        "entry_price": ("开仓价", "開倉價", "成本价", "成本價", "成本", "入场价", "入場價", "进场价"),
+        "partial": ("分批", "部分", "一部分"),
         "add": ("加仓", "加倉", "补仓", "補倉"),
     },
     "tr": {
@@ -131,7 +142,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("tüm hedefler", "hepsini kapat", "tümünü kapat"),
         "cancel": ("iptal", "geçersiz", "gecersiz"),
         "move": ("taşı", "çek", "çekin", "çekiyoruz", "güncelle"),
-        "breakeven": ("giriş", "maliyet", "başabaş", "basabas"),
+        "breakeven": ("başabaş", "basabas"),
+        "entry_price": ("giriş", "girişe", "giriş fiyatı", "giriş seviyesi", "maliyet", "maliyete"),
+        "partial": ("kısmi", "bir kısmını"),
         "add": ("ekle", "ekleme", "kademe"),
     },
     "vi": {
@@ -151,7 +164,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("đóng toàn bộ", "đóng hết", "chốt hết", "full tp", "hoàn thành tất cả"),
         "cancel": ("hủy", "huỷ", "hủy lệnh", "huỷ lệnh", "không còn hiệu lực"),
         "move": ("dời", "dời sl", "kéo", "kéo sl", "di chuyển", "lên", "về"),
-        "breakeven": ("hòa vốn", "hoà vốn", "điểm vào", "entry", "giá vào"),
+        "breakeven": ("hòa vốn", "hoà vốn"),
+        "entry_price": ("điểm vào", "entry", "giá vào"),
+        "partial": ("một phần",),
         "add": ("nhồi", "thêm", "dca"),
     },
     "es": {
@@ -171,7 +186,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("todos los objetivos", "cerrar todo", "cerramos todo"),
         "cancel": ("cancelar", "cancelado", "cancelamos", "anulado", "ya no es válido", "ya no es valido"),
         "move": ("mover", "movemos", "mové", "subir", "subimos", "pasar"),
-        "breakeven": ("break even", "breakeven", "punto de equilibrio", "precio de entrada", "entrada"),
+        "breakeven": ("break even", "breakeven", "punto de equilibrio"),
+        "entry_price": ("precio de entrada", "entrada"),
+        "partial": ("parcial", "parcialmente", "una parte"),
         "add": ("añadir", "agregar", "promediar"),
     },
     "pt": {
@@ -191,7 +208,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("todos os alvos", "fechar tudo", "fechamos tudo"),
         "cancel": ("cancelar", "cancelado", "cancelada", "anulado", "não é mais válido"),
         "move": ("mover", "movemos", "subir", "subimos", "passar"),
-        "breakeven": ("break even", "breakeven", "zero a zero", "preço de entrada", "entrada"),
+        "breakeven": ("break even", "breakeven", "zero a zero"),
+        "entry_price": ("preço de entrada", "entrada"),
+        "partial": ("parcial", "parcialmente", "uma parte"),
         "add": ("adicionar", "aumentar", "preço médio"),
     },
     "fa": {
@@ -211,7 +230,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("تکلیف سیگنال مشخص شد", "همه تارگت", "همه اهداف"),
         "cancel": ("لغو", "کنسل", "باطل"),
         "move": ("جابجا", "منتقل", "ببرید"),
-        "breakeven": ("سربهسر", "سربه سر", "سر به سر", "نقطه ورود"),
+        "breakeven": ("سربهسر", "سربه سر", "سر به سر"),
+        "entry_price": ("نقطه ورود", "قیمت ورود"),
+        "partial": ("بخشی",),
         "add": ("اضافه", "پله"),
     },
     "ar": {
@@ -231,7 +252,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("تحققت جميع الأهداف", "جميع الأهداف", "إغلاق الكل", "اغلاق الكل"),
         "cancel": ("إلغاء", "الغاء", "ملغاة", "ملغي"),
         "move": ("نقل", "انقل", "حرك", "تحريك"),
-        "breakeven": ("نقطة التعادل", "سعر الدخول", "الدخول"),
+        "breakeven": ("نقطة التعادل",),
+        "entry_price": ("سعر الدخول", "الدخول"),
+        "partial": ("جزء", "جزئي"),
         "add": ("تعزيز", "إضافة"),
     },
     "id": {
@@ -251,8 +274,10 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("semua target", "tutup semua"),
         "cancel": ("batal", "dibatalkan", "batalkan", "tidak berlaku"),
         "move": ("pindah", "pindahkan", "geser", "naikkan"),
-        "breakeven": ("titik impas", "impas", "harga masuk", "entry"),
-        "add": ("tambah", "tambahkan", "average"),
+        "breakeven": ("titik impas", "impas"),
+        "entry_price": ("harga masuk", "entry"),
+        "partial": ("sebagian",),
+        "add": ("tambah", "tambahkan", "tambah posisi"),
     },
     "ko": {
         "filled": ("체결", "진입 완료"),
@@ -271,7 +296,9 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "all_done": ("전체 청산", "모든 목표", "전량 청산"),
         "cancel": ("취소", "무효"),
         "move": ("이동", "올림", "상향"),
-        "breakeven": ("본절", "진입가"),
+        "breakeven": ("본절",),
+        "entry_price": ("진입가", "평단"),
+        "partial": ("일부", "분할"),
         "add": ("추가 진입", "물타기", "불타기"),
     },
 }
@@ -279,10 +306,10 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
 # Coin nicknames and local names -> ticker. Lower-case bare names of well-known coins are read as coins only
 # beside a signal word (see symbols.py); these are always coins.
 NICKNAMES: dict[str, str] = {
-    "比特币": "BTC", "比特幣": "BTC", "大饼": "BTC", "大餅": "BTC", "比特": "BTC", "饼": "BTC",
+    "比特币": "BTC", "比特幣": "BTC", "大饼": "BTC", "大餅": "BTC", "比特": "BTC",
     "以太坊": "ETH", "以太币": "ETH", "以太幣": "ETH", "以太": "ETH", "姨太": "ETH", "二饼": "ETH", "二餅": "ETH",
     "狗狗币": "DOGE", "狗狗幣": "DOGE", "瑞波币": "XRP", "莱特币": "LTC", "索拉纳": "SOL",
-    "биткоин": "BTC", "биток": "BTC", "битка": "BTC", "эфир": "ETH", "эфириум": "ETH",
+    "биткоин": "BTC", "биток": "BTC", "эфириум": "ETH",
     "بيتكوين": "BTC", "بیت کوین": "BTC", "اتریوم": "ETH", "إيثريوم": "ETH",
     "비트코인": "BTC", "비트": "BTC", "이더리움": "ETH", "이더": "ETH", "리플": "XRP", "솔라나": "SOL",
     "bitcoin": "BTC", "ethereum": "ETH", "solana": "SOL", "ripple": "XRP", "dogecoin": "DOGE",

@@ -10,6 +10,7 @@
 - numbers have one form: thousands separators removed and a decimal comma turned into a point, decided per message
   from the other prices (a message with "9,39" writes decimals with a comma, so its "9,550" is 9.55; a message whose
   every comma is followed by three digits, "4,418", writes thousands);
+- a percentage written sign first (Turkish "%50") is written "50%";
 - Chinese numerals in "第一" and multipliers are expanded: "6万2" = 62000, "6.7万" = 67000, "112,5k" = 112500.
 Nothing is guessed beyond that: a number that stays ambiguous is left as written for the number reader.
 """
@@ -37,6 +38,7 @@ _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 
 _ORDINAL = re.compile(r"第([一二三四五六七八九十])")
 _CN_WAN = re.compile(r"(?<![\d.])([一二两兩三四五六七八九])万")
 _WAN = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*[万萬](?:([1-9])(?![\d.万萬千]))?")
+_PERCENT_FIRST = re.compile(r"(?<![\d.,%])%\s?(\d{1,3}(?:[.,]\d+)?)(?![\d%])")  # Turkish "%50" is 50 %
 _KILO = re.compile(r"(?<![\d.,\w])(\d{1,4}(?:[.,]\d{1,3})?)[kK](?![A-Za-z\d])")
 
 # Evidence of a decimal comma: "0,125", "9,39", "1,5", "0,02104" (not three digits after a 1-3 digit integer).
@@ -105,6 +107,7 @@ def normalize(text: str) -> str:
     text = text.translate(_DIGITS).replace("٫", ".").replace("٬", ",")
     text = _MARKDOWN.sub("", text)
     text = _lookalikes(text)
+    text = _PERCENT_FIRST.sub(r"\1%", text)
     text = _ORDINAL.sub(lambda m: "第" + str(_CN_DIGIT[m.group(1)]), text)
     text = _CN_WAN.sub(lambda m: str(_CN_DIGIT[m.group(1)]) + "万", text)
     # "112,5k" carries its own decimal comma: expand multipliers before the per-message comma decision

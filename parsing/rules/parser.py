@@ -18,11 +18,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
+from parsing.rules.lexicon import pattern
 from parsing.rules.normalize import normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
-from parsing.rules.symbols import find_symbols
-from parsing.signals import Action, Kind, ParsedMessage, Side, UpdateType
+from parsing.rules.symbols import find_symbols, find_update_coin
+from parsing.rules.updates import STOP_WORD, against_context, read_updates
+from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, Side, UpdateType
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,26 @@ _MAX_TP_STEP = Decimal(3)  # a target more than 3x (or under 1/3 of) its neighbo
 _MAX_TP_REACH = Decimal(5)  # a long target above 5x the entry (short: under 1/5) is implausible
 _MAX_STOP_DISTANCE = Decimal("0.5")  # a stop more than 50 % away from the entry is implausible
 _MAX_ENTRY_SPREAD = Decimal("1.5")
+_MAX_UPDATE_CHARS = 600  # a longer post without a coin or signal id is commentary, whatever verbs it uses
+_SIGNATURE = re.compile(r"(?i)(?:trader|трейдер|admin|админ)\s*#\s*[\wа-я]{1,3}\b")
+_COMPOUND = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)?-(?=[A-Za-zА-Яа-яЁё]{2})")  # "2-фазный", "3-day": no price
+# size shares and risk-reward notes beside prices: "(1/2)", "(RR 1:2)", "R:R 1:3.5", "RR: 1:3.89"
+_ANNOTATION = re.compile(
+    r"\(\s*[1-9]\s*/\s*[1-9]\d?\s*\)|(?i:\b(?:rr|r:r|r/r|risk[\s/:-]*reward))\s*[:=]?\s*\d+(?:\.\d+)?\s*[:/]\s*\d+(?:\.\d+)?"
+)
+_MULTIPLIER = re.compile(r"(?<![\d.,])\d{1,4}(?:[.,]\d{1,3})?[kK万萬](?![A-Za-z])")
+_ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|o)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
+# a section appended to an entry post that reports on it ("Upd: ожидания не подтвердились"): the entry is stale
+_APPENDED_UPDATE = re.compile(r"(?im)^\s*(?:upd|update|апд|обновление|更新)\s*[:：]")
+_UPDATE_VERBS = re.compile("|".join(pattern(c).pattern for c in ("close", "move", "cancel", "all_done")), re.I)
 
 
 @dataclass
 class _Fields:
     entries: list[Decimal] = field(default_factory=list)
     head_numbers: list[Decimal] = field(default_factory=list)  # numbers on a direction line without label
+    # prices beside a market word before the first label ("ETH 1710市价直接空 再挂1788"): the market leg's reference
+    market_head: list[Decimal] = field(default_factory=list)
     stops: list[Decimal] = field(default_factory=list)
     take_profits: list[Decimal] = field(default_factory=list)
     tp_percentages: list[Decimal | None] = field(default_factory=list)
@@ -45,12 +61,15 @@ class _Fields:
     stop_as_percent: bool = False
 
 
-def parse_text(text: str) -> list[ParsedMessage]:
-    """Every reading of one post; never raises (an internal error becomes a notify-only result)."""
+def parse_text(text: str, context: ReadingContext | None = None) -> list[ParsedMessage]:
+    """Every reading of one post; never raises (an internal error becomes a notify-only result).
+
+    ``context``: the signal the post replies to, when it replies to one (see ``ReadingContext``).
+    """
     if not isinstance(text, str) or not text.strip():
         return [_NOISE_RESULT]
     try:
-        return _parse(text)
+        return _parse(text, context)
     except Exception as exc:  # the safety net of a parser fed by strangers: report, never crash the caller
         log.exception("rule parser failed")
         return [
@@ -62,10 +81,23 @@ def parse_text(text: str) -> list[ParsedMessage]:
         ]
 
 
-def _parse(text: str) -> list[ParsedMessage]:
-    text = normalize(text)
+def _parse(raw: str, context: ReadingContext | None) -> list[ParsedMessage]:
+    text = normalize(raw)
     refs = find_signal_refs(text)  # blanked out of the text: a signal id is never a price
-    readings = _read(scrub(refs.text), refs.ref)
+    readings = _read(scrub(_ANNOTATION.sub(" ", _SIGNATURE.sub(" ", _COMPOUND.sub(" ", refs.text)))), refs.ref, context)
+    if _APPENDED_UPDATE.search(text):
+        readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post carries an update of itself"))
+            if r.kind is Kind.ENTRY and r.action is Action.TRADE else r
+            for r in readings
+        ]
+    if _MULTIPLIER.search(raw):
+        # "112,5k", "6.7万": a rounded shorthand, not a price to place an order at
+        readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "prices written with a k/万 multiplier"))
+            if r.kind is Kind.ENTRY and r.action is Action.TRADE else r
+            for r in readings
+        ]
     if refs.ambiguous:
         # "signals #12 and #13 ..." names several signals: no update may be applied to a guess
         readings = [
@@ -76,24 +108,59 @@ def _parse(text: str) -> list[ParsedMessage]:
     return readings
 
 
-def _read(cleaned: str, signal_ref: str | None) -> list[ParsedMessage]:
+def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None = None) -> list[ParsedMessage]:
     trailing = kw.TRAILING_SECTION.search(cleaned)
     if trailing:
         cleaned = cleaned[: trailing.start()]  # Cornix trailing config reuses "Entry"/"Stop"/"Target" words
     cleaned = kw.KEYCAP.sub(" ", cleaned)
-    if kw.NOISE.search(cleaned):
-        return [_NOISE_RESULT]
+    advert = bool(kw.NOISE.search(cleaned))
 
-    strong = _strong_updates(cleaned, signal_ref)
-    if strong:
-        return strong + [u for u in _weak_updates(cleaned, signal_ref) if u.update_type not in _types(strong)]
-
+    # 1. an entry with its coin, side, stop and entry (or market) is an entry, whatever management words it has
+    entries = [] if advert else _entries(cleaned, signal_ref)
+    if any(_complete(reading) for reading in entries):
+        return entries
+    # 2. update cues: strong ones outrank an incomplete entry (unless it is labelled as an entry and is no add);
+    #    a reply is read as an update first
     sides = _sides(cleaned)
+    long_chatter = len(cleaned) > _MAX_UPDATE_CHARS and signal_ref is None
+    symbol = find_update_coin(cleaned, _UPDATE_VERBS)
+    cues = read_updates(cleaned, symbol=symbol, signal_ref=signal_ref, context=context)
+    if (long_chatter and not symbol) or (advert and not cues.strong):
+        return [_NOISE_RESULT]
+    labelled_entry = context is None and sides and _has_entry_label(cleaned) and not _adds(cues.readings)
+    if (cues.strong and not labelled_entry) or (
+        cues.readings and (context is not None or not any(map(_entry_shaped, entries)))
+    ):
+        readings = against_context(_alternatives(cleaned, cues.readings), sides, context)
+        if labelled_entry:  # "入场做空 ... 移动止损至成本价": an entry's plan without its coin or prices
+            readings = [replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post also reads as an entry"))
+                        if r.action is Action.TRADE else r for r in readings]
+        return readings
+    if entries and not (long_chatter and not any(reading.symbol for reading in entries)):
+        return entries
+    if kw.ENTRY_REVISION.search(cleaned):
+        return [ParsedMessage(kind=Kind.UPDATE, action=Action.NOTIFY_ONLY, symbol=symbol, confidence=0.4,
+                              warnings=("entry revision: not applied automatically",), signal_ref=signal_ref)]
+    return [_NOISE_RESULT]
+
+
+def _alternatives(text: str, readings: list[ParsedMessage]) -> list[ParsedMessage]:
+    """"close the add or close all": the post offers choices, the user picks; several closes at once likewise."""
+    closes = {r.update_type for r in readings if r.kind is Kind.CLOSE or r.update_type is UpdateType.CLOSE_PARTIAL}
+    adds = _adds(readings)
+    if not (_ALTERNATIVE.search(text) or (closes and adds) or len(closes) > 1):
+        return readings
+    return [replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post offers alternatives"))
+            if r.action is Action.TRADE else r for r in readings]
+
+
+def _entries(text: str, signal_ref: str | None) -> list[ParsedMessage]:
+    sides = _sides(text)
     if len(sides) > 1:
-        split = _split_plans(cleaned, signal_ref)
+        split = _split_plans(text, signal_ref)
         if split:
             return split
-        symbols, _ = find_symbols(cleaned)
+        symbols, _ = find_symbols(text)
         return [
             ParsedMessage(
                 kind=Kind.ENTRY,
@@ -104,11 +171,39 @@ def _read(cleaned: str, signal_ref: str | None) -> list[ParsedMessage]:
                 signal_ref=signal_ref,
             )
         ]
-    entry = _entry(cleaned, signal_ref)
-    if entry is not None:
-        return [entry]
-    weak = _weak_updates(cleaned, signal_ref)
-    return weak or [_NOISE_RESULT]
+    entry = _entry(text, signal_ref)
+    return [entry] if entry is not None else []
+
+
+def _complete(reading: ParsedMessage) -> bool:
+    """Coin, side, stop and entry (or market): an entry post, even when a doubt keeps it from trading."""
+    return (reading.kind is Kind.ENTRY and reading.symbol is not None and reading.side is not None
+            and reading.stop_loss is not None and bool(reading.entries or reading.market_entry))
+
+
+def _entry_shaped(reading: ParsedMessage) -> bool:
+    """A reading with an entry's own fields: a stop, targets, or coin and side with where to enter."""
+    return reading.kind is Kind.ENTRY and (
+        reading.stop_loss is not None or bool(reading.take_profits) or _substantial(reading)
+    )
+
+
+def _adds(readings: list[ParsedMessage]) -> bool:
+    return any("adds to a position" in warning for reading in readings for warning in reading.warnings)
+
+
+def _has_entry_label(text: str) -> bool:
+    """An entry label that is not the place a stop moves to ("move SL to entry")."""
+    for match in kw.LABEL.finditer(text):
+        if match.lastgroup == "entry" and not STOP_WORD.search(text[max(0, match.start() - 25) : match.start()]):
+            return True
+    return False
+
+
+def _substantial(reading: ParsedMessage) -> bool:
+    """An incomplete entry that still names coin, side and where to enter ("#UAI 市價多 0.45091")."""
+    return (reading.kind is Kind.ENTRY and reading.symbol is not None and reading.side is not None
+            and bool(reading.entries or reading.market_entry))
 
 
 def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
@@ -124,116 +219,9 @@ def _sides(text: str) -> list[Side]:
     return sides
 
 
-def _update(
-    kind: Kind,
-    update_type: UpdateType,
-    symbol: str | None,
-    signal_ref: str | None,
-    *,
-    action: Action = Action.TRADE,
-    confidence: float = 0.9,
-    **extra: object,
-) -> ParsedMessage:
-    return ParsedMessage(
-        kind=kind,
-        action=action,
-        symbol=symbol,
-        update_type=update_type,
-        confidence=confidence,
-        signal_ref=signal_ref,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
 def _one_symbol(text: str) -> str | None:
     symbols, _ = find_symbols(text)
     return symbols[0] if len(symbols) == 1 else None
-
-
-def _tp_index(match: re.Match[str]) -> int | None:
-    for group in match.groups():
-        if group:
-            if group.isdigit():
-                return int(group)
-            return kw.CN_NUMERALS.get(group)
-    return None
-
-
-def _strong_updates(text: str, signal_ref: str | None) -> list[ParsedMessage]:
-    symbol = _one_symbol(text)
-    if kw.STOP_HIT.search(text) or kw.ALL_TARGETS.search(text) or kw.CLOSED_STRONG.search(text):
-        return [_update(Kind.CLOSE, UpdateType.CLOSE_ALL, symbol, signal_ref)]
-    found: list[ParsedMessage] = []
-    tp_index: int | None = None
-    for pattern in (kw.TP_HIT_STRONG, kw.TP_HIT_CN):
-        match = pattern.search(text)
-        if match:
-            tp_index = _tp_index(match)
-            break
-    if tp_index is None:
-        labelled = re.search(r"(?i)(?:тп|tp)\s*(\d)\b", text)
-        tp_index = int(labelled.group(1)) if labelled and kw.PARTIAL_CLOSE.search(text) else None
-    partial = kw.PARTIAL_CLOSE.search(text)
-    if partial:
-        if partial.group("half"):
-            percent: Decimal | None = Decimal(50)
-        else:
-            raw = partial.group("p1") or partial.group("p2")
-            percent = Decimal(raw.replace(",", "."))
-        if percent is not None and Decimal(0) < percent <= Decimal(100):
-            found.append(
-                _update(
-                    Kind.UPDATE, UpdateType.CLOSE_PARTIAL, symbol, signal_ref,
-                    update_percent=percent, tp_index=tp_index,
-                )
-            )
-        else:
-            found.append(
-                _update(
-                    Kind.UPDATE, UpdateType.CLOSE_PARTIAL, symbol, signal_ref, action=Action.NOTIFY_ONLY,
-                    confidence=0.3, warnings=("partial close with an impossible percentage",),
-                )
-            )
-    elif tp_index is not None:
-        # a partial close already carries the TP index; emitting TP_HIT too could close twice
-        found.append(_update(Kind.UPDATE, UpdateType.TP_HIT, symbol, signal_ref, tp_index=tp_index))
-    if kw.ENTRY_FILLED.search(text):
-        found.append(_update(Kind.UPDATE, UpdateType.ENTRY_FILLED, symbol, signal_ref))
-    set_stop = kw.SET_STOP.search(text)
-    if set_stop:
-        raw_price = next((g for g in set_stop.groups() if g), "")
-        prices = find_numbers(raw_price)
-        if len(prices) == 1 and prices[0] > 0:
-            found.append(_update(Kind.UPDATE, UpdateType.SET_STOP, symbol, signal_ref, update_price=prices[0]))
-        else:
-            found.append(
-                _update(
-                    Kind.UPDATE, UpdateType.SET_STOP, symbol, signal_ref, action=Action.NOTIFY_ONLY,
-                    confidence=0.3, warnings=("new stop price unreadable",),
-                )
-            )
-    return found
-
-
-def _weak_updates(text: str, signal_ref: str | None) -> list[ParsedMessage]:
-    symbol = _one_symbol(text)
-    found: list[ParsedMessage] = []
-    if kw.MOVE_TO_BE.search(text):
-        found.append(_update(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE, symbol, signal_ref, confidence=0.7))
-    if kw.CANCEL.search(text):
-        found.append(_update(Kind.CANCEL, UpdateType.CANCEL_ENTRIES, symbol, signal_ref, confidence=0.7))
-    if not found and kw.ENTRY_REVISION.search(text):
-        found.append(
-            ParsedMessage(
-                kind=Kind.UPDATE,
-                action=Action.NOTIFY_ONLY,
-                symbol=symbol,
-                confidence=0.4,
-                warnings=("entry revision: not applied automatically",),
-                signal_ref=signal_ref,
-            )
-        )
-    return found
 
 
 def _split_plans(text: str, signal_ref: str | None) -> list[ParsedMessage]:
@@ -287,7 +275,7 @@ def _collect(text: str) -> _Fields:
             elif _sides(segment):
                 body, _ = split_percentages(segment)
                 fields.head_numbers.extend(find_numbers(body))
-                current = None
+                current = "head"  # "#LINK LONG" then "1) 14.20 (50%)" lines: its entries
             else:
                 current = None
             continue
@@ -295,6 +283,8 @@ def _collect(text: str) -> _Fields:
         if _sides(head):
             body, _ = split_percentages(head)
             fields.head_numbers.extend(find_numbers(body))
+            if kw.MARKET.search(head):
+                fields.market_head.extend(find_numbers(body))
         for index, label in enumerate(labels):
             end = labels[index + 1].start() if index + 1 < len(labels) else len(segment)
             current = label.lastgroup
@@ -308,6 +298,8 @@ def _assign(fields: _Fields, label: str, span: str) -> None:
     numbers = [number for number in find_numbers(body) if number > 0]
     if label == "entry":
         fields.entries.extend(numbers)
+    elif label == "head":
+        fields.head_numbers.extend(numbers)
     elif label == "sl":
         fields.stops.extend(numbers)
         if percents and not numbers:
@@ -332,7 +324,7 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
     sides = _sides(text)
     symbols, symbol_warnings = find_symbols(text)
     fields = _collect(text)
-    entries = _unique(fields.entries) or _unique(fields.head_numbers)
+    entries = _unique(fields.market_head + fields.entries) or _unique(fields.head_numbers)
     stops = _unique(fields.stops)
     market = bool(kw.MARKET.search(text))
     has_prices = bool(entries or stops or fields.take_profits)

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import re
 
-# Chinese nicknames seen in KOL channels; longest first so 比特币 wins over 比特.
-_ALIASES: dict[str, str] = {
-    "比特币": "BTC",
-    "比特幣": "BTC",
-    "大饼": "BTC",
-    "大餅": "BTC",
-    "比特": "BTC",
-    "以太坊": "ETH",
-    "以太币": "ETH",
-    "以太幣": "ETH",
-    "二饼": "ETH",
-    "以太": "ETH",
-    "XBT": "BTC",
-}
+from parsing.rules.lexicon import BARE_COINS, LEXICON, NICKNAMES, word_pattern
+
+# Coin nicknames (lexicon.NICKNAMES: 大饼, 以太, биткоин, bitcoin ...) and XBT.
+_ALIASES: dict[str, str] = {**{name.lower(): coin for name, coin in NICKNAMES.items()}, "xbt": "BTC"}
 _BASE_RENAMES = {"XBT": "BTC"}
 _USD_QUOTES = ("USDT", "USDC", "BUSD", "USD")
 _OTHER_QUOTES = ("BTC", "ETH", "BNB", "EUR", "TRY", "RUB")
@@ -43,11 +33,15 @@ _TAGGED = re.compile(r"(?<![A-Za-z0-9])[#$]([A-Za-z][A-Za-z0-9]{0,14})(?![A-Za-z
 _LABELLED = re.compile(
     r"(?i)\b(?:pair|coin|symbol|монета|пара|coin name)\s*[:：\-]?\s*[#$]?([A-Za-z0-9]{1,15})(?![A-Za-z0-9])"
 )
+_SIDE_WORDS = sorted({w for entry in LEXICON.values() for c in ("long", "short") for w in entry.get(c, ())
+                      if re.fullmatch(r"[^\W\d_]+", w) and not re.search(r"[\u0600-\u06ff\uac00-\ud7af]", w)},
+                     key=len, reverse=True)
 _BESIDE_SIDE = re.compile(
-    r"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{1,14})\s+(?:LONG|SHORT|BUY|SELL|Long|Short|long|short|UPDATE|Update)\b"
+    r"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{1,14})\s+(?:UPDATE|Update|(?i:"
+    + "|".join(map(re.escape, _SIDE_WORDS)) + r"))(?!\w)"
 )
 _BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
-_ALIAS = re.compile("|".join(sorted(map(re.escape, _ALIASES), key=len, reverse=True)))
+_ALIAS = re.compile("|".join(word_pattern(name) for name in sorted(_ALIASES, key=len, reverse=True)), re.IGNORECASE)
 
 
 def normalize_symbol(raw: str) -> str | None:
@@ -59,8 +53,8 @@ def normalize_symbol(raw: str) -> str | None:
     if not isinstance(raw, str):
         return None
     text = raw.strip()
-    if text in _ALIASES:
-        return _ALIASES[text] + "USDT"
+    if text.lower() in _ALIASES:
+        return _ALIASES[text.lower()] + "USDT"
     text = text.lstrip("#$").strip().upper().replace(" ", "")
     for suffix in (".P", "PERP", "-PERP", "_PERP", "_UMCBL"):
         if text.endswith(suffix) and len(text) > len(suffix):
@@ -123,3 +117,50 @@ def find_symbols(text: str) -> tuple[list[str], list[str]]:
     for match in _BARE_MAJOR.finditer(text):
         add(normalize_symbol(match.group(1)))
     return found, warnings
+
+
+# Latin words of the lexicon and common capitalised chatter: never a coin when they stand alone.
+_NOT_COINS = frozenset(
+    {word.upper() for entry in LEXICON.values() for values in entry.values() for word in values
+     if re.fullmatch(r"[A-Za-z]{2,10}", word)}
+    | {"ALL", "NOW", "HOLD", "WAIT", "GM", "GN", "OK", "WOW", "RISK", "NOTE", "HIT", "DONE", "BOOK", "TAKE",
+       "HALF", "ALT", "ALTS", "PNL", "ROI", "RR", "DCA", "USDT", "LIMIT", "ORDER", "ORDERS", "POSITION", "TRADER",
+       "ADMIN", "GUYS", "TEAM", "TODAY", "SIGNAL", "MARKET", "PROFIT", "PROFITS", "LOSS", "WIN", "BOS", "CHOCH",
+       "FVG", "OB", "OS", "TF", "UTC", "GMT", "AM", "PM", "ATH", "ATL", "SPOT", "FUTURES", "VIP", "FREE", "MORE"}
+    | STOPWORDS
+)
+_LEAD_TOKEN = re.compile(r"^[^\w\n]*[#$]?(?P<coin>[A-Za-z][A-Za-z0-9]{1,11})(?![A-Za-z0-9])")
+_AFTER_VERB = re.compile(r"[#$]?(?P<coin>[A-Za-z][A-Za-z0-9]{1,11})(?![A-Za-z0-9])")
+
+
+def _bare_coin(token: str) -> str | None:
+    if token.upper() in _NOT_COINS or (token[-1].isdigit() and token.upper().rstrip("0123456789") in _NOT_COINS):
+        return None
+    if token.isupper() or token.lower() in BARE_COINS:
+        return normalize_symbol(token)
+    return None
+
+
+def find_update_coin(text: str, verbs: re.Pattern[str] | None = None) -> str | None:
+    """The one coin an update names, or None.
+
+    Every notation ``find_symbols`` knows first; else a bare ticker that opens a line ("SOL 平仓", "DOGE đã chạm
+    TP2", "sol - в бу") or follows an update verb ("Close SOL now"): capitals, or a well-known coin in lower case.
+    Several different coins: None (the update cannot be applied to a guess).
+    """
+    symbols, _ = find_symbols(text)
+    if symbols:
+        return symbols[0] if len(symbols) == 1 else None
+    found: list[str] = []
+    for line in text.split("\n"):
+        match = _LEAD_TOKEN.match(line)
+        coin = _bare_coin(match.group("coin")) if match else None
+        if coin and coin not in found:
+            found.append(coin)
+    if verbs is not None:
+        for verb in verbs.finditer(text):
+            match = _AFTER_VERB.match(text, verb.end() + (len(text[verb.end():]) - len(text[verb.end():].lstrip())))
+            coin = _bare_coin(match.group("coin")) if match else None
+            if coin and coin not in found:
+                found.append(coin)
+    return found[0] if len(found) == 1 else None

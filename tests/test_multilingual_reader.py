@@ -1,0 +1,221 @@
+"""The rule reader in every lexicon language: entries, updates, closes and cancels, with and without the coin.
+
+The messages here are written for these tests (not copied from the dev sets) so that they check the general
+mechanism: labels, directions and verbs from the lexicon, numbers normalized first.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from parsing.rules import parse_text
+from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, Side, UpdateType
+
+D = Decimal
+
+
+def only(text: str, context: ReadingContext | None = None) -> ParsedMessage:
+    readings = parse_text(text, context)
+    assert len(readings) == 1, readings
+    return readings[0]
+
+
+def kinds(text: str, context: ReadingContext | None = None) -> list[tuple[Kind, UpdateType | None]]:
+    return [(r.kind, r.update_type) for r in parse_text(text, context)]
+
+
+# ---- entries: the same trade written in each language --------------------------------------------------------
+LONG_SOL = dict(symbol="SOLUSDT", side=Side.LONG, entries=(D("142.5"), D("140")), stop_loss=D("136"),
+                take_profits=(D("146"), D("150"), D("158")))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#SOL LONG\nEntry: 142.5 - 140\nStop loss: 136\nTargets: 146 / 150 / 158\nLeverage: 10x",
+        "#SOL Лонг\nВход: 142,5 - 140\nСтоп: 136\nЦели: 146 - 150 - 158\nПлечо: 10х",
+        "SOL 做多\n入场：142.5-140\n止损：136\n目标：146/150/158\n杠杆：10倍",
+        "SOL 做多\n進場：142.5-140\n止損：136\n目標：146/150/158\n槓桿：10倍",
+        "#SOL long\nGiriş: 142,5 - 140\nZarar durdur: 136\nHedef: 146 - 150 - 158\nKaldıraç: 10x",
+        "#SOL MUA\nVùng vào lệnh: 142.5 - 140\nCắt lỗ: 136\nChốt lời: 146 - 150 - 158\nĐòn bẩy: x10",
+        "#SOL COMPRA (largo)\nEntrada: 142,5 - 140\nStop loss: 136\nObjetivos: 146 - 150 - 158\nApalancamiento: 10x",
+        "#SOL COMPRA\nEntrada: 142,5 - 140\nStop: 136\nAlvos: 146 - 150 - 158\nAlavancagem: 10x",
+        "#SOL لانگ\nورود: ۱۴۲٫۵ - ۱۴۰\nحد ضرر: ۱۳۶\nحد سود: ۱۴۶ - ۱۵۰ - ۱۵۸\nاهرم: 10x",
+        "#SOL شراء\nالدخول: ١٤٢٫٥ - ١٤٠\nوقف الخسارة: ١٣٦\nالأهداف: ١٤٦ - ١٥٠ - ١٥٨\nالرافعة: 10x",
+        "#SOL LONG\nArea masuk: 142.5 - 140\nStop loss: 136\nTarget: 146 - 150 - 158\nLeverage: 10x",
+        "#SOL 롱\n진입: 142.5 - 140\n손절: 136\n목표: 146 / 150 / 158\n레버리지: 10x",
+        "＃ＳＯＬ　ＬＯＮＧ\nEntry：１４２．５ － １４０\nSL：１３６\nTP：１４６ / １５０ / １５８\n10x",
+        "**#SOL** **LONG**\n**Entry:** 142.5 - 140\n**SL:** 136\n**TP:** 146 - 150 - 158\n10x",
+    ],
+)
+def test_the_same_entry_in_every_language(text: str) -> None:
+    reading = only(text)
+    assert reading.kind is Kind.ENTRY and reading.action is Action.TRADE, reading.warnings
+    for name, value in LONG_SOL.items():
+        assert getattr(reading, name) == value, (name, text)
+    assert reading.leverage == 10
+
+
+def test_a_thousands_comma_and_a_decimal_comma_are_decided_per_message() -> None:
+    thousands = only("#BTC SHORT\nEntry: 97,250\nSL: 98,100\nTP: 95,800 - 94,000")
+    assert (thousands.entries, thousands.stop_loss) == ((D("97250"),), D("98100"))
+    decimal = only("#OP SHORT\nВход: 1,875\nСтоп: 1,93\nТейк: 1,750")
+    assert (decimal.entries, decimal.stop_loss, decimal.take_profits) == ((D("1.875"),), D("1.93"), (D("1.75"),))
+
+
+def test_cyrillic_lookalike_letters_in_a_ticker_read_as_the_latin_coin() -> None:
+    reading = only("#ЕТН/USDT LONG\nEntry 3150\nSL 3080\nTP 3260")
+    assert reading.symbol == "ETHUSDT" and reading.action is Action.TRADE
+
+
+def test_chinese_nicknames_and_wan_multiplier_are_read_but_never_traded_as_rounded_prices() -> None:
+    reading = only("大饼 6万2附近做空 止损6万3 止盈6万")
+    assert reading.symbol == "BTCUSDT" and reading.side is Side.SHORT
+    assert reading.entries == (D("62000"),) and reading.stop_loss == D("63000")
+    assert reading.action is Action.NOTIFY_ONLY  # "6万2" is shorthand, not a price to place an order at
+
+
+def test_contact_numbers_and_size_shares_are_never_prices() -> None:
+    reading = only("#LINK LONG\n1) 14.20 (50%)\n2) 13.90 (1/2)\nSL 13.40\nTP 15.10 - 16.00\nWeChat: 13912345678")
+    assert reading.entries == (D("14.20"), D("13.90")) and reading.action is Action.TRADE
+
+
+def test_a_market_entry_keeps_its_quoted_reference_price() -> None:
+    reading = only("#AVAX SHORT market 21.40\nSL 22.30\nTP 20.10")
+    assert reading.entries == (D("21.40"),) and reading.stop_loss == D("22.30")
+
+
+def test_a_stop_given_only_as_a_percentage_is_not_traded() -> None:
+    reading = only("#DOT LONG\nEntry 4.10\nSL -5%\nTP 4.40")
+    assert reading.action is Action.NOTIFY_ONLY and "stop given only as a percentage" in reading.warnings
+
+
+# ---- updates, closes and cancels --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "symbol"),
+    [
+        ("Close #BTC long now", "BTCUSDT"), ("Close SOL now", "SOLUSDT"), ("Book profits on #AVAX now", "AVAXUSDT"),
+        ("SOL 平仓", "SOLUSDT"), ("ETH 平仓离场", "ETHUSDT"), ("Закрываем #BTC", "BTCUSDT"),
+        ("Đóng lệnh #SOL", "SOLUSDT"), ("#AVAX pozisyonu kapat", "AVAXUSDT"), ("Cerramos #XRP", "XRPUSDT"),
+        ("Fechamos #ADA agora", "ADAUSDT"), ("إغلاق #BNB", "BNBUSDT"), ("Tutup posisi #DOGE", "DOGEUSDT"),
+        ("#SUI 청산", "SUIUSDT"), ("#LTC ببندید", "LTCUSDT"), ("Stopped out on #APT", "APTUSDT"),
+        ("#NEAR all targets hit 🎯", "NEARUSDT"), ("#TIA закрываю все", "TIAUSDT"),
+    ],
+)
+def test_closes_in_every_language(text: str, symbol: str) -> None:
+    reading = only(text)
+    assert (reading.kind, reading.update_type, reading.action) == (Kind.CLOSE, UpdateType.CLOSE_ALL, Action.TRADE)
+    assert reading.symbol == symbol
+
+
+@pytest.mark.parametrize(
+    ("text", "percent"),
+    [
+        ("#ETH close half", D(50)), ("#BTCUSDT TP1 ✅ закрыть 50%", D(50)), ("保留25%底仓", D(75)),
+        ("BTC 止盈40%", D(40)), ("Fix 30 % on #ARB", D(30)), ("#ETH %50 kapat", D(50)),
+        ("Chốt 70% lệnh #BNB", D(70)), ("Закрываю половину по #SOL", D(50)), ("Cerrar 25% de #XRP", D(25)),
+        ("平一半", D(50)), ("Keep 20% running, close the rest", D(80)),
+    ],
+)
+def test_partial_closes_with_their_share_in_any_word_order(text: str, percent: Decimal) -> None:
+    partial = [r for r in parse_text(text) if r.update_type is UpdateType.CLOSE_PARTIAL]
+    assert len(partial) == 1 and partial[0].action is Action.TRADE, parse_text(text)
+    assert partial[0].update_percent == percent
+
+
+def test_a_partial_close_without_its_share_asks_the_user() -> None:
+    reading = only("Снял часть по текущим 0,91")
+    assert reading.update_type is UpdateType.CLOSE_PARTIAL and reading.action is Action.NOTIFY_ONLY
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Move stop to entry", "SL to breakeven", "Стоп в БУ", "стоп переносим в б/у", "止损移至开仓价", "做好成本保护",
+     "Dời SL về hòa vốn", "Stop girişe çek", "Mover el stop a break even", "SL ke titik impas", "손절 본절로 이동",
+     "حد ضرر را سربهسر کنید"],
+)
+def test_stop_to_break_even_in_every_language(text: str) -> None:
+    assert (Kind.UPDATE, UpdateType.MOVE_SL_TO_BE) in kinds(text), parse_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "price"),
+    [("Move SL to 61250", D("61250")), ("Стоп переносим на 0,4120", D("0.4120")), ("止损上移至64100", D("64100")),
+     ("#BTC new stop: 96,800", D("96800")), ("推保护价：77500", D("77500"))],
+)
+def test_stop_moved_to_a_price(text: str, price: Decimal) -> None:
+    moves = [r for r in parse_text(text) if r.update_type is UpdateType.SET_STOP]
+    assert len(moves) == 1 and moves[0].update_price == price and moves[0].action is Action.TRADE
+
+
+def test_target_hits_with_and_without_the_coin() -> None:
+    assert [(r.update_type, r.tp_index) for r in parse_text("比特币止盈1已到达，止损移至开仓价")] == [
+        (UpdateType.TP_HIT, 1), (UpdateType.MOVE_SL_TO_BE, None)]
+    readings = parse_text("DOGE đã chạm TP2 🎯 dời SL lên TP1")
+    assert (readings[0].update_type, readings[0].tp_index, readings[0].symbol) == (UpdateType.TP_HIT, 2, "DOGEUSDT")
+    move = readings[1]  # the stop goes to target 1, whose price only the signal knows
+    assert move.update_type is UpdateType.SET_STOP and move.action is Action.NOTIFY_ONLY
+    assert [(r.update_type, r.tp_index) for r in parse_text("第二止盈位已到")] == [(UpdateType.TP_HIT, 2)]
+    assert [(r.update_type, r.tp_index) for r in parse_text("#OP hit TP3")] == [(UpdateType.TP_HIT, 3)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Cancel #BTC, no longer valid", "#ETH iptal", "Hủy lệnh #SOL", "Отменяем вход по #ARB", "取消挂单",
+     "Signal cancelled ❌", "لغو سیگنال #BNB", "#XRP 진입 취소", "Batal #DOGE"],
+)
+def test_cancels_in_every_language(text: str) -> None:
+    assert kinds(text) == [(Kind.CANCEL, UpdateType.CANCEL_ENTRIES)], parse_text(text)
+
+
+def test_adding_to_a_position_is_an_update_never_a_new_entry() -> None:
+    for text in ("#FIL SHORT добор\nВход: 3.05 рынок", "BTC 加仓 64000", "#ETH add to position at 3000"):
+        readings = parse_text(text)
+        assert all(r.kind is Kind.UPDATE and r.action is Action.NOTIFY_ONLY for r in readings), text
+
+
+def test_an_entry_with_management_words_stays_an_entry() -> None:
+    reading = only("#ARB LONG\nEntry 0.80\nSL 0.76\nTP1 0.84 TP2 0.88\nAfter TP1 move SL to entry, close 50%")
+    assert reading.kind is Kind.ENTRY and reading.action is Action.TRADE
+
+
+def test_alternatives_are_the_user_s_choice() -> None:
+    readings = parse_text("可以先平一半或者全部平仓")
+    assert readings and all(r.action is Action.NOTIFY_ONLY for r in readings)
+
+
+@pytest.mark.parametrize("text", ["gm fam", "STBL +10R 🔥", "итог недели: +12R", "今天休息", "Buenos días"])
+def test_chatter_stays_noise(text: str) -> None:
+    assert kinds(text) == [(Kind.NOISE, None)]
+
+
+# ---- context: a reply is read with its signal in mind -------------------------------------------------------------
+BTC_LONG = ReadingContext(symbol="BTCUSDT", side=Side.LONG, entries=(D("65000"),), stop_loss=D("64000"),
+                          take_profits=(D("66000"), D("67000")))
+
+
+def test_a_reply_needs_no_coin() -> None:
+    assert kinds("close half", BTC_LONG) == [(Kind.UPDATE, UpdateType.CLOSE_PARTIAL)]
+    assert kinds("move stop to entry", BTC_LONG) == [(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE)]
+
+
+def test_a_reply_with_the_signal_s_side_is_a_close_not_an_entry() -> None:
+    reading = only("Close long now", BTC_LONG)
+    assert (reading.kind, reading.action) == (Kind.CLOSE, Action.TRADE)
+    assert only("Close short now", BTC_LONG).action is Action.NOTIFY_ONLY  # the other side: doubt
+
+
+def test_a_reply_moving_the_stop_to_a_target_uses_the_signal_s_target() -> None:
+    reading = only("SL lên TP1", BTC_LONG)
+    assert (reading.update_type, reading.update_price, reading.action) == (UpdateType.SET_STOP, D("66000"),
+                                                                          Action.TRADE)
+
+
+def test_a_reply_giving_the_stop_sets_it() -> None:
+    reading = only("止盈：66500-67200\n止损：64200", BTC_LONG)
+    assert (reading.update_type, reading.update_price, reading.action) == (UpdateType.SET_STOP, D("64200"),
+                                                                          Action.TRADE)
+    alone = only("止盈：66500-67200\n止损：64200")  # not a reply: whose stop is it?
+    assert alone.kind is Kind.UPDATE and alone.action is Action.NOTIFY_ONLY
