@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from actors.base import SupervisedActor
@@ -19,7 +20,7 @@ from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.reading import OnError, read_safely
 from parsing.rules import parse_text
-from parsing.signals import Action, Kind, ParsedMessage
+from parsing.signals import Action, Kind, ParsedMessage, reading_context
 from trading.journal import Journal
 from trading.risk import needs_default_stop
 from trading.unread import notice_text, unread_post
@@ -78,7 +79,16 @@ class Parser(SupervisedActor):
             already_read=lambda: self._journal.signal_for_post(post.channel, post.message_id, 0) is not None,
         ):
             return
-        self._record(post, read_post(post, self._parse, self._parse_error), edited=edited)
+        self._record(post, read_post(post, self._reader_for(post), self._parse_error), edited=edited)
+
+    def _reader_for(self, post: Post) -> Callable[[str], list[ParsedMessage]]:
+        """The rules read a reply with the signal it replies to in mind (its coin, side and levels); an injected
+        reader reads the text alone."""
+        if post.reply_to is None or self._parse is not parse_text:
+            return self._parse
+        replied = self._journal.signal_for_post(post.channel, post.reply_to, 0)
+        context = reading_context(replied.parsed) if replied is not None else None
+        return self._parse if context is None else partial(parse_text, context=context)
 
     def _parse_error(self, error: str) -> None:
         self._metrics.parse_error(error)

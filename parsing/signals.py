@@ -95,3 +95,30 @@ class ReadingContext:
     entries: tuple[Decimal, ...] = ()
     stop_loss: Decimal | None = None
     take_profits: tuple[Decimal, ...] = ()
+
+
+def reading_context(parsed: dict[str, Any]) -> ReadingContext | None:
+    """The context a reply is read in, from the journaled reading of the post it replies to (an entry), or None."""
+    if parsed.get("kind") != Kind.ENTRY.value:
+        return None
+
+    def price(value: Any) -> Decimal | None:
+        try:
+            number = Decimal(str(value))
+        except (ArithmeticError, ValueError):
+            return None
+        return number if number.is_finite() and number > 0 else None
+
+    def prices(values: Any) -> tuple[Decimal, ...]:
+        found = [price(value) for value in values] if isinstance(values, list) else []
+        return tuple(value for value in found if value is not None)
+
+    side = parsed.get("side")
+    symbol = parsed.get("symbol")
+    return ReadingContext(
+        symbol=symbol if isinstance(symbol, str) else None,
+        side=Side(side) if side in (Side.LONG.value, Side.SHORT.value) else None,
+        entries=prices(parsed.get("entries")),
+        stop_loss=price(parsed["stop_loss"]) if parsed.get("stop_loss") is not None else None,
+        take_profits=prices(parsed.get("take_profits")),
+    )
