@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "the running bot (or, for a real account, the exchange); works whether "
                                         "the bot runs or not.")
     status.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
-    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text (default: text)")
     report = sub.add_parser("report", help="per channel results: trades, win rate, P&L after fees, R, drawdown",
                             description="Per channel: posts, signals, traded, notify_only by reason, closed trades, "
                                         "wins, losses, win rate, realized P&L after fees, fees, average R, "
@@ -333,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", metavar="DATE", help="only signals from this date on (YYYY-MM-DD, UTC, or ISO "
                                                           "8601 time; default: all)")
     report.add_argument("--channel", metavar="NAME", help="only this channel (default: every channel)")
-    report.add_argument("--trades", action="store_true", help="list each closed trade")
-    report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.add_argument("--trades", action="store_true", help="list each closed trade (default: totals only)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of text (default: text)")
     return parser
 
 
