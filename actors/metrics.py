@@ -13,11 +13,22 @@ bounding, so pass only literal label values that way and free text through the h
 
 from __future__ import annotations
 
+import platform
 import re
 import threading
 from decimal import Decimal
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from trading.modes import Mode
 
@@ -29,8 +40,20 @@ OVERFLOW_LABEL_VALUE = "other"
 _REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _VLM_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 _POLL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+FILL_LEGS: tuple[str, ...] = ("entry", "tp", "stop", "close", "liquidation", "manual")
+# Counters export only their ``_total`` series: a ``_created`` twin per series doubles the exposition for nothing
+# a dashboard uses (process-wide setting of prometheus_client, made once here).
+disable_created_metrics()
 _UNSAFE_LABEL_CHARS = re.compile(r"[^a-z0-9_.:-]+")
 _MAX_LABEL_LENGTH = 48
+
+
+def _version() -> str:
+    try:
+        return metadata.version("following")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class _LabelBounds:
@@ -130,6 +153,34 @@ class Metrics:
             "following_unread_posts", "Posts about an open signal that were not acted on (UNREAD notices)",
             registry=registry,
         )  # fmt: skip
+        # Outcomes (from the exchange's fills; see actors/outcomes.py).
+        self.realized_pnl_usdt = Gauge(
+            "following_realized_pnl_usdt", "Realized P&L after fees of closed trades by channel (journal total)",
+            ["channel"], registry=registry,
+        )  # fmt: skip
+        self.fees_usdt = Gauge(
+            "following_fees_usdt", "Fees paid on closed trades by channel (journal total)", ["channel"],
+            registry=registry,
+        )  # fmt: skip
+        self.fills_total = Counter(
+            "following_fills", "Fills of our orders by channel and leg (entry, tp, stop, close, liquidation, manual)",
+            ["channel", "leg"], registry=registry,
+        )  # fmt: skip
+        self.closes_total = Counter(
+            "following_closes", "Positions closed by channel and cause (take_profit, stop, break_even_stop, ...)",
+            ["channel", "cause"], registry=registry,
+        )  # fmt: skip
+        self.entry_latency_seconds = Histogram(
+            "following_entry_latency_seconds", "From a post first seen to its first entry order accepted",
+            ["channel"], buckets=_LATENCY_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.build_info = Gauge(
+            "following_build_info", "The running bot's version (always 1)", ["version", "python"], registry=registry
+        )
+        self.build_info.labels(version=_version(), python=platform.python_version()).set(1)
+        # process_start_time_seconds, process_resident_memory_bytes, process_open_fds, ... and python_info.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
         # Pre-create the known children so dashboards see zeros instead of missing series.
         for mode in Mode:
             self.trading_mode.labels(mode=mode.value).set(0)
@@ -222,6 +273,26 @@ class Metrics:
     def rate_limit_wait(self, seconds: float) -> None:
         if seconds > 0:
             self.rate_limit_wait_seconds_total.inc(seconds)
+
+    def fill(self, channel: str, leg: str) -> None:
+        label = next((known for known in FILL_LEGS if leg.startswith(known)), "manual")
+        if leg.startswith("sl"):
+            label = "stop"
+        self.fills_total.labels(channel=self._bound("fills", "channel", channel), leg=label).inc()
+
+    def trade_closed(self, channel: str, cause: str) -> None:
+        self.closes_total.labels(channel=self._bound("closes", "channel", channel),
+                                 cause=self._bound("closes", "cause", cause)).inc()
+
+    def set_outcome_totals(self, channel: str, realized_pnl: Decimal, fees: Decimal) -> None:
+        label = self._bound("outcome_totals", "channel", channel)
+        self.realized_pnl_usdt.labels(channel=label).set(float(realized_pnl))
+        self.fees_usdt.labels(channel=label).set(float(fees))
+
+    def entry_accepted(self, channel: str, seconds: float) -> None:
+        """Post first seen -> its first entry order accepted by the exchange."""
+        self.entry_latency_seconds.labels(channel=self._bound("entry_latency", "channel", channel)).observe(
+            max(0.0, seconds))
 
     # --- gauges ------------------------------------------------------------------------------------
     def set_open_positions(self, count: int) -> None:

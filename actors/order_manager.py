@@ -214,15 +214,28 @@ class OrderManager(SupervisedActor):
         payload = self._entry_payload(message)
         # Open before the first send: a fill reported in the reply is protected at once, as this signal's.
         self._journal.set_signal_decision(message.signal_id, "traded", "sending the entries")
-        for leg in bundle.entries:
+        for number, leg in enumerate(bundle.entries):
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
             self._submit(leg, message.signal_id, payload=payload)
+            if number == 0:
+                self._observe_entry_latency(message.signal_id, leg.client_oid)
         legs = self._journal.orders(signal_id=message.signal_id)
         if any(row.state is not OrderState.REJECTED for row in legs):
             self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
+
+    def _observe_entry_latency(self, signal_id: int, client_oid: str) -> None:
+        """Post seen -> first entry accepted, for the latency histogram (nothing when the entry was refused)."""
+        row = self._journal.order(client_oid)
+        signal = self._journal.signal(signal_id)
+        if row is None or signal is None or row.state not in (OrderState.ACCEPTED, OrderState.PARTIAL,
+                                                               OrderState.FILLED):
+            return
+        seen = self._journal.post_seen_at(signal.channel, signal.message_id)
+        if seen is not None and hasattr(self._metrics, "entry_accepted"):
+            self._metrics.entry_accepted(signal.channel, time.time() - seen)
 
     def _margin_mode_already(self, signal_id: int, symbol: str, wanted: str, error: BitgetError) -> bool:
         """A refused set-margin-mode is harmless only if the symbol is in that mode already; else no entry."""

@@ -98,6 +98,7 @@ class OutcomeRecorder:
         self._pos_mode = pos_mode
         self._post_link = post_link
         self._clock = clock
+        self._totals_stale = True  # publish the journal's totals on the first pass
 
     # --- one pass ------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -115,6 +116,8 @@ class OutcomeRecorder:
                     new += 1
                     self._count_fill(row)
         self.announce()
+        if self._totals_stale:
+            self.publish_totals()
         return new
 
     def symbols_to_watch(self) -> list[str]:
@@ -301,9 +304,9 @@ class OutcomeRecorder:
             self._mark_plans(signal.id, ("tp", "sl"), OrderState.CANCELED)
             if not signal.closed:
                 self._journal.set_signal_closed(signal.id)
-            if self._metrics is not None and hasattr(self._metrics, "trade_closed"):
-                self._metrics.trade_closed(signal.channel, outcome.cause or "unknown", outcome.realized_pnl,
-                                           outcome.fees)
+            if self._metrics is not None:
+                self._metrics.trade_closed(signal.channel, outcome.cause or "unknown")
+            self._totals_stale = True
 
     def _announce_stop_moves(self) -> None:
         since = int(self._journal.get_flag(STOP_EVENT_FLAG) or 0)
@@ -362,8 +365,26 @@ class OutcomeRecorder:
         head = f"{signal.symbol} {fields['side']} (post {signal.message_id})"
         self._notifier.notify(kind, f"{head}: {text}", fields)
 
+    def publish_totals(self) -> None:
+        """Realized P&L and fees of every closed trade in the journal, per channel, into the metrics."""
+        if self._metrics is None:
+            return
+        totals: dict[str, tuple[Decimal, Decimal]] = {}
+        for signal in self._journal.signals():
+            if signal.decision != "traded":
+                continue
+            fills = self._journal.fills(signal_id=signal.id)
+            outcome = rules.summarize(signal.id, fills, None) if fills else None
+            if outcome is None or not outcome.closed:
+                continue
+            pnl, fees = totals.get(signal.channel, (Decimal(0), Decimal(0)))
+            totals[signal.channel] = (pnl + outcome.realized_pnl, fees + outcome.fees)
+        for channel, (pnl, fees) in totals.items():
+            self._metrics.set_outcome_totals(channel, pnl, fees)
+        self._totals_stale = False
+
     def _count_fill(self, row: FillRow) -> None:
-        if self._metrics is None or not hasattr(self._metrics, "fill"):
+        if self._metrics is None:
             return
         leg = "entry" if row.opening else row.leg
         signal = self._journal.signal(row.signal_id) if row.signal_id is not None else None

@@ -76,6 +76,14 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
             wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
             assert not system.open_positions()
             assert status().positions == [] and status().open_trades == []
+            get = system.runtime.metrics.registry.get_sample_value
+            wait_until(lambda: get("following_closes_total", {"channel": CHANNEL, "cause": "break_even_stop"}) == 1,
+                       what="the close counted")
+            wait_until(lambda: get("following_realized_pnl_usdt", {"channel": CHANNEL}) is not None,
+                       what="the realized P&L published")
+            assert get("following_fills_total", {"channel": CHANNEL, "leg": "tp"}) == 1
+            assert get("following_entry_latency_seconds_count", {"channel": CHANNEL}) == 1
+            metric_pnl = get("following_realized_pnl_usdt", {"channel": CHANNEL})
 
             fills = engine.fills("BTCUSDT")
             assert fills
@@ -107,6 +115,7 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
         assert closed["size"] == float(sum(f.size for f in fills if f.trade_side == "close"))
         assert closed["cause"] == "break_even_stop"
         assert closed["r_multiple"] is not None and closed["holding_seconds"] is not None
+        assert metric_pnl == pytest.approx(float(realized))
 
         # `following report --json` (the bot stopped): one closed trade whose P&L and fees are the exchange's.
         conf = tmp_path / "report.yaml"

@@ -444,6 +444,11 @@ class Journal:
         )
         return _post_from_json(json.loads(rows[0][0])) if rows else None
 
+    def post_seen_at(self, channel: str, message_id: int) -> float | None:
+        """When the post was first recorded (the listener saw it)."""
+        rows = self._query("SELECT created_at FROM posts WHERE channel = ? AND message_id = ?", (channel, message_id))
+        return float(rows[0][0]) if rows else None
+
     def last_message_id(self, channel: str) -> int | None:
         rows = self._query("SELECT MAX(message_id) FROM posts WHERE channel = ?", (channel,))
         return None if rows[0][0] is None else int(rows[0][0])
