@@ -324,7 +324,8 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
     sides = _sides(text)
     symbols, symbol_warnings = find_symbols(text)
     fields = _collect(text)
-    entries = _unique(fields.market_head + fields.entries) or _unique(fields.head_numbers)
+    positive = [n for n in fields.market_head + fields.entries if n > 0]
+    entries = _unique(positive) or _unique([n for n in fields.head_numbers if n > 0])
     stops = _unique(fields.stops)
     market = bool(kw.MARKET.search(text))
     has_prices = bool(entries or stops or fields.take_profits)
