@@ -586,6 +586,7 @@ class Runtime:
                  metrics=metrics, interval_s=config.listener.polling_seconds,
                  jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,
                  max_catch_up_pages=config.listener.max_catch_up_pages,
+                 catch_up_extra_seconds=config.listener.catch_up_extra_seconds, notifier=self.notifier,
                  skip_history_on_first_start=not config.demo.enabled, media=self.media, status=status),
         ]
 

@@ -43,6 +43,8 @@ class ListenerConfig(Section):
     jitter_seconds: float = Field(1.0, ge=0)
     timeout_seconds: float = Field(10.0, gt=0)
     max_catch_up_pages: int = Field(10, ge=1, le=200)
+    # Past max_catch_up_pages, keep paging this long for posts about open signals (0: stop at the page bound).
+    catch_up_extra_seconds: float = Field(30.0, ge=0, le=600)
     backoff_max_seconds: float = Field(300.0, gt=0)
 
     @field_validator("target_url")

@@ -22,14 +22,19 @@ from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
 from exchange.backoff import capped_exponential
 from parsing.media import MediaStore, MediaUrlRefused
-from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
-from parsing.web_preview import PreviewRedirected, catch_up
+from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited, post_link
+from parsing.rules import parse_text
+from parsing.signals import Kind
+from parsing.web_preview import CatchUp, PreviewRedirected, catch_up_report
 from trading.journal import Journal, PostStatus
+from trading.linking import OpenSignal, UpdateToLink, may_concern_open_signal
 from trading.signal_age import posted_epoch
 
 log = logging.getLogger("following.listener")
 
 CHANNEL_POLLED = "channel_polled"  # the /readyz fact: the channel was read successfully at least once
+SKIPPED = "skipped"  # the decision journaled for a post read past the catch-up pages and not handed on
+_LINKS_SHOWN = 5  # links listed at each end of a long list of posts in a notice
 _EMPTY_BASELINE_SKEW_S = 2.0  # post dates have second resolution and the channel's clock is not ours
 
 
@@ -75,8 +80,12 @@ class ChannelPoller:
         skip_history_on_first_start: bool = True,
         media: MediaStore | None = None,
         status: Any = None,
+        catch_up_extra_seconds: float = 30.0,
+        notify: Callable[[str, str], None] | None = None,
     ) -> None:
         self.source = source
+        self._extra_s = catch_up_extra_seconds
+        self._notify = notify
         self._status = status  # /readyz: red until the first successful poll of the channel
         self._journal = journal
         self._hand_on = hand_on
@@ -95,10 +104,13 @@ class ChannelPoller:
             # The latest page carries the new posts and the recent old ones (whose edits we must see);
             # only when it does not reach back to the last post seen is there a gap to page over.
             posts = self.source.fetch_latest()
+            caught: CatchUp | None = None
             if first_start is not None:
                 posts = self._split_history(channel, posts, first_start)
             elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
-                posts = catch_up(self.source, last_seen, self._max_pages, on_gap=self._record_gap)
+                caught = catch_up_report(self.source, last_seen, self._max_pages,
+                                         keep_beyond=self._open_signal_filter(), extra_seconds=self._extra_s)
+                posts = caught.posts
         except PostSourceRateLimited as exc:
             self._poll_failed(f"rate limited ({exc})")
             log.warning("%s: rate limited (%s); backing off", channel, exc)
@@ -113,8 +125,20 @@ class ChannelPoller:
             return self.plan.after_failure()
         finally:
             self._metrics.observe_poll("listener", time.monotonic() - started)
-        for post in sorted(posts, key=lambda p: p.message_id):
-            self._take(post)
+        skipped: list[Post] = []
+        if caught is not None:
+            if caught.missing is not None:
+                self._record_gap(caught)
+            skipped = caught.skipped
+            if skipped:
+                self._report_skipped(skipped)
+        # one pass in id order: the journal's last post seen only ever moves past posts taken or set aside
+        set_aside = {post.message_id for post in skipped}
+        for post in sorted([*posts, *skipped], key=lambda p: p.message_id):
+            if post.message_id in set_aside:
+                self._record_skipped(post)
+            else:
+                self._take(post)
         if self._status is not None and not self._status.get(CHANNEL_POLLED):
             self._status.set(CHANNEL_POLLED, True)
         return self.plan.after_success()
@@ -165,12 +189,64 @@ class ChannelPoller:
         if posts:
             log.info("first start on %s: %d existing posts recorded, not traded", self.source.channel, len(posts))
 
-    def _record_gap(self, first_id: int, last_id: int) -> None:
+    def _open_signal_filter(self) -> Callable[[Post], bool]:
+        """Past the catch-up pages only posts that may act on an open signal are handed on (an exit must not be
+        lost); the rules read each post for the reply, signal id, post link or coin it names."""
+        open_now = [OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
+                    for row in self._journal.open_signals() if row.symbol]
+
+        def concerns_open_signal(post: Post) -> bool:
+            if not open_now:
+                return False
+            try:
+                readings = parse_text(post.text) if post.text else []
+            except Exception:  # a post the rules cannot read may still be an exit: hand it on
+                return True
+            updates = [UpdateToLink(post.channel, post.reply_to, signal_ref=r.signal_ref, symbol=r.symbol)
+                       for r in readings if r.kind not in (Kind.ENTRY, Kind.NOISE)]
+            return any(may_concern_open_signal(update, open_now)
+                       for update in updates or [UpdateToLink(post.channel, post.reply_to)])
+
+        return concerns_open_signal
+
+    def _tell_user(self, kind: str, text: str) -> None:
+        if self._notify is not None:
+            self._notify(kind, text)
+
+    def _record_gap(self, caught: CatchUp) -> None:
+        """Posts that could not be read at all: journaled and told, with links, so the user can read them."""
+        assert caught.missing is not None
+        channel = self.source.channel
+        first, last = caught.missing
+        links = [post_link(channel, first)] if first == last else [post_link(channel, first), post_link(channel, last)]
         self._journal.record_event(
             "CATCH_UP_INCOMPLETE",
-            {"channel": self.source.channel, "first_missing": first_id, "last_missing": last_id,
-             "pages": self._max_pages},
+            {"channel": channel, "first_missing": first, "last_missing": last, "pages": caught.pages,
+             "reason": caught.why_missing[:300], "links": links},
         )
+        self._tell_user("CATCH_UP_INCOMPLETE",
+                        f"{channel}: posts {first}-{last} could not be read after a gap ({caught.why_missing[:200]}); "
+                        "whatever they said was not acted on, read them: " + " … ".join(links))
+
+    def _report_skipped(self, skipped: list[Post]) -> None:
+        """Posts read past the catch-up pages and set aside (about no open signal): journaled and told."""
+        channel = self.source.channel
+        ids = [post.message_id for post in skipped]
+        shown = ids if len(ids) <= 2 * _LINKS_SHOWN else [*ids[:_LINKS_SHOWN], *ids[-_LINKS_SHOWN:]]
+        links = [post_link(channel, message_id) for message_id in shown]
+        self._journal.record_event(
+            "CATCH_UP_SKIPPED", {"channel": channel, "count": len(ids), "message_ids": ids[:500], "links": links},
+        )
+        listed = " ".join(links) if len(ids) == len(shown) else (
+            " ".join(links[:_LINKS_SHOWN]) + " … " + " ".join(links[_LINKS_SHOWN:]))
+        self._tell_user("CATCH_UP_SKIPPED", f"{channel}: {len(ids)} older post(s) past the catch-up pages were "
+                                            f"read and not acted on (about no open signal): {listed}")
+
+    def _record_skipped(self, post: Post) -> None:
+        result = self._journal.record_post(post)
+        if result.status is PostStatus.NEW:
+            self._journal.record_signal(post.channel, post.message_id, {}, SKIPPED,
+                                        "past the catch-up pages and about no open signal")
 
     def _take(self, post: Post) -> None:
         result = self._journal.record_post(post)
@@ -233,6 +309,8 @@ class Listener(SupervisedActor):
         media: MediaStore | None = None,
         poll_deadline_s: float | None = None,
         status: Any = None,
+        catch_up_extra_seconds: float = 30.0,
+        notifier: Any = None,
         **base: Any,
     ) -> None:
         super().__init__(**base)
@@ -240,11 +318,13 @@ class Listener(SupervisedActor):
             source=client, journal=journal, hand_on=parser.tell, metrics=metrics,
             plan=PollPlan(interval_s, jitter_s, backoff_max_s, random.Random()),
             max_catch_up_pages=max_catch_up_pages, skip_history_on_first_start=skip_history_on_first_start,
-            media=media, status=status,
+            media=media, status=status, catch_up_extra_seconds=catch_up_extra_seconds,
+            notify=notifier.notify if notifier is not None else None,
         )
-        # every page of a full catch-up taking its whole timeout, and some slack
+        # every page of a full catch-up taking its whole timeout (the last one past the extra time), and slack
         page_timeout = float(getattr(client, "timeout", 30.0))
-        self._poll_deadline_s = poll_deadline_s or page_timeout * (max_catch_up_pages + 2) + 10.0
+        self._poll_deadline_s = poll_deadline_s or (
+            page_timeout * (max_catch_up_pages + 3) + catch_up_extra_seconds + 10.0)
         self._executor: ThreadPoolExecutor | None = None
         self._poll_started: float | None = None
 

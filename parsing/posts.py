@@ -38,6 +38,11 @@ class Post:
         return data
 
 
+def post_link(channel: str, message_id: int) -> str:
+    """The public link of a channel post, as Telegram shows it."""
+    return f"https://t.me/{channel}/{message_id}"
+
+
 class PostSource(Protocol):
     """Where the listener reads posts: pages of posts, ascending, each with album item ids when grouped.
 

@@ -11,7 +11,9 @@ Redirects are not followed: t.me redirects channels without a public preview awa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlparse
 
 import requests
@@ -137,42 +139,93 @@ class WebPreviewClient:
         return parse_page(html, channel=self.channel)
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """What a catch-up read: posts to hand on, posts read and set aside, and ids it could not read."""
+
+    posts: list[Post]  # newer than the last post seen, ascending: every one within the page bound, and beyond it
+    # those ``keep_beyond`` kept
+    skipped: list[Post] = field(default_factory=list)  # read beyond the page bound and not kept (ascending)
+    missing: tuple[int, int] | None = None  # first and last id of the range left unread (None: nothing missing)
+    why_missing: str = ""  # the page bound, the time bound, or the error that stopped the paging
+    pages: int = 0
+
+
+def catch_up_report(
+    client: PostSource,
+    last_seen_id: int,
+    max_pages: int = 5,
+    *,
+    keep_beyond: Callable[[Post], bool] | None = None,
+    extra_seconds: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> CatchUp:
+    """Posts newer than ``last_seen_id``, each once, ascending, paging back with ``?before=``.
+
+    Starts at the newest page and walks older pages until one reaches back to ``last_seen_id`` (or the
+    channel's start). Every post on the first ``max_pages`` pages is kept. Past them, with ``keep_beyond`` and
+    ``extra_seconds`` > 0, paging goes on for at most ``extra_seconds`` more, keeping only the posts
+    ``keep_beyond`` accepts (an exit for an open signal) and setting the others aside in ``skipped``; a page
+    that fails there ends the paging instead of the catch-up. Whatever stays unread is ``missing``. Errors
+    within the first ``max_pages`` pages propagate (nothing was handed on: the next poll starts again).
+    """
+    if max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
+    found: dict[int, Post] = {}
+    skipped: dict[int, Post] = {}
+    page = client.fetch_latest()
+    pages_read = 1
+    beyond_since: float | None = None  # when paging went past max_pages
+    while True:
+        for post in page:
+            if post.message_id <= last_seen_id or post.message_id in found:
+                continue
+            if beyond_since is None or (keep_beyond is not None and keep_beyond(post)):
+                found[post.message_id] = post
+            else:
+                skipped.setdefault(post.message_id, post)
+        oldest = smallest_id(page)
+        if oldest is None or oldest <= last_seen_id + 1:
+            break  # reached what we had already seen (or the beginning of the channel)
+        why = ""
+        if pages_read >= max_pages:
+            if beyond_since is None:
+                beyond_since = clock()
+            if keep_beyond is None or extra_seconds <= 0:
+                why = f"stopped after {pages_read} pages (max_catch_up_pages)"
+            elif clock() - beyond_since >= extra_seconds:
+                why = f"stopped after {pages_read} pages and {extra_seconds:g}s past max_catch_up_pages"
+        if not why:
+            try:
+                next_page = client.fetch_before(oldest)
+            except PostSourceError as exc:
+                if beyond_since is None:
+                    raise
+                why = f"page before {oldest} unreadable: {exc}"
+        if why:
+            log.warning("catch-up of %s: %s; ids %d..%d not read", client.channel, why, last_seen_id + 1, oldest - 1)
+            return CatchUp(_ascending(found), _ascending(skipped), (last_seen_id + 1, oldest - 1), why, pages_read)
+        page = next_page
+        pages_read += 1
+        next_oldest = smallest_id(page)
+        if next_oldest is not None and next_oldest >= oldest:
+            break  # the server ignored the cursor: stop rather than loop
+    return CatchUp(_ascending(found), _ascending(skipped), pages=pages_read)
+
+
+def _ascending(posts: dict[int, Post]) -> list[Post]:
+    return [posts[key] for key in sorted(posts)]
+
+
 def catch_up(
     client: PostSource,
     last_seen_id: int,
     max_pages: int = 5,
     on_gap: Callable[[int, int], None] | None = None,
 ) -> list[Post]:
-    """Posts newer than ``last_seen_id``, each once, ascending, paging back with ``?before=``.
-
-    Starts at the newest page and walks older pages until one reaches back to ``last_seen_id`` (or the
-    channel's start), reading at most ``max_pages`` pages. If the bound is hit first the gap stays open:
-    the posts found are still returned, a warning is logged and ``on_gap(first, last)`` is called with the
-    message ids that may be missing. Errors from the client propagate.
-    """
-    if max_pages < 1:
-        raise ValueError("max_pages must be at least 1")
-    found: dict[int, Post] = {}
-    page = client.fetch_latest()
-    pages_read = 1
-    while True:
-        for post in page:
-            if post.message_id > last_seen_id:
-                found.setdefault(post.message_id, post)
-        oldest = smallest_id(page)
-        if oldest is None or oldest <= last_seen_id + 1:
-            break  # reached what we had already seen (or the beginning of the channel)
-        if pages_read >= max_pages:
-            log.warning(
-                "catch-up of %s stopped after %d pages; ids %d..%d may be missing",
-                client.channel, pages_read, last_seen_id + 1, oldest - 1,
-            )
-            if on_gap is not None:
-                on_gap(last_seen_id + 1, oldest - 1)
-            break
-        page = client.fetch_before(oldest)
-        pages_read += 1
-        next_oldest = smallest_id(page)
-        if next_oldest is not None and next_oldest >= oldest:
-            break  # the server ignored the cursor: stop rather than loop
-    return [found[key] for key in sorted(found)]
+    """:func:`catch_up_report` within ``max_pages`` pages: the posts found; ``on_gap(first, last)`` is called
+    with the ids that may be missing when the bound was hit first."""
+    result = catch_up_report(client, last_seen_id, max_pages)
+    if result.missing is not None and on_gap is not None:
+        on_gap(*result.missing)
+    return result.posts

@@ -106,3 +106,21 @@ def link_update(update: UpdateToLink, open_signals: Sequence[OpenSignal]) -> Upd
         return _unlinked(f"{len(on_symbol)} open signals on {update.symbol}: ambiguous")
     return UpdateLink(on_symbol[0], LinkedBy.SYMBOL, f"only open signal on {update.symbol} "
                                                      f"(signal {on_symbol[0].signal_id})")
+
+
+def may_concern_open_signal(update: UpdateToLink, open_signals: Sequence[OpenSignal]) -> bool:
+    """Whether a post could act on an open signal: it replies to one, names one (signal id or post link), or
+    names the coin of one. Looser than :func:`link_update` on purpose: it decides which posts a catch-up past
+    its page bound still hands on (the RiskGate links them, or says why not), so doubt means yes."""
+    same_channel = [signal for signal in open_signals if signal.channel.lower() == update.channel.lower()]
+    if update.reply_to is not None and any(signal.message_id == update.reply_to for signal in same_channel):
+        return True
+    ref = update.signal_ref
+    if ref:
+        if is_post_link(ref):
+            post = linked_post(ref, update.channel)
+            if any(signal.message_id == post for signal in same_channel):
+                return True
+        elif any(signal.signal_ref == ref for signal in same_channel):
+            return True
+    return update.symbol is not None and any(signal.symbol == update.symbol for signal in open_signals)
