@@ -2,6 +2,11 @@
 
 A URL is read like the listener reads it (``WebPreviewClient``): a redirect away from ``/s/``, HTTP 429, 5xx
 and the soft "No posts found" page are errors on stderr with exit code 1, never an empty listing.
+
+Nothing on the page is left out without a word: a post the bot does not read (media without text or picture:
+sticker, video message, voice, poll, location, media only the app shows) is listed too, with the media URLs it
+shows as ``image_urls`` and ``skipped`` saying why (``skipped`` is null for posts the bot reads); service and
+sponsored messages, which are not posts, are named on stderr with the reason.
 """
 
 from __future__ import annotations
@@ -14,21 +19,44 @@ from typing import TextIO
 from urllib.parse import parse_qs, urlparse
 
 from parsing.posts import Post
-from parsing.tme import page_info, parse_page
+from parsing.tme import SkippedMessage, page_info, parse_page, skipped_messages
 from parsing.web_preview import PreviewError, WebPreviewClient
 
-POST_FIELDS = ("message_id", "date", "text", "image_urls", "reply_to", "forwarded_from", "edited")
+POST_FIELDS = ("message_id", "date", "text", "image_urls", "reply_to", "forwarded_from", "edited", "skipped")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 
 
 def post_line(post: Post) -> str:
-    row = post.to_json()
+    row = {**post.to_json(), "skipped": None}
     return json.dumps({key: row[key] for key in POST_FIELDS}, ensure_ascii=False)
 
 
+def skipped_line(message: SkippedMessage) -> str:
+    """A post the bot does not read, in the same shape as the others."""
+    row = {"message_id": message.message_id, "date": message.date, "text": "", "image_urls": list(message.media_urls),
+           "reply_to": None, "forwarded_from": None, "edited": False, "skipped": message.reason}
+    return json.dumps(row, ensure_ascii=False)
+
+
+def skipped_note(message: SkippedMessage) -> str:
+    media = f" (media: {' '.join(message.media_urls)})" if message.media_urls else ""
+    return f"following posts: message {message.message_id} is not read by the bot: {message.reason}{media}"
+
+
+def listing(posts: list[Post], skipped: list[SkippedMessage]) -> list[tuple[int, str]]:
+    """(message id, JSON line) of every post, media-only ones included, ascending by id."""
+    rows = [(post.message_id, post_line(post)) for post in posts]
+    rows += [(message.message_id, skipped_line(message)) for message in skipped if message.is_post]
+    return sorted(rows)
+
+
 def posts_from_url(url: str, timeout: float = 15.0) -> list[Post]:
+    return page_from_url(url, timeout)[0]
+
+
+def page_from_url(url: str, timeout: float = 15.0) -> tuple[list[Post], str]:
     """Posts of ``https://host/s/<channel>[?before=N|?after=N]``; ValueError for another URL shape."""
     parsed = urlparse(url)
     parts = [p for p in parsed.path.split("/") if p]
@@ -39,8 +67,8 @@ def posts_from_url(url: str, timeout: float = 15.0) -> list[Post]:
     for key, fetch in (("before", client.fetch_before), ("after", client.fetch_after)):
         value = (query.get(key) or [""])[0]
         if value.isdigit():
-            return fetch(int(value))
-    return client.fetch_latest()
+            return fetch(int(value)), client.last_html
+    return client.fetch_latest(), client.last_html
 
 
 def posts_from_html(path: str) -> list[Post]:
@@ -68,9 +96,15 @@ def run(url: str | None, html: str | None, out: TextIO | None = None, err: TextI
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        posts = posts_from_url(url) if url else posts_from_html(html or "")
+        if url:
+            posts, page = page_from_url(url)
+        else:
+            posts = posts_from_html(html or "")
+            page = Path(html or "").read_text(encoding="utf-8", errors="replace")
     except (PreviewError, ValueError, OSError) as exc:
         print(f"following posts: {exc}", file=err)
         return EXIT_ERROR
-    write_lines((post_line(post) for post in posts), out)
+    skipped = skipped_messages(page)
+    write_lines((line for _, line in listing(posts, skipped)), out)
+    write_lines((skipped_note(message) for message in skipped), err)
     return EXIT_OK

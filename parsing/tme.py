@@ -341,3 +341,89 @@ def page_cursor(html: str) -> int | None:
 def is_soft_empty(html: str) -> bool:
     """True for the "No posts found" page (a failure to retry, not an empty channel)."""
     return page_info(html).soft_empty
+
+
+@dataclass(frozen=True)
+class SkippedMessage:
+    """A message of the page that :func:`parse_page` does not return, and why (for ``following posts``)."""
+
+    message_id: int
+    kind: str  # service | sponsored | sticker | video message | voice message | poll | location | file | ...
+    reason: str
+    media_urls: tuple[str, ...]  # what the message shows (sticker, thumbnail, map), for a human to look at
+    date: str | None = None
+
+    @property
+    def is_post(self) -> bool:
+        """A channel post (media without text); service and sponsored messages are not posts."""
+        return self.kind not in ("service", "sponsored")
+
+
+# (class token, kind) in the order they are tried; the first found names the message.
+_SKIPPED_KINDS: tuple[tuple[str, str], ...] = (
+    ("tgme_widget_message_sticker", "sticker"),
+    ("tgme_widget_message_roundvideo", "video message"),
+    ("tgme_widget_message_voice", "voice message"),
+    ("tgme_widget_message_poll", "poll"),
+    ("tgme_widget_message_location", "location"),
+    ("tgme_widget_message_document", "file"),
+    ("tgme_widget_message_video_player", "video without a preview picture"),
+    ("message_media_not_supported", "media shown only in the app"),
+)
+_SKIP_MEDIA_IN = ("tgme_widget_message_user", "tgme_widget_message_reply", "emoji", "tgme_widget_message_author")
+
+
+def _media_urls(message: etree._Element) -> tuple[str, ...]:
+    urls: list[str] = []
+    for element in message.iter():
+        if not isinstance(element.tag, str) or any(_has_class(element, name) or _is_inside(element, name, message)
+                                                   for name in _SKIP_MEDIA_IN):
+            continue
+        for url in (_background_url(element.get("style")), element.get("data-webp"),
+                    element.get("src") if element.tag in ("video", "img", "source") else None):
+            if url and not url.startswith("data:"):
+                url = "https:" + url if url.startswith("//") else url
+                if url not in urls:
+                    urls.append(url)
+    return tuple(urls)
+
+
+def _skip_reason(message: etree._Element) -> tuple[str, str]:
+    classes = _classes(message)
+    if "service_message" in classes:
+        return "service", "a service message (a channel event such as a new title or photo), not a post"
+    if any("sponsored" in name for name in classes):
+        return "sponsored", "a sponsored message Telegram adds, not the channel's post"
+    tokens = {name for element in message.iter() if isinstance(element.tag, str) for name in _classes(element)}
+    for token, kind in _SKIPPED_KINDS:
+        if token in tokens:
+            what = f"a {kind} without text" if token != "message_media_not_supported" else (
+                "media the web preview does not show (open it in the Telegram app)")
+            return kind, f"{what}: nothing a signal can be read from"
+    return "empty", "no text and no picture: nothing a signal can be read from"
+
+
+def skipped_messages(html: str) -> list[SkippedMessage]:
+    """Every message of the page :func:`parse_page` leaves out (service, sponsored, media without text or
+    picture), ascending by id, with why and the media URLs it shows. Never raises."""
+    root = _load(html)
+    if root is None:
+        return []
+    kept = {post.message_id for post in parse_page(html)}
+    skipped: dict[int, SkippedMessage] = {}
+    try:
+        messages = _XP_MESSAGES(root)
+    except etree.XPathError:
+        return []
+    for message in messages:
+        message_id = _int_or_none((message.get("data-post") or "").rpartition("/")[2])
+        if message_id is None or message_id in kept or message_id in skipped:
+            continue
+        date = next((node.get("datetime") for node in _XP_DATE_TIME(message)), None)
+        try:
+            kind, reason = _skip_reason(message)
+            media = _media_urls(message)
+        except (ValueError, TypeError, etree.LxmlError) as exc:
+            kind, reason, media = "unreadable", f"unreadable markup ({type(exc).__name__})", ()
+        skipped[message_id] = SkippedMessage(message_id, kind, reason, media, date)
+    return [skipped[key] for key in sorted(skipped)]

@@ -88,6 +88,7 @@ class WebPreviewClient:
         self.timeout = timeout
         self._session = session or requests.Session()
         self._page_url = f"{self.base_url}/s/{quote(channel)}"
+        self.last_html = ""  # the last page read (for `following posts`, which also lists what it skips)
 
     def __repr__(self) -> str:
         return f"WebPreviewClient({self.base_url!r}, {self.channel!r})"
@@ -128,7 +129,7 @@ class WebPreviewClient:
         if "/s/" not in urlparse(response.url or self._page_url).path:
             raise PreviewRedirected(response.url)
 
-        html = response.text
+        html = self.last_html = response.text
         info = page_info(html)
         if info.soft_empty:
             if newest and info.channel_info:

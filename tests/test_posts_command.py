@@ -12,8 +12,9 @@ import pytest
 from actors.cli import main
 from parsing.channel_server import ChannelServer
 
-FIELDS = {"message_id", "date", "text", "image_urls", "reply_to", "forwarded_from", "edited"}
+FIELDS = {"message_id", "date", "text", "image_urls", "reply_to", "forwarded_from", "edited", "skipped"}
 OWN_PAGE = Path(__file__).resolve().parent / "fixtures" / "tme" / "signal_channel.html"
+MEDIA_ONLY_PAGE = OWN_PAGE.with_name("media_only.html")
 SHARED_TME = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tme"
 
 
@@ -33,11 +34,13 @@ def test_html_file_prints_each_post_with_exactly_the_listed_fields(capsys: pytes
     code, rows, _ = run_posts(capsys, "--html", str(OWN_PAGE))
     assert code == 0
     assert all(set(row) == FIELDS for row in rows)
-    assert [row["message_id"] for row in rows] == [501, 502, 503, 508]
+    # 506 is media only the Telegram app shows: listed, with why the bot does not read it
+    assert [row["message_id"] for row in rows] == [501, 502, 503, 506, 508]
     assert rows[1] == {"message_id": 502, "date": "2026-01-05T10:00:00+00:00",
                        "text": "TP1 hit ✅\nMove stop to break-even", "image_urls": [], "reply_to": 501,
-                       "forwarded_from": None, "edited": True}
+                       "forwarded_from": None, "edited": True, "skipped": None}
     assert rows[2]["forwarded_from"] == "Other Desk" and len(rows[2]["image_urls"]) == 2
+    assert rows[3]["text"] == "" and "Telegram app" in rows[3]["skipped"]
 
 
 def test_url_reads_the_page_and_its_cursor(server: ChannelServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,3 +96,35 @@ def test_real_saved_pages_print_the_listed_fields(name: str, capsys: pytest.Capt
     ids = [row["message_id"] for row in rows]
     assert ids == sorted(set(ids))
     assert all(isinstance(row["text"], str) and isinstance(row["image_urls"], list) for row in rows)
+
+
+def test_media_only_posts_are_printed_with_their_images_and_skipped_types_are_explained(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, rows, err = run_posts(capsys, "--html", str(MEDIA_ONLY_PAGE))
+    assert code == 0 and all(set(row) == FIELDS for row in rows)
+    by_id = {row["message_id"]: row for row in rows}
+    assert sorted(by_id) == [700, 701, 702, 703]  # 704 is a service message, not a post
+    # a picture without text is a post the bot reads (the image goes to the reader)
+    assert by_id[700]["skipped"] is None and by_id[700]["image_urls"] == ["https://cdn4.telesco.pe/file/chart-700.jpg"]
+    sticker, video, voice = by_id[701], by_id[702], by_id[703]
+    assert sticker["image_urls"] == ["https://cdn4.telesco.pe/file/rocket-701.webp"]
+    assert sticker["skipped"].startswith("a sticker without text")
+    assert video["image_urls"] == ["https://cdn4.telesco.pe/file/round-702.jpg",
+                                   "https://cdn4.telesco.pe/file/round-702.mp4"]
+    assert video["date"] == "2026-01-06T09:10:00+00:00" and "video message" in video["skipped"]
+    assert "voice message" in voice["skipped"]
+    notes = err.splitlines()
+    assert [n.split(":")[1].strip() for n in notes] == [f"message {i} is not read by the bot" for i in
+                                                         (701, 702, 703, 704)]
+    assert "rocket-701.webp" in notes[0]
+    assert "service message" in notes[3]
+
+
+def test_url_listing_marks_read_posts_as_not_skipped(server: ChannelServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from parsing.tme import skipped_messages
+
+    server.add_post("text post")
+    code, rows, err = run_posts(capsys, "--url", f"{server.base_url}/s/SigDesk")
+    assert code == 0 and [row["skipped"] for row in rows] == [None] and err == ""
+    assert skipped_messages(MEDIA_ONLY_PAGE.read_text(encoding="utf-8"))[0].kind == "sticker"
