@@ -20,6 +20,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostSeen, Tick
+from actors.repeats import RepeatedFailures
 from exchange.backoff import capped_exponential
 from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited, post_link
@@ -94,6 +95,7 @@ class ChannelPoller:
         self._max_pages = max_catch_up_pages
         self._skip_history = skip_history_on_first_start
         self._media = media
+        self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
 
     def poll(self) -> float:
         channel = self.source.channel
@@ -113,18 +115,20 @@ class ChannelPoller:
                 posts = caught.posts
         except PostSourceRateLimited as exc:
             self._poll_failed(f"rate limited ({exc})")
-            log.warning("%s: rate limited (%s); backing off", channel, exc)
+            self._repeats.failed(f"{channel}: channel poll", f"{channel}: rate limited ({exc}); backing off")
             return self.plan.after_failure(exc.retry_after)
         except PreviewRedirected as exc:
             self._poll_failed(f"no public web preview: {exc}")
-            log.error("%s has no public web preview: %s; check listener.target_url", channel, exc)
+            self._repeats.failed(f"{channel}: channel poll", f"{channel} has no public web preview: {exc}; check "
+                                 "listener.target_url", level=logging.ERROR)
             return self.plan.after_failure()
         except PostSourceError as exc:
             self._poll_failed(f"poll failed: {exc}")
-            log.warning("%s: poll failed: %s", channel, exc)
+            self._repeats.failed(f"{channel}: channel poll", f"{channel}: poll failed: {exc}")
             return self.plan.after_failure()
         finally:
             self._metrics.observe_poll("listener", time.monotonic() - started)
+        self._repeats.succeeded(f"{channel}: channel poll")
         skipped: list[Post] = []
         if caught is not None:
             if caught.missing is not None:

@@ -29,6 +29,7 @@ from actors.messages import (
     RepairStop,
     Tick,
 )
+from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, UnknownOutcome
 from exchange.bitget.models import Order, OrderRequest, PlacedOrder, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
@@ -93,6 +94,7 @@ class OrderManager(SupervisedActor):
         plan_orders_supported: bool = True,
         **base: Any,
     ) -> None:
+        self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(**base)
         self._journal = journal
         self._client = client
@@ -335,12 +337,13 @@ class OrderManager(SupervisedActor):
         try:
             decisions = self._gather_decisions()
         except BitgetError as exc:
-            log.warning("reconciliation failed: %s", exc.code)
+            self._repeats.failed("reconciliation", f"reconciliation failed: {exc.code}")
             if not self._reconciled:
                 self._status.set("orders_reconciled", False, f"start-up reconciliation failed: {exc.code}")
                 # Not ready until it succeeds: try again soon, not only at the next regular pass.
                 self.schedule_once(min(self._check_interval_s, _STARTUP_RETRY_S), Tick("orders"))
             return
+        self._repeats.succeeded("reconciliation")
         self._apply(decisions)
         if not self._reconciled:
             self._reconciled = True

@@ -30,6 +30,7 @@ from actors.messages import (
     Tick,
     WatchSymbol,
 )
+from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position
 from trading.execution import default_stop
@@ -89,6 +90,7 @@ class PositionGuard(SupervisedActor):
         stop_breach_grace_s: float = 5.0,
         **base: Any,
     ) -> None:
+        self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(**base)
         self._journal = journal
         self._client = client
@@ -182,10 +184,12 @@ class PositionGuard(SupervisedActor):
         except BitgetError as exc:
             self._metrics.poll_error("positions")
             self._status.set("exchange", False, f"positions unreadable: {exc.code}")
+            self._repeats.failed("positions poll", f"positions unreadable: {exc.code}")
             return
         finally:
             self._metrics.observe_poll("positions", time.monotonic() - started)
         self._status.set("exchange", True)
+        self._repeats.succeeded("positions poll")
         self._positions = positions
         self._plans = list(plans)
         self._metrics.set_open_positions(len(positions))
@@ -305,10 +309,11 @@ class PositionGuard(SupervisedActor):
             orders = self._client.pending_orders()
         except BitgetError as exc:
             self._metrics.poll_error("orders")
-            log.warning("open orders unreadable: %s", exc.code)
+            self._repeats.failed("open orders poll", f"open orders unreadable: {exc.code}")
             return
         finally:
             self._metrics.observe_poll("orders", time.monotonic() - started)
+        self._repeats.succeeded("open orders poll")
         self._metrics.set_open_orders(len(orders))
 
     # --- local_guard ---------------------------------------------------------------------------------
@@ -430,9 +435,11 @@ class PositionGuard(SupervisedActor):
         except BitgetError as exc:
             self._metrics.poll_error("account")
             self._status.set("exchange", False, f"account unreadable: {exc.code}")
+            self._repeats.failed("account poll", f"account unreadable: {exc.code}")
             return
         finally:
             self._metrics.observe_poll("account", time.monotonic() - started)
+        self._repeats.succeeded("account poll")
         self._metrics.set_equity(account.equity)
         self._metrics.set_available(account.available)
         stored = self._journal.get_flag(PEAK_FLAG)

@@ -24,6 +24,7 @@ import pykka
 
 from actors.base import SupervisedActor
 from actors.messages import PriceTick, Tick, TickerSocketChanged, WatchSymbol
+from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
 from exchange.bitget.models import Ticker
@@ -61,6 +62,7 @@ class PriceFeed(SupervisedActor):
         jitter_seed: int | None = None,
         **base: Any,
     ) -> None:
+        self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(**base)
         self._client = client
         self._metrics = metrics
@@ -148,11 +150,13 @@ class PriceFeed(SupervisedActor):
             if self._socket_was_up:
                 self._metrics.price_feed_reconnects_total.inc()
             self._socket_was_up = True
+            self._repeats.succeeded("price WebSocket")
             log.info("price WebSocket connected")
         elif changed.state in SOCKET_DOWN_STATES:
             self._feed.socket_down(now)
             if changed.state != "stopped":
-                log.info("price WebSocket %s: %s", changed.state, changed.detail)
+                self._repeats.failed("price WebSocket", f"price WebSocket {changed.state}: {changed.detail}",
+                                     level=logging.INFO)
 
     def _poll(self, symbols: tuple[str, ...]) -> None:
         if not symbols:
@@ -163,8 +167,9 @@ class PriceFeed(SupervisedActor):
                 ticker = self._client.ticker(symbol)
             except BitgetError as exc:
                 self._metrics.poll_error("price")
-                log.info("price of %s unavailable: %s", symbol, exc.code)
+                self._repeats.failed(f"price of {symbol}", f"price of {symbol} unavailable: {exc.code}")
                 continue
+            self._repeats.succeeded(f"price of {symbol}")
             self._feed.rest_price(symbol, time.monotonic())
             self._forward(_tick(ticker, "rest"))
         self._metrics.observe_poll("price", time.monotonic() - started)
