@@ -38,7 +38,7 @@ def test_every_option_has_help_and_its_default(parser: argparse.ArgumentParser) 
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
             continue
         assert action.help and action.help.strip(), f"{parser.prog} {action.option_strings}: no help"
-        if action.default not in (None, argparse.SUPPRESS) or not action.required:
+        if action.nargs != 0 and not action.required:  # a flag (store_true) is off unless given
             assert "default" in action.help or "required" in action.help or action.dest == "version", (
                 f"{parser.prog} {action.option_strings}: default not said")
     text = parser.format_help()
