@@ -6,7 +6,9 @@ same wiring a user runs.
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import os
 import re
 import secrets as token_source
@@ -67,13 +69,42 @@ CRITICAL = ("price_feed", "order_manager", "position_guard")
 READY_CHECKS = ("exchange", "orders_reconciled", "positions_protected", "actors_alive", "price_feed", CHANNEL_POLLED)
 
 
-def configure_logging(level: str, secret_values: list[str]) -> None:
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC ISO 8601), level, logger, message, and exc (the traceback) when any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, secret_values: list[str], *, fmt: str = "text", file: str = "",
+                      max_bytes: int = 10_000_000, backup_count: int = 5) -> None:
+    """Log to stderr (and to a rotating ``file`` when given) as text or JSON lines; every handler scrubs secrets."""
     root = logging.getLogger()
+    formatter: logging.Formatter = (JsonLogFormatter() if fmt == "json"
+                                    else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     if not any(getattr(h, "_following", False) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
         handler._following = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    if file and not any(getattr(h, "_following_file", None) == file for h in root.handlers):
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.RotatingFileHandler(file, maxBytes=max_bytes, backupCount=backup_count,
+                                                        encoding="utf-8")
+        rotating._following_file = file  # type: ignore[attr-defined]
+        root.addHandler(rotating)
+    for handler in root.handlers:
+        if getattr(handler, "_following", False) or getattr(handler, "_following_file", None):
+            handler.setFormatter(formatter)
     register_secret(*secret_values)
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
@@ -355,6 +386,7 @@ class Runtime:
         if self.plan_orders is not None:
             self.capability_watch = CapabilityWatch(self.plan_orders, self._on_capability_reprobe)
             self.capability_watch.start()
+        self.metrics.before_render(self._publish_readiness)
         self.health = HealthServer(
             self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
             liveness=self.liveness, readiness=self.readiness, positions=self.positions_view,
@@ -461,6 +493,10 @@ class Runtime:
         failing = self.status.failing(list(READY_CHECKS))
         checks = {name: name not in failing for name in READY_CHECKS}
         return not failing, {"checks": checks, "detail": failing}
+
+    def _publish_readiness(self) -> None:
+        ready, detail = self.readiness()
+        self.metrics.set_readiness(ready, dict(detail.get("checks") or {}))
 
     def positions_view(self) -> tuple[bool, dict[str, Any]]:
         """Open positions with their stops and targets left, as this bot's exchange client reads them."""
@@ -593,7 +629,9 @@ class Runtime:
 
 def run_forever(config: Config, secrets: Secrets) -> int:
     """`following run`: start, serve until SIGTERM/SIGINT, stop gracefully; exit code 0."""
-    configure_logging(config.logging.level, secrets.values())
+    logs = config.logging
+    configure_logging(logs.level, secrets.values(), fmt=logs.format, file=logs.file, max_bytes=logs.max_bytes,
+                      backup_count=logs.backup_count)
     runtime = Runtime(config, secrets)
     stop_requested = threading.Event()
     runtime.start()

@@ -27,7 +27,7 @@ SHIPPED_DEMO_POSTS = Path(__file__).resolve().parent.parent / "conf" / "demo-pos
 # File and folder settings: a relative one is relative to the folder of the config file it is loaded from.
 PATH_KEYS: tuple[tuple[str, str], ...] = (
     ("storage", "db_path"), ("storage", "media_dir"), ("kill_switch", "file"), ("telegram", "session_path"),
-    ("demo", "posts_file"),
+    ("demo", "posts_file"), ("logging", "file"),
 )
 
 
@@ -303,6 +303,10 @@ class DemoConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one JSON object per line (ts, level, logger, message, exc)
+    file: str = ""  # also write to this file, rotated at max_bytes keeping backup_count old files ("" = stderr only)
+    max_bytes: int = Field(10_000_000, ge=1024)
+    backup_count: int = Field(5, ge=0, le=100)
 
 
 class Config(Section):

@@ -13,9 +13,11 @@ bounding, so pass only literal label values that way and free text through the h
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from importlib import metadata
 
@@ -174,6 +176,25 @@ class Metrics:
             "following_entry_latency_seconds", "From a post first seen to its first entry order accepted",
             ["channel"], buckets=_LATENCY_BUCKETS, registry=registry,
         )  # fmt: skip
+        self.peak_equity_usdt = Gauge(
+            "following_peak_equity_usdt", "Highest equity seen (the drawdown breaker measures from it)",
+            registry=registry,
+        )  # fmt: skip
+        self.drawdown_breaker_total = Counter(
+            "following_drawdown_breaker", "Times the drawdown breaker put the bot in safe mode", registry=registry
+        )
+        self.last_post_seen_timestamp_seconds = Gauge(
+            "following_last_post_seen_timestamp_seconds",
+            "When a new channel post was last seen (the start time until the first one)", registry=registry,
+        )  # fmt: skip
+        self.last_post_seen_timestamp_seconds.set_to_current_time()
+        self.ready = Gauge("following_ready", "1 when /readyz would answer 200 (updated on every scrape)",
+                           registry=registry)
+        self.ready_check = Gauge(
+            "following_ready_check", "1 for each passing readiness check, 0 for a failing one (updated on every "
+            "scrape)", ["check"], registry=registry,
+        )  # fmt: skip
+        self._before_render: list[Callable[[], None]] = []
         self.build_info = Gauge(
             "following_build_info", "The running bot's version (always 1)", ["version", "python"], registry=registry
         )
@@ -220,6 +241,8 @@ class Metrics:
     # --- counters ----------------------------------------------------------------------------------
     def post_seen(self, count: int = 1) -> None:
         self.posts_total.inc(count)
+        if count > 0:
+            self.last_post_seen_timestamp_seconds.set_to_current_time()
 
     def signal(self, outcome: str) -> None:
         self.signals_total.labels(outcome=self._bound("signals", "outcome", outcome)).inc()
@@ -289,6 +312,21 @@ class Metrics:
         self.realized_pnl_usdt.labels(channel=label).set(float(realized_pnl))
         self.fees_usdt.labels(channel=label).set(float(fees))
 
+    def set_peak_equity(self, usdt: Decimal | float) -> None:
+        self.peak_equity_usdt.set(float(usdt))
+
+    def drawdown_breaker(self) -> None:
+        self.drawdown_breaker_total.inc()
+
+    def set_readiness(self, ready: bool, checks: dict[str, bool]) -> None:
+        self.ready.set(1 if ready else 0)
+        for name, passed in checks.items():
+            self.ready_check.labels(check=self._bound("ready_check", "check", name)).set(1 if passed else 0)
+
+    def before_render(self, hook: Callable[[], None]) -> None:
+        """``hook`` runs before every exposition (e.g. readiness, computed on demand); its failure is ignored."""
+        self._before_render.append(hook)
+
     def entry_accepted(self, channel: str, seconds: float) -> None:
         """Post first seen -> its first entry order accepted by the exchange."""
         self.entry_latency_seconds.labels(channel=self._bound("entry_latency", "channel", channel)).observe(
@@ -310,4 +348,7 @@ class Metrics:
     # --- exposition --------------------------------------------------------------------------------
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""
+        for hook in list(self._before_render):
+            with contextlib.suppress(Exception):  # instrumentation never breaks the scrape
+                hook()
         return generate_latest(self.registry)

@@ -446,7 +446,9 @@ class PositionGuard(SupervisedActor):
         peak = update_peak(Decimal(stored), account.equity) if stored else account.equity
         if stored is None or peak != Decimal(stored):
             self._journal.set_flag(PEAK_FLAG, str(peak))
+        self._metrics.set_peak_equity(peak)
         if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
+            self._metrics.drawdown_breaker()
             self._journal.record_event("DRAWDOWN_BREAKER", {"equity": str(account.equity), "peak": str(peak)})
             self.request_mode(Mode.SAFE, f"drawdown from peak {peak} to {account.equity}", "drawdown")
 
