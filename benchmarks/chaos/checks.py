@@ -274,6 +274,21 @@ def oversized_plans(state: SimState) -> list[str]:
     return found
 
 
+VERDICTS: tuple[ExitVerdict, ...] = ("executed", "moot_reported", "lost_reported", "lost", "moot_silent", "duplicate")
+
+
+def exits_table(findings: Findings) -> str:
+    """Exit verdicts per action (and per fault and kill point), as a Markdown table."""
+    groups: dict[str, Counter[str]] = {}
+    for outcome in findings.exits:
+        record = outcome.record
+        for key in (record.action, f"fault {record.fault}", f"kill {record.kill}"):
+            groups.setdefault(key, Counter())[outcome.verdict] += 1
+    lines = ["| exits | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 1) + "|"]
+    lines += [f"| {key} | " + " | ".join(str(counts[v]) for v in VERDICTS) + " |" for key, counts in groups.items()]
+    return "\n".join(lines)
+
+
 def summary_table(findings: Findings) -> str:
     """The figures of a run as a Markdown table (one row per check, with an example when not zero)."""
     rows: list[tuple[str, int, str]] = [

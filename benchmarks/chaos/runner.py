@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from benchmarks.chaos.checks import Breach, Decision, EntryRecord, ExitRecord, Findings, evaluate, summary_table
+from benchmarks.chaos.checks import (
+    Breach,
+    Decision,
+    EntryRecord,
+    ExitRecord,
+    Findings,
+    evaluate,
+    exits_table,
+    summary_table,
+)
 from benchmarks.chaos.notices import NoticeCollector
 from benchmarks.chaos.procs import CHANNEL, BotProcess, SimProcess, bot_config, free_port
 from benchmarks.chaos.scenario import (
@@ -95,6 +104,8 @@ class ChaosResult:
             "exits posted: " + ", ".join(f"{k} {v}" for k, v in sorted(exits.items())),
             "",
             summary_table(f),
+            "",
+            exits_table(f),
             "",
             f"failures (must be 0): {f.failures}; every verdict in {self.workdir / 'outcomes.txt'}, "
             f"the bot's log in {self.workdir / 'bot.log'}",
