@@ -185,9 +185,7 @@ def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from actors.parse_command import load_contract_symbols, only_listed
-    from parsing.hybrid import read_hybrid, with_image_note
-    from parsing.rules import parse_text
+    from actors import parse_command as command
 
     listed: frozenset[str] | None = None
     config: Config | None = None
@@ -195,48 +193,34 @@ def cmd_parse(args: argparse.Namespace) -> int:
         config = _load_or_report(args.conf)
         if config is None:
             return EXIT_CONFIG
-        contracts = load_contract_symbols(config)
+        contracts = command.load_contract_symbols(config)
         if contracts.note:
             print(f"note: {contracts.note}", file=sys.stderr)
         listed = contracts.symbols
-    if args.jsonl:
-        lines = Path(args.jsonl).read_text(encoding="utf-8").splitlines()
-        items = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError:
-                print(f"{args.jsonl}:{number}: not a JSON object", file=sys.stderr)
-                return EXIT_ERROR
-    else:
-        items = [{"text": sys.stdin.read()}]
+    if args.pages < 1:
+        print("following parse: --pages must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
     try:
-        vision = _parse_vision(config)
-    except ConfigError as error:
-        _print_config_error(error)
-        return EXIT_CONFIG
-    base = Path(args.jsonl).parent if args.jsonl else Path.cwd()
-    for item in items:
-        text = str(item.get("text", ""))
-        images: list[bytes] = []
-        if item.get("image"):
-            # an image path is relative to the JSON lines file
-            path = base / str(item["image"])
-            try:
-                images.append(path.read_bytes())
-            except OSError as exc:
-                print(f"{path}: cannot read image: {exc.strerror}", file=sys.stderr)
-                return EXIT_ERROR
-        if vision is not None:
-            client, threshold = vision
-            readings = read_hybrid(text, images, client, threshold=threshold)
-        else:
-            readings = with_image_note(parse_text(text), has_image_urls=bool(images))
-        readings = only_listed(readings, listed)
-        for reading in readings:
-            print(json.dumps(reading.to_json(), ensure_ascii=False))
+        messages: list[command.Message] = []
+        if args.jsonl:
+            messages = command.messages_from_jsonl(args.jsonl)
+        elif not (args.url or args.html):
+            stdin = getattr(sys.stdin, "buffer", None)
+            messages = command.messages_from_stdin(stdin.read() if stdin is not None else sys.stdin.read())
+        try:
+            vision = _parse_vision(config)
+        except ConfigError as error:
+            _print_config_error(error)
+            return EXIT_CONFIG
+        read = command.make_reader(vision, listed)
+        if args.url or args.html:
+            command.run_channel(args.url, args.html, args.pages, read, sys.stdout, sys.stderr)
+            return EXIT_OK
+        for line in command.read_messages(messages, read):
+            print(json.dumps(line, ensure_ascii=False))
+    except command.InputError as error:
+        print(f"following parse: {error}", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -296,12 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(secrets only as set / not set). Exit code 2 naming the key on a problem.")
     check.add_argument("--conf", required=True, metavar="FILE", help=f"{CONF_HELP} (required)")
     sub.add_parser("sim", help="run the Bitget simulator alone (see 'following sim --help')", add_help=False)
-    parse = sub.add_parser("parse", help="read messages (stdin or --jsonl) and print how they are understood",
-                           description="Read one message from stdin (or JSON lines) and print each reading as "
-                                       "JSON. Offline unless --conf is given.")
-    parse.add_argument("--jsonl", metavar="FILE",
-                       help="one JSON object per line with a 'text' field and an optional 'image' path, relative "
-                            "to the file (default: one message read from stdin)")
+    parse = sub.add_parser("parse", help="read messages (stdin, --jsonl, or a channel's recent posts) and print "
+                                         "how they are understood",
+                           description="Read one message from stdin (or JSON lines, or a channel's recent posts) "
+                                       "and print each reading as a JSON line with its input line, message id and, "
+                                       "for noise and notify_only, the reason; a channel ends with a summary line. "
+                                       "Empty input exits 1. Offline unless --conf or --url is given.")
+    given = parse.add_mutually_exclusive_group()
+    given.add_argument("--jsonl", metavar="FILE",
+                       help="one JSON object per line with a 'text' field, an optional 'image' path (relative to "
+                            "the file) and an optional 'message_id' (default: one message read from stdin)")
+    given.add_argument("--url", help="a channel's web preview, https://t.me/s/<channel>: read its recent posts and "
+                                     "summarize how they would be read")
+    given.add_argument("--html", metavar="FILE", help="a saved t.me/s page: read its posts and summarize")
+    parse.add_argument("--pages", type=int, default=1, metavar="N",
+                       help="with --url: how many pages of posts to read back from the newest (default 1, about "
+                            "20 posts)")
     parse.add_argument("--conf", metavar="FILE",
                        help="config: coins its exchange does not list become notify_only; with vlm.enabled, posts "
                             "with images (or incomplete) go to the model (default: none, offline rules only)")

@@ -56,14 +56,19 @@ def posts_from_url(url: str, timeout: float = 15.0) -> list[Post]:
     return page_from_url(url, timeout)[0]
 
 
-def page_from_url(url: str, timeout: float = 15.0) -> tuple[list[Post], str]:
-    """Posts of ``https://host/s/<channel>[?before=N|?after=N]``; ValueError for another URL shape."""
+def preview_client(url: str, timeout: float = 15.0) -> WebPreviewClient:
+    """The web preview client of ``https://host/s/<channel>``; ValueError for another URL shape."""
     parsed = urlparse(url)
     parts = [p for p in parsed.path.split("/") if p]
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(parts) != 2 or parts[0] != "s":
         raise ValueError(f"expected a web preview URL like https://t.me/s/<channel>, got {url!r}")
-    client = WebPreviewClient(f"{parsed.scheme}://{parsed.netloc}", parts[1], timeout=timeout)
-    query = parse_qs(parsed.query)
+    return WebPreviewClient(f"{parsed.scheme}://{parsed.netloc}", parts[1], timeout=timeout)
+
+
+def page_from_url(url: str, timeout: float = 15.0) -> tuple[list[Post], str]:
+    """Posts of ``https://host/s/<channel>[?before=N|?after=N]``; ValueError for another URL shape."""
+    client = preview_client(url, timeout)
+    query = parse_qs(urlparse(url).query)
     for key, fetch in (("before", client.fetch_before), ("after", client.fetch_after)):
         value = (query.get(key) or [""])[0]
         if value.isdigit():
