@@ -291,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one JSON object per line with a 'text' field, an optional 'image' path (relative to "
                             "the file) and an optional 'message_id' (default: one message read from stdin)")
     given.add_argument("--url", help="a channel's web preview, https://t.me/s/<channel>: read its recent posts and "
-                                     "summarize how they would be read")
-    given.add_argument("--html", metavar="FILE", help="a saved t.me/s page: read its posts and summarize")
+                                     "summarize how they would be read (default: no channel)")
+    given.add_argument("--html", metavar="FILE", help="a saved t.me/s page: read its posts and summarize (default: "
+                                                      "no page)")
     parse.add_argument("--pages", type=int, default=1, metavar="N",
                        help="with --url: how many pages of posts to read back from the newest (default 1, about "
                             "20 posts)")
