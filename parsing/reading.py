@@ -7,7 +7,8 @@ emoji only, NUL bytes or lone surrogates, the reader gets a clean ``str`` and th
 - a text longer than ``MAX_TEXT_CHARS`` is not read at all (no Telegram post is that long, and a cut text could
   read as a different signal): one ``notify_only`` reading says why;
 - an exception inside the rules (a bug meeting odd input) is caught here, reported to ``on_error`` (the
-  runtime counts it as ``following_parse_errors_total``) and becomes one ``notify_only`` reading naming it.
+  runtime counts it as ``following_parse_errors_total``) and becomes one ``notify_only`` reading naming it;
+  a reading the rules' own safety net made of such an error (``parser error: <type>``) is reported the same way.
 """
 
 from __future__ import annotations
@@ -58,14 +59,22 @@ def read_safely(text: object, parse: Parse, on_error: OnError | None = None) -> 
         readings = list(parse(cleaned))
     except Exception as exc:  # a reader bug on odd input: the message is refused, the caller keeps going
         log.exception("the rules failed on a message of %d characters", len(cleaned))
-        reason = f"{PARSER_ERROR}: {type(exc).__name__}"
-        if on_error is not None:
-            try:
-                on_error(type(exc).__name__)
-            except Exception:
-                log.exception("parse error observer failed")
-        return [refused(reason)]
+        _report(on_error, type(exc).__name__)
+        return [refused(f"{PARSER_ERROR}: {type(exc).__name__}")]
+    # the rules' own safety net gives the same reading: it is an internal error too, and counted as one
+    caught = next((w for r in readings for w in r.warnings if w.startswith(f"{PARSER_ERROR}: ")), None)
+    if caught is not None:
+        _report(on_error, caught.removeprefix(f"{PARSER_ERROR}: "))
     return readings or [ParsedMessage(kind=Kind.NOISE, action=Action.IGNORE)]
+
+
+def _report(on_error: OnError | None, error: str) -> None:
+    if on_error is None:
+        return
+    try:
+        on_error(error)
+    except Exception:
+        log.exception("parse error observer failed")
 
 
 def guarded(parse: Parse, on_error: OnError | None = None) -> Parse:

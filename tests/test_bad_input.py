@@ -74,6 +74,19 @@ def test_a_reader_crash_is_caught_counted_and_a_reason() -> None:
     assert errors == ["RecursionError"]
 
 
+def test_an_error_the_rules_caught_themselves_is_counted_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import parsing.rules.parser as rules
+
+    def broken(*args: Any, **kwargs: Any) -> list[ParsedMessage]:
+        raise IndexError("bug deep inside")
+
+    monkeypatch.setattr(rules, "_parse", broken)
+    errors: list[str] = []
+    [reading] = read_safely("#BTC LONG entry 65000 sl 64000", parse_text, errors.append)
+    assert reading.action is Action.NOTIFY_ONLY and reading.warnings == ("parser error: IndexError",)
+    assert errors == ["IndexError"]
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(st.text(), st.binary(), st.text(alphabet=st.characters(codec=None, exclude_categories=())),
                  st.lists(st.sampled_from(["#BTC", "LONG", "SHORT", "Entry", "SL", "TP1", ":", "65000", "0",
