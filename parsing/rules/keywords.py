@@ -17,7 +17,7 @@ _I = re.IGNORECASE
 
 
 def _words(category: str, exclude: tuple[str, ...] = ()) -> str:
-    return "|".join(lexicon.word_pattern(word) for word in lexicon.words(category) if word not in exclude)
+    return lexicon.alternation(word for word in lexicon.words(category) if word not in exclude)
 
 
 LABEL = re.compile(

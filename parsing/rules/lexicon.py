@@ -342,11 +342,58 @@ def word_pattern(word: str) -> str:
     return body
 
 
+def _body(word: str) -> str:
+    return r"[\s\-]*".join(re.escape(part) for part in re.split(r"[\s\-]+", word) if part)
+
+
+_SEP = "\x00"  # a space or hyphen inside a lexicon word: any run of spaces or hyphens in the text
+
+
+def _trie(chosen: Iterable[str]) -> str:
+    """Words as one regex trie ("clos(?:e(?:d)?|ing)"): shared prefixes are matched once, and the greedy optional
+    tails try the longest word first, as a longest-first alternation would."""
+    root: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in chosen:
+        node = root
+        for char in re.sub(r"[\s\-]+", _SEP, word.strip().lower()):
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:  # type: ignore[type-arg]
+        branches = [(r"[\s\-]*" if char == _SEP else re.escape(char)) + emit(child)
+                    for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:
+            return "(?:" + body + ")?"
+        return body
+
+    return emit(root)
+
+
+def alternation(chosen: Iterable[str]) -> str:
+    """A regex source for words, matched case-insensitively and longest first. The bounded words share one pair of
+    boundaries and one trie, the CJK/Hangul ones another trie matching anywhere; a look-ahead on the possible first
+    characters lets the engine skip most positions (the reader runs these on every post)."""
+    unique = {word for word in chosen if word.strip()}
+    bounded = [word for word in unique if _is_wordlike(word)]
+    free = [word for word in unique if not _is_wordlike(word)]
+    parts = []
+    if bounded:
+        parts.append(r"(?<!\w)" + _trie(bounded) + r"(?!\w)")
+    if free:
+        parts.append(_trie(free))
+    if not parts:
+        return r"(?!x)x"
+    firsts = {char for word in unique for char in (word.strip()[0].lower(), word.strip()[0].upper())}
+    return "(?=[" + "".join(re.escape(char) for char in sorted(firsts)) + "])(?:" + "|".join(parts) + ")"
+
+
 @cache
 def pattern(category: Category, *, exclude: tuple[str, ...] = ()) -> re.Pattern[str]:
     """One compiled alternation of every word of a category (longest first), case-insensitive."""
-    alternatives = [word_pattern(word) for word in words(category) if word not in exclude]
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    return re.compile(alternation(word for word in words(category) if word not in exclude), re.IGNORECASE)
 
 
 def readme_table() -> str:

@@ -31,7 +31,11 @@ _LOOKALIKE = str.maketrans(
     "ABCEHIJKMOPSTXYaeopcyxijsABEZHIKMNOPTYXo",
 )
 _LOOKALIKE_CHARS = set("АВСЕНІЈКМОРЅТХУаеорсухіјѕΑΒΕΖΗΙΚΜΝΟΡΤΥΧο")
-_MIXED_TOKEN = re.compile(r"[#$]?[0-9A-Za-z\u0370-\u03ff\u0400-\u04ff]+")
+# only tokens where a Latin letter touches a Cyrillic/Greek one, or a tag of Cyrillic/Greek capitals, are candidates
+_MIXED_TOKEN = re.compile(
+    r"[#$]?[0-9A-Za-z\u0370-\u03ff\u0400-\u04ff]*(?:[A-Za-z][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff]"
+    r"[A-Za-z])[0-9A-Za-z\u0370-\u03ff\u0400-\u04ff]*|[#$][\u0370-\u03ff\u0400-\u04ff]+"
+)
 
 _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
              "九": 9, "十": 10}

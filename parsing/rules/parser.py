@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
-from parsing.rules.lexicon import pattern
+from parsing.rules.lexicon import alternation, words
 from parsing.rules.normalize import normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
@@ -34,6 +34,8 @@ _MAX_TP_STEP = Decimal(3)  # a target more than 3x (or under 1/3 of) its neighbo
 _MAX_TP_REACH = Decimal(5)  # a long target above 5x the entry (short: under 1/5) is implausible
 _MAX_STOP_DISTANCE = Decimal("0.5")  # a stop more than 50 % away from the entry is implausible
 _MAX_ENTRY_SPREAD = Decimal("1.5")
+# A Telegram message holds at most 4,096 characters (a caption 1,024): a longer text is read only up to here
+MAX_POST_CHARS = 8192
 _MAX_UPDATE_CHARS = 600  # a longer post without a coin or signal id is commentary, whatever verbs it uses
 _SIGNATURE = re.compile(r"(?i)(?:trader|трейдер|admin|админ)\s*#\s*[\wа-я]{1,3}\b")
 _COMPOUND = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)?-(?=[A-Za-zА-Яа-яЁё]{2})")  # "2-фазный", "3-day": no price
@@ -45,7 +47,7 @@ _MULTIPLIER = re.compile(r"(?<![\d.,])\d{1,4}(?:[.,]\d{1,3})?[kK万萬](?![A-Za-
 _ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|o)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
 # a section appended to an entry post that reports on it ("Upd: ожидания не подтвердились"): the entry is stale
 _APPENDED_UPDATE = re.compile(r"(?im)^\s*(?:upd|update|апд|обновление|更新)\s*[:：]")
-_UPDATE_VERBS = re.compile("|".join(pattern(c).pattern for c in ("close", "move", "cancel", "all_done")), re.I)
+_UPDATE_VERBS = re.compile(alternation(w for c in ("close", "move", "cancel", "all_done") for w in words(c)), re.I)
 
 
 @dataclass
@@ -82,6 +84,9 @@ def parse_text(text: str, context: ReadingContext | None = None) -> list[ParsedM
 
 
 def _parse(raw: str, context: ReadingContext | None) -> list[ParsedMessage]:
+    overlong = len(raw) > MAX_POST_CHARS
+    if overlong:
+        raw = raw[:MAX_POST_CHARS]
     text = normalize(raw)
     refs = find_signal_refs(text)  # blanked out of the text: a signal id is never a price
     readings = _read(scrub(_ANNOTATION.sub(" ", _SIGNATURE.sub(" ", _COMPOUND.sub(" ", refs.text)))), refs.ref, context)
@@ -96,6 +101,14 @@ def _parse(raw: str, context: ReadingContext | None) -> list[ParsedMessage]:
         readings = [
             replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "prices written with a k/万 multiplier"))
             if r.kind is Kind.ENTRY and r.action is Action.TRADE else r
+            for r in readings
+        ]
+    if overlong:
+        # no Telegram post is this long: read it for the user, never act on it
+        readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, f"post longer than {MAX_POST_CHARS} "
+                                                            "characters: only its beginning was read"))
+            if r.action is Action.TRADE else r
             for r in readings
         ]
     if refs.ambiguous:
@@ -115,6 +128,9 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
     cleaned = kw.KEYCAP.sub(" ", cleaned)
     advert = bool(kw.NOISE.search(cleaned))
 
+    symbol = find_update_coin(cleaned, _UPDATE_VERBS)
+    if len(cleaned) > _MAX_UPDATE_CHARS and signal_ref is None and symbol is None and not _one_symbol(cleaned):
+        return [_NOISE_RESULT]  # a long post naming no coin and no signal: commentary, whatever words it uses
     # 1. an entry with its coin, side, stop and entry (or market) is an entry, whatever management words it has
     entries = [] if advert else _entries(cleaned, signal_ref)
     if any(_complete(reading) for reading in entries):
@@ -122,10 +138,8 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
     # 2. update cues: strong ones outrank an incomplete entry (unless it is labelled as an entry and is no add);
     #    a reply is read as an update first
     sides = _sides(cleaned)
-    long_chatter = len(cleaned) > _MAX_UPDATE_CHARS and signal_ref is None
-    symbol = find_update_coin(cleaned, _UPDATE_VERBS)
     cues = read_updates(cleaned, symbol=symbol, signal_ref=signal_ref, context=context)
-    if (long_chatter and not symbol) or (advert and not cues.strong):
+    if advert and not cues.strong:
         return [_NOISE_RESULT]
     labelled_entry = context is None and sides and _has_entry_label(cleaned) and not _adds(cues.readings)
     if (cues.strong and not labelled_entry) or (
@@ -136,7 +150,7 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
             readings = [replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post also reads as an entry"))
                         if r.action is Action.TRADE else r for r in readings]
         return readings
-    if entries and not (long_chatter and not any(reading.symbol for reading in entries)):
+    if entries:
         return entries
     if kw.ENTRY_REVISION.search(cleaned):
         return [ParsedMessage(kind=Kind.UPDATE, action=Action.NOTIFY_ONLY, symbol=symbol, confidence=0.4,

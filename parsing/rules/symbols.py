@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from parsing.rules.lexicon import BARE_COINS, LEXICON, NICKNAMES, word_pattern
+from parsing.rules.lexicon import BARE_COINS, LEXICON, NICKNAMES, alternation
 
 # Coin nicknames (lexicon.NICKNAMES: 大饼, 以太, биткоин, bitcoin ...) and XBT.
 _ALIASES: dict[str, str] = {**{name.lower(): coin for name, coin in NICKNAMES.items()}, "xbt": "BTC"}
@@ -41,7 +41,7 @@ _BESIDE_SIDE = re.compile(
     + "|".join(map(re.escape, _SIDE_WORDS)) + r"))(?!\w)"
 )
 _BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
-_ALIAS = re.compile("|".join(word_pattern(name) for name in sorted(_ALIASES, key=len, reverse=True)), re.IGNORECASE)
+_ALIAS = re.compile(alternation(_ALIASES), re.IGNORECASE)
 
 
 def normalize_symbol(raw: str) -> str | None:
@@ -130,7 +130,7 @@ _NOT_COINS = frozenset(
     | STOPWORDS
 )
 _LEAD_TOKEN = re.compile(r"^[^\w\n]*[#$]?(?P<coin>[A-Za-z][A-Za-z0-9]{1,11})(?![A-Za-z0-9])")
-_AFTER_VERB = re.compile(r"[#$]?(?P<coin>[A-Za-z][A-Za-z0-9]{1,11})(?![A-Za-z0-9])")
+_AFTER_VERB = re.compile(r"\s*(?:on\s+)?[#$]?(?P<coin>[A-Za-z][A-Za-z0-9]{1,11})(?![A-Za-z0-9])")
 
 
 def _bare_coin(token: str) -> str | None:
@@ -159,7 +159,7 @@ def find_update_coin(text: str, verbs: re.Pattern[str] | None = None) -> str | N
             found.append(coin)
     if verbs is not None:
         for verb in verbs.finditer(text):
-            match = _AFTER_VERB.match(text, verb.end() + (len(text[verb.end():]) - len(text[verb.end():].lstrip())))
+            match = _AFTER_VERB.match(text, verb.end())
             coin = _bare_coin(match.group("coin")) if match else None
             if coin and coin not in found:
                 found.append(coin)

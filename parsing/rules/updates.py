@@ -29,7 +29,7 @@ _I = re.IGNORECASE
 
 
 def _words(category: str, exclude: tuple[str, ...] = ()) -> str:
-    return "|".join(lexicon.word_pattern(word) for word in lexicon.words(category) if word not in exclude)
+    return lexicon.alternation(word for word in lexicon.words(category) if word not in exclude)
 
 
 _TP_WORD = (
@@ -42,8 +42,7 @@ TP_INDEX = re.compile(
     _I,
 )
 STOP_WORD = re.compile(
-    r"(?<![A-Za-z])(?:stop[\s\-]*loss|stoploss|stops?|sl)(?![A-Za-z])|стоп\w*|止损位?|止損位?|保护价|保護價|"
-    + _words("stop", exclude=("stop", "sl", "stop loss", "stop-loss", "stoploss")),
+    lexicon.alternation([*lexicon.words("stop"), "stops", "стопы", "стопа", "стопом", "стопов", "стопик", "стопчик"]),
     _I,
 )
 TARGET_WORD = re.compile(rf"(?<![A-Za-zА-Яа-я]){_TP_WORD}(?![A-Za-z])|" + _words("target"), _I)
