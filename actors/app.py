@@ -378,11 +378,12 @@ class Runtime:
         # the web preview, or the Telegram user client when listener.mode is telegram
         self.preview = build_post_source(config, self.secrets, site_url)
         self.media = build_media_store(config, self.journal, self.preview, site_url)
-        self.notifier = Notifier(config.notify, self.secrets.bot_token)
+        self.notifier = Notifier(config.notify, self.secrets.bot_token, bot_api_url=config.notify.telegram_bot.api_url)
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
         self.supervisor = Supervisor.start(**self._supervisor_args())
         self.rate_limits.connect(self._request_safe_for_rate_limits)
+        self.commands = self._start_commands()
         if self.plan_orders is not None:
             self.capability_watch = CapabilityWatch(self.plan_orders, self._on_capability_reprobe)
             self.capability_watch.start()
@@ -395,6 +396,9 @@ class Runtime:
         log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
 
     def stop(self, timeout: float = 8.0) -> None:
+        commands = getattr(self, "commands", None)
+        if commands is not None:
+            commands.stop()
         if self.capability_watch is not None:
             self.capability_watch.stop()
         if self.supervisor is not None:
@@ -493,6 +497,98 @@ class Runtime:
         failing = self.status.failing(list(READY_CHECKS))
         checks = {name: name not in failing for name in READY_CHECKS}
         return not failing, {"checks": checks, "detail": failing}
+
+    # --- Telegram commands -------------------------------------------------------------------------------
+    def _start_commands(self) -> Any:
+        """The command bot when notify.telegram_bot is enabled with a token and allowed chats; else None."""
+        from actors.telegram_commands import BotApi, CommandBot, CommandHandlers
+
+        bot = self.config.notify.telegram_bot
+        token = self.secrets.bot_token
+        if not (bot.enabled and token is not None and bot.allowed_chats):
+            return None
+        handlers = CommandHandlers(
+            status=self._command_status, positions=self._command_positions, report=self._command_report,
+            pause=lambda by: self._command_mode(Mode.SAFE, by), panic=lambda by: self._command_mode(Mode.PANIC, by),
+            resume=self._command_resume, journal_event=self._journal_event,
+        )  # fmt: skip
+        commands = CommandBot(BotApi(token.value, base_url=bot.api_url), handlers, bot.allowed_chats,
+                              poll_timeout_s=bot.poll_timeout_seconds)
+        commands.start()
+        log.info("telegram commands on for %d chat(s)", len(bot.allowed_chats))
+        return commands
+
+    def _journal_event(self, kind: str, detail: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.record_event(kind, detail)
+
+    _positions_cache: tuple[float, list[dict[str, Any]]] | None = None
+    _POSITIONS_CACHE_S = 5.0  # a command flood reads the exchange at most this often
+
+    def _cached_positions(self) -> list[dict[str, Any]]:
+        from actors.status_command import exchange_positions
+
+        cached = self._positions_cache
+        if cached is not None and time.monotonic() - cached[0] < self._POSITIONS_CACHE_S:
+            return cached[1]
+        assert self.client is not None
+        positions = exchange_positions(self.client, self.config.bitget.position_mode)
+        self._positions_cache = (time.monotonic(), positions)
+        return positions
+
+    def _bot_view(self, path: str) -> tuple[int, Any] | None:
+        """The answers `following status` would get from the health server, without HTTP."""
+        if path == "/readyz":
+            ready, detail = self.readiness()
+            return (200 if ready else 503), detail
+        if path == "/positions":
+            try:
+                return 200, {"positions": self._cached_positions()}
+            except BitgetError as exc:
+                return 503, {"error": exc.code}
+        return None
+
+    def _command_status(self) -> str:
+        from actors.status_command import collect_status, render_status
+
+        assert self.journal is not None
+        return render_status(collect_status(self.config, self.journal, bot=self._bot_view))
+
+    def _command_positions(self) -> str:
+        from actors.status_command import render_positions
+
+        answer = self._bot_view("/positions")
+        if answer is None or answer[0] != 200:
+            return "positions unreadable right now"
+        return render_positions(answer[1]["positions"])
+
+    def _command_report(self) -> str:
+        from actors.status_command import collect_report, render_report
+
+        assert self.journal is not None
+        return render_report(collect_report(self.journal), trades=False)
+
+    def _command_mode(self, mode: Mode, by: str) -> str:
+        if self.supervisor is None:
+            return "the bot is not running"
+        self.supervisor.tell(RequestMode(mode=mode, reason=f"{by}: /{'pause' if mode is Mode.SAFE else 'panic'}",
+                                         source="telegram"))
+        if mode is Mode.PANIC:
+            return "PANIC requested: working entries are cancelled and every position is closed; stops stay."
+        return "Safe mode requested: no new entries; stops, repairs and closes keep working. /resume to undo."
+
+    def _command_resume(self, by: str) -> str:
+        assert self.journal is not None
+        kill = self.config.kill_switch
+        reading = read_kill_switch(Path(kill.file), self.env, self.journal.get_flag("kill_switch"),
+                                   env_var=kill.env_var)
+        if not reset_allowed(reading):
+            return (f"Resume refused: the kill switch is still set ({reading.source}: {reading.detail}). "
+                    "Remove it first.")
+        if self.supervisor is None:
+            return "the bot is not running"
+        self.supervisor.tell(ResetMode(reason=f"{by}: /resume", source="telegram"))
+        return "Resume requested: back to normal unless a kill switch is set."
 
     def _publish_readiness(self) -> None:
         ready, detail = self.readiness()

@@ -271,6 +271,14 @@ class TelegramBotNotify(Section):
     enabled: bool = False
     token_env: str = "FOLLOWING_BOT_TOKEN"
     chat_id: str = ""
+    api_url: str = "https://api.telegram.org"  # the Bot API (a loopback stand-in in tests)
+    # Chats whose commands (/status /positions /report /pause /panic /resume /help) are obeyed; empty = no commands.
+    allowed_chat_ids: list[str | int] = []
+    poll_timeout_seconds: int = Field(25, ge=1, le=50)  # getUpdates long-poll timeout
+
+    @property
+    def allowed_chats(self) -> frozenset[str]:
+        return frozenset(str(chat).strip() for chat in self.allowed_chat_ids if str(chat).strip())
 
 
 class WebhookNotify(Section):

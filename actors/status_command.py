@@ -199,6 +199,15 @@ def collect_status(config: Config, journal: Journal, *, bot: Callable[[str], tup
     )  # fmt: skip
 
 
+def render_positions(positions: Sequence[Mapping[str, Any]]) -> str:
+    if not positions:
+        return "no open position"
+    return "\n".join(
+        f"{p['symbol']} {p['side']} {p['size']} entry {p['entry']} mark {p.get('mark') or '?'} "
+        f"uPnL {p.get('unrealized_pnl')} stop {', '.join(p.get('stop') or []) or 'NONE'} "
+        f"targets left {', '.join(p.get('targets_left') or []) or 'none'}" for p in positions)
+
+
 def render_status(status: Status) -> str:
     lines = [f"mode: {status.mode}" + (f" ({status.mode_reason})" if status.mode_reason else "")]
     if status.kill_switch:
