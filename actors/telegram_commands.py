@@ -9,8 +9,8 @@ of their own: nothing here runs on an actor, and the only ways into trading are 
 - ``/panic`` asks for ``/panic confirm`` from the same chat within ``PANIC_CONFIRM_S``.
 - ``/resume`` is refused while a kill switch is set (the same rule as ``following reset-mode``).
 - A flood cannot slow trading: reading commands are taken at most ``burst`` per ``per_seconds`` (the rest are
-  dropped and counted; /pause /panic /resume always pass), the exchange view for /status and /positions is cached for ``positions_cache_s``, and replies are
-  scrubbed of every registered secret before they leave.
+  dropped and counted; /pause /panic /resume always pass), the runtime caches the exchange view for /status and
+  /positions for a few seconds, and replies are scrubbed of every registered secret before they leave.
 
 Why a small client on ``requests`` and not a bot library: the project is thread-based (pykka) and needs two Bot
 API calls (``getUpdates``, ``sendMessage``); python-telegram-bot and aiogram are asyncio frameworks that would
