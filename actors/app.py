@@ -345,10 +345,11 @@ class Runtime:
         self.journal = Journal(config.storage.db_path)
         self.vision = build_vision(config, self.secrets, self.metrics, self.journal, self.load_images)
         if config.dry_run:
+            log.info("%s", account_description(config))  # the first line says which account is traded
             self._rebase_paper_peak()
             self.paper = start_paper_exchange(config)
             base_url, credentials = self.paper.base_url, self.paper.credentials
-            log.info("%s at %s", account_description(config), base_url)
+            log.info("paper exchange (the built-in simulator) at %s", base_url)
         else:
             base_url = config.bitget.base_url
             s = self.secrets
