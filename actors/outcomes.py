@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from actors.base import SupervisedActor
 from actors.messages import Tick
@@ -99,6 +99,7 @@ class OutcomeRecorder:
         self._post_link = post_link
         self._clock = clock
         self._totals_stale = True  # publish the journal's totals on the first pass
+        self._pending: list[tuple[float, int, int, tuple[Any, ...], dict[str, Any]]] = []
 
     # --- one pass ------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -180,16 +181,51 @@ class OutcomeRecorder:
                 cause = rules.close_cause(row.leg, payload_cause=_opt_str(row.payload.get("cause")),
                                           payload_reason=_opt_str(row.payload.get("reason")))
             return _Attributed(row.signal_id, row.leg, cause, hold, opening, row.client_oid)
-        opening = rules.fill_opens(fill.trade_side, fill.side,
-                                   reduce_only=order.reduce_only if order is not None else None)
+        reduce_only = order.reduce_only if order is not None else None
+        # No tradeSide and no order to ask: a fill against the side of a trade of ours still open there closes it.
+        position_side = self._open_side(fill.symbol) if not fill.trade_side and reduce_only is None else None
+        opening = rules.fill_opens(fill.trade_side, fill.side, reduce_only=reduce_only, position_side=position_side)
         hold = rules.fill_hold_side(fill.side, opening, pos_mode)
+        if not opening and position_side is not None:
+            hold = position_side  # inferred from the trade it reduces, whatever the mode's side convention
         if opening:
             return _Attributed(None, rules.MANUAL_LEG, None, hold, True, order.client_oid if order else None)
-        kind = rules.exit_kind_of_source(order.order_source if order is not None else None)
+        source = order.order_source if order is not None else None
+        kind = rules.exit_kind_of_source(source) if source else self._guess_exit(fill, hold)
         leg = {"stop": rules.STOP_FILL_LEG, "take_profit": "take_profit", "liquidation": rules.LIQUIDATION_LEG}.get(
             kind, rules.MANUAL_LEG)
         cause = "external" if kind == "liquidation" else ("manual" if kind == "manual" else None)
         return _Attributed(None, leg, cause, hold, False, None)
+
+    def _open_side(self, symbol: str) -> str | None:
+        for side in ("long", "short"):
+            if self._open_signal_for(symbol, side) is not None:
+                return side
+        return None
+
+    def _guess_exit(self, fill: Fill, hold_side: str) -> rules.ExitKind:
+        """The exchange did not say what made this exit: compare its price with the signal's stop and targets."""
+        signal_id = self._open_signal_for(fill.symbol, hold_side)
+        signal = self._journal.signal(signal_id) if signal_id is not None else None
+        if signal is None:
+            return "manual"
+        rows = self._journal.orders(signal_id=signal.id)
+        targets = [r.price for r in rows if r.leg.startswith("tp") and r.price is not None]
+        if not targets:
+            targets = [Decimal(str(p)) for p in signal.parsed.get("take_profits") or []]
+        stop = _dec(self._current_stop(fill.symbol, signal, fill.ts / 1000))
+        return rules.guess_exit_kind(fill.price, hold_side, stop, targets)
+
+    def _current_stop(self, symbol: str, signal: SignalRow, at: float) -> str | None:
+        """The stop in force at ``at``: the last move journaled for the symbol since the signal, else its own."""
+        stop = None
+        for event in self._journal.events("STOP_MOVED", limit=100000):
+            if event.detail.get("symbol") == symbol and signal.created_at <= event.ts <= at + 1:
+                stop = _opt_str(event.detail.get("stop"))
+        if stop is None:
+            entry = next((r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith("entry")), None)
+            stop = _opt_str(entry.payload.get("stop_loss")) if entry is not None else None
+        return stop or _opt_str(signal.parsed.get("stop_loss"))
 
     def _detail(self, fill: Fill, details: dict[str, Order | None]) -> Order | None:
         if fill.order_id not in details:
@@ -246,7 +282,9 @@ class OutcomeRecorder:
 
     # --- notices -------------------------------------------------------------------------------------
     def announce(self) -> None:
-        """Send every outcome notice not sent yet (each once): fills first, then stop moves."""
+        """Send every outcome notice not sent yet (each once), in the order things happened (fill times from the
+        exchange, stop moves from the journal)."""
+        self._pending = []
         for signal in self._journal.signals(since=self._clock() - _RECENT_S):
             if signal.decision != "traded" or self._journal.notice_claimed(f"closed:{signal.id}"):
                 continue
@@ -254,6 +292,15 @@ class OutcomeRecorder:
             if fills:
                 self._announce_signal(signal, fills)
         self._announce_stop_moves()
+        for _, _, _, args, facts in sorted(self._pending, key=lambda item: item[:3]):
+            self._send(*args, **facts)
+        self._pending = []
+
+    _RANK: ClassVar[dict[str, int]] = {
+        "ENTRY_FILLED": 0, "TAKE_PROFIT_FILLED": 1, "STOP_MOVED": 2, "STOP_FILLED": 3, "POSITION_CLOSED": 4}
+
+    def _queue(self, at: float, key: str, kind: str, signal: SignalRow, text: str, **facts: Any) -> None:
+        self._pending.append((at, self._RANK.get(kind, 5), len(self._pending), (key, kind, signal, text), facts))
 
     def _announce_signal(self, signal: SignalRow, fills: list[FillRow]) -> None:
         by_order: dict[str, list[FillRow]] = {}
@@ -268,7 +315,7 @@ class OutcomeRecorder:
             price = sum((f.price * f.size for f in opens), Decimal(0)) / size
             fee = -sum((f.fee for f in opens), Decimal(0))
             risk_text = _money(risk) if risk is not None else "?"
-            self._send(f"entry:{signal.id}:{size}", "ENTRY_FILLED", signal,
+            self._queue(opens[-1].ts / 1000, f"entry:{signal.id}:{size}", "ENTRY_FILLED", signal,
                        f"entry filled {size} at {_text(price)} average (risk {risk_text} USDT)",
                        price=price, size=size, fees=fee, risk=risk, hold_side=opens[0].hold_side)
         for order_id, group in sorted(by_order.items(), key=lambda item: (item[1][0].ts, item[0])):
@@ -280,20 +327,20 @@ class OutcomeRecorder:
                 continue
             if first.leg.startswith("tp"):
                 number = rules.target_number(first.leg)
-                self._send(f"tp:{signal.id}:{order_id}:{size}", "TAKE_PROFIT_FILLED", signal,
+                self._queue(group[-1].ts / 1000, f"tp:{signal.id}:{order_id}:{size}", "TAKE_PROFIT_FILLED", signal,
                            f"target {number if number is not None else '?'} filled {size} at {_text(price)}",
                            price=price, size=size, fees=fee, target=number, hold_side=first.hold_side,
                            cause="take_profit")
             elif first.cause in ("stop", "break_even_stop"):
                 what = "break-even stop" if first.cause == "break_even_stop" else "stop"
-                self._send(f"stop:{signal.id}:{order_id}:{size}", "STOP_FILLED", signal,
+                self._queue(group[-1].ts / 1000, f"stop:{signal.id}:{order_id}:{size}", "STOP_FILLED", signal,
                            f"{what} filled {size} at {_text(price)}", price=price, size=size, fees=fee,
                            hold_side=first.hold_side, cause=first.cause)
         outcome = rules.summarize(signal.id, fills, risk)
         if outcome is not None and outcome.closed:
             r_text = f"{outcome.r_multiple:.2f}R" if outcome.r_multiple is not None else "R unknown"
-            self._send(
-                f"closed:{signal.id}", "POSITION_CLOSED", signal,
+            self._queue(
+                (outcome.closed_ms or 0) / 1000, f"closed:{signal.id}", "POSITION_CLOSED", signal,
                 f"position closed ({outcome.cause or 'unknown'}): realized {_money(outcome.realized_pnl)} USDT after "
                 f"fees {_money(outcome.fees)} USDT, {r_text}, held {_duration(outcome.holding_seconds)}",
                 price=outcome.avg_exit, size=outcome.exit_size, fees=outcome.fees,
@@ -321,7 +368,7 @@ class OutcomeRecorder:
             if _is_break_even(detail) and "break-even" not in reason:
                 reason = f"break-even: {reason}"
             if signal is not None and new is not None:
-                self._send(f"stop_moved:{event.id}", "STOP_MOVED", signal,
+                self._queue(event.ts, f"stop_moved:{event.id}", "STOP_MOVED", signal,
                            f"stop moved {_text(_dec(old))} -> {_text(_dec(new))} ({reason})",
                            old_stop=_dec(old), new_stop=_dec(new), reason=reason, break_even=_is_break_even(detail))
         if events:

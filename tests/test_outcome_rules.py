@@ -181,3 +181,14 @@ def test_bitget_fill_row_keeps_position_mode_and_scope() -> None:
     assert parsed.pos_mode == "hedge_mode" and parsed.trade_scope == "taker" and parsed.fee == D("-0.02236284")
     opening = rules.fill_opens(parsed.trade_side, parsed.side)
     assert rules.fill_hold_side(parsed.side, opening, parsed.pos_mode) == "long"
+
+
+@pytest.mark.parametrize(
+    ("price", "side", "kind"),
+    [("94.9", "long", "stop"), ("95.2", "long", "stop"), ("110.1", "long", "take_profit"), ("103", "long", "manual"),
+     ("105.1", "short", "stop"), ("89.9", "short", "take_profit"), ("97", "short", "manual")],
+)
+def test_exit_kind_guessed_from_the_stop_and_targets_when_the_exchange_does_not_say(price: str, side: str,
+                                                                                     kind: str) -> None:
+    stop, targets = (D(95), [D(110), D(120)]) if side == "long" else (D(105), [D(90), D(80)])
+    assert rules.guess_exit_kind(D(price), side, stop, targets) == kind

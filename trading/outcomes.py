@@ -53,6 +53,23 @@ def exit_kind_of_source(order_source: str | None) -> ExitKind:
     return "manual"
 
 
+GUESS_TOLERANCE = Decimal("0.003")  # a market exit fills this far past its trigger and still counts as it
+
+
+def guess_exit_kind(price: Decimal, hold_side: str, stop: Decimal | None, targets: Sequence[Decimal],
+                    tolerance: Decimal = GUESS_TOLERANCE) -> ExitKind:
+    """What an exit was when the exchange does not say (no ``orderSource``): at or past the stop in force -> stop;
+    at or past a take-profit -> take_profit; else manual. Only used without the exchange's own answer."""
+    long = hold_side == "long"
+    if stop is not None and (price <= stop * (1 + tolerance) if long else price >= stop * (1 - tolerance)):
+        return "stop"
+    if targets:
+        nearest = min(targets) if long else max(targets)
+        if price >= nearest * (1 - tolerance) if long else price <= nearest * (1 + tolerance):
+            return "take_profit"
+    return "manual"
+
+
 def fill_opens(trade_side: str | None, side: str, *, reduce_only: bool | None = None,
                position_side: str | None = None) -> bool:
     """Whether a fill opened (grew) a position. ``tradeSide`` tells in hedge mode (open / close) and in one-way
