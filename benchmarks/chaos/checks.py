@@ -154,7 +154,7 @@ def judge_exit(
             return outcome("duplicate", "closed by more than one order")
         if record.action == "close_half" and closed >= record.size_before * OVER_EXECUTED_SHARE:
             return outcome("duplicate", "a 50% close took 75% or more of the position")
-        return outcome("executed", "closed")
+        return outcome("executed", "closed" if record.effect_seen else f"closed, later than {record.settle_s:.0f}s")
     if record.action == "cancel":
         if record.entry_orders_before == 0 and record.size_before == 0:
             if reason:
