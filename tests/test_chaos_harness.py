@@ -124,3 +124,12 @@ def test_smoke_run_against_the_real_processes(tmp_path: Path) -> None:
     assert "| **lost exits** (not executed, nothing said) |" in result.report()
     verdicts = (tmp_path / "outcomes.txt").read_text(encoding="utf-8").splitlines()
     assert len([line for line in verdicts if " post " in line]) >= len(result.findings.exits)
+
+
+def test_a_notice_is_about_the_post_it_starts_with() -> None:
+    from benchmarks.chaos.checks import mentions_post
+
+    assert mentions_post("post 7: update not linked to a signal: replies to post 5, which is no open signal", 7)
+    assert not mentions_post("post 7: update not linked to a signal: replies to post 5, which is no open signal", 5)
+    assert mentions_post("BTCUSDT long (post 5): position closed", 5)
+    assert not mentions_post("post 57: not traded", 5)

@@ -102,7 +102,9 @@ class Findings:
 
 
 def mentions_post(text: str, post_id: int) -> bool:
-    return re.search(rf"\bpost {post_id}\b", text) is not None
+    """A notice about ``post_id``: it starts "post <id>" (parser, risk gate, order manager) or names "(post <id>)";
+    "replies to post <id>" in a notice about another post does not count."""
+    return re.match(rf"post {post_id}\b", text) is not None or f"(post {post_id})" in text
 
 
 def _reported(post_id: int, decisions: Mapping[int, Decision], notices: Iterable[str]) -> str | None:
@@ -186,8 +188,12 @@ def evaluate(
     decisions: Mapping[int, Decision],
     notices: list[str],
     entry_prefixes: Callable[[int], tuple[str, ...]],
+    refusals: Iterable[str] = (),
 ) -> Findings:
-    """Every check of the run. ``entry_prefixes(post_id)`` gives the client-id prefixes of a signal's legs."""
+    """Every check of the run. ``entry_prefixes(post_id)`` gives the client-id prefixes of a signal's legs;
+    ``refusals`` are the texts of the notices that told the user a post was not traded (a signal refused at
+    first and traded later ends with a "traded" decision in the journal: only the notice remembers)."""
+    refusal_texts = list(refusals)
     findings = Findings()
     ends = _window_ends(entries, exits, final.now_ms + 1)
     orders_by_prefix: dict[int, list[OrderView]] = {}
@@ -230,10 +236,15 @@ def evaluate(
                 )
         decision = decisions.get(entry.post_id)
         filled = sum((o.filled for o in orders), Decimal(0))
-        if decision is not None and decision.decision in REFUSED_DECISIONS and filled > 0:
+        told = next((text for text in refusal_texts if re.match(rf"post {entry.post_id}\b", text)), None)
+        if filled > 0 and decision is not None and decision.decision in REFUSED_DECISIONS:
             findings.refused_then_traded.append(
                 f"entry post {entry.post_id} {entry.symbol} journaled {decision.decision} ({decision.reason}) "
                 f"but {filled} filled"
+            )
+        elif filled > 0 and told is not None:
+            findings.refused_then_traded.append(
+                f"entry post {entry.post_id} {entry.symbol}: the user was told {told!r} but {filled} filled"
             )
 
     findings.orphan_plans = [_plan_text(p) for p in orphan_plans(final)]

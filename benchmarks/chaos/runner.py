@@ -59,6 +59,7 @@ TIMEOUT_ENDPOINTS: dict[ExitAction, tuple[str, ...]] = {
 HELD_REPLY_S = 8.0  # longer than the bot's bitget.timeout_seconds (5): the bot sees a timeout, the order stands
 RATE_LIMIT_BURST = 6  # 429 answers queued on each endpoint of RATE_LIMITED_ENDPOINTS
 BREAK_EVEN_TOLERANCE = Decimal("0.005")  # a stop this close to the entry price is "at entry"
+REFUSAL_NOTICES = frozenset({"SIGNAL_REFUSED", "NOTIFY_ONLY", "ORDER_REJECTED"})  # notices saying "not traded"
 EPOCHS_CHECKED = 4  # client-id epochs of a signal looked for on the exchange (a re-placed leg bumps it)
 
 
@@ -264,6 +265,7 @@ class ChaosRun:
             findings = evaluate(
                 entries=self._entries, exits=self._exits, breaches=monitor_breaches, final=final,
                 decisions=decisions, notices=[n.text for n in notices.notices()], entry_prefixes=_entry_prefixes,
+                refusals=[n.text for n in notices.notices() if n.kind in REFUSAL_NOTICES],
             )
         finally:
             if monitor is not None:
