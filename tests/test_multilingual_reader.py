@@ -219,3 +219,48 @@ def test_a_reply_giving_the_stop_sets_it() -> None:
                                                                           Action.TRADE)
     alone = only("止盈：66500-67200\n止损：64200")  # not a reply: whose stop is it?
     assert alone.kind is Kind.UPDATE and alone.action is Action.NOTIFY_ONLY
+
+
+# ---- more shapes seen in channels --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [("First target hit on #ADA 🎯", 1), ("#OP: second target reached", 2), ("Первый тейк по #SUI взят", 1),
+     ("تحقق الهدف الأول ✅ #BTC", 1), ("WLD 2. hedef geldi ✅", 2), ("Objetivo 2 alcanzado ✅ #BNB", 2),
+     ("Alvo 1 atingido ✅ #BNB", 1), ("#SOL TP1 chạm ✅", 1), ("ETH 止盈2到了", 2), ("BTC 第三目標已達成", 3)],
+)
+def test_target_hits_by_number_or_ordinal(text: str, index: int) -> None:
+    hits = [r for r in parse_text(text) if r.update_type is UpdateType.TP_HIT]
+    assert [(r.tp_index, r.action) for r in hits] == [(index, Action.TRADE)], parse_text(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["#DOT stop loss triggered", "Стоп сработал по #ETH", "#BTC 止损触发", "🛑 #LINK SL hit -12%"]
+)
+def test_stop_reached_is_a_close(text: str) -> None:
+    assert kinds(text) == [(Kind.CLOSE, UpdateType.CLOSE_ALL)]
+
+
+def test_a_signed_percentage_after_close_is_a_result_not_a_share() -> None:
+    assert kinds("Closed #AVAX at +35% profit") == [(Kind.CLOSE, UpdateType.CLOSE_ALL)]
+    assert only("Закрыл часть #SOL по 142 (30%)").update_percent == D(30)
+
+
+def test_targets_with_notes_in_brackets_entry_legs_and_a_short_stop_label() -> None:
+    atom = only("#ATOM/USDT (Long, x20)\nEntry - 10.5\nTake-Profit:\n🥉 10.71 (40% of profit)\n🥈 10.82 (60% of profit)"
+                "\nStop loss - 10.1")
+    assert atom.take_profits == (D("10.71"), D("10.82")) and atom.action is Action.TRADE
+    legs = only("SOL/USDT LONG\nEntry 1: 145\nEntry 2: 141\nTP1 150 TP2 155 TP3 -\nSL 137")
+    assert legs.entries == (D(145), D(141)) and legs.take_profits == (D(150), D(155))
+    short_label = only("BTC 多 64000-63500 损 62800 目标 65500 66800")
+    assert (short_label.entries, short_label.stop_loss) == ((D(64000), D(63500)), D(62800))
+
+
+def test_a_stop_given_as_a_condition_is_placed_at_its_price_and_said() -> None:
+    reading = only("#INJ Long\nEntry: 24.10\nSL: 22.80 (4H close below)\nTP: 25 / 26.2")
+    assert reading.stop_loss == D("22.80") and reading.action is Action.TRADE
+    assert "stop given as a condition; placed as a plain stop at its price" in reading.warnings
+
+
+def test_an_overlong_text_is_never_traded() -> None:
+    text = "#SOL LONG\nEntry: 142.5\nSL: 136\nTP: 146\n" + "blah " * 3000
+    assert all(r.action is not Action.TRADE for r in parse_text(text))

@@ -26,7 +26,7 @@ LABEL = re.compile(
     r"|цел[ьи]\s*\d{0,2}(?![\d.,])|hedef\s*\d{0,2}(?![\d.,])|止盈|目标|目標|止盈位|" + _words("target") + ")"
     r"|(?P<sl>stop[\s\-]*loss|stoploss|stop\s*targets?|stop|sl(?![a-z])|стоп[\s\-]*лосс|стоп|止损|止損|zarar\s*kes|"
     + _words("stop") + ")"
-    r"|(?P<entry>entry\s*(?:zone|targets?|orders?|price|points?)?|2nd\s+entry|entries|buy\s+(?:around|at|zone)"
+    r"|(?P<entry>entry\s*(?:zone|targets?|orders?|price|points?)?(?:\s*#?[1-9]\s*(?=[:)]))?|2nd\s+entry|entries|buy\s+(?:around|at|zone)"
     r"|open\s+(?:long|short)\s+for\s+the\s+price\s+between|вход|точка\s+входа|giriş|入场|进场|入場|開倉|开仓|"
     + _words("entry") + ")"
     r"|(?P<lev>leverage|lev(?![a-z])|плечо|kaldıraç|杠杆|槓桿|" + _words("leverage") + "))",

@@ -43,6 +43,10 @@ _COMPOUND = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)?-(?=[A-Za-zА-Яа-яЁё]{2}
 _ANNOTATION = re.compile(
     r"\(\s*[1-9]\s*/\s*[1-9]\d?\s*\)|(?i:\b(?:rr|r:r|r/r|risk[\s/:-]*reward))\s*[:=]?\s*\d+(?:\.\d+)?\s*[:/]\s*\d+(?:\.\d+)?"
 )
+_BRACKETED = re.compile(r"\([^()\n]{0,40}\)")
+# a stop given as a condition ("SL: 22.80 (4H close below)", "стоп закрепление ниже 1.2"): placed at its price
+_CONDITION = re.compile(r"(?i)\b(?:close|closing|candle|below|above|under)\b|закреп|ниже|выше|закрыти|收盘|跌破|突破|"
+                        r"kapanış|đóng nến|cierre|fechamento")
 _MULTIPLIER = re.compile(r"(?<![\d.,])\d{1,4}(?:[.,]\d{1,3})?[kK万萬](?![A-Za-z])")
 _ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|o)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
 # a section appended to an entry post that reports on it ("Upd: ожидания не подтвердились"): the entry is stale
@@ -61,6 +65,7 @@ class _Fields:
     tp_percentages: list[Decimal | None] = field(default_factory=list)
     leverages: list[int] = field(default_factory=list)
     stop_as_percent: bool = False
+    stop_condition: bool = False
 
 
 def parse_text(text: str, context: ReadingContext | None = None) -> list[ParsedMessage]:
@@ -215,9 +220,10 @@ def _has_entry_label(text: str) -> bool:
 
 
 def _substantial(reading: ParsedMessage) -> bool:
-    """An incomplete entry that still names coin, side and where to enter ("#UAI 市價多 0.45091")."""
+    """An incomplete entry that still names coin, side and where to enter ("#UAI 市價多 0.45091"); a market entry
+    only with a level ("#PEPE short now, TP ..."): "Close #BTC long now" is no entry."""
     return (reading.kind is Kind.ENTRY and reading.symbol is not None and reading.side is not None
-            and bool(reading.entries or reading.market_entry))
+            and bool(reading.entries or (reading.market_entry and (reading.stop_loss or reading.take_profits))))
 
 
 def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
@@ -269,7 +275,8 @@ def _segments(text: str) -> list[str]:
 
 
 def _is_number_line(segment: str) -> bool:
-    stripped = kw.FILLER.sub(" ", kw.ENUMERATOR.sub(" ", segment))
+    # "🥉 10.71 (40% of profit)": a note in brackets does not make a price line a sentence
+    stripped = kw.FILLER.sub(" ", kw.ENUMERATOR.sub(" ", _BRACKETED.sub(" ", segment)))
     return not kw.LETTERS.search(stripped)
 
 
@@ -316,6 +323,8 @@ def _assign(fields: _Fields, label: str, span: str) -> None:
         fields.head_numbers.extend(numbers)
     elif label == "sl":
         fields.stops.extend(numbers)
+        if numbers and _CONDITION.search(body):
+            fields.stop_condition = True
         if percents and not numbers:
             fields.stop_as_percent = True
     elif label == "tp":
@@ -405,6 +414,8 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
                 warnings.append("stop loss implausibly far from the entry")
                 doubt = True
 
+    if stop is not None and fields.stop_condition:
+        warnings.append("stop given as a condition; placed as a plain stop at its price")
     take_profits, tp_shares = _check_targets(side, entries, stop, fields, warnings)
     if market_entry and stop is not None and take_profits and side is not None:
         wrong = stop >= min(take_profits) if side is Side.LONG else stop <= max(take_profits)

@@ -35,12 +35,28 @@ def _words(category: str, exclude: tuple[str, ...] = ()) -> str:
 _TP_WORD = (
     r"(?:take[\s\-]*profit|targets?|tp|тп|тейк|цел[ьи]|hedef|止盈|目标|目標|mục\s*tiêu|alvo|objetivo|هدف|목표)"
 )
+_TARGET_NAMES = lexicon.alternation([*lexicon.words("target"), "take profit", "take-profit", "target", "targets", "tp",
+                                     "тп", "тейк", "цель", "цели", "hedef", "止盈", "目标", "目標", "الهدف", "تارگت"])
+_ORDINAL = lexicon.alternation(word for word in lexicon.ORDINALS if not word[0].isdigit())
 TP_INDEX = re.compile(
     rf"(?<![A-Za-zА-Яа-я]){_TP_WORD}\s*(?:位|#|no\.?)?\s*(?P<n>[1-9]\d?)(?![\d.,])"
     r"|第\s*(?P<m>[1-9]\d?)\s*(?:个|個)?\s*(?:止盈|目标|目標)"
-    rf"|(?<![\d.,])(?P<k>[1-9])\s*(?:-?(?:й|ый|ой))?\s*(?:тейк|tp|цел[ьи])",
+    r"|(?<![\d.,])(?P<k>[1-9])\s*(?:\.|-?(?:й|ый|ой|st|nd|rd|th))?\s*"
+    r"(?:тейк|tp|цел[ьи]|hedef|target|objetivo|alvo|mục\s*tiêu)"
+    rf"|(?P<o>{_ORDINAL})\s*(?:{_TARGET_NAMES})|(?:{_TARGET_NAMES})\s*(?P<p>{_ORDINAL})",
     _I,
 )
+
+
+def tp_number(match: re.Match[str]) -> int:
+    """The target number a ``TP_INDEX`` match names ("TP2", "第2止盈", "2. hedef", "second target", "الهدف الأول")."""
+    for group in ("n", "m", "k"):
+        if match.group(group):
+            return int(match.group(group))
+    word = (match.group("o") or match.group("p") or "").lower()
+    return lexicon.ORDINALS.get(word) or next(
+        (number for name, number in lexicon.ORDINALS.items() if re.fullmatch(lexicon.word_pattern(name), word)), 1
+    )
 STOP_WORD = re.compile(
     lexicon.alternation([*lexicon.words("stop"), "stops", "стопы", "стопа", "стопом", "стопов", "стопик", "стопчик"]),
     _I,
@@ -65,6 +81,7 @@ _PERCENT_AFTER = re.compile(
     r"^[^\d\n%]{0,14}?(?P<p>\d{1,3}(?:\.\d+)?)\s*%|^[^\d\n%]{0,20}?\d[\d.]*\s*\(\s*(?P<q>\d{1,3}(?:\.\d+)?)\s*%\s*\)"
 )
 _PERCENT_BEFORE = re.compile(r"(?P<p>\d{1,3}(?:\.\d+)?)\s*%[^\d\n%]{0,6}$")
+_LEVEL_GAP = re.compile(r"[+\-−]\s*$|(?<!\w)(?:at|with|в|по|на|con|com|ile|với)(?!\w)|@", _I)
 _NEGATIVE_PERCENT = re.compile(r"(?<![\d.])-\s?\d+(?:\.\d+)?\s*%")
 _CLAUSE_END = re.compile(r"[\n。！!;；,]|\s(?:and|then|и|và|y|e|ve|و)\s", _I)
 _TOWARDS = re.compile(r"\s*(?:(?:moved\s+)?to|на|в|至|到|lên|về|→|->|=>)(?![A-Za-zА-Яа-я])", _I)
@@ -100,6 +117,11 @@ def _first_price(span: str) -> Decimal | None:
 def _percent_near(text: str, match: re.Match[str]) -> Decimal | None:
     after = _PERCENT_AFTER.search(text[match.end() : match.end() + 40])
     raw = (after.group("p") or after.group("q")) if after else None
+    if after is not None and raw is not None:
+        # "closed at +35%", "закрыл в +5%": a result, not a share ("Скинул часть по 0,0765 (30%)" is a share)
+        gap = after.group(0)[: after.start("p")] if after.group("p") else after.group(0)[: after.start("q")][-3:]
+        if _LEVEL_GAP.search(gap):
+            return None
     if raw is None:
         before = _PERCENT_BEFORE.search(text[max(0, match.start() - 12) : match.start()])
         raw = before.group("p") if before else None
@@ -115,7 +137,7 @@ def _tp_hit_index(text: str, used: list[tuple[int, int]]) -> int | None:
     for match in TP_INDEX.finditer(text):
         if any(start <= match.start() < end for start, end in used):
             continue
-        index = int(match.group("n") or match.group("m") or match.group("k"))
+        index = tp_number(match)
         tail = text[match.end() : match.end() + 30].split("\n", 1)[0]
         head = text[max(0, match.start() - 20) : match.start()].rsplit("\n", 1)[-1]
         if _CHECK.search(tail):
@@ -154,8 +176,7 @@ def _stop_move(text: str) -> _StopMove | None:
         if entry_word and (moved or re.match(r"^\s*at\b", clause, _I)):
             return _StopMove("be", explicit=True, span=span)
         if target and moved and (price is None or price_at is not None):
-            return _StopMove("target", target=int(target.group("n") or target.group("m") or target.group("k")),
-                             explicit=True, span=span)
+            return _StopMove("target", target=tp_number(target), explicit=True, span=span)
         if price is not None:
             return _StopMove("price", price=price, explicit=moved, span=span)
     return None
@@ -175,7 +196,7 @@ def read_updates(
         cues.strong = cues.strong or strong
 
     # ---- the position is over: stopped out, every target done, closed in full --------------------------
-    if STOP_HIT.search(text) or kw.STOP_HIT.search(text):
+    if STOP_HIT.search(text) or kw.STOP_HIT.search(text) or _stop_reached(text):
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=True)
         return cues
     if (ALL_DONE.search(text) or kw.ALL_TARGETS.search(text) or kw.CLOSED_STRONG.search(text)) and not KEEP.search(
@@ -218,7 +239,7 @@ def read_updates(
         for match in TP_INDEX.finditer(text):
             labels_a_price = re.match(r"\s*[:：=]?\s*\d", text[match.end() :])
             if not labels_a_price and not any(a <= match.start() < b for a, b in used):
-                tp_index = int(match.group("n") or match.group("m") or match.group("k"))
+                tp_index = tp_number(match)
                 break
     if share_stated and share is not None:
         if Decimal(0) < share <= Decimal(100):
@@ -287,6 +308,16 @@ def read_updates(
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=False, action=Action.NOTIFY_ONLY, confidence=0.4,
             warnings=("reports a stop-out; the exchange stop closes the position",))
     return cues
+
+
+def _stop_reached(text: str) -> bool:
+    """A stop word with a "reached" word right after it ("stop loss triggered", "стоп сработал", "SL chạm")."""
+    for match in STOP_WORD.finditer(text):
+        tail = text[match.end() : match.end() + 14].split("\n", 1)[0]
+        hit = TP_HIT.search(tail)
+        if hit and not re.search(r"\d|\b(?:to|at|на|в)\b", tail[: hit.start()], _I):
+            return True
+    return False
 
 
 def _has_price(text: str) -> bool:
