@@ -34,6 +34,7 @@ from typing import Any
 
 from parsing.media import MediaBadUrl, MediaError, MediaUnavailable
 from parsing.posts import Post, PostSourceError, PostSourceRateLimited
+from parsing.reading import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def posts_from_messages(channel: str, messages: Sequence[Any]) -> list[Post]:
         items.sort(key=lambda m: m.id)
         first = items[0]
         captioned = next((m for m in items if (getattr(m, "message", None) or "").strip()), first)
-        text = (getattr(captioned, "message", None) or "").strip()
+        # clean_text: a lone surrogate or a NUL from the client must not reach the journal (SQLite refuses it)
+        text = clean_text(getattr(captioned, "message", None) or "").strip()
         image_urls = tuple(f"tg://{channel}/{m.id}" for m in items if _is_picture(m))
         if not text and not image_urls:
             continue

@@ -135,3 +135,18 @@ def test_parser_error_in_the_runtime_is_notify_only_counted_and_notified(journal
     assert metrics.registry.get_sample_value("following_parse_errors_total") == 2
     assert [kind for kind, _ in notifier.items] == ["NOTIFY_ONLY", "NOTIFY_ONLY"]
     assert all("parser error: ValueError" in text for _, text in notifier.items)
+
+
+def test_a_user_client_post_with_a_lone_surrogate_or_nul_is_journaled_not_a_stuck_listener(journal: Journal) -> None:
+    import datetime
+    from types import SimpleNamespace
+
+    from parsing.telegram_source import posts_from_messages
+
+    message = SimpleNamespace(id=5, message="#BTC\ud800 long\x00", date=datetime.datetime(2026, 1, 1), action=None,
+                              grouped_id=None, media=None, photo=None, reply_to=None, fwd_from=None, edit_date=None,
+                              views=None)
+    [post] = posts_from_messages("chan", [message])
+    assert post.text == "#BTC\ufffd long"
+    journal.record_post(post)  # SQLite refuses a lone surrogate: the poll would fail on this post forever
+    assert journal.post("chan", 5) == post
