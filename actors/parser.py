@@ -73,13 +73,16 @@ class Parser(SupervisedActor):
             self._model_reads.shutdown()
 
     def _read(self, post: Post, *, edited: bool) -> None:
-        # with the vision model on, a post may be read on a worker (or wait for one): see ModelReads
+        reader = self._reader_for(post)
+        # with the vision model on, a post may be read on a worker (or wait for one): see ModelReads; a reply is
+        # read there with the same context as here
         if self._model_reads is not None and self._model_reads.take(
             post, edited=edited,
             already_read=lambda: self._journal.signal_for_post(post.channel, post.message_id, 0) is not None,
+            parse=None if reader is self._parse else reader,
         ):
             return
-        self._record(post, read_post(post, self._reader_for(post), self._parse_error), edited=edited)
+        self._record(post, read_post(post, reader, self._parse_error), edited=edited)
 
     def _reader_for(self, post: Post) -> Callable[[str], list[ParsedMessage]]:
         """The rules read a reply with the signal it replies to in mind (its coin, side and levels); an injected

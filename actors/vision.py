@@ -82,17 +82,18 @@ class ModelReads:
         self._busy = False
         self._waiting: deque[tuple[Post, bool]] = deque()
 
-    def take(self, post: Post, *, edited: bool, already_read: Callable[[], bool]) -> bool:
+    def take(self, post: Post, *, edited: bool, already_read: Callable[[], bool],
+             parse: Callable[[str], list[ParsedMessage]] | None = None) -> bool:
         """True when this post is handled here (queued, or sent to the model); False: read it with rules now."""
         if self._busy:
             self._waiting.append((post, edited))
             return True
-        if not self._vision.wants_model(post) or (edited and already_read()):
+        if not self._vision.wants_model(post, parse) or (edited and already_read()):
             return False  # an edit of a post already read is only a notice: no model needed
         self._busy = True
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self._name}-vlm")
-        self._worker.submit(self._read, post, edited)
+        self._worker.submit(self._read, post, edited, parse)
         return True
 
     def finished(self) -> list[tuple[Post, bool]]:
@@ -106,9 +107,9 @@ class ModelReads:
         if self._worker is not None:
             self._worker.shutdown(wait=False, cancel_futures=True)
 
-    def _read(self, post: Post, edited: bool) -> None:
+    def _read(self, post: Post, edited: bool, parse: Callable[[str], list[ParsedMessage]] | None = None) -> None:
         try:
-            readings = self._vision.read(post)
+            readings = self._vision.read(post, parse)
         except Exception as exc:  # read never raises by design; this is the last guard
             log.exception("hybrid reading failed on %s/%s", post.channel, post.message_id)
             readings = [ParsedMessage(kind=Kind.NOISE, action=Action.NOTIFY_ONLY,

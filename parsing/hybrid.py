@@ -155,13 +155,16 @@ class HybridReader:
         self.load_images = load_images
         self.ocr = ocr
         self.parse = guarded(parse)  # asking whether to call the model: a rules failure is counted by read()
+        self._on_parse_error = on_parse_error
         self._parse_counted = guarded(parse, on_parse_error)
 
-    def wants_model(self, post: Post) -> bool:
-        """Cheap: whether reading this post may call the model (decides where the read runs)."""
-        return needs_model(self.parse(post.text or ""), bool(post.image_urls), post.text or "")
+    def wants_model(self, post: Post, parse: Callable[[str], list[ParsedMessage]] | None = None) -> bool:
+        """Cheap: whether reading this post may call the model (decides where the read runs). ``parse``: the rules
+        to read this post with instead of the reader's own (e.g. with the context of the signal it replies to)."""
+        rules = self.parse if parse is None else guarded(parse)
+        return needs_model(rules(post.text or ""), bool(post.image_urls), post.text or "")
 
-    def read(self, post: Post) -> list[ParsedMessage]:
+    def read(self, post: Post, parse: Callable[[str], list[ParsedMessage]] | None = None) -> list[ParsedMessage]:
         try:
             images = list(self.load_images(post)) if post.image_urls else []
         except Exception:  # an unreadable stored image: read as if it were not there, and say so
@@ -169,7 +172,8 @@ class HybridReader:
             images = []
         ocr_text = self.ocr(images) if self.ocr is not None and images else None
         return read_hybrid(post.text or "", images, self.extractor, threshold=self.threshold,
-                           has_image_urls=bool(post.image_urls), ocr_text=ocr_text, parse=self._parse_counted)
+                           has_image_urls=bool(post.image_urls), ocr_text=ocr_text,
+                           parse=self._parse_counted if parse is None else guarded(parse, self._on_parse_error))
 
 
 def with_image_note(readings: list[ParsedMessage], *, has_image_urls: bool) -> list[ParsedMessage]:
