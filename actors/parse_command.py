@@ -20,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +33,7 @@ from parsing.hybrid import Extractor, looks_like_signal, read_hybrid, with_image
 from parsing.posts import Post
 from parsing.reading import clean_text, read_safely
 from parsing.rules import parse_text
-from parsing.signals import Action, Kind, ParsedMessage, UpdateType
+from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, UpdateType, reading_context
 from trading.linking import OpenSignal, UpdateToLink, link_update
 from trading.symbol_check import check_symbols
 from trading.unread import post_link, unread_post
@@ -113,8 +114,8 @@ class Message:
     image: Path | None = None
 
 
-# reads one message: (text, image bytes, whether the post has images) -> readings
-Reader = Callable[[str, list[bytes], bool], list[ParsedMessage]]
+# reads one message: (text, image bytes, whether the post has images, the replied-to signal) -> readings
+Reader = Callable[[str, list[bytes], bool, ReadingContext | None], list[ParsedMessage]]
 
 
 def messages_from_stdin(data: bytes) -> list[Message]:
@@ -154,12 +155,15 @@ def make_reader(vision: tuple[Extractor, float] | None, listed: Collection[str] 
     """How `following parse` reads a message: rules (through the reading boundary), the model when configured,
     then the exchange's contract list when known."""
 
-    def read(text: str, images: list[bytes], has_image_urls: bool) -> list[ParsedMessage]:
+    def read(text: str, images: list[bytes], has_image_urls: bool,
+             context: ReadingContext | None = None) -> list[ParsedMessage]:
+        rules = parse_text if context is None else partial(parse_text, context=context)
         if vision is not None:
             extractor, threshold = vision
-            readings = read_hybrid(text, images, extractor, threshold=threshold, has_image_urls=has_image_urls)
+            readings = read_hybrid(text, images, extractor, threshold=threshold, has_image_urls=has_image_urls,
+                                   parse=rules)
         else:
-            readings = with_image_note(read_safely(text, parse_text), has_image_urls=has_image_urls or bool(images))
+            readings = with_image_note(read_safely(text, rules), has_image_urls=has_image_urls or bool(images))
         return only_listed(readings, listed)
 
     return read
@@ -202,7 +206,7 @@ def read_messages(messages: Iterable[Message], read: Reader) -> Iterator[dict[st
                 images.append(message.image.read_bytes())
             except OSError as exc:
                 raise InputError(f"{message.image}: cannot read image: {exc.strerror}") from None
-        for reading in read(message.text, images, False):
+        for reading in read(message.text, images, False, None):
             yield reading_line(reading, message.text, input_no=message.input, message_id=message.message_id)
 
 
@@ -269,7 +273,11 @@ def read_channel(posts: list[Post], read: Reader, channel: str) -> tuple[list[di
     for number, post in enumerate(posts, start=1):
         summary.posts += 1
         text = clean_text(post.text)
-        readings = read(text, [], bool(post.image_urls))
+        replied = seen.get(post.reply_to) if post.reply_to is not None else None
+        # a reply is read with the signal it replies to in mind, as the Parser reads it
+        context = next((context for reading in (replied[1] if replied else ())
+                        if (context := reading_context(reading.to_json())) is not None), None)
+        readings = read(text, [], bool(post.image_urls), context)
         seen[post.message_id] = (post, readings)
         unread = unread_post(channel=post.channel, text=text, reply_to=post.reply_to, readings=readings,
                              handed_on=False, open_signals=open_signals)
@@ -295,7 +303,6 @@ def read_channel(posts: list[Post], read: Reader, channel: str) -> tuple[list[di
                 if reading.action is not Action.TRADE:
                     counts["notify_only"] += 1
                 else:
-                    replied = seen.get(post.reply_to) if post.reply_to is not None else None
                     link = link_update(UpdateToLink(
                         channel=post.channel, reply_to=post.reply_to,
                         replied_is_commentary=_commentary(*(replied or (None, None))),

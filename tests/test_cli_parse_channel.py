@@ -95,6 +95,8 @@ def channel() -> Iterator[ChannelServer]:
     server.add_post("BTC looks shaky here 🤔")
     server.add_post("Close all #BTC")
     server.add_post("Good night!")
+    arb = server.add_post("#ARB LONG\nEntry 0.8000\nSL 0.7600\nTP1 0.8400\nTP2 0.8800")
+    server.add_post("dời SL lên TP1", reply_to=arb)  # read with the signal's targets: the stop goes to 0.8400
     with server:
         yield server
 
@@ -106,25 +108,27 @@ def test_channel_url_reads_recent_posts_and_summarizes(channel: ChannelServer,
     assert code == 0
     *readings, last = lines
     summary = last["summary"]
-    assert summary["posts"] == 17
-    assert summary["entries"] == {"tradable": 1, "notify_only": 1, "notify_only_reasons": {"no stop loss": 1}}
-    assert summary["updates"] == {"linked": 1, "unlinked": 1, "notify_only": 0}
+    assert summary["posts"] == 19
+    assert summary["entries"] == {"tradable": 2, "notify_only": 1, "notify_only_reasons": {"no stop loss": 1}}
+    assert summary["updates"] == {"linked": 2, "unlinked": 1, "notify_only": 0}
     assert summary["closes"] == {"linked": 1, "unlinked": 0, "notify_only": 0}
     assert summary["cancels"] == {"linked": 0, "unlinked": 1, "notify_only": 0}
     assert summary["unread"] == {"replies": 1, "mentions": 1}
     assert summary["noise"] == 8 + 3
     by_id = {line["message_id"]: line for line in readings}
-    assert [line["input"] for line in readings] == list(range(1, 18))
+    assert [line["input"] for line in readings] == list(range(1, 20))
+    assert by_id[19]["linked_to"] == 18 and by_id[19]["update_type"] == "set_stop"
+    assert by_id[19]["update_price"] == "0.8400"
     assert by_id[12]["linked_to"] == 9 and by_id[12]["link_reason"].startswith("reply to post 9")
     assert "no open signal on SOLUSDT" in by_id[13]["unlinked"]
     assert by_id[11]["unread"] == "read as noise" and by_id[11]["link"].endswith("/mysignals/11")
     assert by_id[16]["linked_to"] == 9
-    assert "entries: 1 tradable, 1 notify_only" in err and "unread" in err
+    assert "entries: 2 tradable, 1 notify_only" in err and "unread" in err
 
 
 def test_one_page_reads_only_the_newest_posts(channel: ChannelServer, capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = _run(["--url", f"{channel.base_url}/s/mysignals"], capsys)
-    assert code == 0 and lines[-1]["summary"]["posts"] == 10
+    assert code == 0 and lines[-1]["summary"]["posts"] == 10 and lines[0]["message_id"] == 10
 
 
 def test_saved_page_reads_like_the_url(channel: ChannelServer, tmp_path: Path,
