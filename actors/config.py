@@ -289,6 +289,18 @@ class WebhookNotify(Section):
 class NotifyConfig(Section):
     telegram_bot: TelegramBotNotify = TelegramBotNotify()
     webhook: WebhookNotify = WebhookNotify()
+    daily_summary_at: str = ""  # "HH:MM" (UTC): a DAILY_SUMMARY of the last 24 hours once a day; "" = none
+
+    @field_validator("daily_summary_at")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            return ""
+        hours, _, minutes = text.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60 and len(minutes) == 2):
+            raise ValueError("must be HH:MM (UTC), e.g. 20:00, or empty")
+        return f"{int(hours):02d}:{minutes}"
 
 
 class SupervisorConfig(Section):

@@ -412,6 +412,37 @@ class OutcomeRecorder:
         head = f"{signal.symbol} {fields['side']} (post {signal.message_id})"
         self._notifier.notify(kind, f"{head}: {text}", fields)
 
+    def daily_summary(self, at: str) -> bool:
+        """Send the DAILY_SUMMARY when ``at`` (HH:MM UTC) has just passed; once per day (journal-claimed)."""
+        day = rules.daily_summary_due(self._clock(), at)
+        if day is None:
+            return False
+        since = self._clock() - 24 * 3600
+        closed: list[rules.TradeOutcome] = []
+        open_count = 0
+        for signal in self._journal.signals(since=self._clock() - _RECENT_S):
+            if signal.decision != "traded":
+                continue
+            fills = self._journal.fills(signal_id=signal.id)
+            outcome = rules.summarize(signal.id, fills, sized_risk(self._journal, signal, fills)) if fills else None
+            if outcome is None:
+                continue
+            if not outcome.closed:
+                open_count += 1
+            elif (outcome.closed_ms or 0) / 1000 >= since:
+                closed.append(outcome)
+        pnl = sum((o.realized_pnl for o in closed), Decimal(0))
+        fees = sum((o.fees for o in closed), Decimal(0))
+        wins = sum(1 for o in closed if o.realized_pnl > 0)
+        fields: NoticeFields = {"date": day, "closed_trades": len(closed), "wins": wins,
+                                "losses": len(closed) - wins, "realized_pnl": _num(pnl), "fees": _num(fees),
+                                "open_trades": open_count}
+        if not self._journal.claim_notice(f"daily:{day}", "DAILY_SUMMARY", dict(fields)):
+            return False
+        self._notifier.notify("DAILY_SUMMARY", f"{day}: {len(closed)} trade(s) closed in 24 h ({wins} won), realized "
+                              f"{_money(pnl)} USDT after fees {_money(fees)} USDT; {open_count} trade(s) open", fields)
+        return True
+
     def publish_totals(self) -> None:
         """Realized P&L and fees of every closed trade in the journal, per channel, into the metrics."""
         if self._metrics is None:
@@ -475,8 +506,10 @@ class OutcomeTracker(SupervisedActor):
 
     def __init__(self, *, journal: Journal, client: Any, notifier: Any, metrics: Any = None,
                  pos_mode: str = "one_way_mode", interval_s: float = 5.0,
-                 post_link: Callable[[str, int], str] = tme_post_link, **base: Any) -> None:
+                 post_link: Callable[[str, int], str] = tme_post_link, daily_summary_at: str = "",
+                 **base: Any) -> None:
         super().__init__(**base)
+        self._daily_summary_at = daily_summary_at
         self._recorder = OutcomeRecorder(journal=journal, client=client, notifier=notifier, metrics=metrics,
                                          pos_mode=pos_mode, post_link=post_link)
         self._interval_s = interval_s
@@ -490,4 +523,6 @@ class OutcomeTracker(SupervisedActor):
                 self._recorder.poll()
             except BitgetError as exc:
                 log.info("fill history unreadable: %s; the next pass continues", exc.code)
+            if self._daily_summary_at:
+                self._recorder.daily_summary(self._daily_summary_at)
         return None

@@ -107,3 +107,29 @@ def test_a_hand_made_close_is_manual_and_a_foreign_open_is_not_ours(tmp_path: Pa
         closed = [f for k, _, f in notices.sent if k == "POSITION_CLOSED"]
         assert closed and closed[0]["cause"] == "manual"
         assert closed[0]["r_multiple"] == float((D(3) - D("0.12")) / 5)  # risk from the stop: (100 - 95) * 1
+
+
+def test_daily_summary_once_a_day_just_after_its_time(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    import pytest
+
+    from actors.config import ConfigError, parse_config
+    from trading.outcomes import daily_summary_due
+
+    at = datetime(2026, 3, 5, 20, 0, tzinfo=timezone.utc).timestamp()
+    assert daily_summary_due(at + 60, "20:00") == "2026-03-05"
+    assert daily_summary_due(at - 60, "20:00") is None
+    assert daily_summary_due(at + 2 * 3600, "20:00") is None  # down at that time: skipped, not late
+    assert daily_summary_due(at + 60, "") is None
+    clock = [at + 30]
+    notices = Notices()
+    with Journal(str(tmp_path / "j.sqlite"), clock=lambda: clock[0]) as journal:
+        recorder = OutcomeRecorder(journal=journal, client=SparseExchange(), notifier=notices, clock=lambda: clock[0])
+        assert recorder.daily_summary("20:00") is True
+        assert recorder.daily_summary("20:00") is False
+        ((kind, _text, fields),) = notices.sent
+        assert kind == "DAILY_SUMMARY" and fields["date"] == "2026-03-05" and fields["closed_trades"] == 0
+    assert parse_config({"notify": {"daily_summary_at": "7:05"}}).notify.daily_summary_at == "07:05"
+    with pytest.raises(ConfigError):
+        parse_config({"notify": {"daily_summary_at": "25:00"}})

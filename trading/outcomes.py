@@ -15,6 +15,7 @@ The OutcomeTracker (``actors/outcomes.py``) reads Bitget's fill history of our s
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -286,3 +287,18 @@ def channel_report(channel: str, posts: int, signals: Sequence[SignalRow], outco
         expectancy=realized / Decimal(count) if count else None,
         max_drawdown=max_drawdown(o.realized_pnl for o in closed), trades=tuple(closed),
     )  # fmt: skip
+
+
+def daily_summary_due(now_utc_seconds: float, at: str, window_s: float = 3600.0) -> str | None:
+    """The date (YYYY-MM-DD, UTC) whose summary is due now: ``at`` (HH:MM UTC) passed less than ``window_s`` ago
+    (a bot that was down at that time skips that day rather than summarizing late); else None."""
+    if not at:
+        return None
+    now = _dt.datetime.fromtimestamp(now_utc_seconds, tz=_dt.timezone.utc)
+    hours, minutes = (int(part) for part in at.split(":"))
+    due = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    if due > now:
+        due -= _dt.timedelta(days=1)
+    if (now - due).total_seconds() >= window_s:
+        return None
+    return due.date().isoformat()
