@@ -312,11 +312,17 @@ def _login(argv: Sequence[str] | None = None) -> int:
     import argparse
     import os
 
-    parser = argparse.ArgumentParser(prog="python -m parsing.telegram_source")
-    parser.add_argument("command", choices=["login"])
-    parser.add_argument("--session", required=True, help="the telegram.session_path of your config")
-    parser.add_argument("--api-id-env", default="TELEGRAM_API_ID")
-    parser.add_argument("--api-hash-env", default="TELEGRAM_API_HASH")
+    parser = argparse.ArgumentParser(
+        prog="python -m parsing.telegram_source",
+        description="Log in once with your Telegram account (phone number, code, 2FA password) and save the "
+                    "session file listener.mode: telegram uses. The session file is a login credential.")
+    parser.add_argument("command", choices=["login"], help="login: the one-time interactive login")
+    parser.add_argument("--session", required=True,
+                        help="the telegram.session_path of your config (required)")
+    parser.add_argument("--api-id-env", default="TELEGRAM_API_ID",
+                        help="environment variable holding the API id (default: TELEGRAM_API_ID)")
+    parser.add_argument("--api-hash-env", default="TELEGRAM_API_HASH",
+                        help="environment variable holding the API hash (default: TELEGRAM_API_HASH)")
     args = parser.parse_args(argv)
     try:
         create = telethon_client_factory(args.session, os.environ.get(args.api_id_env),

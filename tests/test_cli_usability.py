@@ -4,6 +4,7 @@ and cause, and an unknown key with the nearest known one."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,34 @@ from exchange.sim.__main__ import build_parser as build_sim_parser
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _helper_parsers() -> list[argparse.ArgumentParser]:
+    """The helper commands the README names: the Telegram login and the local vision model stand-in."""
+    captured: list[argparse.ArgumentParser] = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        captured.append(self)
+        raise Stop
+
+    from parsing import telegram_source
+    from parsing.vlm import local_server
+
+    original = argparse.ArgumentParser.parse_args
+    argparse.ArgumentParser.parse_args = capture  # type: ignore[method-assign,assignment]
+    try:
+        for run in (telegram_source._login, local_server.main):
+            with contextlib.suppress(Stop):
+                run([])
+    finally:
+        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
+    return captured
+
+
 def _parsers() -> list[argparse.ArgumentParser]:
     main_parser = build_parser()
-    found = [main_parser, build_sim_parser()]
+    found = [main_parser, build_sim_parser(), *_helper_parsers()]
     for action in main_parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             found += [p for name, p in action.choices.items() if name != "sim"]

@@ -199,11 +199,15 @@ class LocalVlmServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parsing.vlm.local_server", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091)
+    parser = argparse.ArgumentParser(
+        prog="python -m parsing.vlm.local_server",
+        description="A loopback OpenAI-compatible chat completions server standing in for a vision model; point "
+                    "vlm.base_url at http://HOST:PORT/v1.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8091, help="port, 0 for any free one (default: 8091)")
     parser.add_argument("--api-key", default=None, help="bearer key to require (default: none)")
-    parser.add_argument("--answer", help="JSON file with the answer to give to every request")
+    parser.add_argument("--answer", help="JSON file with the answer to give to every request (default: a reading of "
+                                         "no signal)")
     args = parser.parse_args(argv)
     answer = None
     if args.answer:
