@@ -393,6 +393,27 @@ def unknown_key_hint(loc: tuple[Any, ...]) -> str:
     return "unknown key" + (f" (known here: {', '.join(known)})" if known and len(known) <= 20 else "")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML keeps the last silently: a second
+    ``risk:`` section would drop every limit of the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    f"while reading the mapping that starts at line {node.start_mark.line + 1}", None,
+                    f"key {key!r} given twice (first at line {first.start_mark.line + 1}); the later one would "
+                    "silently replace the earlier", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def yaml_error_text(exc: yaml.YAMLError) -> str:
     """Where a YAML file is broken and why: line and column (1-based), the parser's cause and its context."""
     mark = getattr(exc, "problem_mark", None)
@@ -438,7 +459,7 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError([("(file)", f"cannot read {path}: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ConfigError([("(file)", yaml_error_text(exc))]) from None
     return resolve_paths(parse_config(data), path.absolute().parent)

@@ -98,3 +98,12 @@ def test_unknown_key_suggests_the_nearest_known_one(tmp_path: Path, capsys: pyte
     conf.write_text(text, encoding="utf-8")
     assert main(["check-config", "--conf", str(conf)]) == 2
     assert hint in capsys.readouterr().err
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("risk:\n  max_leverage: 3\ndry_run: true\nrisk:\n  cooldown_seconds: 1\n", encoding="utf-8")
+    assert main(["check-config", "--conf", str(conf)]) == 2
+    err = capsys.readouterr().err
+    assert "line 4, column 1: key 'risk' given twice (first at line 1)" in err
