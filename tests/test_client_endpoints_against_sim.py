@@ -122,3 +122,15 @@ def test_demo_trading_sends_the_paptrading_header_a_demo_environment_requires() 
         demo_client = client_for(sim, demo=True)
         assert demo_client.positions() == []
         assert demo_client.server_time() > 0
+
+
+def test_fill_history_pages_back_with_bitget_fields(sim: Any, client: BitgetClient) -> None:
+    for _ in range(130):  # more than one page of 100
+        sim.engine.place_order(SYMBOL, side="buy", size=Decimal("0.001"), order_type="market")
+    fills = client.fills(SYMBOL)
+    assert len(fills) == 130 and len({f.trade_id for f in fills}) == 130
+    newest = fills[0]
+    assert newest.side == "buy" and newest.trade_side == "open" and newest.fee < 0 and newest.pos_mode
+    assert newest.trade_scope == "taker" and newest.profit == 0 and newest.size == Decimal("0.001")
+    one = client.fills(SYMBOL, order_id=newest.order_id)
+    assert [f.trade_id for f in one] == [newest.trade_id]

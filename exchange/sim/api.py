@@ -621,6 +621,15 @@ def _id_less_than(params: Params) -> int | None:
     return int(raw)
 
 
+def _time_param(params: Params, name: str) -> int | None:
+    raw = text(params, name, required=False)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise e.param_error(name)
+    return int(raw)
+
+
 def h_orders_history(engine: SimExchange, params: Params) -> Any:
     """Finished orders (filled or canceled), newest first, paged with ``idLessThan`` like the other lists."""
     if not product_type(params):
@@ -676,7 +685,14 @@ def h_fills(engine: SimExchange, params: Params) -> Any:
         return {"fillList": None, "endId": ""}
     sym = symbol(engine, params, required=False)
     order_id = text(params, "orderId", required=False)
-    fills = sorted(engine.fills(sym, order_id), key=lambda f: int(f.trade_id), reverse=True)
+    before = _id_less_than(params)
+    start, end = _time_param(params, "startTime"), _time_param(params, "endTime")
+    fills = sorted(
+        (f for f in engine.fills(sym, order_id)
+         if (before is None or int(f.trade_id) < before) and (start is None or f.c_time >= start)
+         and (end is None or f.c_time <= end)),
+        key=lambda f: int(f.trade_id), reverse=True,
+    )  # newest first, older pages with idLessThan (the last page's endId) like Bitget
     fills = fills[: _limit(params)]
     return {
         "fillList": list_or_null([fill_json(f) for f in fills]),
