@@ -246,3 +246,19 @@ def test_loopback_text_only_post_goes_to_the_local_model_and_a_target_entry_is_r
     assert good.action is Action.TRADE and good.source == "vlm"
     assert bad.action is Action.NOTIFY_ONLY and bad.entries == ()
     assert len(requests) == 2 and all(not request.image_urls() for request in requests)
+
+
+@pytest.mark.parametrize(("text", "entry", "stop", "targets"), [
+    ("#BTC 做多\n入场 6万2\n止损 6万\n止盈 6万5", "62000", "60000", ["65000"]),
+    ("#BTC LONG\nEntry: 112,5k\nSL: 110k\nTP1: 115k", "112500", "110000", ["115000"]),
+    ("#BTC لانگ\nورود: ۶۵۰۰۰\nحد ضرر: ۶۴۰۰۰\nتارگت: ۶۶۰۰۰", "65000", "64000", ["66000"]),
+])
+def test_numbers_are_matched_as_the_rules_read_them(text: str, entry: str, stop: str, targets: list[str]) -> None:
+    lines = text.split("\n")
+    answer = text_answer(symbol="BTC", side="long", entries=[entry], stop_loss=stop, take_profits=targets, evidence={
+        "symbol": {"quote": lines[0], "source": "text"}, "side": {"quote": lines[0], "source": "text"},
+        "entries": {"quote": lines[1], "source": "text"}, "stop_loss": {"quote": lines[2], "source": "text"},
+        "take_profits": {"quote": lines[3], "source": "text"}})
+    reading = read(answer, text)
+    assert reading.action is Action.TRADE, reading.warnings
+    assert reading.entries == (Decimal(entry),) and reading.stop_loss == Decimal(stop)

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from parsing.rules import keywords as kw
 from parsing.rules import parser as rules_parser
+from parsing.rules.normalize import normalize
 from parsing.rules.numbers import find_numbers, split_leverage, split_percentages
 from parsing.rules.symbols import find_symbols, normalize_symbol
 from parsing.signals import Action, Kind, ParsedMessage, Side
@@ -53,8 +54,17 @@ def quote_found(quote: str, source: str) -> bool:
     return bool(needle) and needle in normalize_for_match(source)
 
 
+def _normalized(text: str) -> str:
+    """The text as the rules read it (digits of every script, 万 / k multipliers, decimal commas decided per text),
+    so that a value written "6万2" or "112,5k" is the number the model gives."""
+    try:
+        return normalize(text)
+    except Exception:  # the rules' normalization must never break a check: the plain form is stricter
+        return unicodedata.normalize("NFKC", text)
+
+
 def _numbers(text: str) -> list[Decimal]:
-    return find_numbers(unicodedata.normalize("NFKC", text))
+    return find_numbers(_normalized(text))
 
 
 # --- which field each number of a text belongs to ------------------------------------------------------------
@@ -102,7 +112,7 @@ def field_numbers(text: str) -> FieldNumbers:
     numbers stand between (a target list written one per line)."""
     fields: dict[str, set[Decimal]] = {name: set() for name in _FIELD_OF_LABEL.values()}
     current: str | None = None
-    for raw_line in unicodedata.normalize("NFKC", text).split("\n"):
+    for raw_line in _normalized(text).split("\n"):
         line, levels = split_leverage(raw_line)
         fields["leverage"].update(Decimal(level) for level in levels)
         line = _ENUMERATOR.sub(" ", line)
