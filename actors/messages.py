@@ -15,6 +15,7 @@ from trading.modes import Mode
 
 if TYPE_CHECKING:
     from trading.bundle import OrderBundle
+    from trading.intents import ExitIntent
     from trading.risk import SizedEntry
 
 
@@ -81,12 +82,11 @@ class PlaceBundle:
 
 
 @dataclass(frozen=True)
-class ApplyUpdate:
-    """A parsed update (move stop, close, cancel, take-profit hit) linked to its signal."""
+class ExecuteExit:
+    """An update that acts on an open signal (close, cancel, stop move), journaled as an exit intent before
+    this message is sent; the OrderManager executes it (and every other pending exit, in order)."""
 
-    signal_id: int
-    symbol: str
-    parsed: ParsedMessage
+    intent: ExitIntent
 
 
 @dataclass(frozen=True)

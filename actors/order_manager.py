@@ -20,8 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.fencing import Fence, FencedClient, Superseded
 from actors.messages import (
-    ApplyUpdate,
+    ExecuteExit,
     MoveStopToBreakEven,
     PlaceBundle,
     ProtectiveClose,
@@ -30,10 +31,17 @@ from actors.messages import (
     Tick,
 )
 from actors.repeats import RepeatedFailures
-from exchange.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, UnknownOutcome
+from exchange.bitget.errors import (
+    BitgetError,
+    DuplicateClientOid,
+    ExchangeUnavailable,
+    OrderNotFound,
+    RateLimited,
+    UnknownOutcome,
+)
 from exchange.bitget.models import Order, OrderRequest, PlacedOrder, PlanOrder, Position, TpslRequest
 from exchange.bitget.semantics import tpsl_hold_side
-from parsing.signals import UpdateType
+from trading import exits as ex
 from trading import reconcile as rec
 from trading.bundle import LegPlan, break_even_stop, signal_oid_prefix
 from trading.execution import (
@@ -53,7 +61,8 @@ from trading.guard import (
     stop_rounding,
     uncovered_size,
 )
-from trading.journal import Journal, OrderRow, OrderState
+from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent
+from trading.journal import IntentState, Journal, OrderRow, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
@@ -68,6 +77,10 @@ _BREAK_EVEN_RETRIES = 3  # a break-even move the exchange refused is asked again
 _BREAK_EVEN_RETRY_S = 0.5  # ... this many seconds times the attempt number apart
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
+_EXITS_TICK = "exits"  # pending exits are tried again (one waited for its entry, the exchange, a lookup)
+_EXIT_RETRY_S = 0.5
+_EXIT_STEPS = 8  # steps of one exit per run (cancel, close, look up, ...); the rest at the next run
+_STOP_MOVE_REFUSALS = 3  # a stop move of an exit refused this often (not rate limited) fails, reported
 
 
 class OrderManager(SupervisedActor):
@@ -97,7 +110,10 @@ class OrderManager(SupervisedActor):
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(**base)
         self._journal = journal
-        self._client = client
+        # The newest instance holds the fence: one replaced meanwhile (stuck in a slow request while the
+        # Supervisor started this one) finds every exchange write refused and stops.
+        self._fence = Fence(journal, "order_manager")
+        self._client = FencedClient(client, self._fence)
         self._notifier = notifier
         self._metrics = metrics
         self._status = status
@@ -122,17 +138,37 @@ class OrderManager(SupervisedActor):
         self._local_guard = local_guard
         self._plans_supported = plan_orders_supported
         self._break_even_tries: dict[tuple[str, str], int] = {}
+        self._exit_retry_pending = False
+        self._stopping = False
+        self._stop_move_refusals: dict[str, int] = {}
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
+        try:
+            self._start_up()
+        except Superseded as exc:
+            self._superseded(exc)
+
+    def _superseded(self, exc: Superseded) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        log.warning("order manager instance stops without acting: %s", exc)
+        self._journal.record_event("ACTOR_SUPERSEDED", {"actor": "order_manager", "generation": self._fence.generation})
+        self.actor_ref.stop(block=False)
+
+    def _start_up(self) -> None:
         self._status.set("orders_reconciled", False, "start-up reconciliation pending")
         for row in self._journal.orders(states=[OrderState.INTENT]):
+            if row.payload.get("exit"):
+                continue  # an exit's close journaled and never sent: its exit sends it (same client id)
             # Journaled, maybe sent before a crash: only the exchange can tell; unknown until the deadline.
             self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
         self._refuse_interrupted_bundles()
         self._reconcile_pass()
+        self._run_exits()
         if self.mode is Mode.PANIC:
             self._panic_close("restarted in panic")
         self.schedule_every(max(self._check_interval_s, self._min_pass_interval_s), Tick("orders"))
@@ -141,19 +177,34 @@ class OrderManager(SupervisedActor):
 
     def on_mode_changed(self, message: Any) -> None:
         if message.mode is Mode.PANIC:
-            self._panic_close(message.reason)
+            try:
+                self._panic_close(message.reason)
+            except Superseded as exc:
+                self._superseded(exc)
 
     def handle(self, message: Any) -> Any:
+        try:
+            self._fence.check()
+            self._handle(message)
+        except Superseded as exc:
+            self._superseded(exc)
+        return None
+
+    def _handle(self, message: Any) -> None:
         if isinstance(message, PlaceBundle):
             self._place_bundle(message)
-        elif isinstance(message, ApplyUpdate):
-            self._apply_update(message)
+        elif isinstance(message, ExecuteExit):
+            self._run_exits()
+        elif isinstance(message, Tick) and message.what == _EXITS_TICK:
+            self._exit_retry_pending = False
+            self._run_exits()
         elif isinstance(message, RepairStop):
             self._repair_stop(message)
         elif isinstance(message, ProtectiveClose):
             self._protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, Tick) and message.what == "orders":
             self._reconcile_pass()
+            self._run_exits()
         elif isinstance(message, Tick) and message.what == "fills":
             self._watch_unprotected_entries()
         elif isinstance(message, Tick) and message.what.startswith(_PANIC_TICK):
@@ -163,7 +214,6 @@ class OrderManager(SupervisedActor):
             self._protect(message.what.removeprefix(_PROTECT_TICK))
         elif isinstance(message, (ReducePosition, MoveStopToBreakEven)):
             self._guard_request(message)
-        return None
 
     # --- entries -------------------------------------------------------------------------------------
     def _entries_allowed(self) -> bool:
@@ -176,7 +226,8 @@ class OrderManager(SupervisedActor):
             if row.updated_at >= self._created_at or self._journal.orders(signal_id=row.id):
                 continue
             detail = "the bot stopped before sending this signal's orders; not traded"
-            self._journal.set_signal_decision(row.id, "refused", f"INTERRUPTED: {detail}")
+            if not self._journal.transition_signal(row.id, ["approved"], "refused", f"INTERRUPTED: {detail}"):
+                continue
             self._refused_before_send(row.id, "INTERRUPTED", detail)
             self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: INTERRUPTED ({detail})")
 
@@ -188,8 +239,9 @@ class OrderManager(SupervisedActor):
             log.info("signal %s is %s; its bundle is not sent", message.signal_id, current.decision)
             return
         if not self._entries_allowed():
-            self._journal.set_signal_decision(message.signal_id, "refused", "MODE_NOT_NORMAL: checked before send")
-            self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
+            if self._journal.transition_signal(message.signal_id, ["approved"], "refused",
+                                               "MODE_NOT_NORMAL: checked before send"):
+                self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
             return
         symbol = sized.symbol
         try:
@@ -208,14 +260,20 @@ class OrderManager(SupervisedActor):
                 self.schedule_once(exc.retry_after or 0.5, message)
                 return
             self._leverage_tries.pop(message.signal_id, None)
-            self._journal.set_signal_decision(message.signal_id, "refused", f"leverage not set: {exc.code}")
+            if not self._journal.transition_signal(message.signal_id, ["approved"], "refused",
+                                                   f"leverage not set: {exc.code}"):
+                return
             self._refused_before_send(message.signal_id, "leverage_not_set", f"leverage {sized.leverage}: {exc.code}")
             self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
             return
         self._leverage_tries.pop(message.signal_id, None)
         payload = self._entry_payload(message)
-        # Open before the first send: a fill reported in the reply is protected at once, as this signal's.
-        self._journal.set_signal_decision(message.signal_id, "traded", "sending the entries")
+        # Open before the first send: a fill reported in the reply is protected at once, as this signal's. Only
+        # from "approved": a signal another instance refused (reported "not traded") is never traded.
+        self._fence.check()
+        if not self._journal.transition_signal(message.signal_id, ["approved"], "traded", "sending the entries"):
+            log.info("signal %s was decided meanwhile; its bundle is not sent", message.signal_id)
+            return
         for number, leg in enumerate(bundle.entries):
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
@@ -250,7 +308,9 @@ class OrderManager(SupervisedActor):
         if margin_mode_in_place(wanted, reported):
             log.info("set margin mode %s on %s: %s; already in place", wanted, symbol, error.code)
             return True
-        self._journal.set_signal_decision(signal_id, "refused", f"margin mode {wanted} not set: {detail}")
+        if not self._journal.transition_signal(signal_id, ["approved"], "refused",
+                                               f"margin mode {wanted} not set: {detail}"):
+            return False
         self._refused_before_send(signal_id, "margin_mode_not_set", f"{wanted}: {detail}")
         self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: {wanted} margin not set ({detail}); entry not sent")
         return False
@@ -594,35 +654,213 @@ class OrderManager(SupervisedActor):
         self._place_plan_intent(oid, decision.signal_id, oid.rsplit("_", 1)[-1], "profit_plan", decision,
                                 on_refused=refused)
 
-    # --- updates ---------------------------------------------------------------------------------------
-    def _apply_update(self, message: ApplyUpdate) -> None:
-        parsed = message.parsed
-        kind = parsed.update_type
-        position = self._position(message.symbol)
-        if kind is UpdateType.CANCEL_ENTRIES:
-            self._cancel_entries(message.signal_id)
-        elif kind is UpdateType.CLOSE_ALL:
-            self._cancel_entries(message.signal_id)
-            if position is not None:
-                self._close(position, None, f"signal {message.signal_id}: close all", cause="channel_close")
-            self._journal.set_signal_closed(message.signal_id)
-        elif kind is UpdateType.CLOSE_PARTIAL and position is not None and parsed.update_percent is not None:
-            size = partial_close_size(position, parsed.update_percent, self._client.contract(position.symbol))
-            if size > 0:
-                self._close(position, size, f"signal {message.signal_id}: close {parsed.update_percent}%",
-                            cause="channel_close")
-        elif kind is UpdateType.SET_STOP and position is not None and parsed.update_price is not None:
-            self._replace_stop(position, parsed.update_price, f"signal {message.signal_id}: set stop")
-        elif position is not None and (
-            kind is UpdateType.MOVE_SL_TO_BE or (kind is UpdateType.TP_HIT and parsed.tp_index == 1
-                                                 and self._move_sl_on_tp1)
+    # --- exits: the channel's updates, journaled as intents by the RiskGate --------------------------------
+    def _run_exits(self) -> None:
+        """Every pending exit, oldest first; an exit waiting (for its entry, the exchange, a lookup) holds back
+        the later exits of the same signal, and all are tried again soon."""
+        waiting: set[int] = set()
+        for row in self._journal.exits(states=[IntentState.PENDING]):
+            intent = row.intent
+            if intent.target_signal_id in waiting:
+                continue
+            try:
+                done = self._run_exit(intent)
+            except BitgetError as exc:  # the exchange could not be read or asked: the exit stays pending
+                log.warning("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, exc.code)
+                done = False
+            if not done:
+                waiting.add(intent.target_signal_id)
+        if waiting and not self._exit_retry_pending:
+            self._exit_retry_pending = True
+            self.schedule_once(_EXIT_RETRY_S, Tick(_EXITS_TICK))
+
+    def _run_exit(self, intent: ExitIntent) -> bool:
+        """Steps of one exit until it waits (False) or is finished (True); see :mod:`trading.exits`."""
+        for _ in range(_EXIT_STEPS):
+            position = self._read_position(intent.symbol, intent.hold_side)
+            target = self._journal.signal(intent.target_signal_id)
+            step = ex.next_step(
+                intent, target_decision=target.decision if target is not None else None,
+                working_entries=[r for r in self._journal.orders(states=_OPEN_STATES, signal_id=intent.target_signal_id)
+                                 if r.leg.startswith("entry")],
+                closes=self._exit_closes(intent), position=position, stop_moves_enabled=self._move_sl_on_tp1,
+            )
+            if isinstance(step, ex.Wait):
+                log.info("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, step.reason)
+                return False
+            if isinstance(step, ex.Finish):
+                self._finish_exit(intent, step, position)
+                return True
+            if isinstance(step, ex.CancelEntries):
+                for row in step.rows:
+                    self._cancel_entry(row)
+                if any(self._open(row.client_oid) for row in step.rows):
+                    return False  # the exchange has not confirmed yet: the next run looks again
+            elif isinstance(step, ex.LookUp):
+                if step.row.state is OrderState.INTENT:
+                    self._send_exit_close(_request_from_row(step.row, self._margin_mode))
+                else:
+                    self._resolve(step.row.client_oid, step.row.symbol)
+                if self._open(step.row.client_oid):
+                    return False
+            elif isinstance(step, ex.SendClose):
+                assert position is not None
+                if not self._exit_close(intent, position, step):
+                    return False
+            elif isinstance(step, ex.MoveStop):
+                assert position is not None
+                finish = self._exit_stop(intent, position)
+                if finish is None:
+                    return False
+                self._finish_exit(intent, finish, position)
+                return True
+        return False
+
+    def _open(self, client_oid: str) -> bool:
+        row = self._journal.order(client_oid)
+        return row is not None and row.state in _OPEN_STATES
+
+    def _exit_closes(self, intent: ExitIntent) -> list[OrderRow]:
+        rows: list[OrderRow] = []
+        while (row := self._journal.order(intent.client_oid(CLOSE_LEG, len(rows) + 1))) is not None:
+            rows.append(row)
+        return rows
+
+    def _read_position(self, symbol: str, hold_side: str) -> Position | None:
+        """The position as the exchange shows it; an unreadable one raises (it is not "gone")."""
+        for position in self._client.position(symbol):
+            if position.total > 0 and position.hold_side == hold_side:
+                return position
+        return None
+
+    def _cancel_entry(self, row: OrderRow) -> None:
+        try:
+            self._client.cancel_order(row.symbol, client_oid=row.client_oid)
+        except BitgetError as exc:
+            log.info("cancel %s: %s", row.client_oid, exc.code)
+        self._resolve(row.client_oid, row.symbol)
+
+    def _exit_close(self, intent: ExitIntent, position: Position, step: ex.SendClose) -> bool:
+        """Journal this attempt's close, then send it. False when it is not known to be done yet."""
+        size = step.size
+        if size is None and intent.kind == "close_partial" and intent.percent is not None:
+            size = partial_close_size(position, intent.percent, self._client.contract(position.symbol))
+            if size <= 0:
+                self._finish_exit(intent, ex.Finish(False, f"{intent.percent}% of {position.total} is below the "
+                                                           "exchange minimum: nothing closed"), position)
+                return False
+        if size is not None and size >= position.total:
+            size = None
+        request = close_request(position, self._pos_mode, step.client_oid, size)
+        if self._journal.record_intent(
+            step.client_oid, signal_id=intent.target_signal_id, symbol=position.symbol, leg="close",
+            side=request.side, trade_side=request.trade_side, order_type="market", size=request.size, price=None,
+            reduce_only=True, payload={"exit": intent.key, "kind": intent.kind, "position_side": position.hold_side,
+                                       "reason": f"post {intent.message_id}: {intent.kind}", "cause": "channel_close",
+                                       "margin_mode": request.margin_mode},
         ):
-            self._move_to_break_even(MoveStopToBreakEven(position.symbol, position.hold_side,
-                                                         f"signal {message.signal_id}: stop to break-even"))
-        elif position is None:
-            log.info("update %s for signal %s: no open position on %s", kind, message.signal_id, message.symbol)
+            self._send_exit_close(request)
+        return not self._open(step.client_oid)
+
+    def _send_exit_close(self, request: OrderRequest) -> None:
+        """Send a journaled close. A refusal the exchange gave without looking (rate limit, unavailable) is
+        journaled as transient: the exit sends its next attempt later; any other refusal is its outcome."""
+        oid = request.client_oid or ""
+        self._journal.set_order_state(oid, OrderState.SUBMITTED)
+        try:
+            placed = self._client.place_order(request)
+        except DuplicateClientOid:
+            self._resolve(oid, request.symbol)
+            return
+        except UnknownOutcome as exc:
+            log.warning("close %s outcome unknown (%s); will look it up", oid, exc.code)
+            self._metrics.order("close", "unknown")
+            return
+        except (RateLimited, ExchangeUnavailable) as exc:
+            self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{ex.TRANSIENT}{exc.code}")
+            self._metrics.order("close", "rejected")
+            return
+        except BitgetError as exc:
+            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
+            self._metrics.order("close", "rejected")
+            return
+        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
+        self._metrics.order("close", "accepted")
+        log.info("%s close %s %s accepted (%s)", request.symbol, request.side, request.size, oid)
+        self._resolve(oid, request.symbol)
+
+    def _exit_stop(self, intent: ExitIntent, position: Position) -> ex.Finish | None:
+        """Move the stop for an exit: the new stop first, then the old ones go. None: try again later."""
+        contract = self._client.contract(position.symbol)
+        break_even = intent.kind != "set_stop"
+        if intent.stop_price is not None and not break_even:
+            stop = contract.round_price(intent.stop_price, stop_rounding(intent.stop_price,
+                                                                         position.average_open_price))
         else:
-            log.info("update %s for signal %s needs no order", kind, message.signal_id)
+            stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
+        mark = position.mark_price or position.average_open_price
+        if not stop_is_valid(position.hold_side, stop, mark):
+            return ex.Finish(False, f"stop {stop} is past the price {mark}: not moved")
+        reason = f"post {intent.message_id}: {intent.kind}"
+        if self._local_guard:
+            set_local_stop(self._journal, position, stop, reason)
+            self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
+                                                      "local": True, "break_even": break_even})
+            return ex.Finish(True, f"stop moved to {stop}")
+        current = self._stop_plans_strict(position)
+        if any(plan.trigger_price == stop for plan in current) and len(current) == 1:
+            remember_moved_stop(self._journal, position, stop)
+            return ex.Finish(True, f"stop at {stop} already")
+        if not any(plan.trigger_price == stop for plan in current):
+            try:
+                self._client.place_tpsl_order(TpslRequest(
+                    symbol=position.symbol, plan_type="pos_loss", trigger_price=stop,
+                    hold_side=tpsl_hold_side(position.hold_side, self._pos_mode), client_oid=intent.client_oid(
+                        STOP_LEG, 1 + self._stop_move_refusals.get(intent.key, 0))))
+            except (RateLimited, ExchangeUnavailable, UnknownOutcome) as exc:
+                log.warning("stop move of %s waits: %s", intent.key, exc.code)
+                return None
+            except BitgetError as exc:
+                refusals = self._stop_move_refusals.get(intent.key, 0) + 1
+                self._stop_move_refusals[intent.key] = refusals
+                self._metrics.order("stop", "rejected")
+                if refusals >= _STOP_MOVE_REFUSALS:
+                    return ex.Finish(False, f"new stop {stop} refused by the exchange: {exc.code}; the old stop stays")
+                return None
+            self._metrics.order("stop", "accepted")
+        for plan in current:
+            if plan.trigger_price == stop:
+                continue
+            try:
+                self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
+            except BitgetError as exc:
+                log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
+        self._stop_move_refusals.pop(intent.key, None)
+        remember_moved_stop(self._journal, position, stop)
+        previous = [plan.trigger_price for plan in current if plan.trigger_price != stop]
+        self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
+                                                  "previous": str(previous[0]) if previous else None,
+                                                  "break_even": break_even})
+        return ex.Finish(True, f"stop moved to {stop}")
+
+    def _stop_plans_strict(self, position: Position) -> list[PlanOrder]:
+        return stop_plans_for(position, self._client.plan_orders_pending("profit_loss", position.symbol),
+                              self._pos_mode)
+
+    def _finish_exit(self, intent: ExitIntent, finish: ex.Finish, position: Position | None) -> None:
+        if not self._journal.finish_exit(intent, finish.ok, finish.detail,
+                                         close_target=intent.kind == "close_all" and position is None):
+            return
+        detail = {"key": intent.key, "kind": intent.kind, "symbol": intent.symbol, "hold_side": intent.hold_side,
+                  "signal_id": intent.update_signal_id, "target_signal_id": intent.target_signal_id,
+                  "message_id": intent.message_id, "detail": finish.detail}
+        what = f"post {intent.message_id} {intent.symbol} {intent.kind.replace('_', ' ')}"
+        if finish.ok:
+            self._journal.record_event("EXIT_DONE", detail)
+            log.info("%s: done (%s)", what, finish.detail)
+        else:
+            self._journal.record_event("EXIT_FAILED", detail)
+            self._notifier.notify("EXIT_NOT_EXECUTED", f"{what}: not executed: {finish.detail}")
 
     def _cancel_entries(self, signal_id: int | None = None) -> None:
         """Cancel the working entries (of one signal, or all), then record what became of them."""
@@ -859,6 +1097,13 @@ def _exact_decimal(value: object) -> Decimal | None:
 
 def _key(position: Position) -> tuple[str, str]:
     return position.symbol, position.hold_side
+
+
+def _request_from_row(row: OrderRow, margin_mode: str) -> OrderRequest:
+    """The close a journaled row describes, to send it under its own client id."""
+    return OrderRequest(symbol=row.symbol, side=row.side, size=row.size, order_type=row.order_type, price=row.price,
+                        trade_side=row.trade_side, reduce_only=row.reduce_only, client_oid=row.client_oid,
+                        margin_mode=str(row.payload.get("margin_mode") or margin_mode))
 
 
 def _leg_label(leg: str) -> str:

@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.messages import ApplyUpdate, PlaceBundle, SignalParsed, WatchSymbol
+from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, WatchSymbol
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
-from parsing.signals import Kind
+from parsing.signals import Action, Kind, ParsedMessage, UpdateType
 from trading.bundle import plan_bundle
-from trading.journal import Journal, OrderState
+from trading.exits import UNDECIDED, exit_kind
+from trading.intents import ExitIntent
+from trading.journal import Journal, OrderState, SignalRow
 from trading.kill_switch import stricter
 from trading.linking import OpenSignal, UpdateLink, UpdateToLink
 from trading.linking import link_update as decide_link
@@ -31,6 +33,10 @@ from trading.signal_age import SIGNAL_TOO_OLD, entry_age_verdict, signal_age_s
 
 log = logging.getLogger("following.risk")
 _NOT_SIGNALS = frozenset(kind.value for kind in Kind if kind is not Kind.ENTRY)
+_UPDATE_KINDS = (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL)
+# An update replying to a post still being read (a picture on the vision model) waits this often, this long apart.
+_READ_WAITS = 120
+_READ_WAIT_S = 1.0
 
 
 def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
@@ -48,13 +54,49 @@ def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
         signal_ref=signal.parsed.signal_ref,
         symbol=signal.parsed.symbol,
     )
-    return decide_link(update, open_signals(journal))
+    return decide_link(update, linkable_signals(journal))
 
 
 def open_signals(journal: Journal) -> list[OpenSignal]:
     """The journal's traded, not yet closed signals, as the linking rules see them."""
     return [OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
             for row in journal.open_signals() if row.symbol]
+
+
+def linkable_signals(journal: Journal) -> list[OpenSignal]:
+    """Open signals and entries still being decided or placed: an update read right after its signal waits for
+    it (the OrderManager executes it after the entry) instead of finding "no open signal"."""
+    undecided = [row for decision in UNDECIDED for row in journal.signals_with_decision(decision)
+                 if row.parsed.get("kind") == Kind.ENTRY.value]
+    return [OpenSignal(row.id, row.channel, row.message_id, row.symbol, row.parsed.get("signal_ref"))
+            for row in sorted([*journal.open_signals(), *undecided], key=lambda r: r.id) if row.symbol]
+
+
+def reply_still_being_read(journal: Journal, signal: SignalParsed) -> bool:
+    """The update replies to a post the bot has seen but not read yet (e.g. a picture with the vision model)."""
+    if signal.reply_to is None:
+        return False
+    return (journal.post(signal.channel, signal.reply_to) is not None
+            and journal.signal_for_post(signal.channel, signal.reply_to, 0) is None)
+
+
+def _decimal(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def reading_from_row(journal: Journal, row: SignalRow) -> SignalParsed:
+    """An update's reading as the Parser sent it, rebuilt from the journal (after a restart)."""
+    data = row.parsed
+    update_type = data.get("update_type")
+    parsed = ParsedMessage(
+        kind=Kind(data.get("kind", Kind.UPDATE.value)), action=Action(data.get("action", Action.TRADE.value)),
+        symbol=data.get("symbol"), update_type=UpdateType(update_type) if update_type else None,
+        update_price=_decimal(data.get("update_price")), update_percent=_decimal(data.get("update_percent")),
+        tp_index=data.get("tp_index"), signal_ref=data.get("signal_ref"),
+    )
+    post = journal.post(row.channel, row.message_id)
+    return SignalParsed(row.id, row.channel, row.message_id, post.reply_to if post else None, parsed, index=row.index,
+                        posted_at=post.date if post else None)
 
 
 class RiskGate(SupervisedActor):
@@ -93,6 +135,7 @@ class RiskGate(SupervisedActor):
         self._busy_retry_delay_s = busy_retry_delay_s
         self._busy_attempts: dict[int, int] = {}
         self._max_signal_age_s = max_signal_age_s
+        self._read_waits: dict[int, int] = {}
         # Signals handed on before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
 
@@ -102,9 +145,14 @@ class RiskGate(SupervisedActor):
         for row in self._journal.signals_with_decision("parsed"):
             if row.updated_at >= self._created_at:
                 continue
+            if row.parsed.get("kind") in {kind.value for kind in _UPDATE_KINDS}:
+                # An exit has no age: a close posted or left undecided meanwhile is decided and executed now.
+                self._update(reading_from_row(self._journal, row))
+                continue
             reason = "INTERRUPTED"
             detail = "the bot stopped before deciding this signal; not traded"
-            self._journal.set_signal_decision(row.id, "refused", f"{reason}: {detail}")
+            if not self._journal.transition_signal(row.id, ["parsed"], "refused", f"{reason}: {detail}"):
+                continue
             event = {"signal_id": row.id, "message_id": row.message_id, "reason": reason, "detail": detail}
             self._journal.record_event("SIGNAL_REFUSED", event)
             self._metrics.refusals_total.labels(reason=reason).inc()
@@ -119,7 +167,7 @@ class RiskGate(SupervisedActor):
                 return None
             if message.parsed.kind is Kind.ENTRY:
                 self._entry(message)
-            elif message.parsed.kind in (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL):
+            elif message.parsed.kind in _UPDATE_KINDS:
                 self._update(message)
         return None
 
@@ -167,7 +215,10 @@ class RiskGate(SupervisedActor):
             zone_split=self._zone_split,
             contract=market.contract,
         )
-        self._journal.set_signal_decision(signal.signal_id, "approved", decision.detail)
+        if not self._journal.transition_signal(signal.signal_id, ["parsed"], "approved", decision.detail):
+            # Decided meanwhile by another instance (refused as interrupted): never approved after that.
+            log.info("signal %s was decided meanwhile; not approved", signal.signal_id)
+            return
         if decision.plan.default_stop:
             self._journal.record_event(
                 "DEFAULT_STOP_LOSS_USED",
@@ -233,7 +284,8 @@ class RiskGate(SupervisedActor):
                          if row.leg.startswith("entry"))
 
     def _refuse(self, signal: SignalParsed, reason: str, detail: str) -> None:
-        self._journal.set_signal_decision(signal.signal_id, "refused", f"{reason}: {detail}")
+        if not self._journal.transition_signal(signal.signal_id, ["parsed"], "refused", f"{reason}: {detail}"):
+            return  # decided meanwhile: reported once, by whoever decided it
         self._journal.record_event(
             "SIGNAL_REFUSED",
             {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": reason, "detail": detail},
@@ -247,6 +299,13 @@ class RiskGate(SupervisedActor):
     # --- updates ---------------------------------------------------------------------------------
     def _update(self, signal: SignalParsed) -> None:
         link = link_update(self._journal, signal)
+        if link.signal is None and reply_still_being_read(self._journal, signal):
+            waits = self._read_waits.get(signal.signal_id, 0) + 1
+            if waits <= _READ_WAITS:
+                self._read_waits[signal.signal_id] = waits
+                self.schedule_once(_READ_WAIT_S, signal)
+                return
+        self._read_waits.pop(signal.signal_id, None)
         if link.signal is None:
             why = f"update not linked to a signal: {link.reason}"
             self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
@@ -255,6 +314,27 @@ class RiskGate(SupervisedActor):
             self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: {why}")
             return
         linked = link.signal
-        self._journal.set_signal_decision(signal.signal_id, "applied", f"update of signal {linked.signal_id}: "
-                                          f"{link.reason}")
-        self._order_manager.tell(ApplyUpdate(linked.signal_id, linked.symbol, signal.parsed))
+        reason = f"update of signal {linked.signal_id}: {link.reason}"
+        kind = exit_kind(signal.parsed)
+        if kind is None:
+            self._journal.set_signal_decision(signal.signal_id, "applied", f"{reason}; no order needed")
+            return
+        target = self._journal.signal(linked.signal_id)
+        hold_side = target.parsed.get("side") if target is not None else None
+        if hold_side not in ("long", "short"):
+            why = f"signal {linked.signal_id} has no known side"
+            self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
+            self._journal.record_event("NOTIFY_ONLY", {"message_id": signal.message_id, "why": why})
+            self._notifier.notify("NOTIFY_ONLY", f"post {signal.message_id}: {why}")
+            return
+        intent = ExitIntent(
+            update_signal_id=signal.signal_id, target_signal_id=linked.signal_id, channel=signal.channel,
+            message_id=signal.message_id, index=signal.index, symbol=linked.symbol, hold_side=hold_side, kind=kind,
+            percent=signal.parsed.update_percent if kind == "close_partial" else None,
+            stop_price=signal.parsed.update_price if kind == "set_stop" else None,
+        )
+        # Journaled before the OrderManager hears of it: a crash from here on resumes it, never loses it.
+        self._journal.record_exit_intent(intent, f"{reason}; {kind} pending")
+        self._journal.record_event("EXIT_INTENT", {"key": intent.key, "kind": kind, "signal_id": signal.signal_id,
+                                                   "target_signal_id": linked.signal_id, "symbol": linked.symbol})
+        self._order_manager.tell(ExecuteExit(intent))

@@ -22,6 +22,11 @@ API (all methods are thread-safe; one connection guarded by an RLock):
   ``set_order_state(client_oid, state, *, exchange_order_id=None, filled_size=None, avg_price=None,
   error=None)``, ``order(client_oid)``, ``order_by_exchange_id(exchange_order_id)``,
   ``orders(states=None, symbol=None, signal_id=None)``, ``last_entry_times() -> dict[symbol, ts]``.
+- Intents: ``record_exit_intent(intent, reason) -> bool`` (with the update's reading ``exit_pending``),
+  ``exits(states=None, target_signal_id=None) -> list[ExitRow]``, ``exit(key)``,
+  ``finish_exit(intent, ok, outcome)`` (the reading ``applied`` or ``exit_failed``); bodies through
+  ``trading.intents.encode``/``decode``. ``transition_signal(id, expected, decision, reason) -> bool`` (only from
+  an expected decision). Fencing: ``claim_generation(name) -> int``, ``generation(name) -> int``.
 - Events: ``record_event(kind, detail) -> id``, ``events(kind=None, since_id=0, limit=1000)``.
 - Fills: ``record_fill(FillRow) -> bool`` (False: that trade id is stored already), ``has_fill(trade_id)``,
   ``fills(signal_id=None, symbol=None) -> list[FillRow]`` (exchange time order).
@@ -54,8 +59,9 @@ from typing import Any
 
 from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
+from trading.intents import ExitIntent, decode_exit, encode
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KILL_SWITCH_FLAG = "kill_switch"
 
 
@@ -139,6 +145,21 @@ class OrderRow:
     filled_size: Decimal | None
     avg_price: Decimal | None
     error: str | None
+    created_at: float
+    updated_at: float
+
+
+class IntentState(str, Enum):
+    PENDING = "PENDING"  # journaled; not known to be done
+    DONE = "DONE"  # done, as the exchange showed
+    FAILED = "FAILED"  # could not be done; the reason is its outcome (reported)
+
+
+@dataclass(frozen=True)
+class ExitRow:
+    intent: ExitIntent
+    state: IntentState
+    outcome: str | None
     created_at: float
     updated_at: float
 
@@ -285,6 +306,21 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             detail_json TEXT NOT NULL,
             created_at REAL NOT NULL
         )""",
+    ),
+    3: (
+        # Typed intents above single orders (an exit of a channel's update), stored through trading.intents.
+        """CREATE TABLE intents (
+            key TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            signal_id INTEGER REFERENCES signals(id),
+            target_signal_id INTEGER,
+            state TEXT NOT NULL,
+            body TEXT NOT NULL,
+            outcome TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX intents_state ON intents (state, created_at)",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -562,6 +598,18 @@ class Journal:
             if updated != 1:
                 raise KeyError(f"unknown signal id {signal_id}")
 
+    def transition_signal(self, signal_id: int, expected: Iterable[str], decision: str, reason: str) -> bool:
+        """Set the decision only if the current one is among ``expected`` (one decision per signal, whatever
+        instance asks); False when it was something else (decided meanwhile by another instance)."""
+        allowed = list(expected)
+        with self._transaction() as conn:
+            updated = conn.execute(
+                f"UPDATE signals SET decision = ?, reason = ?, updated_at = ? WHERE id = ? "
+                f"AND decision IN ({', '.join('?' for _ in allowed)})",
+                (decision, reason, self._clock(), signal_id, *allowed),
+            ).rowcount
+            return updated == 1
+
     def set_signal_closed(self, signal_id: int) -> None:
         """Mark a signal closed (its position is gone); closing twice keeps the first close time."""
         now = self._clock()
@@ -831,6 +879,83 @@ class Journal:
             sql += " WHERE created_at >= ?"
             params.append(since)
         return {channel: int(count) for channel, count in self._query(sql + " GROUP BY channel", params)}
+
+    # --- intents -----------------------------------------------------------------------------------
+    def record_exit_intent(self, intent: ExitIntent, reason: str) -> bool:
+        """Journal an exit and mark its update's reading ``exit_pending``, in one transaction. False when the
+        exit is journaled already (the same reading decided twice): it is not added again."""
+        now = self._clock()
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                "INSERT INTO intents (key, type, signal_id, target_signal_id, state, body, outcome, created_at, "
+                "updated_at) VALUES (?, 'exit', ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT(key) DO NOTHING",
+                (intent.key, intent.update_signal_id, intent.target_signal_id, IntentState.PENDING.value,
+                 encode(intent), now, now),
+            ).rowcount
+            if inserted == 1:
+                conn.execute("UPDATE signals SET decision = 'exit_pending', reason = ?, updated_at = ? WHERE id = ?",
+                             (reason, now, intent.update_signal_id))
+            return inserted == 1
+
+    def exits(self, states: Iterable[IntentState] | None = None, target_signal_id: int | None = None) -> list[ExitRow]:
+        """Exit intents, oldest first (the order the channel posted them)."""
+        clauses: list[str] = ["type = 'exit'"]
+        params: list[Any] = []
+        if states is not None:
+            values = [IntentState(state).value for state in states]
+            if not values:
+                return []
+            clauses.append(f"state IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+        if target_signal_id is not None:
+            clauses.append("target_signal_id = ?")
+            params.append(target_signal_id)
+        rows = self._query(
+            f"SELECT body, state, outcome, created_at, updated_at FROM intents WHERE {' AND '.join(clauses)} "
+            "ORDER BY created_at, rowid", params)
+        return [ExitRow(decode_exit(body), IntentState(state), outcome, created, updated)
+                for body, state, outcome, created, updated in rows]
+
+    def exit(self, key: str) -> ExitRow | None:
+        rows = self._query("SELECT body, state, outcome, created_at, updated_at FROM intents WHERE key = ?", (key,))
+        return ExitRow(decode_exit(rows[0][0]), IntentState(rows[0][1]), *rows[0][2:]) if rows else None
+
+    def finish_exit(self, intent: ExitIntent, ok: bool, outcome: str, *, close_target: bool = False) -> bool:
+        """A pending exit is done (its update ``applied``) or failed (``exit_failed``), and with ``close_target``
+        its signal closed, in one transaction. False when it was finished already."""
+        now = self._clock()
+        state = IntentState.DONE if ok else IntentState.FAILED
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE intents SET state = ?, outcome = ?, updated_at = ? WHERE key = ? AND state = ?",
+                (state.value, outcome, now, intent.key, IntentState.PENDING.value),
+            ).rowcount
+            if updated == 1:
+                conn.execute("UPDATE signals SET decision = ?, reason = ?, updated_at = ? WHERE id = ?",
+                             ("applied" if ok else "exit_failed", outcome, now, intent.update_signal_id))
+                if close_target:
+                    conn.execute("UPDATE signals SET closed = 1, closed_at = COALESCE(closed_at, ?), updated_at = ? "
+                                 "WHERE id = ?", (now, now, intent.target_signal_id))
+            return updated == 1
+
+    # --- fencing -----------------------------------------------------------------------------------
+    def claim_generation(self, name: str) -> int:
+        """A new generation of ``name`` (one more than any before): the instance holding it is the only one
+        allowed to act; an older one finds ``generation(name)`` moved on and stops."""
+        flag = f"generation:{name}"
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM flags WHERE name = ?", (flag,)).fetchone()
+            value = (int(row[0]) if row else 0) + 1
+            conn.execute(
+                "INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (flag, str(value), self._clock()),
+            )
+            return value
+
+    def generation(self, name: str) -> int:
+        value = self.get_flag(f"generation:{name}")
+        return int(value) if value else 0
 
     # --- events ------------------------------------------------------------------------------------
     def record_event(self, kind: str, detail: dict[str, Any]) -> int:

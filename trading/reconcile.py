@@ -36,6 +36,7 @@ TP_RETRIES = 3
 # After this many refused stops of one signal the order side stops trying; the PositionGuard's repair and,
 # past its timeout, its protective close take over (an endless retry would only repeat the refusal).
 STOP_ATTEMPTS = 5
+NEVER_SENT = "not found at the exchange after the outcome deadline"
 
 
 # --- decisions ------------------------------------------------------------------------------------------
@@ -250,8 +251,7 @@ def order_decisions(
         else:
             continue  # an accepted plan that is no longer pending fired or went with its position
         if row.state in (OrderState.INTENT, OrderState.SUBMITTED) and now - row.updated_at > unknown_deadline_s:
-            decisions.append(MarkNeverSent(row.client_oid, row.symbol, row.leg,
-                                           "not found at the exchange after the outcome deadline"))
+            decisions.append(MarkNeverSent(row.client_oid, row.symbol, row.leg, NEVER_SENT))
     return decisions
 
 
