@@ -13,6 +13,7 @@ once, not at the next pass.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -140,6 +141,7 @@ class OrderManager(SupervisedActor):
         self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
         self._stopping = False
+        self._last_view: rec.ExchangeView | None = None
         self._stop_move_refusals: dict[str, int] = {}
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
@@ -405,6 +407,7 @@ class OrderManager(SupervisedActor):
             return
         self._repeats.succeeded("reconciliation")
         self._apply(decisions)
+        self._clean_plans(self._last_view)
         if not self._reconciled:
             self._reconciled = True
             self._journal.record_event("RECONCILED", {"decisions": len(decisions)})
@@ -420,6 +423,7 @@ class OrderManager(SupervisedActor):
             details[row.client_oid] = self._lookup(row)
         plans = self._pending_plans()
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
+        self._last_view = view
         exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
         exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
@@ -431,6 +435,49 @@ class OrderManager(SupervisedActor):
             intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
             exchange_stops=not self._local_guard, take_profits=self._plans_supported,
         ) + rec.unfilled_signal_decisions(signal_rows)
+
+    # --- clean plans: none of ours without its position, never more than the position -----------------------
+    def _clean_plans(self, view: rec.ExchangeView | None = None, symbol: str | None = None) -> None:
+        """Orphaned and oversized plans of ours (``rec.plan_hygiene_decisions``). A pass's snapshot (positions read
+        before plans) only nominates coins; each is read again, plans first, before anything is cancelled."""
+        if not self._plans_supported:
+            return
+        try:
+            if view is not None:
+                symbols = {d.symbol for d in self._hygiene(view.positions, view.plans)}
+            else:
+                symbols = {symbol} if symbol else set()
+            for name in sorted(symbols):
+                plans = tuple(self._client.plan_orders_pending("profit_loss", name))
+                positions = tuple(p for p in self._client.position(name) if p.total > 0)
+                self._apply(self._hygiene(positions, plans))
+        except BitgetError as exc:  # the next pass tries again
+            log.warning("plan clean-up failed: %s", exc.code)
+
+    def _hygiene(self, positions: tuple[Position, ...], plans: tuple[PlanOrder, ...]) -> list[rec.Decision]:
+        candidates = [p for p in plans if p.plan_type in rec.REDUCE_PLAN_TYPES]
+        if not candidates:
+            return []
+        ours: dict[str, frozenset[Decimal]] = {}
+        for name in {plan.symbol for plan in candidates}:
+            ours[name] = frozenset(
+                Decimal(str(row.payload["stop_loss"])) for row in self._journal.orders(symbol=name)
+                if row.leg.startswith("entry") and row.payload.get("attached_stop") and row.payload.get("stop_loss"))
+        reported = frozenset(str(e.detail.get("order_id")) for e in self._journal.events("FOREIGN_PLAN", limit=100000))
+        contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if p.total > 0}
+        return rec.plan_hygiene_decisions(positions, candidates, self._pos_mode, contracts=contracts,
+                                          our_stop_prices=ours, reported_foreign=reported)
+
+    def _cancel_plan(self, decision: rec.CancelPlan) -> None:
+        with contextlib.suppress(OrderNotFound):  # gone already (fired, or went with its position)
+            self._client.cancel_plan_order(decision.symbol, order_id=decision.order_id, plan_type=decision.plan_type)
+        row = self._journal.order(decision.client_oid) if decision.client_oid else None
+        if row is not None and not row.state.is_terminal:
+            self._journal.set_order_state(row.client_oid, OrderState.CANCELED)
+        self._journal.record_event("PLAN_CANCELLED", {"symbol": decision.symbol, "order_id": decision.order_id,
+                                                      "client_oid": decision.client_oid,
+                                                      "plan_type": decision.plan_type, "reason": decision.reason})
+        log.info("%s %s plan %s cancelled: %s", decision.symbol, decision.plan_type, decision.order_id, decision.reason)
 
     def _pending_plans(self, symbol: str | None = None) -> tuple[PlanOrder, ...]:
         if not self._plans_supported:
@@ -522,6 +569,16 @@ class OrderManager(SupervisedActor):
                     self._close_uncovered(decision)
                 elif isinstance(decision, (rec.PlaceTakeProfit, rec.ResizeTakeProfit)):
                     self._apply_take_profit(decision)
+                elif isinstance(decision, rec.CancelPlan):
+                    self._cancel_plan(decision)
+                elif isinstance(decision, rec.ReportForeignPlan):
+                    self._journal.record_event("FOREIGN_PLAN", {
+                        "symbol": decision.symbol, "order_id": decision.order_id, "plan_type": decision.plan_type,
+                        "size": str(decision.size) if decision.size is not None else None,
+                        "trigger_price": str(decision.trigger_price)})
+                    self._notifier.notify("FOREIGN_PLAN", f"{decision.symbol} {decision.plan_type} at "
+                                          f"{decision.trigger_price} (plan {decision.order_id}) was not placed by this "
+                                          "bot and has no position; left as it is")
                 elif isinstance(decision, rec.CloseSignal):
                     self._journal.set_signal_closed(decision.signal_id)
                     self._journal.record_event("RECONCILE_SIGNAL_CLOSED", {"signal_id": decision.signal_id,
@@ -848,6 +905,8 @@ class OrderManager(SupervisedActor):
                               self._pos_mode)
 
     def _finish_exit(self, intent: ExitIntent, finish: ex.Finish, position: Position | None) -> None:
+        if intent.closes:
+            self._clean_plans(symbol=intent.symbol)  # none left beside a flat side, none bigger than the rest
         if not self._journal.finish_exit(intent, finish.ok, finish.detail,
                                          close_target=intent.kind == "close_all" and position is None):
             return
@@ -1052,6 +1111,7 @@ class OrderManager(SupervisedActor):
                 self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
+                self._clean_plans(symbol=position.symbol)  # the reduce plans never sum to more than the rest
 
     def _move_to_break_even(self, message: MoveStopToBreakEven) -> None:
         """Stop to break-even; a move the exchange refused (the old stop stays) is asked again, a bounded number

@@ -298,8 +298,9 @@ class RiskGate(SupervisedActor):
 
     # --- updates ---------------------------------------------------------------------------------
     def _update(self, signal: SignalParsed) -> None:
+        being_read = reply_still_being_read(self._journal, signal)  # before linking: its reading may land between
         link = link_update(self._journal, signal)
-        if link.signal is None and reply_still_being_read(self._journal, signal):
+        if link.signal is None and being_read:
             waits = self._read_waits.get(signal.signal_id, 0) + 1
             if waits <= _READ_WAITS:
                 self._read_waits[signal.signal_id] = waits

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import ApplyUpdate, MoveStopToBreakEven, RepairStop
+from actors.messages import ExecuteExit, MoveStopToBreakEven, RepairStop
 from exchange.bitget.models import Position
 from exchange.sim.catalogue import DEFAULT_CONTRACTS
 from parsing.rules import parse_text
@@ -20,7 +20,9 @@ from tests.order_side import OrderSide, order_side
 from tests.vlm_helpers import image_answer
 from tests.waiting import wait_until
 from trading.bundle import break_even_stop
+from trading.exits import exit_kind
 from trading.guard import current_stop
+from trading.intents import ExitIntent
 
 D = Decimal
 
@@ -91,7 +93,8 @@ def _remove_stops_and_repair(side: OrderSide) -> str:
 
 @pytest.mark.slow
 def test_a_repair_after_break_even_puts_back_the_break_even_stop(tmp_path: Path) -> None:
-    with order_side(tmp_path, contracts=FINE_BTC) as side:
+    # No regular pass: one between removing the stops and the RepairStop would put a stop back first.
+    with order_side(tmp_path, contracts=FINE_BTC, check_interval_s=3600) as side:
         _open_long(side)
         engine = side.engine
         contract = engine.contract("BTCUSDT")
@@ -107,7 +110,8 @@ def test_a_repair_after_break_even_puts_back_the_break_even_stop(tmp_path: Path)
 
 @pytest.mark.slow
 def test_a_repair_after_a_set_stop_puts_back_that_stop_digit_for_digit(tmp_path: Path) -> None:
-    with order_side(tmp_path, contracts=FINE_BTC) as side:
+    # No regular pass: one between removing the stops and the RepairStop would put a stop back first.
+    with order_side(tmp_path, contracts=FINE_BTC, check_interval_s=3600) as side:
         _open_long(side)
         entry = side.engine.position("BTCUSDT", "long").average_price
         wanted = (entry * D("0.995")).quantize(D("1")) + D("0.12349")  # ten significant digits, off the grid
@@ -115,7 +119,14 @@ def test_a_repair_after_a_set_stop_puts_back_that_stop_digit_for_digit(tmp_path:
                                  update_type=UpdateType.SET_STOP, update_price=wanted)
         signal_id = side.journal.open_signals("BTCUSDT")[0].id
         assert side.ref is not None
-        side.ref.tell(ApplyUpdate(signal_id, "BTCUSDT", set_stop))
+        update_id = side.journal.record_signal("order_side", 9001, set_stop.to_json(), "parsed", "", symbol="BTCUSDT")
+        kind = exit_kind(set_stop)
+        assert kind == "set_stop"
+        intent = ExitIntent(update_signal_id=update_id, target_signal_id=signal_id, channel="order_side",
+                            message_id=9001, index=0, symbol="BTCUSDT", hold_side="long", kind=kind,
+                            stop_price=set_stop.update_price)
+        side.journal.record_exit_intent(intent, "set stop")  # as the RiskGate journals it before telling
+        side.ref.tell(ExecuteExit(intent))
         on_grid = str(wanted)[:-1]  # a long's stop goes down to the grid (...1234), never up toward the price
         assert on_grid.endswith(".1234")
         wait_until(lambda: [str(p.trigger_price) for p in side.stops("long")] == [on_grid], what="the set stop")

@@ -200,3 +200,27 @@ def test_a_replaced_instance_stops_at_its_next_write_even_mid_message(tmp_path: 
         assert om.journal.generation("order_manager") == generation + 1
         assert om.entry_orders() == []
         assert om.journal.signal(bundle.signal_id).decision == "approved"  # never "traded" by the old one
+
+
+@pytest.mark.slow
+def test_close_half_posted_right_after_its_signal_closes_half_of_it(tmp_path: Path) -> None:
+    from tests.e2e import running_system
+
+    with running_system(tmp_path) as system:
+        journal = system.runtime.journal
+        assert journal is not None
+        signal_post = system.channel.add_post(system.long_signal("BTCUSDT"))
+        update_post = system.channel.add_post("Close 50% now", reply_to=signal_post)  # read in the same poll
+        wait_until(lambda: [row for row in journal.exits() if row.state is not IntentState.PENDING], timeout=15,
+                   what="the exit finished")
+        (row,) = journal.exits()
+        assert row.state is IntentState.DONE, row.outcome
+        assert row.intent.message_id == update_post and row.intent.kind == "close_partial"
+        assert not [e for e in journal.events("NOTIFY_ONLY") if e.detail.get("message_id") == update_post]
+        close = journal.order(row.intent.client_oid(CLOSE_LEG))
+        assert close is not None and close.state is OrderState.FILLED
+        entered = sum(r.filled_size or D(0) for r in journal.orders(signal_id=row.intent.target_signal_id)
+                      if r.leg.startswith("entry"))
+        (position,) = system.open_positions()
+        assert close.size == entered / 2 or close.size == (entered / 2).quantize(D("0.001"), rounding="ROUND_DOWN")
+        assert position.size == entered - close.size  # half closed (down to the size step), the rest left

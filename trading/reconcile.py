@@ -1,7 +1,7 @@
 """Reconciliation: the journal's view against the exchange's, as a list of typed decisions.
 
 Pure: the caller reads the journal and the exchange, passes plain values in, and applies what comes out.
-Nothing here sends, sleeps or reads a clock. Three questions are answered:
+Nothing here sends, sleeps or reads a clock. Four questions are answered:
 
 1. What became of our orders? Every order the journal does not know the end of is matched by client id
    against the exchange's open orders, its order details and its pending plans. Found: the exchange's state
@@ -12,6 +12,8 @@ Nothing here sends, sleeps or reads a clock. Three questions are answered:
 3. Is each of our positions protected and its take-profit ladder sized to it? Stops must cover the filled
    size (a partial fill grows the position past the stop the first fill got); take-profits are re-split
    over what the entries filled, summing exactly to it.
+4. Are our plans clean? No stop or take-profit of ours stays on a side with no position (cancelled), the plans
+   of ours on a position never sum to more than it (shrunk), and plans of others are reported, never touched.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from decimal import Decimal
 
 from exchange.bitget.contracts import Contract
 from exchange.bitget.models import Order, PlanOrder, Position
-from trading.bundle import resolve_tp_sizes
+from exchange.bitget.semantics import tpsl_hold_side
+from trading.bundle import CLIENT_OID_PREFIX, resolve_tp_sizes
 from trading.execution import journal_state, stop_is_valid
 from trading.guard import stop_coverage, stop_plans_for
 from trading.journal import OrderRow, OrderState
@@ -157,9 +160,33 @@ class CloseSignal:
     symbol: str
 
 
+@dataclass(frozen=True)
+class CancelPlan:
+    """A stop or take-profit plan of ours to cancel: its position is gone (``orphan``), or the plans of ours on
+    a position sum to more than it and this one is too small to keep after shrinking."""
+
+    symbol: str
+    order_id: str
+    client_oid: str | None
+    plan_type: str
+    orphan: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReportForeignPlan:
+    """A stop or take-profit plan someone else placed, on a side with no position: reported once, never touched."""
+
+    symbol: str
+    order_id: str
+    plan_type: str
+    size: Decimal | None
+    trigger_price: Decimal
+
+
 Decision = (
     SetOrderState | MarkNeverSent | AdoptExternalOrder | AdoptExternalPosition | PlaceStop | ResizeStop
-    | CloseUncovered | PlaceTakeProfit | ResizeTakeProfit | CloseSignal
+    | CloseUncovered | PlaceTakeProfit | ResizeTakeProfit | CloseSignal | CancelPlan | ReportForeignPlan
 )
 
 
@@ -452,6 +479,104 @@ def unfilled_signal_decisions(signal_rows: Mapping[int, Sequence[OrderRow]]) -> 
         entries = [row for row in rows if _is_entry(row)]
         if entries and all(row.state.is_terminal and not row.filled_size for row in entries):
             decisions.append(CloseSignal(signal_id, entries[0].symbol))
+    return decisions
+
+
+# --- 4. clean plans: none of ours without its position, never more than the position --------------------
+REDUCE_PLAN_TYPES = ("profit_plan", "loss_plan", "pos_profit", "pos_loss", "moving_plan")
+
+
+def is_ours(plan: PlanOrder, our_stop_prices: Mapping[str, frozenset[Decimal]]) -> bool:
+    """Placed by this bot: our client-id prefix, or (an entry's attached stop, which the exchange names itself) a
+    stop at the price one of our entries on that coin attached."""
+    if plan.client_oid and plan.client_oid.startswith(CLIENT_OID_PREFIX):
+        return True
+    return plan.plan_type in ("loss_plan", "pos_loss") and plan.trigger_price in our_stop_prices.get(plan.symbol, ())
+
+
+def _protects(plan: PlanOrder, position: Position, pos_mode: str) -> bool:
+    sides = {position.hold_side, tpsl_hold_side(position.hold_side, pos_mode), None, "", "net"}
+    return plan.symbol == position.symbol and plan.pos_side in sides
+
+
+def plan_hygiene_decisions(
+    positions: Iterable[Position],
+    plans: Iterable[PlanOrder],
+    pos_mode: str,
+    *,
+    contracts: Mapping[str, Contract],
+    our_stop_prices: Mapping[str, frozenset[Decimal]],
+    reported_foreign: frozenset[str] = frozenset(),
+) -> list[Decision]:
+    """Plans of ours on a side with no position are cancelled; plans of others there are reported (once); on
+    each position, our sized take-profits and our sized stops are each shrunk to sum to at most its size (a
+    partial close, a break-even reduce or a liquidation reduce left them bigger): take-profits in proportion,
+    each rounded down to the size step (one below the minimum is cancelled), stops from the latest placed.
+
+    Read the plans *before* the positions: a fill between the reads then shows a position bigger than its
+    plans (nothing to do), never plans bigger than a position that just grew."""
+    live = [p for p in positions if p.total > 0]
+    decisions: list[Decision] = []
+    by_position: dict[int, list[PlanOrder]] = {}
+    for plan in plans:
+        if plan.plan_type not in REDUCE_PLAN_TYPES:
+            continue
+        index = next((i for i, position in enumerate(live) if _protects(plan, position, pos_mode)), None)
+        if index is not None:
+            by_position.setdefault(index, []).append(plan)
+        elif is_ours(plan, our_stop_prices):
+            decisions.append(CancelPlan(plan.symbol, plan.order_id, plan.client_oid, plan.plan_type, True,
+                                        "its position is closed"))
+        elif plan.order_id not in reported_foreign:
+            decisions.append(ReportForeignPlan(plan.symbol, plan.order_id, plan.plan_type, plan.size,
+                                               plan.trigger_price))
+    for index, attached in by_position.items():
+        position = live[index]
+        contract = contracts.get(position.symbol)
+        ours = [plan for plan in attached if is_ours(plan, our_stop_prices) and plan.size]
+        # Sized plans only: a position-level plan (pos_profit / pos_loss) acts on what is there when it fires.
+        targets = sorted((p for p in ours if p.plan_type == "profit_plan"), key=lambda p: p.c_time or 0)
+        stops = sorted((p for p in ours if p.plan_type == "loss_plan"), key=lambda p: p.c_time or 0)
+        if contract is not None:
+            decisions += _shrink_targets(position, targets, contract)
+        decisions += _shrink_stops(position, stops)
+    return decisions
+
+
+def _size(plan: PlanOrder) -> Decimal:
+    return plan.size or Decimal(0)
+
+
+def _shrink_targets(position: Position, plans: Sequence[PlanOrder], contract: Contract) -> list[Decision]:
+    total = sum((_size(p) for p in plans), Decimal(0))
+    if total <= position.total:
+        return []
+    decisions: list[Decision] = []
+    for plan in plans:
+        size = contract.round_size(_size(plan) * position.total / total)
+        if size < contract.min_trade_num or size <= 0:
+            decisions.append(CancelPlan(plan.symbol, plan.order_id, plan.client_oid, plan.plan_type, False,
+                                        f"shrunk below the minimum (the position is {position.total})"))
+        elif size != plan.size:
+            decisions.append(ResizeTakeProfit(plan.symbol, plan.order_id, plan.client_oid or "", plan.trigger_price,
+                                              size, _size(plan)))
+    return decisions
+
+
+def _shrink_stops(position: Position, plans: Sequence[PlanOrder]) -> list[Decision]:
+    excess = sum((_size(p) for p in plans), Decimal(0)) - position.total
+    decisions: list[Decision] = []
+    for plan in reversed(plans):
+        if excess <= 0:
+            break
+        cut = min(excess, _size(plan))
+        excess -= cut
+        if cut == _size(plan):
+            decisions.append(CancelPlan(plan.symbol, plan.order_id, plan.client_oid, plan.plan_type, False,
+                                        f"stops of ours cover more than the position ({position.total})"))
+        else:
+            decisions.append(ResizeStop(plan.symbol, plan.order_id, plan.client_oid, plan.trigger_price,
+                                        _size(plan) - cut, _size(plan)))
     return decisions
 
 
