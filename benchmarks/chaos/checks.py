@@ -18,7 +18,7 @@ from benchmarks.chaos.scenario import CycleKind, ExitAction, FaultKind, KillPoin
 from benchmarks.chaos.sim_admin import OrderView, PlanView, SimState
 
 ExitVerdict = Literal["executed", "duplicate", "moot_reported", "moot_silent", "lost_reported", "lost"]
-REFUSED_DECISIONS = frozenset({"refused", "notify_only"})
+REFUSED_DECISIONS = frozenset({"refused", "notify_only", "exit_failed"})
 # A partial close that took this share of the position or more was executed twice (50% + 50%).
 OVER_EXECUTED_SHARE = Decimal("0.75")
 
