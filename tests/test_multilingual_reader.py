@@ -264,3 +264,24 @@ def test_a_stop_given_as_a_condition_is_placed_at_its_price_and_said() -> None:
 def test_an_overlong_text_is_never_traded() -> None:
     text = "#SOL LONG\nEntry: 142.5\nSL: 136\nTP: 146\n" + "blah " * 3000
     assert all(r.action is not Action.TRADE for r in parse_text(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["Don't close yet, hold #BTC", "不要平仓", "Не закрываем #ETH, держим", "đừng đóng lệnh",
+             "Do not cancel your orders", "No need to move stop to BE"],
+)
+def test_a_negated_instruction_is_no_instruction(text: str) -> None:
+    assert all(r.action is not Action.TRADE for r in parse_text(text)), parse_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["SL moved from 63000 to 64100 #BTC", "стоп с 63000 на 64100", "止损从63000上移至64100", "SL 63000 -> 64100"],
+)
+def test_a_stop_move_takes_the_new_price_not_the_old(text: str) -> None:
+    assert [(r.update_type, r.update_price) for r in parse_text(text)] == [(UpdateType.SET_STOP, D(64100))]
+
+
+def test_a_multiple_after_a_target_label_is_no_leverage() -> None:
+    assert only("#SOL LONG\nEntry: 142\nSL: 136\nTP: 150, then 2x").leverage is None
+    assert only("#SOL LONG 5x\nEntry: 142\nSL: 136\nTP: 150").leverage == 5

@@ -304,6 +304,13 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
     },
 }
 
+# Words that negate the verb after them ("don't close yet", "не закрываем", "不要平仓", "đừng đóng").
+NEGATIONS: tuple[str, ...] = (
+    "don't", "dont", "do not", "never", "not", "no need to", "without", "wait before", "не", "нельзя", "не надо",
+    "不要", "别", "不用", "勿", "不", "đừng", "không", "chưa", "no", "nunca", "não", "jangan", "tidak", "belum",
+    "لا", "نه", "نباید", "asla", "sakın",
+)
+
 # Ordinal words -> number, for "first target hit", "второй тейк", "الهدف الأول", "2. hedef".
 ORDINALS: dict[str, int] = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5,

@@ -285,7 +285,8 @@ def _collect(text: str) -> _Fields:
     current: str | None = None
     for raw_segment in _segments(text):
         segment, levels = split_leverage(raw_segment)
-        fields.leverages.extend(levels)
+        if levels and _leverage_here(segment):
+            fields.leverages.extend(levels)
         segment = kw.ENUMERATOR.sub(" ", segment)
         if not segment.strip():
             continue
@@ -311,6 +312,17 @@ def _collect(text: str) -> _Fields:
             current = label.lastgroup
             _assign(fields, current or "", segment[label.end() : end])
     return fields
+
+
+def _leverage_here(rest: str) -> bool:
+    """Whether an "x20" / "20x" / "10倍" in a segment is the trade's leverage: beside a leverage label, a direction,
+    a coin or a margin mode, or on its own; not after a target or entry label ("TP: 2x", "Potential 3x")."""
+    labels = {match.lastgroup for match in kw.LABEL.finditer(rest)}
+    if "lev" in labels or _sides(rest) or kw.MARGIN_CROSS.search(rest) or kw.MARGIN_ISOLATED.search(rest):
+        return True
+    if labels:
+        return False
+    return bool(find_symbols(rest)[0]) or len(kw.LETTERS.findall(rest)) <= 2
 
 
 def _assign(fields: _Fields, label: str, span: str) -> None:

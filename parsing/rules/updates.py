@@ -85,7 +85,21 @@ _LEVEL_GAP = re.compile(r"[+\-−]\s*$|(?<!\w)(?:at|with|в|по|на|con|com|il
 _NEGATIVE_PERCENT = re.compile(r"(?<![\d.])-\s?\d+(?:\.\d+)?\s*%")
 _CLAUSE_END = re.compile(r"[\n。！!;；,]|\s(?:and|then|и|và|y|e|ve|و)\s", _I)
 _TOWARDS = re.compile(r"\s*(?:(?:moved\s+)?to|на|в|至|到|lên|về|→|->|=>)(?![A-Za-zА-Яа-я])", _I)
+_TOWARDS_ANY = re.compile(r"(?<![A-Za-zА-Яа-я])(?:to|на|до|lên|về|para|a)(?![A-Za-zА-Яа-я])|至|到|→|->|=>", _I)
 _CJK = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af]")
+
+
+_NEGATION = re.compile(r"(?:" + lexicon.alternation(lexicon.NEGATIONS) + r")[^\n.!?。！;；]{0,12}$", _I)
+
+
+def _negated(text: str, start: int) -> bool:
+    """A negation shortly before ``start`` on the same clause: "don't close yet", "不要平仓", "не закрываем"."""
+    return bool(_NEGATION.search(text[max(0, start - 16) : start]))
+
+
+def _first(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of a cue that is not negated."""
+    return next((match for match in pattern.finditer(text) if not _negated(text, match.start())), None)
 
 
 @dataclass
@@ -161,10 +175,17 @@ class _StopMove:
 
 def _stop_move(text: str) -> _StopMove | None:
     for match in STOP_WORD.finditer(text):
+        if _negated(text, match.start()):
+            continue  # "don't move the stop to entry yet"
         clause = _clause_after(text, match.end())
         before = text[max(0, match.start() - 16) : match.start()].rsplit("\n", 1)[-1]
         moved = bool(MOVE.search(clause) or MOVE.search(before) or _TOWARDS.match(clause))
         span = (match.start(), match.end() + len(clause))
+        towards = list(_TOWARDS_ANY.finditer(clause))
+        if towards and NUMBER.search(clause, towards[-1].end()) and NUMBER.search(clause[: towards[-1].start()]):
+            # "SL moved from 63000 to 64100", "стоп с 63000 на 64100", "止损从63000上移至64100": the new place
+            clause = " " * towards[-1].end() + clause[towards[-1].end() :]
+            moved = True
         if BREAKEVEN.search(clause):
             return _StopMove("be", explicit=True, span=span)
         target = TP_INDEX.search(clause)
@@ -196,10 +217,10 @@ def read_updates(
         cues.strong = cues.strong or strong
 
     # ---- the position is over: stopped out, every target done, closed in full --------------------------
-    if STOP_HIT.search(text) or kw.STOP_HIT.search(text) or _stop_reached(text):
+    if _first(STOP_HIT, text) or kw.STOP_HIT.search(text) or _stop_reached(text):
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=True)
         return cues
-    if (ALL_DONE.search(text) or kw.ALL_TARGETS.search(text) or kw.CLOSED_STRONG.search(text)) and not KEEP.search(
+    if (_first(ALL_DONE, text) or kw.ALL_TARGETS.search(text) or kw.CLOSED_STRONG.search(text)) and not KEEP.search(
         text
     ):
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=True)
@@ -212,8 +233,10 @@ def read_updates(
     # ---- partial or full closes ---------------------------------------------------------------------------
     share: Decimal | None = None
     share_stated = False
-    close = CLOSE.search(text)
+    close = _first(CLOSE, text)
     for match in CLOSE.finditer(text):
+        if _negated(text, match.start()):
+            continue
         share = _percent_near(text, match)
         if share is not None:
             share_stated = True
@@ -231,7 +254,7 @@ def read_updates(
                 share, share_stated = Decimal(100) - Decimal(kept.group("p")), True
                 break
     if share is None:
-        half = CLOSE_HALF.search(text)
+        half = _first(CLOSE_HALF, text)
         if half and (close or TARGET_WORD.search(text) or _CJK.search(half.group(0))):
             share, share_stated = Decimal(50), True
     if share_stated and tp_index is None:
@@ -272,7 +295,7 @@ def read_updates(
             else:
                 add(Kind.UPDATE, UpdateType.SET_STOP, strong=False, action=Action.NOTIFY_ONLY, confidence=0.4,
                     update_price=move.price, warnings=("a stop price without a move word; not applied",))
-    elif BREAKEVEN.search(text) and not (close and not share_stated):
+    elif _first(BREAKEVEN, text) and not (close and not share_stated):
         add(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE, strong=True, confidence=0.75)
     elif MOVE.search(text) and re.search(r"(?:移至|移到|上移|下移|至|to)\s*\d", text) and not cues.readings:
         add(Kind.UPDATE, UpdateType.SET_STOP, strong=False, action=Action.NOTIFY_ONLY, confidence=0.3,
@@ -281,18 +304,18 @@ def read_updates(
     # ---- fills, adds, cancels, the bare close ------------------------------------------------------------
     if FILLED.search(text) or kw.ENTRY_FILLED.search(text):
         add(Kind.UPDATE, UpdateType.ENTRY_FILLED, strong=True)
-    if ADD.search(text):
+    if _first(ADD, text):
         cues.readings.append(ParsedMessage(
             kind=Kind.UPDATE, action=Action.NOTIFY_ONLY, symbol=symbol, confidence=0.4, signal_ref=signal_ref,
             warnings=("adds to a position: not applied automatically",),
         ))
         cues.strong = True
-    cancel = CANCEL.search(text)
+    cancel = _first(CANCEL, text)
     if cancel and not TARGET_WORD.match(text, cancel.end(), cancel.end() + 6) and not re.match(
         r"\s*(?:the\s+)?(?:tp|targets?|止盈)", text[cancel.end() :], _I
     ):
         add(Kind.CANCEL, UpdateType.CANCEL_ENTRIES, strong=False, confidence=0.7)
-    whole = ALL_DONE.search(text) or close
+    whole = _first(ALL_DONE, text) or close
     if whole and not share_stated and tp_index is None and KEEP.search(text) and not any(
         r.update_type is UpdateType.CLOSE_PARTIAL for r in cues.readings
     ):
