@@ -255,6 +255,14 @@ class PaperConfig(Section):
     # Bound on reading the live market at start (and each tick's price read): a quick fallback, never a long wait.
     live_prices_timeout_seconds: float = Field(3.0, gt=0, le=30)
 
+    @field_validator("live_prices_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("expected an http(s) URL like https://api.bitget.com")
+        return value.rstrip("/")
+
 
 class KillSwitchConfig(Section):
     file: str = "./KILL_SWITCH"

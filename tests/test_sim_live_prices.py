@@ -211,3 +211,10 @@ def test_parse_with_a_dry_run_conf_checks_coins_against_the_same_live_list(
     assert "cannot be read" in captured.err and "11 built-in contracts" in captured.err
     actions = [(r["symbol"], r["action"]) for r in map(json.loads, captured.out.splitlines())]
     assert actions == [("WIFUSDT", "notify_only"), ("CTKUSDT", "notify_only")]  # as the fallback run would
+
+
+def test_a_live_prices_url_that_is_no_http_url_is_a_config_error() -> None:
+    from actors.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"paper\.live_prices_url"):
+        parse_config({"paper": {"live_prices_url": "api.bitget.com"}})
