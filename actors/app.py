@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 import yaml
@@ -61,6 +61,9 @@ from trading.journal import Journal
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
 from trading.risk import RiskLimits
+
+if TYPE_CHECKING:
+    from exchange.sim.live_prices import LiveMarket
 
 log = logging.getLogger("following")
 
@@ -145,7 +148,7 @@ class PaperExchange:
     live_prices: Any = None  # LivePriceSource when paper.live_prices: real public prices, own path without them
 
 
-def paper_market(config: Config) -> Any:
+def paper_market(config: Config) -> LiveMarket | None:
     """The live market (``LiveMarket``) a paper run trades on, or None for the simulator's own contracts and walk,
     saying so loudly when live prices were wanted but cannot be read."""
     from exchange.sim.catalogue import DEFAULT_CONTRACTS
