@@ -285,3 +285,27 @@ def test_a_stop_move_takes_the_new_price_not_the_old(text: str) -> None:
 def test_a_multiple_after_a_target_label_is_no_leverage() -> None:
     assert only("#SOL LONG\nEntry: 142\nSL: 136\nTP: 150, then 2x").leverage is None
     assert only("#SOL LONG 5x\nEntry: 142\nSL: 136\nTP: 150").leverage == 5
+
+
+def test_space_grouped_thousands_are_decided_per_message() -> None:
+    reading = only("BTC LONG\nВход: 65 000\nСтоп: 64 000\nЦель: 66 500")
+    assert (reading.entries, reading.stop_loss, reading.take_profits) == ((D(65000),), D(64000), (D(66500),))
+
+
+def test_coloured_circles_give_the_side_only_when_no_word_does() -> None:
+    reading = only("#BTC 🔴 SHORT\n🔰 Entry: 65000\n🟢 TP: 63000\n🔴 SL: 66000")
+    assert (reading.side, reading.action) == (Side.SHORT, Action.TRADE)
+
+
+def test_more_entry_shapes() -> None:
+    pepe = only("1000PEPE LONG\nEntry: 0.0125\nSL: 0.0118\nTP: 0.0135")
+    assert pepe.symbol == "1000PEPEUSDT" and pepe.action is Action.TRADE
+    market = only("#ETH LONG\nEntry: market\nSL: 3050\nTP: 3300")
+    assert market.market_entry and market.entries == () and market.action is Action.TRADE
+    near = only("以太坊 3150附近多，止损3080，目标3250/3300")
+    assert (near.symbol, near.side, near.entries, near.stop_loss) == ("ETHUSDT", Side.LONG, (D(3150),), D(3080))
+
+
+def test_a_target_on_the_wrong_side_puts_the_whole_signal_in_doubt() -> None:
+    reading = only("#BTC short 64000 tp 66000 sl 65000")
+    assert reading.action is Action.NOTIFY_ONLY

@@ -42,8 +42,21 @@ DIRECTION_SHORT = re.compile(
     + _words("short"),
     _I,
 )
+# Directions in words only: a coloured circle decorates labels too ("🟢 TP", "🔴 SL"), so it counts only when no
+# word gives the direction (see parser._sides)
+WORD_LONG = re.compile(
+    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|"
+    + _words("long"),
+    _I,
+)
+WORD_SHORT = re.compile(
+    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|"
+    + _words("short"),
+    _I,
+)
 MARKET = re.compile(
     r"(?<![A-Za-z])(?:market\s+(?:price|entry|order)|at\s+market|cmp|current\s+price)(?![A-Za-z])"
+    r"|(?<![A-Za-z])(?:entry|enter|entries)\s*[:：\-]?\s*(?:market|now)(?![A-Za-z])"
     r"|по\s+рынку|с\s+текущих|текущая\s+цена|现价|現價|市价|市價|piyasa|"
     + _words("market", exclude=("market", "now")),
     _I,

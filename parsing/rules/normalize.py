@@ -52,6 +52,10 @@ _COMMA_NUMBER = re.compile(r"(?<![\d.,])\d+,\d+(?![\d,])")
 _GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
 
 
+_SPACE_GROUP_EVIDENCE = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?: \d{3})* 0\d{2}(?![\d])")
+_SPACE_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?: \d{3})+(?![\d])")
+
+
 def _lookalikes(text: str) -> str:
     if not any(char in _LOOKALIKE_CHARS for char in text):
         return text
@@ -96,6 +100,10 @@ def _plain(value: Decimal) -> str:
 
 def _numbers(text: str) -> str:
     """One number form per message: thousands separators out, a decimal comma in as a point."""
+    if _SPACE_GROUP_EVIDENCE.search(text):
+        # "65 000" (a group after a space that starts with 0 is no list item): this message groups thousands by
+        # spaces, so its "64 500" is 64500 too
+        text = _SPACE_GROUPED.sub(lambda m: re.sub(r"[ \u00a0]", "", m.group(0)), text)
     if "," not in text:
         return text
     decimal_comma = bool(_DECIMAL_COMMA.search(text)) and not _THOUSANDS_MIXED.search(text)

@@ -232,7 +232,13 @@ def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
 
 def _sides(text: str) -> list[Side]:
     sides: list[Side] = []
-    if kw.DIRECTION_LONG.search(text):
+    if kw.WORD_LONG.search(text):
+        sides.append(Side.LONG)
+    if kw.WORD_SHORT.search(text):
+        sides.append(Side.SHORT)
+    if sides:
+        return sides
+    if kw.DIRECTION_LONG.search(text):  # only a coloured circle
         sides.append(Side.LONG)
     if kw.DIRECTION_SHORT.search(text):
         sides.append(Side.SHORT)
@@ -429,6 +435,10 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
     if stop is not None and fields.stop_condition:
         warnings.append("stop given as a condition; placed as a plain stop at its price")
     take_profits, tp_shares = _check_targets(side, entries, stop, fields, warnings)
+    if any(w.endswith(("not above the entries", "not below the entries", "on the stop's side")) for w in warnings):
+        # "short 64000 tp 66000": the direction and the prices disagree; which one is wrong is not ours to guess
+        warnings.append("a target on the wrong side of the entries or the stop")
+        doubt = True
     if market_entry and stop is not None and take_profits and side is not None:
         wrong = stop >= min(take_profits) if side is Side.LONG else stop <= max(take_profits)
         if wrong:

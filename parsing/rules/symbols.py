@@ -29,7 +29,7 @@ _PAIR = re.compile(
 _GLUED = re.compile(
     r"(?<![A-Za-z0-9])[#$]?([A-Za-z0-9]{1,15}?)(USDT|USDC|USD)(?:\.P|PERP)?(?![A-Za-z0-9])", re.IGNORECASE
 )
-_TAGGED = re.compile(r"(?<![A-Za-z0-9])[#$]([A-Za-z][A-Za-z0-9]{0,14})(?![A-Za-z0-9_])")
+_TAGGED = re.compile(r"(?<![A-Za-z0-9])[#$]((?:1000|10000|1000000|1M)?[A-Za-z][A-Za-z0-9]{0,14})(?![A-Za-z0-9_])")
 _LABELLED = re.compile(
     r"(?i)\b(?:pair|coin|symbol|монета|пара|coin name)\s*[:：\-]?\s*[#$]?([A-Za-z0-9]{1,15})(?![A-Za-z0-9])"
 )
@@ -37,7 +37,7 @@ _SIDE_WORDS = sorted({w for entry in LEXICON.values() for c in ("long", "short")
                       if re.fullmatch(r"[^\W\d_]+", w) and not re.search(r"[\u0600-\u06ff\uac00-\ud7af]", w)},
                      key=len, reverse=True)
 _BESIDE_SIDE = re.compile(
-    r"(?<![A-Za-z0-9#$])([A-Z][A-Z0-9]{1,14})\s+(?:UPDATE|Update|(?i:"
+    r"(?<![A-Za-z0-9#$])((?:1000|10000|1000000|1M)?[A-Z][A-Z0-9]{1,14})\s+(?:UPDATE|Update|(?i:"
     + "|".join(map(re.escape, _SIDE_WORDS)) + r"))(?!\w)"
 )
 _BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
