@@ -35,7 +35,7 @@ from prometheus_client import (
 from trading.modes import Mode
 
 PRICE_FEED_STATES: tuple[str, ...] = ("ws", "rest", "stale")
-POLL_SOURCES: tuple[str, ...] = ("listener", "positions", "account", "orders", "price")
+POLL_SOURCES: tuple[str, ...] = ("listener", "positions", "account", "orders", "price", "fills")
 MAX_VALUES_PER_LABEL = 64
 OVERFLOW_LABEL_VALUE = "other"
 

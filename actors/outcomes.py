@@ -106,8 +106,14 @@ class OutcomeRecorder:
         """Read, store and announce; returns the number of new fills. Raises BitgetError when a read fails
         (what was stored stays; the next pass continues)."""
         new = 0
+        failure: BitgetError | None = None
         for symbol in self.symbols_to_watch():
-            fills = sorted(self._client.fills(symbol), key=lambda f: (f.ts, _trade_key(f.trade_id)))
+            try:
+                listed = self._client.fills(symbol)
+            except BitgetError as exc:  # the other symbols and the notices still go ahead
+                failure = exc
+                continue
+            fills = sorted(listed, key=lambda f: (f.ts, _trade_key(f.trade_id)))
             details: dict[str, Order | None] = {}
             for fill in fills:
                 if self._journal.has_fill(fill.trade_id):
@@ -119,6 +125,8 @@ class OutcomeRecorder:
         self.announce()
         if self._totals_stale:
             self.publish_totals()
+        if failure is not None:
+            raise failure
         return new
 
     def symbols_to_watch(self) -> list[str]:
@@ -513,16 +521,31 @@ class OutcomeTracker(SupervisedActor):
         self._recorder = OutcomeRecorder(journal=journal, client=client, notifier=notifier, metrics=metrics,
                                          pos_mode=pos_mode, post_link=post_link)
         self._interval_s = interval_s
+        self._metrics = metrics
+
+    def _poll_error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.poll_error("fills")
 
     def on_started(self) -> None:
         self.schedule_every(self._interval_s, Tick("outcomes"))
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Tick) and message.what == "outcomes":
+            started = time.monotonic()
             try:
                 self._recorder.poll()
+                if self._daily_summary_at:
+                    self._recorder.daily_summary(self._daily_summary_at)
             except BitgetError as exc:
+                self._poll_error()
                 log.info("fill history unreadable: %s; the next pass continues", exc.code)
-            if self._daily_summary_at:
-                self._recorder.daily_summary(self._daily_summary_at)
+            except Exception:
+                # Reporting must never cost trading: no restart storm (and no safe mode) over an outcome notice.
+                # Everything it needs is in the journal, so the next pass simply tries again.
+                self._poll_error()
+                log.exception("outcome pass failed; the next pass tries again")
+            finally:
+                if self._metrics is not None:
+                    self._metrics.observe_poll("fills", time.monotonic() - started)
         return None

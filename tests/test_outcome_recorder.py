@@ -133,3 +133,26 @@ def test_daily_summary_once_a_day_just_after_its_time(tmp_path: Path) -> None:
     assert parse_config({"notify": {"daily_summary_at": "7:05"}}).notify.daily_summary_at == "07:05"
     with pytest.raises(ConfigError):
         parse_config({"notify": {"daily_summary_at": "25:00"}})
+
+
+def test_a_failing_pass_never_stops_the_tracker(tmp_path: Path) -> None:
+    from actors.messages import Tick
+    from actors.metrics import Metrics
+    from actors.outcomes import OutcomeTracker
+
+    class Broken(SparseExchange):
+        def fills(self, symbol: str, order_id: str | None = None) -> list[Fill]:
+            raise RuntimeError("a bug in a reply")
+
+    metrics = Metrics()
+    with Journal(str(tmp_path / "j.sqlite")) as journal:
+        journal.record_signal("chan", 1, {"kind": "entry", "side": "long"}, "traded", "", symbol="BTCUSDT")
+        ref = OutcomeTracker.start(name="outcomes", supervisor=None, journal=journal, client=Broken(),
+                                   notifier=Notices(), metrics=metrics, interval_s=3600)
+        try:
+            ref.ask(Tick("outcomes"))
+            ref.ask(Tick("outcomes"))
+            assert ref.is_alive()
+            assert metrics.registry.get_sample_value("following_poll_errors_total", {"source": "fills"}) == 2
+        finally:
+            ref.stop()
