@@ -470,7 +470,36 @@ def load_config(path: str | Path) -> Config:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ConfigError([("(file)", yaml_error_text(exc))]) from None
-    return resolve_paths(parse_config(data), path.absolute().parent)
+    try:
+        config = parse_config(data)
+    except ConfigError as error:
+        raise ConfigError(with_lines(error.problems, text)) from None
+    return resolve_paths(config, path.absolute().parent)
+
+
+def with_lines(problems: list[tuple[str, str]], text: str) -> list[tuple[str, str]]:
+    """Each problem whose key path is written in the YAML ``text`` gets the line it is on."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return problems
+    located = []
+    for key_path, message in problems:
+        node, line = root, None
+        for part in key_path.split(".") if not key_path.startswith("(") else []:
+            if isinstance(node, yaml.MappingNode):
+                pair = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
+                            None)
+                if pair is None:
+                    break
+                line, node = pair[0].start_mark.line + 1, pair[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+                node = node.value[int(part)]
+                line = node.start_mark.line + 1
+            else:
+                break
+        located.append((key_path, f"{message} (line {line})" if line is not None else message))
+    return located
 
 
 def resolve_paths(config: Config, base: Path) -> Config:

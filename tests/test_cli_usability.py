@@ -107,3 +107,12 @@ def test_a_key_given_twice_is_an_error_not_a_silent_override(tmp_path: Path,
     assert main(["check-config", "--conf", str(conf)]) == 2
     err = capsys.readouterr().err
     assert "line 4, column 1: key 'risk' given twice (first at line 1)" in err
+
+
+def test_a_bad_value_names_the_line_it_is_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("dry_run: true\nrisk:\n  max_levrage: 5\n  leverage_policy: SOMETIMES\n", encoding="utf-8")
+    assert main(["check-config", "--conf", str(conf)]) == 2
+    err = capsys.readouterr().err
+    assert "risk.max_levrage: unknown key; did you mean 'max_leverage'? (line 3)" in err
+    assert "risk.leverage_policy: expected 'CAP' or 'REJECT' (got 'SOMETIMES') (line 4)" in err
