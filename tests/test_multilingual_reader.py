@@ -309,3 +309,10 @@ def test_more_entry_shapes() -> None:
 def test_a_target_on_the_wrong_side_puts_the_whole_signal_in_doubt() -> None:
     reading = only("#BTC short 64000 tp 66000 sl 65000")
     assert reading.action is Action.NOTIFY_ONLY
+
+
+def test_noise_says_why_when_it_is_more_than_plain_chatter() -> None:
+    advert = only("会员群福利：BTC 做多 64000 止损 63000")
+    assert advert.kind is Kind.NOISE and advert.warnings == ("an advertisement or admin post",)
+    essay = only("Market thoughts. " + "The trend is strong and we stay patient. " * 20 + "Close when unsure.")
+    assert essay.kind is Kind.NOISE and essay.warnings == ("long commentary naming no coin and no signal",)

@@ -31,7 +31,7 @@ LEVERAGE = re.compile(
     r"|(?:(\d{1,3})\s*倍)"
 )
 _CONTACT = re.compile(
-    r"(?i)(?:qq|tel|phone|wechat|whatsapp|微信|电话|uid|id)\s*[:：#]?\s*\+?\d[\d\s-]{4,}\d"
+    r"(?i)(?:qq|tel|phone|wechat|whatsapp|微信|电话|電話|uid|id|vx|v信|tg|line|群|客服|联系|聯繫)\s*[:：#]?\s*\+?\d[\d\s-]{4,}\d"
     r"|\+\d[\d\s-]{7,}\d"
 )
 _URL = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/)\S+")

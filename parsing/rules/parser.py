@@ -135,7 +135,8 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
 
     symbol = find_update_coin(cleaned, _UPDATE_VERBS)
     if len(cleaned) > _MAX_UPDATE_CHARS and signal_ref is None and symbol is None and not _one_symbol(cleaned):
-        return [_NOISE_RESULT]  # a long post naming no coin and no signal: commentary, whatever words it uses
+        # a long post naming no coin and no signal: commentary, whatever words it uses
+        return [replace(_NOISE_RESULT, warnings=("long commentary naming no coin and no signal",))]
     # 1. an entry with its coin, side, stop and entry (or market) is an entry, whatever management words it has
     entries = [] if advert else _entries(cleaned, signal_ref)
     if any(_complete(reading) for reading in entries):
@@ -145,7 +146,7 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
     sides = _sides(cleaned)
     cues = read_updates(cleaned, symbol=symbol, signal_ref=signal_ref, context=context)
     if advert and not cues.strong:
-        return [_NOISE_RESULT]
+        return [replace(_NOISE_RESULT, warnings=("an advertisement or admin post",))]
     labelled_entry = context is None and sides and _has_entry_label(cleaned) and not _adds(cues.readings)
     if (cues.strong and not labelled_entry) or (
         cues.readings and (context is not None or not any(map(_entry_shaped, entries)))
