@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -216,8 +215,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         if args.url or args.html:
             command.run_channel(args.url, args.html, args.pages, read, sys.stdout, sys.stderr)
             return EXIT_OK
-        for line in command.read_messages(messages, read):
-            print(json.dumps(line, ensure_ascii=False))
+        command.write_json_lines(command.read_messages(messages, read), sys.stdout)
     except command.InputError as error:
         print(f"following parse: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -16,7 +16,9 @@ An exchange that cannot be reached is a note on stderr, never a failure: the rea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -225,6 +227,7 @@ class ChannelSummary:
     exits: dict[str, Counter[str]] = field(default_factory=lambda: {name: Counter() for name in _EXIT_KINDS.values()})
     unlinked_reasons: Counter[str] = field(default_factory=Counter)
     noise: int = 0
+    not_read: Counter[str] = field(default_factory=Counter)  # notify_only readings of no kind (an image, an error)
     unread_replies: int = 0
     unread_mentions: int = 0
 
@@ -238,6 +241,7 @@ class ChannelSummary:
                for name, counts in self.exits.items()},
             "unlinked_reasons": dict(self.unlinked_reasons.most_common()),
             "noise": self.noise,
+            "not_read": {"count": sum(self.not_read.values()), "reasons": dict(self.not_read.most_common())},
             "unread": {"replies": self.unread_replies, "mentions": self.unread_mentions},
         }
 
@@ -252,6 +256,9 @@ class ChannelSummary:
                          f"{counts['notify_only']} notify_only")
         lines += [f"  unlinked: {count} x {why}" for why, count in self.unlinked_reasons.most_common(8)]
         lines.append(f"noise: {self.noise}")
+        if self.not_read:
+            lines.append(f"not read, told to you: {sum(self.not_read.values())}")
+            lines += [f"  {count} x {why}" for why, count in self.not_read.most_common(8)]
         lines.append(f"unread (the bot would send an UNREAD notice): {self.unread_replies} replies to a signal, "
                      f"{self.unread_mentions} posts naming a signal's coin")
         return "\n".join(lines)
@@ -319,6 +326,8 @@ def read_channel(posts: list[Post], read: Reader, channel: str) -> tuple[list[di
                     extra["link_reason" if link.linked else "unlinked"] = link.reason
             elif reading.action is Action.IGNORE:
                 summary.noise += 1
+            else:
+                summary.not_read[reason(reading, text) or "not read"] += 1
             lines.append(reading_line(reading, text, input_no=number, message_id=post.message_id, **extra))
         open_signals.extend(new_signals)
     return lines, summary
@@ -362,7 +371,16 @@ def run_channel(url: str | None, html: str | None, pages: int, read: Reader, out
     if not posts:
         raise InputError(f"no posts on {url or html}")
     lines, summary = read_channel(posts, read, channel)
-    for line in lines:
-        print(json.dumps(line, ensure_ascii=False), file=out)
-    print(json.dumps({"summary": summary.to_json()}, ensure_ascii=False), file=out)
+    write_json_lines([*lines, {"summary": summary.to_json()}], out)
     print(summary.text(), file=err)
+
+
+def write_json_lines(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+    """One JSON object a line; a reader that stops early (``| head``) ends the output quietly."""
+    try:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False), file=out)
+        out.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # no complaint when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())

@@ -145,3 +145,30 @@ def test_saved_page_reads_like_the_url(channel: ChannelServer, tmp_path: Path,
 def test_bad_channel_arguments_are_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, err = _run(args, capsys)
     assert code == 1 and lines == [] and err
+
+
+def test_a_real_saved_t_me_page(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).parent / "fixtures" / "tme" / "signal_channel.html"
+    code, lines, err = _run(["--html", str(page)], capsys)
+    summary = lines[-1]["summary"]
+    assert code == 0 and summary["posts"] == len({line["message_id"] for line in lines[:-1]})
+    assert summary["entries"]["tradable"] >= 1 and summary["updates"]["linked"] >= 1
+    # a picture the rules cannot read is not noise: it is told, and counted with its reason
+    assert summary["not_read"]["reasons"].get("post has an image the rules cannot read") == 1
+    assert err.startswith(f"{summary['channel']}: {summary['posts']} posts read")
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"text": BTC, "message_id": n}) + "\n" for n in range(3000)), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "parse", "--jsonl", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["input"] == 1
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
