@@ -4,7 +4,8 @@
 may still move on, stores each new fill once (the trade id is unique in the journal) with the signal and leg it
 belongs to, marks the take-profit and stop rows the exchange executed or dropped, and sends each outcome notice
 once (``Journal.claim_notice`` keys survive restarts): ENTRY_FILLED, TAKE_PROFIT_FILLED, STOP_MOVED,
-STOP_FILLED, POSITION_CLOSED. The rules (attribution, P&L, R multiple, cause) are in ``trading/outcomes.py``.
+STOP_FILLED, CLOSE_FILLED (any other exit: the channel's close, protective, panic, by hand), POSITION_CLOSED.
+The rules (attribution, P&L, R multiple, cause) are in ``trading/outcomes.py``.
 
 ``OutcomeTracker`` is the thin actor that runs a pass every ``monitor.poll_intervals.fills_seconds``. It is not
 critical and sends no orders: a slow or failing fill history never holds up trading.
@@ -305,7 +306,8 @@ class OutcomeRecorder:
         self._pending = []
 
     _RANK: ClassVar[dict[str, int]] = {
-        "ENTRY_FILLED": 0, "TAKE_PROFIT_FILLED": 1, "STOP_MOVED": 2, "STOP_FILLED": 3, "POSITION_CLOSED": 4}
+        "ENTRY_FILLED": 0, "TAKE_PROFIT_FILLED": 1, "STOP_MOVED": 2, "STOP_FILLED": 3, "CLOSE_FILLED": 3,
+        "POSITION_CLOSED": 4}
 
     def _queue(self, at: float, key: str, kind: str, signal: SignalRow, text: str, **facts: Any) -> None:
         self._pending.append((at, self._RANK.get(kind, 5), len(self._pending), (key, kind, signal, text), facts))
@@ -344,6 +346,12 @@ class OutcomeRecorder:
                 self._queue(group[-1].ts / 1000, f"stop:{signal.id}:{order_id}:{size}", "STOP_FILLED", signal,
                            f"{what} filled {size} at {_text(price)}", price=price, size=size, fees=fee,
                            hold_side=first.hold_side, cause=first.cause)
+            else:
+                # The channel's close, a protective/panic/liquidation-distance close, a hand-made or exchange close.
+                why = (first.cause or "close").replace("_", " ")
+                self._queue(group[-1].ts / 1000, f"close:{signal.id}:{order_id}:{size}", "CLOSE_FILLED", signal,
+                            f"{why}: closed {size} at {_text(price)}", price=price, size=size, fees=fee,
+                            hold_side=first.hold_side, cause=first.cause)
         outcome = rules.summarize(signal.id, fills, risk)
         if outcome is not None and outcome.closed:
             r_text = f"{outcome.r_multiple:.2f}R" if outcome.r_multiple is not None else "R unknown"

@@ -106,6 +106,7 @@ def test_a_hand_made_close_is_manual_and_a_foreign_open_is_not_ours(tmp_path: Pa
         recorder.poll()
         closed = [f for k, _, f in notices.sent if k == "POSITION_CLOSED"]
         assert closed and closed[0]["cause"] == "manual"
+        assert [k for k, _, _ in notices.sent] == ["ENTRY_FILLED", "CLOSE_FILLED", "POSITION_CLOSED"]
         assert closed[0]["r_multiple"] == float((D(3) - D("0.12")) / 5)  # risk from the stop: (100 - 95) * 1
 
 

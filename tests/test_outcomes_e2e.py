@@ -143,3 +143,21 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
         finally:
             runtime.stop()
         assert len(hook.requests()) == before
+
+
+@pytest.mark.slow
+def test_channel_close_is_told_as_close_filled_and_position_closed(tmp_path: Path) -> None:
+    with NotifyServer() as hook:
+        overrides: dict[str, Any] = {"notify": {"webhook": {"enabled": True, "url": f"{hook.url}/hook"}}}
+        with running_system(tmp_path, **overrides) as system:
+            post_id = system.channel.add_post(system.long_signal())
+            wait_until(lambda: _bodies(hook, "ENTRY_FILLED"), what="ENTRY_FILLED")
+            system.channel.add_post("#BTC/USDT close all now", reply_to=post_id)
+            (closed,) = wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
+            (close,) = _bodies(hook, "CLOSE_FILLED")
+            assert close["cause"] == closed["cause"] == "channel_close"
+            assert close["message_id"] == post_id and close["side"] == "long"
+            fills = system.engine.fills("BTCUSDT")
+            assert Decimal(str(closed["realized_pnl"])) == pytest.approx(
+                sum(f.profit for f in fills) + sum(f.fee for f in fills), abs=Decimal("1e-8"))
+            assert not _bodies(hook, "STOP_FILLED") and not _bodies(hook, "TAKE_PROFIT_FILLED")
