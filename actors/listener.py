@@ -26,6 +26,7 @@ from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited, post_link
 from parsing.rules import parse_text
 from parsing.signals import Kind
+from parsing.tme import UNREADABLE_MEDIA, skipped_messages
 from parsing.web_preview import CatchUp, PreviewRedirected, catch_up_report
 from trading.journal import Journal, PostStatus
 from trading.linking import OpenSignal, UpdateToLink, may_concern_open_signal
@@ -106,6 +107,7 @@ class ChannelPoller:
             # The latest page carries the new posts and the recent old ones (whose edits we must see);
             # only when it does not reach back to the last post seen is there a gap to page over.
             posts = self.source.fetch_latest()
+            latest_page = getattr(self.source, "last_html", "")  # the web preview's page (catch-up pages follow)
             caught: CatchUp | None = None
             if first_start is not None:
                 posts = self._split_history(channel, posts, first_start)
@@ -143,9 +145,34 @@ class ChannelPoller:
                 self._record_skipped(post)
             else:
                 self._take(post)
+        self._report_unreadable(latest_page, last_seen, first_start)
         if self._status is not None and not self._status.get(CHANNEL_POLLED):
             self._status.set(CHANNEL_POLLED, True)
         return self.plan.after_success()
+
+    def _report_unreadable(self, page: str, last_seen: int | None, first_start: float | None) -> None:
+        """A post whose media the web preview does not show (a video or file without a picture, media only the
+        app shows) may carry a signal the bot cannot read: each new one is journaled and told once, with its
+        link. On the first start, those published before it are history, like every other post."""
+        if not page:
+            return
+        channel = self.source.channel
+        for message in skipped_messages(page):
+            if message.kind not in UNREADABLE_MEDIA or (last_seen is not None and message.message_id <= last_seen):
+                continue
+            flag = f"unreadable_post:{channel}:{message.message_id}"
+            if self._journal.get_flag(flag) is not None:
+                continue
+            self._journal.set_flag(flag, str(time.time()))
+            published = posted_epoch(message.date)
+            if first_start is not None and (published is None or published <= first_start):
+                continue
+            link = post_link(channel, message.message_id)
+            self._journal.record_event("POST_UNREADABLE", {"channel": channel, "message_id": message.message_id,
+                                                           "kind": message.kind, "link": link})
+            self._tell_user("POST_UNREADABLE", f"{channel}: post {message.message_id} ({message.kind}) cannot be read "
+                                               "on the web preview; if it is a signal or an update, it was not "
+                                               f"acted on: read it in Telegram: {link}")
 
     def _poll_failed(self, why: str) -> None:
         self._metrics.poll_error("listener")

@@ -370,6 +370,8 @@ _SKIPPED_KINDS: tuple[tuple[str, str], ...] = (
     ("tgme_widget_message_video_player", "video without a preview picture"),
     ("message_media_not_supported", "media shown only in the app"),
 )
+# Media that may carry a signal the web preview cannot show (no text, no picture): the listener tells the user.
+UNREADABLE_MEDIA = frozenset({"file", "video without a preview picture", "media shown only in the app"})
 _SKIP_MEDIA_IN = ("tgme_widget_message_user", "tgme_widget_message_reply", "emoji", "tgme_widget_message_author")
 
 
