@@ -17,7 +17,7 @@ def test_readme_lists_the_languages_and_words_of_the_lexicon() -> None:
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- lexicon-table:start -->") + len("<!-- lexicon-table:start -->\n")
     end = text.index("<!-- lexicon-table:end -->")
-    assert text[start:end].strip() == readme_table(), "regenerate with python -m parsing.rules.lexicon"
+    assert text[start:end].strip() == readme_table(), "regenerate with python -m parsing.rules.lexicon --readme"
 
 
 def test_every_language_has_its_core_words() -> None:

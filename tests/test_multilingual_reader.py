@@ -116,7 +116,8 @@ def test_closes_in_every_language(text: str, symbol: str) -> None:
         ("#ETH close half", D(50)), ("#BTCUSDT TP1 ✅ закрыть 50%", D(50)), ("保留25%底仓", D(75)),
         ("BTC 止盈40%", D(40)), ("Fix 30 % on #ARB", D(30)), ("#ETH %50 kapat", D(50)),
         ("Chốt 70% lệnh #BNB", D(70)), ("Закрываю половину по #SOL", D(50)), ("Cerrar 25% de #XRP", D(25)),
-        ("平一半", D(50)), ("Keep 20% running, close the rest", D(80)),
+        ("平一半", D(50)), ("Keep 20% running, close the rest", D(80)), ("#XRP 50% 익절 하세요", D(50)),
+        ("ETH 第一目标已到，减仓30%", D(30)), ("#AVAX %30 kar al", D(30)), ("#ADA Fechar metade da posição", D(50)),
     ],
 )
 def test_partial_closes_with_their_share_in_any_word_order(text: str, percent: Decimal) -> None:
@@ -133,7 +134,9 @@ def test_a_partial_close_without_its_share_asks_the_user() -> None:
 @pytest.mark.parametrize(
     "text",
     ["Move stop to entry", "SL to breakeven", "Стоп в БУ", "стоп переносим в б/у", "止损移至开仓价", "做好成本保护",
-     "Dời SL về hòa vốn", "Stop girişe çek", "Mover el stop a break even", "SL ke titik impas", "손절 본절로 이동",
+     "Dời SL về hòa vốn", "Stop girişe çek", "Stopu girişe çekiyoruz", "Movemos el stop a entrada",
+     "#BTC انقل وقف الخسارة إلى نقطة الدخول", "#ETH استاپ را به نقطه ورود ببرید",
+     "Mover el stop a break even", "SL ke titik impas", "손절 본절로 이동",
      "حد ضرر را سربهسر کنید"],
 )
 def test_stop_to_break_even_in_every_language(text: str) -> None:
@@ -226,7 +229,8 @@ def test_a_reply_giving_the_stop_sets_it() -> None:
     ("text", "index"),
     [("First target hit on #ADA 🎯", 1), ("#OP: second target reached", 2), ("Первый тейк по #SUI взят", 1),
      ("تحقق الهدف الأول ✅ #BTC", 1), ("WLD 2. hedef geldi ✅", 2), ("Objetivo 2 alcanzado ✅ #BNB", 2),
-     ("Alvo 1 atingido ✅ #BNB", 1), ("#SOL TP1 chạm ✅", 1), ("ETH 止盈2到了", 2), ("BTC 第三目標已達成", 3)],
+     ("Alvo 1 atingido ✅ #BNB", 1), ("#SOL TP1 chạm ✅", 1), ("ETH 止盈2到了", 2), ("BTC 第三目標已達成", 3),
+     ("#SOL 1차 목표 도달 ✅", 1), ("#BTC حد سود اول فعال شد ✅", 1), ("#ETH Target 1 kena ✅", 1)],
 )
 def test_target_hits_by_number_or_ordinal(text: str, index: int) -> None:
     hits = [r for r in parse_text(text) if r.update_type is UpdateType.TP_HIT]

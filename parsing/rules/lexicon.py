@@ -114,8 +114,8 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "tp_hit": ("已到达", "已到達", "到达", "到達", "已到", "到了", "来了", "已过", "达成", "達成", "完成", "触及",
                    "触发", "觸發", "手动", "手動"),
         "stop_hit": ("止损出局", "止損出局", "打止损", "被止损", "止损了", "止損了"),
-        "close": ("平仓", "平倉", "离场", "離場", "出局", "走掉", "可走", "全部止盈", "止盈离场",
-                  "止盈出局"),
+        "close": ("平仓", "平倉", "减仓", "減倉", "平掉", "离场", "離場", "出局", "走掉", "可走", "全部止盈",
+                  "止盈离场", "止盈出局"),
         "close_half": ("平一半", "减仓一半", "減倉一半", "减半", "減半", "止盈一半"),
         "keep": ("保留", "留", "剩余仓位", "剩餘倉位", "剩余", "剩下"),
         "all_done": ("全部平仓", "全部平倉", "全平", "止盈掉", "全部止盈", "全部出局"),
@@ -130,7 +130,7 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
     "tr": {
         "filled": ("giriş gerçekleşti", "emir doldu", "girildi"),
         "entry": ("giriş", "giris", "alım", "alim", "giriş bölgesi", "alış"),
-        "stop": ("stop", "zarar durdur", "zarar kes", "stop loss"),
+        "stop": ("stop", "stopu", "stopunu", "stoplar", "zarar durdur", "zarar kes", "stop loss"),
         "target": ("hedef", "hedefler", "kar al", "tp"),
         "leverage": ("kaldıraç", "kaldirac"),
         "long": ("long", "alım", "alış"),
@@ -293,7 +293,7 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "market": ("시장가", "현재가"),
         "tp_hit": ("도달", "달성", "터치"),
         "stop_hit": ("손절 당함", "손절됨", "손절 완료"),
-        "close": ("청산", "종료", "정리"),
+        "close": ("청산", "종료", "정리", "익절"),
         "close_half": ("절반",),
         "keep": ("유지", "남기"),
         "all_done": ("전체 청산", "모든 목표", "전량 청산"),
@@ -457,5 +457,21 @@ def guess_language(text: str) -> str:
     return best if scores[best] else "en"
 
 
+def write_readme(path: str) -> None:
+    """Replace the table between the lexicon-table markers of a README with the current one."""
+    from pathlib import Path
+
+    readme = Path(path)
+    text = readme.read_text(encoding="utf-8")
+    start_marker, end_marker = "<!-- lexicon-table:start -->\n", "<!-- lexicon-table:end -->"
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
+    readme.write_text(text[:start] + readme_table() + "\n" + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(readme_table())
+    import sys
+
+    if sys.argv[1:2] == ["--readme"]:
+        write_readme(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    else:
+        print(readme_table())
