@@ -262,3 +262,22 @@ def test_numbers_are_matched_as_the_rules_read_them(text: str, entry: str, stop:
     reading = read(answer, text)
     assert reading.action is Action.TRADE, reading.warnings
     assert reading.entries == (Decimal(entry),) and reading.stop_loss == Decimal(stop)
+
+
+def test_the_parser_asks_the_model_about_a_text_only_post_that_looks_like_a_signal() -> None:
+    from parsing.hybrid import HybridReader
+    from parsing.posts import Post
+
+    reader = HybridReader(ScriptedModel(), threshold=THRESHOLD, parse=rules_cannot_read)
+    assert reader.wants_model(Post("chan", 1, CHART_TEXT))
+    assert not reader.wants_model(Post("chan", 2, "Good morning traders!"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=400), st.text(max_size=60))
+def test_odd_texts_and_quotes_never_break_the_check(text: str, quote: str) -> None:
+    answer = text_answer(evidence={name: {"quote": quote or "x", "source": "text"}
+                                   for name in ("symbol", "side", "entries", "stop_loss", "take_profits")})
+    reading = read(answer, text)
+    assert reading.action is Action.NOTIFY_ONLY or reading.stop_loss == Decimal("145.2")
+    field_numbers(text)
