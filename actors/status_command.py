@@ -281,7 +281,8 @@ def report_json(rows: Sequence[tuple[rules.ChannelReport, list[dict[str, Any]]]]
     channels = []
     for report, trade_lines in rows:
         item: dict[str, Any] = {
-            "channel": report.channel, "posts": report.posts, "signals": report.signals, "traded": report.traded,
+            "channel": report.channel, "posts": report.posts, "signals": report.signals, "updates": report.updates,
+            "traded": report.traded,
             "notify_only": dict(report.notify_only), "closed_trades": report.closed_trades, "wins": report.wins,
             "losses": report.losses, "win_rate": _dec_text(report.win_rate),
             "realized_pnl": str(report.realized_pnl), "fees": str(report.fees),
@@ -302,7 +303,8 @@ def render_report(rows: Sequence[tuple[rules.ChannelReport, list[dict[str, Any]]
         win_rate = f"{report.win_rate * 100:.1f}%" if report.win_rate is not None else "-"
         lines += [
             f"channel {report.channel}",
-            f"  posts {report.posts}, signals {report.signals}, traded {report.traded}",
+            f"  posts {report.posts}, entry signals {report.signals} (traded {report.traded}), updates "
+            f"{report.updates}",
             "  notify_only/refused: " + (", ".join(f"{k} {v}" for k, v in report.notify_only.items()) or "none"),
             f"  closed trades {report.closed_trades}: {report.wins} won, {report.losses} lost, win rate {win_rate}",
             f"  realized P&L {_money(report.realized_pnl)} USDT after fees {_money(report.fees)} USDT",
@@ -312,8 +314,9 @@ def render_report(rows: Sequence[tuple[rules.ChannelReport, list[dict[str, Any]]
         if trades:
             for t in trade_lines:
                 lines.append(f"    #{t['signal_id']} post {t['message_id']} {t['symbol']} {t['side']} {t['size']} "
-                             f"{t['entry']} -> {t['exit']} {t['cause']}: {t['realized_pnl']} USDT "
-                             f"(fees {t['fees']}, R {t['r_multiple'] or '-'}) closed {t['closed']}")
+                             f"{_short(t['entry'])} -> {_short(t['exit'])} {t['cause']}: "
+                             f"{_short(t['realized_pnl'])} USDT (fees {_short(t['fees'])}, R "
+                             f"{_fixed(Decimal(t['r_multiple'])) if t['r_multiple'] else '-'}) closed {t['closed']}")
     return "\n".join(lines)
 
 
@@ -328,6 +331,14 @@ def parse_since(text: str) -> float:
 # --- small formatting helpers ----------------------------------------------------------------------------------
 def _dec_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _short(text: str | None, places: int = 8) -> str:
+    """A decimal text rounded for reading (the JSON keeps every digit)."""
+    if text is None:
+        return "-"
+    value = Decimal(text).quantize(Decimal(1).scaleb(-places))
+    return f"{value.normalize():f}" if value else "0"
 
 
 def _money(value: Decimal) -> str:

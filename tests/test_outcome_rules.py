@@ -192,3 +192,11 @@ def test_exit_kind_guessed_from_the_stop_and_targets_when_the_exchange_does_not_
                                                                                      kind: str) -> None:
     stop, targets = (D(95), [D(110), D(120)]) if side == "long" else (D(105), [D(90), D(80)])
     assert rules.guess_exit_kind(D(price), side, stop, targets) == kind
+
+
+@pytest.mark.parametrize(("reason", "group"), [
+    ("NO_STOP_LOSS: no stop", "NO_STOP_LOSS"), ("MODE_NOT_NORMAL: checked before send", "MODE_NOT_NORMAL"),
+    ("no stop loss", "no stop loss"), ("stop loss is not above every entry of a short;target 1 dropped",
+                                       "stop loss is not above every entry of a short"), ("", "unknown")])
+def test_notify_only_reasons_group_by_code_else_first_clause(reason: str, group: str) -> None:
+    assert rules.notify_only_reason(reason) == group

@@ -242,7 +242,7 @@ def max_drawdown(pnls: Iterable[Decimal]) -> Decimal:
 class ChannelReport:
     channel: str
     posts: int
-    signals: int
+    signals: int  # entry signals read
     traded: int
     notify_only: Mapping[str, int]
     closed_trades: int
@@ -255,18 +255,25 @@ class ChannelReport:
     expectancy: Decimal | None  # average realized P&L per closed trade
     max_drawdown: Decimal
     trades: tuple[TradeOutcome, ...] = field(default=())
+    updates: int = 0  # updates, closes and cancels read
 
 
 def notify_only_reason(reason: str) -> str:
-    """The reason code of a notify_only / refused decision (the text before the first colon or space)."""
-    head = reason.strip().split(":", 1)[0].strip()
-    return (head.split(" ", 1)[0] if head else "unknown") or "unknown"
+    """How to group a notify_only / refused decision: its reason code (``NO_STOP_LOSS: ...`` -> ``NO_STOP_LOSS``),
+    else its first clause (``no stop loss; target dropped`` -> ``no stop loss``), at most 60 characters."""
+    text = reason.strip()
+    head = text.split(":", 1)[0].strip()
+    if head and all(c.isupper() or c.isdigit() or c == "_" for c in head):
+        return head
+    clause = text.split(";", 1)[0].strip()
+    return clause[:60] or "unknown"
 
 
 def channel_report(channel: str, posts: int, signals: Sequence[SignalRow], outcomes: Sequence[TradeOutcome]
                    ) -> ChannelReport:
     """One channel's figures. ``signals`` are its readings that are not noise; ``outcomes`` its trades."""
-    traded = sum(1 for s in signals if s.decision == "traded")
+    entries = [s for s in signals if s.parsed.get("kind", "entry") == "entry"]
+    traded = sum(1 for s in entries if s.decision == "traded")
     notify_only: dict[str, int] = {}
     for s in signals:
         if s.decision in ("notify_only", "refused"):
@@ -280,7 +287,7 @@ def channel_report(channel: str, posts: int, signals: Sequence[SignalRow], outco
     rs = [o.r_multiple for o in closed if o.r_multiple is not None]
     count = len(closed)
     return ChannelReport(
-        channel=channel, posts=posts, signals=len(signals), traded=traded,
+        channel=channel, posts=posts, signals=len(entries), updates=len(signals) - len(entries), traded=traded,
         notify_only=dict(sorted(notify_only.items())), closed_trades=count, wins=wins, losses=losses,
         win_rate=Decimal(wins) / Decimal(count) if count else None, realized_pnl=realized, fees=fees,
         average_r=sum(rs, ZERO) / Decimal(len(rs)) if rs else None,
