@@ -3,7 +3,7 @@
 Which branch runs (``needs_model``):
 - a text the rules read completely, or read as noise and nothing in it looks like a signal or an update,
   without an image: rules only, the model is never called;
-- a text the rules cannot read (noise or only doubtful readings) that looks like a signal or an update
+- a text the rules read as noise that looks like a signal or an update
   (``looks_like_signal``: at least two of a coin, a field label, a direction, a market word, an update word,
   a number): the model reads it as text, under the same evidence rules (a model reading of an update is
   shown to the user, never applied);
@@ -104,7 +104,8 @@ def needs_model(readings: Sequence[ParsedMessage], has_images: bool, text: str =
     incomplete_entry = any(r.action is not Action.TRADE for r in entries)
     if incomplete_entry or has_images:
         return True
-    unread = not entries and all(r.action is not Action.TRADE for r in readings)
+    # read as noise only: an update read with doubt stays the rules' (a model reading of an update is never applied)
+    unread = all(r.kind is Kind.NOISE for r in readings)
     return unread and bool(text) and looks_like_signal(text)
 
 

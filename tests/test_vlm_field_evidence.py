@@ -281,3 +281,9 @@ def test_odd_texts_and_quotes_never_break_the_check(text: str, quote: str) -> No
     reading = read(answer, text)
     assert reading.action is Action.NOTIFY_ONLY or reading.stop_loss == Decimal("145.2")
     field_numbers(text)
+
+
+def test_an_update_read_with_doubt_is_not_sent_to_the_model() -> None:
+    model = ScriptedModel()
+    [reading] = read_hybrid("#SOL move SL to TP1", [], model, threshold=THRESHOLD)
+    assert model.texts == [] and reading.kind is Kind.UPDATE and reading.action is Action.NOTIFY_ONLY
