@@ -24,6 +24,7 @@ import pykka
 import yaml
 
 from actors.base import ActorDirectory, ProgressWatch, TradingGate
+from actors.busy import BUSY
 from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
 from actors.health import HealthServer
@@ -41,7 +42,14 @@ from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
 from actors.sources import build_media_store, build_post_source
 from actors.status import RuntimeStatus
-from actors.supervisor import ChildSpec, ResetMode, RestartPolicy, Supervisor, install_signal_handlers
+from actors.supervisor import (
+    ChildBoard,
+    ChildSpec,
+    ResetMode,
+    RestartPolicy,
+    Supervisor,
+    install_signal_handlers,
+)
 from actors.vision import build_vision
 from exchange.bitget.capability import (
     Capability,
@@ -324,6 +332,7 @@ class Runtime:
         self.gate = TradingGate()
         self.directory = ActorDirectory()
         self.progress = ProgressWatch()
+        self.children = ChildBoard()  # the Supervisor's view of each actor, for /readyz
         # /healthz fails when the supervisor loop has made no progress for this long.
         self.max_silence_s = max(5.0, config.supervisor.heartbeat_interval_seconds * 3)
         self.journal: Journal | None = None
@@ -370,6 +379,7 @@ class Runtime:
             base_url, credentials, product_type=config.bitget.product_type, margin_coin=config.bitget.margin_coin,
             demo=config.bitget.demo_trading, timeout=config.bitget.timeout_seconds,
             on_request=self.metrics.exchange_request, rate_limit_observer=self.rate_limits,
+            on_blocking=BUSY.bounded,  # an actor waiting on the exchange is busy, not hung
         )
         self._check_exchange()
         if config.bitget.plan_orders_probe_on_startup:
@@ -496,8 +506,8 @@ class Runtime:
         return ok, {"supervisor_progress": ok, "seconds_since_progress": silence}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        alive = self._critical_alive()
-        self.status.set("actors_alive", alive, "" if alive else "a critical actor is down")
+        down = self._critical_down()
+        self.status.set("actors_alive", not down, ", ".join(f"{name} {state}" for name, state in down.items()))
         failing = self.status.failing(list(READY_CHECKS))
         checks = {name: name not in failing for name in READY_CHECKS}
         return not failing, {"checks": checks, "detail": failing}
@@ -608,12 +618,14 @@ class Runtime:
         except BitgetError as exc:
             return False, {"error": f"exchange unreadable: {exc.code}"}
 
-    def _critical_alive(self) -> bool:
+    def _critical_down(self) -> dict[str, str]:
+        """Each critical actor that is not up (registered, alive and, after a restart, done starting): its state."""
+        down = self.children.not_running(CRITICAL)
         for name in CRITICAL:
             ref = self.directory.get(name)
-            if ref is None or not ref.is_alive():
-                return False
-        return True
+            if name not in down and (ref is None or not ref.is_alive()):
+                down[name] = "down"
+        return down
 
     # --- actors ------------------------------------------------------------------------------------------
     def _supervisor_args(self) -> dict[str, Any]:
@@ -635,8 +647,14 @@ class Runtime:
             "gate": self.gate,
             "progress": self.progress,
             "on_mode_change": [self._on_mode_change],
+            "board": self.children,
+            "on_work_dropped": self._on_work_dropped,
             "initial_mode": Mode.SAFE if self.start_safe_reason else Mode.NORMAL,
         }
+
+    def _on_work_dropped(self, name: str, work: list[str], why: str) -> None:
+        shown = "; ".join(work[:10]) + (f" and {len(work) - 10} more" if len(work) > 10 else "")
+        self.notifier.notify("WORK_DROPPED", f"{name} is {why}: {len(work)} pending message(s) not handled: {shown}")
 
     def _on_mode_change(self, changed: ModeChanged) -> None:
         self.notifier.notify("MODE_CHANGED", f"trading mode is now {changed.mode.value}: {changed.reason}")

@@ -38,14 +38,16 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
 
 import pykka
 
-from actors.messages import ChildFailed, Heartbeat, ModeChanged, RequestMode
+from actors import messages as actor_messages
+from actors.busy import BUSY
+from actors.messages import ChildFailed, Heartbeat, ModeChanged, PriceTick, RequestMode
 from trading.modes import Mode, allows_new_entries
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,63 @@ def describe_error(error: BaseException | None) -> str:
         return "unknown error"
     text = f"{type(error).__name__}: {error}"
     return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+# --- work left in a mailbox ------------------------------------------------------------------------------
+# Not carried to a restarted instance: the supervisor's own traffic, and prices (a newer one is always coming and an
+# old one must never pass for fresh).
+_NOT_CARRIED: tuple[type, ...] = (Heartbeat, ModeChanged, ChildFailed, RequestMode, PriceTick)
+
+
+def carried(message: Any) -> Any | None:
+    """The work in a mailbox message that a restarted instance must still do, or None.
+
+    Messages between actors (``actors.messages``) are carried, and so is such a message a one-shot timer has
+    already delivered (a retry); periodic ticks, internal messages of one instance and prices are not.
+    """
+    if isinstance(message, TimerFired):
+        if message.timer.periodic or message.timer.cancelled.is_set():
+            return None
+        message = message.timer.message
+        if isinstance(message, actor_messages.Tick):
+            return None
+    if isinstance(message, _NOT_CARRIED) or type(message).__module__ != actor_messages.__name__:
+        return None
+    return message
+
+
+def drain_mailbox(ref: pykka.ActorRef[Any]) -> list[Any]:
+    """Take the work out of a stopped instance's mailbox (tells only; asks and pykka's own messages are put back
+    for pykka to answer). Call only once the instance can take no more work (``actor_stopped`` is set)."""
+    work: list[Any] = []
+    kept: list[Any] = []
+    inbox = ref.actor_inbox
+    while True:
+        try:
+            envelope = inbox.get_nowait()
+        except Exception:  # queue.Empty (or an inbox that cannot be read any more)
+            break
+        message = getattr(envelope, "message", None)
+        if getattr(envelope, "reply_to", None) is None and (task := carried(message)) is not None:
+            work.append(task)
+        elif getattr(envelope, "reply_to", None) is not None or type(message).__module__.startswith("pykka"):
+            kept.append(envelope)
+    for envelope in kept:
+        inbox.put(envelope)
+    return work
+
+
+def describe_work(messages: list[Any]) -> list[str]:
+    """Short names of carried or dropped work for events and notices (type, and a symbol or signal when known)."""
+    described = []
+    for message in messages:
+        parts = [type(message).__name__]
+        for attr in ("symbol", "signal_id"):
+            value = getattr(message, attr, None)
+            if value is not None:
+                parts.append(f"{attr}={value}")
+        described.append(" ".join(parts))
+    return described
 
 
 # --- shared objects read from other threads ------------------------------------------------------------
@@ -114,38 +173,97 @@ class ActorDirectory:
     """Name -> current ActorRef, kept up to date by the Supervisor on every (re)start.
 
     A restart creates a new instance with a new ref, so actors must never keep each other's refs: they
-    ``tell`` by name through the directory. A message for an actor that is down (restarting) is dropped
-    and reported as False; the restarted instance rebuilds its state from the exchange and the journal.
+    ``tell`` by name through the directory. While an actor is down (between its failure and its restart) what is
+    told to it is held, after the work carried over from the failed instance's mailbox, and handed to the new
+    instance in order when it registers (``set``). The Supervisor starts holding (``hold``) when it notices the
+    failure; a tell that meets a dead instance before that is held too. Work for an actor that will not come back
+    (given up, or shutdown) is taken out with ``drop`` and reported by the Supervisor, never dropped silently.
     """
+
+    MAX_HELD = 10_000  # per name; past it the oldest is dropped (and counted)
 
     def __init__(self) -> None:
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._held: dict[str, list[Any]] = {}
+        self._overflow: dict[str, int] = {}
+        self._closed = False
         self._lock = threading.Lock()
 
-    def set(self, name: str, ref: pykka.ActorRef[Any] | None) -> None:
+    def set(self, name: str, ref: pykka.ActorRef[Any] | None) -> int:
+        """Register ``ref`` (None: unregister). A new ref gets what was held for the name; returns how many."""
         with self._lock:
             if ref is None:
                 self._refs.pop(name, None)
-            else:
-                self._refs[name] = ref
+                return 0
+            self._refs[name] = ref
+            held = self._held.pop(name, [])
+            for message in held:  # under the lock: nothing told meanwhile overtakes the held work
+                try:
+                    ref.tell(message)
+                except pykka.ActorDeadError:
+                    self._held.setdefault(name, []).append(message)
+            return len(held)
+
+    def hold(self, name: str, carried: Sequence[Any] = ()) -> None:
+        """``name`` is down: unregister it and hold what is told to it, after ``carried`` (its mailbox)."""
+        with self._lock:
+            self._refs.pop(name, None)
+            self._held[name] = [*carried, *self._held.get(name, [])]
+            self._trim(name)
+
+    def drop(self, name: str) -> list[Any]:
+        """Stop holding for ``name``; returns what was held (for the caller to report)."""
+        with self._lock:
+            return self._held.pop(name, [])
+
+    def close(self) -> None:
+        """Shutdown: nothing is held any more."""
+        with self._lock:
+            self._closed = True
 
     def get(self, name: str) -> pykka.ActorRef[Any] | None:
         with self._lock:
             return self._refs.get(name)
 
     def tell(self, name: str, message: Any) -> bool:
-        ref = self.get(name)
-        if ref is None:
+        """Deliver, or hold while the actor is down. False only when nobody will take it (never started, given
+        up, shut down)."""
+        with self._lock:
+            ref = self._refs.get(name)
+            if ref is not None:
+                try:
+                    ref.tell(message)
+                    return True
+                except pykka.ActorDeadError:
+                    if self._closed:
+                        return False
+                    self._refs.pop(name, None)  # failed; the supervisor is about to notice
+                    self._held.setdefault(name, [])
+            if name in self._held and not self._closed:
+                self._held[name].append(message)
+                self._trim(name)
+                return True
             return False
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            return False
-        return True
+
+    def held(self, name: str) -> int:
+        with self._lock:
+            return len(self._held.get(name, []))
+
+    def overflow(self, name: str) -> int:
+        with self._lock:
+            return self._overflow.get(name, 0)
 
     def names(self) -> list[str]:
         with self._lock:
             return list(self._refs)
+
+    def _trim(self, name: str) -> None:
+        held = self._held[name]
+        if len(held) > self.MAX_HELD:
+            extra = len(held) - self.MAX_HELD
+            del held[:extra]
+            self._overflow[name] = self._overflow.get(name, 0) + extra
+            logger.error("%s is down and %d messages for it were dropped (hold limit)", name, extra)
 
 
 # --- timers -------------------------------------------------------------------------------------------
@@ -326,6 +444,7 @@ class SupervisedActor(pykka.ThreadingActor):
 
     # pykka hooks (final) -------------------------------------------------------------------------------
     def on_start(self) -> None:
+        BUSY.attach(self.actor_urn)  # exchange calls from this thread are announced as bounded waits
         try:
             self.on_started()
         except Exception as error:
@@ -334,7 +453,9 @@ class SupervisedActor(pykka.ThreadingActor):
             # behind a failure report (pykka would do the same right after we re-raise).
             self.actor_stopped.set()
             pykka.ActorRegistry.unregister(self.actor_ref)
-            self.tell_supervisor(ChildFailed(name=self.name, error=describe_error(error), during_start=True))
+            pending = tuple(drain_mailbox(self.actor_ref))
+            self.tell_supervisor(ChildFailed(name=self.name, error=describe_error(error), during_start=True,
+                                             pending=pending))
             self._cleanup()
             raise  # pykka logs it with the traceback and stops the loop
 
@@ -348,9 +469,11 @@ class SupervisedActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # pykka has already marked the actor stopped and unregistered it.
+        # pykka has already marked the actor stopped and unregistered it; what waited in the mailbox goes to the
+        # supervisor for the next instance instead of being dropped by pykka's teardown.
         self._timers.cancel_all()
-        self.tell_supervisor(ChildFailed(name=self.name, error=describe_error(exception_value)))
+        pending = tuple(drain_mailbox(self.actor_ref))
+        self.tell_supervisor(ChildFailed(name=self.name, error=describe_error(exception_value), pending=pending))
         self._cleanup()
 
     def on_receive(self, message: Any) -> Any:
@@ -371,6 +494,7 @@ class SupervisedActor(pykka.ThreadingActor):
         self.actor_ref.tell(message)
 
     def _cleanup(self) -> None:
+        BUSY.detach(self.actor_urn)
         try:
             self.on_stopped()
         except Exception:

@@ -30,6 +30,8 @@ class ChildFailed:
     name: str
     error: str  # type and message, never secrets
     during_start: bool = False
+    # Work that waited in the failed instance's mailbox, handed to the next instance (see actors.base.carried).
+    pending: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)

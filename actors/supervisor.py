@@ -6,6 +6,11 @@ Modelled on OTP one_for_one with Akka-style backoff (engine-design-lessons §2, 
 - A failure is noticed three ways: the child's own ``ChildFailed`` report (handler exception, or
   ``on_start`` failure), a heartbeat finding it dead, or a heartbeat ask unanswered for
   ``heartbeat_timeout_s`` (hung). Heartbeats are collected on the next tick, never waited for.
+- An unanswered heartbeat is excused while the child is inside a bounded exchange call (``actors/busy.py``):
+  waiting on a slow exchange is busy, not hung; a call past its bound plus the heartbeat timeout is a hang.
+- Work is never dropped silently: a failed instance's mailbox (reported in ``ChildFailed.pending``, or drained
+  from a retired hung instance) and whatever is told to the child while it is down are held by the directory and
+  handed to the next instance; a child left stopped has its held work journaled and reported.
 - A hung thread cannot be killed. Its instance is *retired*: marked stopped and unregistered, so once
   its handler returns it handles nothing else (queued messages are dropped, not replayed by a zombie),
   and a fresh instance is started. Journaled as ACTOR_FAILED with ``hung: true``.
@@ -46,7 +51,10 @@ from actors.base import (
     TimerSet,
     TradingGate,
     describe_error,
+    describe_work,
+    drain_mailbox,
 )
+from actors.busy import BUSY, BusyBoard
 from actors.messages import ChildFailed, Heartbeat, ModeChanged, RequestMode
 from exchange.backoff import capped_exponential
 from trading.kill_switch import KillSwitchReading, reset_allowed, stricter
@@ -59,6 +67,8 @@ EVENT_MODE_CHANGED = "MODE_CHANGED"
 EVENT_ACTOR_RESTARTED = "ACTOR_RESTARTED"
 EVENT_ACTOR_FAILED = "ACTOR_FAILED"
 EVENT_MODE_RESET_REFUSED = "MODE_RESET_REFUSED"
+EVENT_WORK_RESUMED = "ACTOR_WORK_RESUMED"
+EVENT_WORK_DROPPED = "ACTOR_WORK_DROPPED"
 
 
 # --- messages owned here for now (candidates for actors/messages.py) ---------------------------------
@@ -147,6 +157,29 @@ class _Child:
     restart_timer: TimerHandle | None = None
 
 
+class ChildBoard:
+    """Each child's state as the Supervisor last set it, readable from any thread (for /readyz): ``running`` once
+    it started (after a restart: once the new instance answered its first heartbeat, i.e. finished starting),
+    ``starting``, ``restarting`` (failed, restart pending), ``given_up``, ``stopped``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, str] = {}
+
+    def set(self, name: str, state: str) -> None:
+        with self._lock:
+            self._states[name] = state
+
+    def state(self, name: str) -> str | None:
+        with self._lock:
+            return self._states.get(name)
+
+    def not_running(self, names: Iterable[str]) -> dict[str, str]:
+        with self._lock:
+            return {name: self._states.get(name, "not started") for name in names
+                    if self._states.get(name) != "running"}
+
+
 def retire(ref: pykka.ActorRef[Any]) -> None:
     """Make an instance handle nothing more, even if its thread is stuck in a handler right now."""
     with contextlib.suppress(Exception):  # already dead: nothing to wake
@@ -176,6 +209,9 @@ class Supervisor(pykka.ThreadingActor):
         stop_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        busy: BusyBoard | None = None,
+        board: ChildBoard | None = None,
+        on_work_dropped: Callable[[str, list[str], str], None] | None = None,
     ) -> None:
         super().__init__()
         names = [spec.name for spec in specs]
@@ -199,6 +235,9 @@ class Supervisor(pykka.ThreadingActor):
         self._rng = rng or random.Random()
         self._timers = TimerSet(self._tell_self, "supervisor", rng=self._rng)
         self._stopping = False
+        self._busy = busy or BUSY
+        self.board = board or ChildBoard()
+        self._on_work_dropped = on_work_dropped
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -228,12 +267,15 @@ class Supervisor(pykka.ThreadingActor):
     def stop_children(self, timeout_s: float | None = None) -> None:
         """Stop every child in reverse start order; a child that does not stop in time is retired."""
         self._stopping = True
+        self.directory.close()
         for child in reversed(list(self._children.values())):
             if child.restart_timer is not None:
                 child.restart_timer.cancel()
             child.state = ChildState.STOPPED
+            self.board.set(child.spec.name, ChildState.STOPPED.value)
             ref, child.ref, child.heartbeat = child.ref, None, None
             self.directory.set(child.spec.name, None)
+            self._report_dropped(child.spec.name, self.directory.drop(child.spec.name), "shutdown", notify=False)
             if ref is None or not ref.is_alive():
                 continue
             try:
@@ -328,8 +370,13 @@ class Supervisor(pykka.ThreadingActor):
             return
         child.ref = ref
         child.state = ChildState.RUNNING
-        self.directory.set(name, ref)
+        resumed = self.directory.set(name, ref)
         if restarted:
+            # Not ready until the new instance has finished starting: its first heartbeat answer says so.
+            self.board.set(name, "starting")
+            with contextlib.suppress(pykka.ActorDeadError):
+                child.heartbeat = ref.ask(Heartbeat(), block=False)
+                child.heartbeat_sent_at = self._clock()
             child.restarts_total += 1
             logger.warning("restarted %s (restart %d)", name, child.restarts_total)
             self._journal_event(
@@ -337,6 +384,11 @@ class Supervisor(pykka.ThreadingActor):
                 {"name": name, "restarts_total": child.restarts_total, "recent": len(child.restart_times)},
             )
             self._call_metrics("actor_restarted", name)
+            if resumed:
+                logger.warning("%s: %d messages from before the restart handed to the new instance", name, resumed)
+                self._journal_event(EVENT_WORK_RESUMED, {"name": name, "messages": resumed})
+        else:
+            self.board.set(name, ChildState.RUNNING.value)
 
     def _on_child_failed_report(self, report: ChildFailed) -> None:
         child = self._children.get(report.name)
@@ -350,7 +402,7 @@ class Supervisor(pykka.ThreadingActor):
             # (retired) instance; the current one is fine.
             logger.info("ignoring a stale failure report from an old %s instance", report.name)
             return
-        self._child_failed(child, report.error, during_start=report.during_start)
+        self._child_failed(child, report.error, during_start=report.during_start, pending=report.pending)
 
     def _check_children(self) -> None:
         self.progress.mark()
@@ -367,6 +419,12 @@ class Supervisor(pykka.ThreadingActor):
                     child.heartbeat.get(timeout=0)
                 except pykka.Timeout:
                     if now - child.heartbeat_sent_at >= self._heartbeat_timeout_s:
+                        # Waiting on the exchange within the request's own bounds is busy, not hung.
+                        excuse = self._busy.excuse(ref.actor_urn, self._heartbeat_timeout_s)
+                        if excuse is not None:
+                            logger.info("%s has not answered for %.1fs: %s", child.spec.name,
+                                        now - child.heartbeat_sent_at, excuse)
+                            continue
                         waited = now - child.heartbeat_sent_at
                         self._child_failed(child, f"no heartbeat answer for {waited:.3f}s", hung=True)
                     continue
@@ -377,6 +435,8 @@ class Supervisor(pykka.ThreadingActor):
                     self._child_failed(child, f"heartbeat failed: {describe_error(error)}")
                     continue
                 child.heartbeat = None
+                if self.board.state(child.spec.name) != ChildState.RUNNING.value:
+                    self.board.set(child.spec.name, ChildState.RUNNING.value)  # a restarted instance is up
             try:
                 child.heartbeat = ref.ask(Heartbeat(), block=False)
                 child.heartbeat_sent_at = now
@@ -384,7 +444,8 @@ class Supervisor(pykka.ThreadingActor):
                 self._child_failed(child, "stopped without a failure report")
 
     def _child_failed(
-        self, child: _Child, error: str, *, during_start: bool = False, hung: bool = False
+        self, child: _Child, error: str, *, during_start: bool = False, hung: bool = False,
+        pending: Sequence[Any] = (),
     ) -> None:
         if child.state is not ChildState.RUNNING or self._stopping:
             return
@@ -392,9 +453,13 @@ class Supervisor(pykka.ThreadingActor):
         child.failures_total += 1
         child.heartbeat = None
         old_ref, child.ref = child.ref, None
-        self.directory.set(name, None)
+        carried = list(pending)
         if old_ref is not None and old_ref.is_alive():
             retire(old_ref)  # hung or misbehaving: make sure it takes no more work
+            carried += drain_mailbox(old_ref)  # ... and that what waited for it is not lost with it
+        # Held for the next instance, with anything told to it meanwhile.
+        self.directory.hold(name, carried)
+        self.board.set(name, "restarting")
         logger.error("%s failed%s: %s", name, " (hung)" if hung else "", error)
         self._journal_event(
             EVENT_ACTOR_FAILED,
@@ -404,10 +469,13 @@ class Supervisor(pykka.ThreadingActor):
                 "during_start": during_start,
                 "hung": hung,
                 "critical": child.spec.critical,
+                "mailbox": describe_work(carried)[:50],
             },
         )
         if child.spec.restart == "temporary":
             child.state = ChildState.GIVEN_UP
+            self.board.set(name, ChildState.GIVEN_UP.value)
+            self._report_dropped(name, self.directory.drop(name), "not restarted (temporary)")
             return
         now = self._clock()
         window = self._policy.within_s
@@ -421,7 +489,9 @@ class Supervisor(pykka.ThreadingActor):
             else:
                 self._apply_mode(Mode.SAFE, reason, "escalation", by_operator=False)
                 child.state = ChildState.GIVEN_UP
+                self.board.set(name, ChildState.GIVEN_UP.value)
                 logger.error("%s left stopped until an operator reset", name)
+                self._report_dropped(name, self.directory.drop(name), "left stopped past its restart intensity")
                 return
         else:
             delay = self._policy.backoff_s(len(child.restart_times), self._rng)
@@ -443,6 +513,20 @@ class Supervisor(pykka.ThreadingActor):
             if child.state is ChildState.GIVEN_UP and child.spec.restart == "permanent":
                 child.restart_times.clear()
                 self._start_child(child, restarted=True)
+
+    def _report_dropped(self, name: str, dropped: list[Any], why: str, *, notify: bool = True) -> None:
+        """Work that no instance will do: journaled with what it was, and told to the user."""
+        if not dropped:
+            return
+        described = describe_work(dropped)
+        logger.error("%s: %d messages dropped (%s): %s", name, len(dropped), why, "; ".join(described[:20]))
+        self._journal_event(EVENT_WORK_DROPPED, {"name": name, "reason": why, "count": len(dropped),
+                                                 "messages": described[:50]})
+        if notify and self._on_work_dropped is not None:
+            try:
+                self._on_work_dropped(name, described, why)
+            except Exception:
+                logger.exception("work-dropped callback failed")
 
     # --- modes ---------------------------------------------------------------------------------------
     def _apply_mode(self, requested: Mode, reason: str, source: str, *, by_operator: bool) -> bool:

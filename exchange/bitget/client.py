@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -65,6 +66,11 @@ SUCCESS_CODE = "00000"
 TIME_PATH = "/api/v2/public/time"
 
 OnRequest = Callable[[str, str, float], None]  # (endpoint, ok|error|timeout|rate_limited, seconds)
+# Announces a blocking wait with its bound: (seconds, what) -> a context manager around the wait. The runtime uses
+# it so that an actor waiting on the exchange counts as busy, not hung (actors/busy.py).
+OnBlocking = Callable[[float, str], AbstractContextManager[None]]
+# A request's connect and read each get the timeout; this margin covers signing, the socket and the reply's parsing.
+_REQUEST_BOUND_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -114,6 +120,7 @@ class BitgetClient:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rate_limit_observer: RateLimitObserver | None = None,
+        on_blocking: OnBlocking | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -126,8 +133,11 @@ class BitgetClient:
             self.base_url
         )
         self._on_request = on_request
-        self._rate_limiter = rate_limiter or RateLimiter(sleep=sleep, clock=monotonic)
-        self._backoff = backoff or Backoff(sleep=sleep)
+        self._on_blocking = on_blocking
+        self._rate_limiter = rate_limiter or RateLimiter(
+            sleep=lambda seconds: self._blocking_sleep(seconds, "rate limit bucket"), clock=monotonic
+        )
+        self._backoff = backoff or Backoff(sleep=lambda seconds: self._blocking_sleep(seconds, "rate limit backoff"))
         self._rate_limit_observer = rate_limit_observer
         self.locale = locale
         self.max_read_retries = max(0, max_read_retries)
@@ -166,6 +176,20 @@ class BitgetClient:
             self._on_request(endpoint, result, seconds)
         except Exception:  # a metrics hook must never break trading
             log.exception("on_request hook failed")
+
+    def _bounded(self, seconds: float, what: str) -> AbstractContextManager[None]:
+        """Around every blocking wait: tells ``on_blocking`` how long it may last at most."""
+        if self._on_blocking is None:
+            return nullcontext()
+        try:
+            return self._on_blocking(seconds, what)
+        except Exception:  # an observer must never break trading
+            log.exception("on_blocking hook failed")
+            return nullcontext()
+
+    def _blocking_sleep(self, seconds: float, what: str) -> None:
+        with self._bounded(seconds, what):
+            self._sleep(seconds)
 
     def _observe(self, event: str, *args: Any) -> None:
         observer = self._rate_limit_observer
@@ -216,9 +240,10 @@ class BitgetClient:
         headers = self._headers(method, path, query, body_text, signed)  # signed after any wait: fresh timestamp
         started = self._monotonic()
         try:
-            reply = self._transport.send(
-                method, url, body_text.encode("utf-8") if write else None, headers, self.timeout
-            )
+            with self._bounded(2 * self.timeout + _REQUEST_BOUND_MARGIN_S, path):
+                reply = self._transport.send(
+                    method, url, body_text.encode("utf-8") if write else None, headers, self.timeout
+                )
         except TransportError as failure:
             elapsed = self._monotonic() - started
             if failure.kind in ("connect_timeout", "connect"):
@@ -312,7 +337,7 @@ class BitgetClient:
                 if write or attempt >= self.max_read_retries:
                     raise
                 attempt += 1
-                self._sleep(capped_exponential(attempt, base=0.25, cap=2.0))
+                self._blocking_sleep(capped_exponential(attempt, base=0.25, cap=2.0), "retry after unavailable")
                 continue
             self._backoff.reset()
             return data
