@@ -161,3 +161,20 @@ def test_channel_close_is_told_as_close_filled_and_position_closed(tmp_path: Pat
             assert Decimal(str(closed["realized_pnl"])) == pytest.approx(
                 sum(f.profit for f in fills) + sum(f.fee for f in fills), abs=Decimal("1e-8"))
             assert not _bodies(hook, "STOP_FILLED") and not _bodies(hook, "TAKE_PROFIT_FILLED")
+
+
+@pytest.mark.slow
+def test_a_local_guard_stop_is_told_as_a_stop(tmp_path: Path) -> None:
+    from tests.test_local_guard import LOCAL_GUARD, PRICE_FEED, cross, open_locally_guarded
+
+    with NotifyServer() as hook:
+        notify = {"webhook": {"enabled": True, "url": f"{hook.url}/hook"}}
+        with running_system(tmp_path, risk=LOCAL_GUARD, monitor={"price_feed": PRICE_FEED}, notify=notify) as system:
+            _, stop = open_locally_guarded(system.runtime, system.engine, system.channel, "long")
+            wait_until(lambda: _bodies(hook, "ENTRY_FILLED"), what="ENTRY_FILLED")
+            cross(system.engine, stop, "long")
+            (closed,) = wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
+            (stopped,) = _bodies(hook, "STOP_FILLED")
+            assert stopped["cause"] == closed["cause"] == "stop"
+            assert closed["realized_pnl"] < 0 and closed["r_multiple"] < 0
+            assert not _bodies(hook, "CLOSE_FILLED")
