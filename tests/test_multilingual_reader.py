@@ -320,3 +320,10 @@ def test_noise_says_why_when_it_is_more_than_plain_chatter() -> None:
     assert advert.kind is Kind.NOISE and advert.warnings == ("an advertisement or admin post",)
     essay = only("Market thoughts. " + "The trend is strong and we stay patient. " * 20 + "Close when unsure.")
     assert essay.kind is Kind.NOISE and essay.warnings == ("long commentary naming no coin and no signal",)
+
+
+def test_a_comma_nothing_decides_in_a_decimal_comma_language_is_not_traded() -> None:
+    russian = only("#OP ШОРТ\nВход: 1,875\nСтоп: 1,930\nТейк: 1,750")  # 1.875 or 1875? the message cannot say
+    assert russian.action is Action.NOTIFY_ONLY and any("decimal comma" in w for w in russian.warnings)
+    english = only("#ETH LONG\nEntry: 4,418\nSL: 4,309\nTP: 4,611")  # English writes thousands with a comma
+    assert english.entries == (D(4418),) and english.action is Action.TRADE

@@ -112,6 +112,23 @@ def _numbers(text: str) -> str:
     return _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
 
 
+# Scripts and letters of languages that write a decimal comma (Russian, Turkish, Vietnamese, Spanish, Portuguese,
+# Indonesian): there "1,875" alone may well be 1.875. Not IGNORECASE: "ı" would match every "i".
+_DECIMAL_COMMA_LOCALE = re.compile(r"[А-Яа-яЁёğışİĞŞñÑçÇãõÃÕáéíóúÁÉÍÓÚăâđêôơưĂÂĐÊÔƠƯ]")
+AMBIGUOUS_COMMA = "a comma in the prices may be a decimal comma or a thousands separator"
+
+
+def comma_is_ambiguous(text: str) -> bool:
+    """Prices like "1,875" with nothing else in the message deciding the comma, in a decimal-comma language."""
+    text = unicodedata.normalize("NFKC", text)
+    return bool(
+        _GROUPED.search(text)
+        and not _DECIMAL_COMMA.search(text)
+        and not _THOUSANDS_MIXED.search(text)
+        and _DECIMAL_COMMA_LOCALE.search(text)
+    )
+
+
 def normalize(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = text.replace("，", ", ").replace("、", ", ")

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from parsing.rules import keywords as kw
 from parsing.rules.lexicon import alternation, words
-from parsing.rules.normalize import normalize
+from parsing.rules.normalize import AMBIGUOUS_COMMA, comma_is_ambiguous, normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
 from parsing.rules.symbols import find_symbols, find_update_coin
@@ -98,6 +98,13 @@ def _parse(raw: str, context: ReadingContext | None) -> list[ParsedMessage]:
     if _APPENDED_UPDATE.search(text):
         readings = [
             replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post carries an update of itself"))
+            if r.kind is Kind.ENTRY and r.action is Action.TRADE else r
+            for r in readings
+        ]
+    if comma_is_ambiguous(raw):
+        # "Вход: 1,875": read as 1875 by the comma rule, but in this language it may be 1.875; the user decides
+        readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, AMBIGUOUS_COMMA))
             if r.kind is Kind.ENTRY and r.action is Action.TRADE else r
             for r in readings
         ]
