@@ -327,3 +327,8 @@ def test_a_comma_nothing_decides_in_a_decimal_comma_language_is_not_traded() -> 
     assert russian.action is Action.NOTIFY_ONLY and any("decimal comma" in w for w in russian.warnings)
     english = only("#ETH LONG\nEntry: 4,418\nSL: 4,309\nTP: 4,611")  # English writes thousands with a comma
     assert english.entries == (D(4418),) and english.action is Action.TRADE
+
+
+def test_style_and_exchange_hashtags_are_not_coins() -> None:
+    reading = only("#Scalp #Swing #SOL LONG\nEntry 142\nSL 136\nTP 150\n#Binance #KuCoin")
+    assert reading.symbol == "SOLUSDT" and reading.action is Action.TRADE

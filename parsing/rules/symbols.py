@@ -18,6 +18,12 @@ STOPWORDS = frozenset(
         "NEW", "UPDATE", "ENTRY", "TARGET", "TARGETS", "STOP", "PUMP", "ALERT", "TRADE", "SCALP", "SETUP",
         "BINANCE", "BYBIT", "BITGET", "OKX", "USDT", "USD", "CROSS", "ISOLATED", "LEVERAGE", "FREE",
         "PREMIUM", "NEWS", "ANALYSIS", "RESULT", "RESULTS", "PROFIT", "LOSS", "AND", "THE", "FOR",
+        # hashtags channels put beside the coin: styles, exchanges, labels
+        "SWING", "SCALPING", "INTRADAY", "DAYTRADE", "MIDTERM", "SHORTTERM", "LONGTERM", "BREAKOUT", "ALTCOIN",
+        "ALTCOINS", "CRYPTO", "TRADING", "TA", "HODL", "GEM", "HIDDENGEM", "RISK", "LOWRISK", "HIGHRISK",
+        "MEDIUMRISK", "KUCOIN", "MEXC", "GATEIO", "HTX", "HUOBI", "BINGX", "BITMEX", "DERIBIT", "KRAKEN", "COINBASE",
+        "STRONGSIGNAL", "SENTIMENT", "WEEKLY", "DAILY", "REPORT", "PAID", "USDC", "PERP", "PERPETUAL", "LEVERAGED",
+        "STOPLOSS", "TAKEPROFIT", "CLOSED", "CANCELLED", "CANCELED", "REMINDER", "WARNING", "NOTICE",
     }
 )
 
