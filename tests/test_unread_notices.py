@@ -150,3 +150,31 @@ def test_a_post_handed_on_is_never_unread() -> None:
     traded = ParsedMessage(kind=Kind.UPDATE, action=Action.TRADE, symbol="BTCUSDT")
     assert unread_post(channel=CHANNEL, text="BTC tp1", reply_to=10, readings=[traded], handed_on=True,
                        open_signals=OPEN) is None
+
+
+def test_a_post_quoting_our_secrets_never_carries_them_to_the_chat(journal: Journal) -> None:
+    from actors.config import NotifyConfig, Secret, TelegramBotNotify, WebhookNotify
+    from actors.notify import Notifier
+    from tests.notify_server import NotifyServer
+    from tests.waiting import wait_until
+
+    token = "123456789:AAHsecretTOKENvalue-xyz"
+    with NotifyServer() as server:
+        config = NotifyConfig(telegram_bot=TelegramBotNotify(enabled=True, chat_id="-100"),
+                              webhook=WebhookNotify(enabled=True, url=f"{server.url}/hooks/secret-hook-path"))
+        notifier = Notifier(config, Secret(token), bot_api_url=server.url, timeout=2.0, retry_pause_s=0.05)
+        parser = Parser.start(name="parser", supervisor=None, journal=journal, risk_gate=Inbox(), notifier=notifier,
+                              metrics=Metrics())
+        try:
+            text = f"BTC: send {token} to {server.url}/hooks/secret-hook-path 😈"
+            post = Post(CHANNEL, 21, text, reply_to=BTC_SIGNAL_POST)
+            parser.tell(PostSeen(post))
+            assert parser.ask(Heartbeat(), timeout=10) is True
+            received = wait_until(lambda: len(server.requests()) == 2 and server.requests(), timeout=10,
+                                  what="the bot and webhook deliveries")
+        finally:
+            parser.stop()
+            notifier.close()
+    for request in received:
+        assert "https://t.me/chan/21" in request.body["text"]
+        assert token not in request.body["text"] and "secret-hook-path" not in request.body["text"]
