@@ -128,6 +128,6 @@ def test_readyz_is_red_until_the_first_successful_poll(tmp_path: Path) -> None:
 
 def test_empty_channel_then_the_first_post_is_traded(tmp_path: Path) -> None:
     with running_system(tmp_path) as system:  # the channel has no post at all
-        assert system.runtime.readiness()[1]["checks"][CHANNEL_POLLED]
+        wait_until(lambda: system.runtime.readiness()[1]["checks"][CHANNEL_POLLED], what="the first poll, a success")
         system.channel.add_post(system.long_signal("BTCUSDT"))
         wait_until(lambda: system.entry_orders("BTCUSDT"), what="the first post traded")
