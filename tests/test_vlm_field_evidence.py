@@ -287,3 +287,14 @@ def test_an_update_read_with_doubt_is_not_sent_to_the_model() -> None:
     model = ScriptedModel()
     [reading] = read_hybrid("#SOL move SL to TP1", [], model, threshold=THRESHOLD)
     assert model.texts == [] and reading.kind is Kind.UPDATE and reading.action is Action.NOTIFY_ONLY
+
+
+def test_a_post_naming_two_coins_does_not_let_the_model_pick_one() -> None:
+    text = "#BTC/USDT and #ETH/USDT LONG\nEntry: 3200\nSL: 3100\nTP1: 3300"
+    answer = eth_answer(side="long", entries=["3200"], stop_loss="3100", take_profits=["3300"], evidence={
+        "symbol": {"quote": "#ETH/USDT", "source": "text"}, "side": {"quote": "#ETH/USDT LONG", "source": "text"},
+        "entries": {"quote": "Entry: 3200", "source": "text"}, "stop_loss": {"quote": "SL: 3100", "source": "text"},
+        "take_profits": {"quote": "TP1: 3300", "source": "text"}})
+    reading = read(answer, text)
+    assert reading.action is Action.NOTIFY_ONLY and reading.symbol is None
+    assert any("names several coins" in w for w in reading.warnings)

@@ -199,10 +199,15 @@ def verify_answer(answer: VlmAnswer, *, text: str, image_sent: bool, ocr_text: s
         if symbol is None:
             fields.flag("model symbol dropped: not a USDT-M contract name", blocking=True)
         elif found is not None:
-            if _names_symbol(found[0], symbol):
-                fields.symbol = symbol
-            else:
+            named = _coins(found[1])
+            if not _names_symbol(found[0], symbol):
                 fields.flag(f"model symbol dropped: evidence does not name {symbol}", blocking=True)
+            elif len(named) > 1:
+                # the rules refuse a post naming two coins; a model choosing one of them is a guess
+                fields.flag(f"model symbol dropped: the post names several coins ({', '.join(sorted(named))})",
+                            blocking=True)
+            else:
+                fields.symbol = symbol
     if answer.side is not None and (found := evidence_for("side")) is not None:
         pattern = kw.DIRECTION_LONG if answer.side == "long" else kw.DIRECTION_SHORT
         if pattern.search(found[0]):
@@ -281,6 +286,13 @@ def _misplaced(value: Decimal, name: str, quote: str, haystack: str) -> str | No
     if quoted.labelled and value not in quoted.of(name):
         return f"its evidence does not give it after {_LABEL_WORDS[name]}"
     return None
+
+
+def _coins(source: str) -> set[str]:
+    try:
+        return set(find_symbols(_normalized(source))[0])
+    except Exception:  # the rules' coin finder failing leaves the quote check alone
+        return set()
 
 
 def _names_symbol(quote: str, symbol: str) -> bool:
