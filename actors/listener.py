@@ -145,9 +145,9 @@ class ChannelPoller:
                 self._record_skipped(post)
             else:
                 self._take(post)
-        self._report_unreadable(latest_page, last_seen, first_start)
         if self._status is not None and not self._status.get(CHANNEL_POLLED):
             self._status.set(CHANNEL_POLLED, True)
+        self._report_unreadable(latest_page, last_seen, first_start)
         return self.plan.after_success()
 
     def _report_unreadable(self, page: str, last_seen: int | None, first_start: float | None) -> None:
