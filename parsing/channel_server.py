@@ -268,13 +268,21 @@ class ChannelServer:
         date: str | None = None,
     ) -> int:
         """Publish a post; returns its message id. An album (several images) spends one id per image."""
-        urls = tuple(image_urls)
         with self._lock:
-            message_id = self._next_id
-            self._next_id += max(1, len(urls))
-            self._posts[message_id] = _StoredPost(
-                message_id=message_id, text=text, date=date or _now_iso(), image_urls=urls, reply_to=reply_to
-            )
+            return self._insert(text, tuple(image_urls), reply_to, date)
+
+    def add_posts(self, posts: Iterable[tuple[str, int | None]]) -> list[int]:
+        """Publish several ``(text, reply_to)`` posts at once: no page is served with only some of them (a
+        burst larger than a page, as a reader coming back from downtime finds it)."""
+        with self._lock:
+            return [self._insert(text, (), reply_to, None) for text, reply_to in posts]
+
+    def _insert(self, text: str, urls: tuple[str, ...], reply_to: int | None, date: str | None) -> int:
+        message_id = self._next_id
+        self._next_id += max(1, len(urls))
+        self._posts[message_id] = _StoredPost(
+            message_id=message_id, text=text, date=date or _now_iso(), image_urls=urls, reply_to=reply_to
+        )
         return message_id
 
     def edit_post(self, message_id: int, text: str) -> None:

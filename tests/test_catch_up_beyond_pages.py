@@ -161,3 +161,20 @@ def test_what_may_concern_an_open_signal() -> None:
     assert not may_concern_open_signal(UpdateToLink(CHANNEL, reply_to=41, symbol="ETHUSDT"), open_now)
     assert not may_concern_open_signal(UpdateToLink(CHANNEL, signal_ref="t.me/other_chan/40"), open_now)
     assert not may_concern_open_signal(UpdateToLink("other_chan", reply_to=40), open_now)
+
+
+@pytest.mark.slow
+def test_a_close_buried_past_the_catch_up_pages_closes_the_position(tmp_path: Path) -> None:
+    """The whole runtime: a "Close all" followed by more posts than the catch-up pages hold still closes."""
+    from tests.e2e import running_system
+    from tests.waiting import wait_until
+
+    with running_system(tmp_path, listener={"max_catch_up_pages": 1, "catch_up_extra_seconds": 20}) as system:
+        journal = system.runtime.journal
+        assert journal is not None
+        signal = system.channel.add_post(system.long_signal("BTCUSDT"))
+        wait_until(lambda: system.open_positions() and journal.open_signals(), timeout=15, what="the entry traded")
+        burst = system.channel.add_posts([("Close all", signal), *[(f"market chatter {n}", None) for n in range(25)]])
+        wait_until(lambda: not system.open_positions(), timeout=20, what="the position closed by the buried close")
+        (event,) = journal.events("CATCH_UP_SKIPPED")
+        assert event.detail["message_ids"] == burst[1:6]  # the page of 20 held the newest chatter
