@@ -175,7 +175,8 @@ class ActorDirectory:
     A restart creates a new instance with a new ref, so actors must never keep each other's refs: they
     ``tell`` by name through the directory. While an actor is down (between its failure and its restart) what is
     told to it is held, after the work carried over from the failed instance's mailbox, and handed to the new
-    instance in order when it registers (``set``). The Supervisor starts holding (``hold``) when it notices the
+    instance in order when it registers (``set``); prices and ticks are not held (``carried``: a newer one comes).
+    The Supervisor starts holding (``hold``) when it notices the
     failure; a tell that meets a dead instance before that is held too. Work for an actor that will not come back
     (given up, or shutdown) is taken out with ``drop`` and reported by the Supervisor, never dropped silently.
     """
@@ -239,7 +240,7 @@ class ActorDirectory:
                         return False
                     self._refs.pop(name, None)  # failed; the supervisor is about to notice
                     self._held.setdefault(name, [])
-            if name in self._held and not self._closed:
+            if name in self._held and not self._closed and carried(message) is not None:
                 self._held[name].append(message)
                 self._trim(name)
                 return True

@@ -59,6 +59,8 @@ class Parser(SupervisedActor):
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, PostSeen):
+            if self._journal.signal_for_post(message.post.channel, message.post.message_id, 0) is not None:
+                return None  # read already (handed on again after a restart, and read from the journal at start)
             self._read(message.post, edited=False)
         elif isinstance(message, PostEdited):
             self._read(message.post, edited=True)

@@ -21,7 +21,7 @@ import responses
 
 from actors.base import ActorDirectory, SupervisedActor
 from actors.busy import BUSY, BusyBoard
-from actors.messages import Heartbeat, WatchSymbol
+from actors.messages import Heartbeat, PriceTick, WatchSymbol
 from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, SupervisorContext
 from exchange.bitget.client import BitgetClient
 from tests.e2e import running_system
@@ -235,6 +235,8 @@ def test_work_left_by_a_crash_and_work_told_while_down_reach_the_new_instance(jo
     wait_until(lambda: proxy.children_states().get(timeout=WAIT_S) == {"order_manager": "restart_pending"},
                timeout=WAIT_S, what="the restart pending")
     assert directory.tell("order_manager", WatchSymbol("ETHUSDT")) is True  # held while down
+    tick = PriceTick("ETHUSDT", Decimal("3000"), Decimal("3000"), 1, "rest")
+    assert directory.tell("order_manager", tick) is False  # a price is never held: it would arrive stale
     wait_until(lambda: [m for n, m in script.handled if n == 2] == [WatchSymbol("BTCUSDT"), WatchSymbol("ETHUSDT")],
                timeout=WAIT_S, what="both handed to the new instance, in order")
 
