@@ -18,8 +18,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,7 @@ from exchange.bitget.models import (
     PlanOrderRequest,
     Position,
     PosTpslPlaced,
+    RowReader,
     SymbolPrice,
     Ticker,
     TpslRequest,
@@ -296,7 +297,7 @@ class BitgetClient:
     def _decode(content: bytes) -> Any:
         try:
             return json.loads(content.decode("utf-8"), parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
             return None
 
     def _request(
@@ -350,10 +351,7 @@ class BitgetClient:
         data = self._request("GET", TIME_PATH, signed=False)
         if not isinstance(data, dict):
             raise MalformedResponse("malformed", "time data is not an object", TIME_PATH)
-        try:
-            return int(data["serverTime"])
-        except (KeyError, TypeError, ValueError):
-            raise MalformedResponse("malformed", "serverTime missing or not a number", TIME_PATH) from None
+        return RowReader(data, "ServerTime", TIME_PATH).integer("serverTime")
 
     def sync_time(self) -> int:
         """Measure and store the server clock offset (ms) used for request timestamps. Returns it."""
@@ -707,7 +705,8 @@ class BitgetClient:
         path = "/api/v2/mix/order/place-pos-tpsl"
         data = self._request("POST", path, body=body)
         rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
-        return [PosTpslPlaced.from_api(row, path) for row in rows]
+        with unknown_if_unreadable(path):
+            return [PosTpslPlaced.from_api(row, path) for row in rows]
 
     def place_plan_order_body(self, request: PlanOrderRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -802,6 +801,11 @@ class BitgetClient:
             "orderIdList": [ident],
         }
         data = self._request("POST", path, body=body)
+        with unknown_if_unreadable(path):
+            return self._cancel_plan_reply(data, path)
+
+    @staticmethod
+    def _cancel_plan_reply(data: Any, path: str) -> PlacedOrder:
         if not isinstance(data, dict):
             raise MalformedResponse("malformed", "cancel-plan data is not an object", path)
         failures = data.get("failureList") or []
@@ -846,11 +850,23 @@ def _one_id(order_id: str | None, client_oid: str | None) -> dict[str, str]:
 
 
 def _placed(data: Any, path: str, client_oid: str | None) -> PlacedOrder:
-    no_ids = data is None or (isinstance(data, dict) and not data.get("orderId") and not data.get("clientOid"))
-    if no_ids and client_oid:
-        # One-way reduce-only quirk: the reply may omit the id; the client id still identifies the order.
-        return PlacedOrder(order_id=None, client_oid=client_oid)
-    return PlacedOrder.from_api(data, path)
+    with unknown_if_unreadable(path):
+        no_ids = data is None or (isinstance(data, dict) and not data.get("orderId") and not data.get("clientOid"))
+        if no_ids and client_oid:
+            # One-way reduce-only quirk: the reply may omit the id; the client id still identifies the order.
+            return PlacedOrder(order_id=None, client_oid=client_oid)
+        return PlacedOrder.from_api(data, path)
+
+
+@contextmanager
+def unknown_if_unreadable(path: str) -> Iterator[None]:
+    """Around the reading of a write's reply: the exchange said "success" (or something) we cannot read, so the
+    write may have been done. An unknown outcome: looked up by client id, never sent again blindly."""
+    try:
+        yield
+    except MalformedResponse as exc:
+        raise UnknownOutcome("malformed", f"unreadable reply to a write: {exc.message}", path,
+                             http_status=exc.http_status) from None
 
 
 def _single(data: Any, path: str) -> Any:

@@ -54,20 +54,64 @@ class Contract:
 
     @classmethod
     def from_api(cls, row: dict[str, Any]) -> Contract:
-        """Build from one element of ``GET /api/v2/mix/market/contracts``."""
+        """Build from one element of ``GET /api/v2/mix/market/contracts``. Every field is checked (a text
+        symbol, places and leverages small whole numbers, steps, minimums and fees finite numbers in range):
+        a bad row raises ``ValueError`` and its symbol stays unknown."""
+        if not isinstance(row, dict):
+            raise ValueError("a contract row is not an object")
+        symbol = row.get("symbol")
+        if not isinstance(symbol, str) or not symbol or len(symbol) > 40 or not symbol.isprintable():
+            raise ValueError(f"contract symbol {symbol!r:.40} is not a text")
+        status = row.get("symbolStatus", "normal")
         return cls(
-            symbol=row["symbol"],
-            base_coin=row.get("baseCoin", ""),
-            quote_coin=row.get("quoteCoin", ""),
-            price_place=int(row["pricePlace"]),
-            price_end_step=int(row.get("priceEndStep", "1") or 1),
-            volume_place=int(row["volumePlace"]),
-            size_multiplier=Decimal(row.get("sizeMultiplier") or "0"),
-            min_trade_num=Decimal(row.get("minTradeNum") or "0"),
-            min_trade_usdt=Decimal(row.get("minTradeUSDT") or "0"),
-            max_lever=int(row.get("maxLever") or 1),
-            min_lever=int(row.get("minLever") or 1),
-            maker_fee_rate=Decimal(row.get("makerFeeRate") or "0.0002"),
-            taker_fee_rate=Decimal(row.get("takerFeeRate") or "0.0006"),
-            status=row.get("symbolStatus", "normal"),
+            symbol=symbol,
+            base_coin=str(row.get("baseCoin", ""))[:40],
+            quote_coin=str(row.get("quoteCoin", ""))[:40],
+            price_place=_whole(row.get("pricePlace"), "pricePlace", 0, 18),
+            price_end_step=_whole(row.get("priceEndStep") or 1, "priceEndStep", 1, 10**6),
+            volume_place=_whole(row.get("volumePlace"), "volumePlace", 0, 18),
+            size_multiplier=_amount(row.get("sizeMultiplier") or "0", "sizeMultiplier"),
+            min_trade_num=_amount(row.get("minTradeNum") or "0", "minTradeNum"),
+            min_trade_usdt=_amount(row.get("minTradeUSDT") or "0", "minTradeUSDT"),
+            max_lever=_whole(row.get("maxLever") or 1, "maxLever", 1, 10_000),
+            min_lever=_whole(row.get("minLever") or 1, "minLever", 1, 10_000),
+            maker_fee_rate=_fee(row.get("makerFeeRate") or "0.0002", "makerFeeRate"),
+            taker_fee_rate=_fee(row.get("takerFeeRate") or "0.0006", "takerFeeRate"),
+            status=status if isinstance(status, str) and len(status) <= 40 else "unknown",
         )
+
+
+def _number(value: object, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"{name} is not a number")
+    text = str(value).strip()
+    if len(text) > 40:
+        raise ValueError(f"{name} is not a plausible number")
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"{name} is not a number") from None
+    if not number.is_finite() or (number != 0 and not -30 <= number.adjusted() <= 30):
+        raise ValueError(f"{name} is not a finite number in range")
+    return number
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int:
+    number = _number(value, name)
+    if number != number.to_integral_value() or not low <= number <= high:
+        raise ValueError(f"{name} {value!r:.20} is not a whole number in {low}..{high}")
+    return int(number)
+
+
+def _amount(value: object, name: str) -> Decimal:
+    number = _number(value, name)
+    if number < 0:
+        raise ValueError(f"{name} is negative")
+    return number
+
+
+def _fee(value: object, name: str) -> Decimal:
+    number = _number(value, name)
+    if not -1 < number < 1:
+        raise ValueError(f"{name} {number} is not a fee rate")
+    return number

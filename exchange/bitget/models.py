@@ -8,6 +8,7 @@ empty string. A row that lacks a required field, or carries garbage in it, raise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,7 +28,13 @@ PlanType = Literal["normal_plan", "track_plan"]
 ORDER_STATES: frozenset[str] = frozenset({"live", "partially_filled", "filled", "canceled"})
 
 
-class _Row:
+_MAX_TEXT = 200  # ids, symbols, states: far shorter
+_MAX_NUMBER_TEXT = 64
+_MAX_MAGNITUDE = 30  # |number| below 1e30 and above 1e-30 (prices, sizes, ms timestamps all are)
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")  # ASCII digits only
+
+
+class RowReader:
     """Field reader for one exchange row that turns every problem into ``MalformedResponse``."""
 
     def __init__(self, row: object, kind: str, endpoint: str) -> None:
@@ -46,18 +53,22 @@ class _Row:
         return value is not None and value != ""
 
     def text(self, key: str) -> str:
-        value = self.row.get(key)
-        if value is None or value == "" or isinstance(value, (dict, list, bool)):
-            raise self._fail(key, f"is missing or empty (got {value!r:.40})")
-        return str(value)
+        value = self.opt_text(key)
+        if value is None:
+            raise self._fail(key, "is missing or empty")
+        return value
 
     def opt_text(self, key: str) -> str | None:
+        """A text field: a string (Bitget sends ids, symbols and states as strings) or a whole number."""
         value = self.row.get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, (dict, list)):
-            raise self._fail(key, "is not a scalar")
-        return str(value)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self._fail(key, f"is not a text (got {type(value).__name__})")
+        text = str(value) if isinstance(value, str) or abs(value) < 10**40 else ""
+        if not text or len(text) > _MAX_TEXT or not text.isprintable():
+            raise self._fail(key, f"is not a plausible text (got {value!r:.40})")
+        return text
 
     def dec(self, key: str) -> Decimal:
         value = self.opt_dec(key)
@@ -69,15 +80,48 @@ class _Row:
         value = self.row.get(key)
         if value is None or value == "":
             return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise self._fail(key, f"is not a number (got {type(value).__name__})")
+        if isinstance(value, int) and abs(value) >= 10**_MAX_MAGNITUDE:
+            raise self._fail(key, "is out of range")
+        text = value.strip() if isinstance(value, str) else str(value)
+        if len(text) > _MAX_NUMBER_TEXT or not _NUMBER.fullmatch(text):
             raise self._fail(key, f"is not a number (got {value!r:.40})")
         try:
-            number = Decimal(str(value))
+            number = Decimal(text)
         except InvalidOperation:
             raise self._fail(key, f"is not a number (got {value!r:.40})") from None
-        if not number.is_finite():
-            raise self._fail(key, f"is not finite (got {value!r:.40})")
+        # Finite and of a plausible size: "1E+999999999" would make int() run for hours.
+        if not number.is_finite() or (number != 0 and not -_MAX_MAGNITUDE <= number.adjusted() < _MAX_MAGNITUDE):
+            raise self._fail(key, f"is not a finite number in range (got {value!r:.40})")
         return number
+
+    def price(self, key: str) -> Decimal:
+        """A price: a number above zero."""
+        value = self.dec(key)
+        if value <= 0:
+            raise self._fail(key, f"is not a positive price (got {value})")
+        return value
+
+    def opt_price(self, key: str) -> Decimal | None:
+        """An optional price: absent or ``0`` mean none; a negative one is garbage."""
+        value = self.opt_dec(key)
+        if value is not None and value < 0:
+            raise self._fail(key, f"is a negative price ({value})")
+        return value if value else None
+
+    def size(self, key: str) -> Decimal:
+        """A size: zero or more."""
+        value = self.dec(key)
+        if value < 0:
+            raise self._fail(key, f"is a negative size ({value})")
+        return value
+
+    def size_or_zero(self, key: str) -> Decimal:
+        value = self.opt_dec(key)
+        if value is not None and value < 0:
+            raise self._fail(key, f"is a negative size ({value})")
+        return Decimal(0) if value is None else value
 
     def dec_or_zero(self, key: str) -> Decimal:
         value = self.opt_dec(key)
@@ -125,15 +169,15 @@ class Ticker:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "ticker") -> Ticker:
-        r = _Row(row, "Ticker", endpoint)
+        r = RowReader(row, "Ticker", endpoint)
         symbol = r.opt_text("symbol") or r.text("instId")  # REST uses symbol, WS uses instId
         return cls(
             symbol=symbol,
-            last=r.dec("lastPr"),
-            bid=r.opt_dec("bidPr"),
-            ask=r.opt_dec("askPr"),
-            mark=r.opt_dec("markPrice"),
-            index=r.opt_dec("indexPrice"),
+            last=r.price("lastPr"),
+            bid=r.opt_price("bidPr"),
+            ask=r.opt_price("askPr"),
+            mark=r.opt_price("markPrice"),
+            index=r.opt_price("indexPrice"),
             ts=r.integer("ts"),
         )
 
@@ -150,12 +194,12 @@ class SymbolPrice:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "symbol-price") -> SymbolPrice:
-        r = _Row(row, "SymbolPrice", endpoint)
+        r = RowReader(row, "SymbolPrice", endpoint)
         return cls(
             symbol=r.text("symbol"),
-            price=r.dec("price"),
-            index=r.opt_dec("indexPrice"),
-            mark=r.opt_dec("markPrice"),
+            price=r.price("price"),
+            index=r.opt_price("indexPrice"),
+            mark=r.opt_price("markPrice"),
             ts=r.integer("ts"),
         )
 
@@ -174,7 +218,7 @@ class Account:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "account") -> Account:
-        r = _Row(row, "Account", endpoint)
+        r = RowReader(row, "Account", endpoint)
         equity = r.opt_dec("accountEquity")
         if equity is None:
             equity = r.dec("usdtEquity")
@@ -219,20 +263,21 @@ class Position:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "position") -> Position:
-        r = _Row(row, "Position", endpoint)
+        r = RowReader(row, "Position", endpoint)
         hold_side = r.text("holdSide").lower()
         if hold_side not in ("long", "short"):
             raise MalformedResponse("malformed", f"Position.holdSide is {hold_side!r:.20}", endpoint)
+        total = r.size("total")
         return cls(
             symbol=r.opt_text("symbol") or r.text("instId"),
             hold_side=hold_side,  # type: ignore[arg-type]
-            total=r.dec("total"),
-            available=r.dec_or_zero("available"),
-            locked=r.dec_or_zero("locked"),
-            average_open_price=r.dec("openPriceAvg"),
-            mark_price=r.opt_dec("markPrice"),
+            total=total,
+            available=r.size_or_zero("available"),
+            locked=r.size_or_zero("locked"),
+            average_open_price=r.price("openPriceAvg") if total > 0 else r.size("openPriceAvg"),
+            mark_price=r.opt_price("markPrice"),
             liquidation_price=r.positive_or_none("liquidationPrice"),
-            leverage=r.dec("leverage"),
+            leverage=r.price("leverage"),
             margin_mode=r.text("marginMode"),
             unrealized_pnl=r.dec_or_zero("unrealizedPL"),
             pos_mode=r.opt_text("posMode"),
@@ -277,7 +322,7 @@ class Order:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "order") -> Order:
-        r = _Row(row, "Order", endpoint)
+        r = RowReader(row, "Order", endpoint)
         # The detail endpoint says "state", list endpoints say "status".
         state = (r.opt_text("state") or r.text("status")).lower()
         if state == "cancelled":
@@ -291,17 +336,17 @@ class Order:
             side=r.text("side").lower(),
             trade_side=(r.opt_text("tradeSide") or "").lower() or None,
             order_type=r.text("orderType").lower(),
-            size=r.dec("size"),
-            price=r.positive_or_none("price"),
-            filled_size=r.dec_or_zero("baseVolume"),
-            avg_price=r.positive_or_none("priceAvg"),
+            size=r.size("size"),
+            price=r.opt_price("price"),
+            filled_size=r.size_or_zero("baseVolume"),
+            avg_price=r.opt_price("priceAvg"),
             state=state,
             reduce_only=r.yes_no("reduceOnly"),
             pos_side=r.opt_text("posSide"),
             c_time=r.integer("cTime"),
             u_time=r.opt_integer("uTime") or r.integer("cTime"),
-            preset_stop_loss_price=r.positive_or_none("presetStopLossPrice"),
-            preset_take_profit_price=r.positive_or_none("presetStopSurplusPrice"),
+            preset_stop_loss_price=r.opt_price("presetStopLossPrice"),
+            preset_take_profit_price=r.opt_price("presetStopSurplusPrice"),
             fee=r.opt_dec("fee"),
             order_source=(r.opt_text("orderSource") or "").lower() or None,
         )
@@ -329,25 +374,25 @@ class PlanOrder:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "plan-order") -> PlanOrder:
-        r = _Row(row, "PlanOrder", endpoint)
-        execute = r.positive_or_none("executePrice")
+        r = RowReader(row, "PlanOrder", endpoint)
+        execute = r.opt_price("executePrice")
         if execute is None:
-            execute = r.positive_or_none("price")
+            execute = r.opt_price("price")
         return cls(
             order_id=r.text("orderId"),
             client_oid=r.opt_text("clientOid"),
             symbol=r.text("symbol"),
             plan_type=r.text("planType"),
-            trigger_price=r.dec("triggerPrice"),
+            trigger_price=r.price("triggerPrice"),
             trigger_type=r.opt_text("triggerType"),
             execute_price=execute,
-            size=r.positive_or_none("size"),
+            size=r.opt_price("size"),
             side=(r.opt_text("side") or "").lower() or None,
             trade_side=(r.opt_text("tradeSide") or "").lower() or None,
             pos_side=r.opt_text("posSide"),
             status=(r.opt_text("planStatus") or r.text("status")).lower(),
-            stop_loss_trigger_price=r.positive_or_none("stopLossTriggerPrice"),
-            stop_surplus_trigger_price=r.positive_or_none("stopSurplusTriggerPrice"),
+            stop_loss_trigger_price=r.opt_price("stopLossTriggerPrice"),
+            stop_surplus_trigger_price=r.opt_price("stopSurplusTriggerPrice"),
             c_time=r.opt_integer("cTime"),
         )
 
@@ -370,14 +415,14 @@ class Fill:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "fills") -> Fill:
-        r = _Row(row, "Fill", endpoint)
+        r = RowReader(row, "Fill", endpoint)
         fee = Decimal(0)
         fee_coin: str | None = None
         details = r.row.get("feeDetail") or []
         if not isinstance(details, list):
             raise MalformedResponse("malformed", "Fill.feeDetail is not a list", endpoint)
         for detail in details:
-            d = _Row(detail, "Fill.feeDetail", endpoint)
+            d = RowReader(detail, "Fill.feeDetail", endpoint)
             fee += d.dec_or_zero("totalFee")
             fee_coin = fee_coin or d.opt_text("feeCoin")
         return cls(
@@ -386,8 +431,8 @@ class Fill:
             symbol=r.text("symbol"),
             side=r.text("side").lower(),
             trade_side=(r.opt_text("tradeSide") or "").lower() or None,
-            price=r.dec("price"),
-            size=r.dec("baseVolume"),
+            price=r.price("price"),
+            size=r.price("baseVolume"),
             fee=fee,
             fee_coin=fee_coin,
             profit=r.opt_dec("profit"),
@@ -406,7 +451,7 @@ class PlacedOrder:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "place") -> PlacedOrder:
-        r = _Row(row, "PlacedOrder", endpoint)
+        r = RowReader(row, "PlacedOrder", endpoint)
         placed = cls(order_id=r.opt_text("orderId"), client_oid=r.opt_text("clientOid"))
         if placed.order_id is None and placed.client_oid is None:
             raise MalformedResponse("malformed", "PlacedOrder has neither orderId nor clientOid", endpoint)
@@ -423,7 +468,7 @@ class PosTpslPlaced:
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "place-pos-tpsl") -> PosTpslPlaced:
-        r = _Row(row, "PosTpslPlaced", endpoint)
+        r = RowReader(row, "PosTpslPlaced", endpoint)
         return cls(
             order_id=r.opt_text("orderId"),
             stop_surplus_client_oid=r.opt_text("stopSurplusClientOid"),
