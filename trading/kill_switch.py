@@ -7,6 +7,8 @@ safe: anything present that we cannot understand means SAFE (no new exposure), n
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from trading.modes import Mode
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENV_VAR = "TRADER_KILL_SWITCH"
-_MAX_FILE_BYTES = 256  # the file is a marker; never read a huge file into memory
+_MAX_FILE_BYTES = 64  # the file is a marker ("", "safe" or "panic"); never read more than a few bytes
 
 _STRICTNESS: dict[Mode, int] = {Mode.NORMAL: 0, Mode.SAFE: 1, Mode.PANIC: 2}
 
@@ -45,13 +47,31 @@ class KillSwitchReading:
 
 
 def _from_file(path: Path) -> tuple[Mode | None, str]:
+    """Never blocks: the file's type is checked without opening it (lstat), and only a regular file is opened,
+    non-blocking, for a few bytes. Anything else there (a FIFO, a device, a socket, a directory, a file too large
+    to be a marker) is a trigger we cannot read: SAFE."""
     try:
-        if not path.exists():
-            return None, ""
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_FILE_BYTES)
+        info = os.stat(path)  # follows a symlink to what it names; a dangling one is "absent"
+    except FileNotFoundError:
+        return None, ""
     except OSError as error:
-        # Something is there (or the directory is unreadable): we cannot prove there is no trigger.
+        # Something may be there (or the directory is unreadable): we cannot prove there is no trigger.
+        return Mode.SAFE, f"kill-switch file {path} unreadable ({type(error).__name__}); failing safe"
+    if not stat.S_ISREG(info.st_mode):
+        kind = _file_kind(info.st_mode)
+        logger.warning("kill-switch path %s is a %s, not a file; treating it as SAFE", path, kind)
+        return Mode.SAFE, f"kill-switch path {path} is a {kind}; failing safe"
+    if info.st_size > _MAX_FILE_BYTES:
+        return Mode.SAFE, f"kill-switch file {path} is {info.st_size} bytes, not a marker; failing safe"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+                return Mode.SAFE, f"kill-switch path {path} is not a regular file; failing safe"
+            raw = os.read(fd, _MAX_FILE_BYTES)
+        finally:
+            os.close(fd)
+    except OSError as error:
         return Mode.SAFE, f"kill-switch file {path} unreadable ({type(error).__name__}); failing safe"
     content = raw.decode("utf-8", errors="replace").strip().lower()
     if content in ("", "safe"):
@@ -60,6 +80,14 @@ def _from_file(path: Path) -> tuple[Mode | None, str]:
         return Mode.PANIC, f"kill-switch file {path} says panic"
     logger.warning("kill-switch file %s has unrecognised content; treating it as SAFE", path)
     return Mode.SAFE, f"kill-switch file {path} has unrecognised content; failing safe"
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _from_env(env: Mapping[str, str], env_var: str) -> tuple[Mode | None, str]:
