@@ -132,6 +132,15 @@ def read_hybrid(
         reason = getattr(exc, "reason", None) or type(exc).__name__
         log.warning("vision model failed (%s): post not traded", reason)
         return [*others, _failed(base, f"vision model failed ({reason}): {exc}")]
+    try:
+        return _use_answer(answer, base, others, text, images, threshold, ocr_text)
+    except Exception as exc:  # a bug meeting an odd answer: the post is told, never traded, never a crash
+        log.exception("checking the vision model's answer failed")
+        return [*others, _failed(base, f"vision model answer could not be checked: {type(exc).__name__}")]
+
+
+def _use_answer(answer: VlmAnswer, base: ParsedMessage | None, others: list[ParsedMessage], text: str,
+                images: Sequence[bytes], threshold: float, ocr_text: str | None) -> list[ParsedMessage]:
     fields = verify_answer(answer, text=text or "", image_sent=bool(images), ocr_text=ocr_text)
     conflicts = drop_contradictions(fields, base)
     if base is not None and base.action is Action.TRADE:

@@ -298,3 +298,16 @@ def test_a_post_naming_two_coins_does_not_let_the_model_pick_one() -> None:
     reading = read(answer, text)
     assert reading.action is Action.NOTIFY_ONLY and reading.symbol is None
     assert any("names several coins" in w for w in reading.warnings)
+
+
+def test_a_failure_while_checking_an_answer_is_a_notice_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import parsing.hybrid as hybrid
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(hybrid, "verify_answer", broken)
+    [reading] = read_hybrid(CHART_TEXT, [], ScriptedModel(text_answer()), threshold=THRESHOLD,
+                            parse=rules_cannot_read)
+    assert reading.action is Action.NOTIFY_ONLY
+    assert reading.warnings == ("vision model answer could not be checked: ZeroDivisionError",)
