@@ -85,6 +85,11 @@ def test_contact_numbers_and_size_shares_are_never_prices() -> None:
 def test_a_market_entry_keeps_its_quoted_reference_price() -> None:
     reading = only("#AVAX SHORT market 21.40\nSL 22.30\nTP 20.10")
     assert reading.entries == (D("21.40"),) and reading.stop_loss == D("22.30")
+    assert reading.market_entry and reading.action is Action.TRADE  # the risk gate checks slippage from 21.40
+    russian = only("#LINKUSDT LONG\nВход: 8.9960 рынок\nSL: 8.616\nTP1: 9.2169")
+    assert russian.market_entry and russian.entries == (D("8.9960"),)
+    legs = only("ETH 1710市价直接空 再挂1788 止盈1673/1618 止损1850")  # a market leg and a limit leg: both limits
+    assert not legs.market_entry and legs.entries == (D(1710), D(1788))
 
 
 def test_a_stop_given_only_as_a_percentage_is_not_traded() -> None:

@@ -408,8 +408,12 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         else:
             warnings.append("no entry price")
             doubt = True
+    elif market and len(entries) == 1:
+        # "Вход: 8.9960 рынок", "Entry: CMP (24.10)": a market entry; its quoted price stays as the reference the
+        # risk gate's slippage check measures the live price against
+        market_entry = True
     elif market:
-        warnings.append("market wording beside entry prices; the prices are used")
+        warnings.append("market wording beside several entry prices; the prices are used as limits")
     if len(entries) > 10:
         warnings.append("more than 10 entries")
         doubt = True
@@ -452,7 +456,7 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         if wrong:
             warnings.append("stop loss on the wrong side of the targets")
             doubt = True
-    if market_entry and not take_profits:
+    if market_entry and not entries and not take_profits:
         warnings.append("market entry without targets: stop side cannot be checked")
         doubt = True
 
