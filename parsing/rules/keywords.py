@@ -57,6 +57,7 @@ WORD_SHORT = re.compile(
 MARKET = re.compile(
     r"(?<![A-Za-z])(?:market\s+(?:price|entry|order)|at\s+market|cmp|current\s+price)(?![A-Za-z])"
     r"|(?<![A-Za-z])(?:entry|enter|entries)\s*[:：\-]?\s*(?:market|now)(?![A-Za-z])"
+    r"|(?<![A-Za-z])market\s*[:：@]?\s*(?=\d)"
     r"|по\s+рынку|с\s+текущих|текущая\s+цена|现价|現價|市价|市價|piyasa|"
     + _words("market", exclude=("market", "now")),
     _I,
