@@ -337,3 +337,21 @@ def test_a_comma_nothing_decides_in_a_decimal_comma_language_is_not_traded() -> 
 def test_style_and_exchange_hashtags_are_not_coins() -> None:
     reading = only("#Scalp #Swing #SOL LONG\nEntry 142\nSL 136\nTP 150\n#Binance #KuCoin")
     assert reading.symbol == "SOLUSDT" and reading.action is Action.TRADE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["#BTC LONG if it breaks 66000\nSL 64000\nTP 68000", "#LINK long above 15.20, target 16.50, invalidation 14.70",
+     "#ETH ЛОНГ при пробое 3200\nСтоп 3100\nЦель 3400", "BTC 65000以上做多 止损64000 止盈67000",
+     "#SOL LONG\nEntry: 150 (after retest)\nSL: 140\nTP: 165"],
+)
+def test_an_entry_on_a_condition_is_not_placed_as_a_limit(text: str) -> None:
+    reading = only(text)
+    assert reading.kind is Kind.ENTRY and reading.action is Action.NOTIFY_ONLY, reading.warnings
+
+
+def test_spot_style_sell_targets_under_a_buy() -> None:
+    reading = only("#FET Buy: 0.40 - 0.38 | Sell: 0.45 - 0.50 | SL: 0.36")
+    assert (reading.side, reading.entries, reading.take_profits) == (Side.LONG, (D("0.40"), D("0.38")),
+                                                                      (D("0.45"), D("0.50")))
+    assert reading.action is Action.TRADE

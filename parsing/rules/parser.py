@@ -47,6 +47,13 @@ _BRACKETED = re.compile(r"\([^()\n]{0,40}\)")
 # a stop given as a condition ("SL: 22.80 (4H close below)", "стоп закрепление ниже 1.2"): placed at its price
 _CONDITION = re.compile(r"(?i)\b(?:close|closing|candle|below|above|under)\b|закреп|ниже|выше|закрыти|收盘|跌破|突破|"
                         r"kapanış|đóng nến|cierre|fechamento")
+_SELL_LABEL = re.compile(r"(?i)(?<![A-Za-z])sell(?:ing)?\s*(?:targets?|zone|levels?)?\s*[:：]")
+_ENTRY_CONDITION = re.compile(
+    r"(?i)\b(?:if|when|once|after|break|breaks|breaking|breakout|above|below|upon|retest|confirmation)\b"
+    r"|если|при\s+пробое|пробо|после|выше|ниже|закреп|如果|突破|跌破|站稳|以上|以下|\bnếu\b|sau khi|phá vỡ|"
+    r"\beğer\b|kırılım|kırarsa|\bsi\b|cuando|ruptura|rompe|encima|debajo|\bse\b|quando|rompimento|acima|abaixo|"
+    r"\bjika\b|kalau|setelah|tembus|إذا|اختراق|اگر|شکست|돌파|이탈"
+)
 _MULTIPLIER = re.compile(r"(?<![\d.,])\d{1,4}(?:[.,]\d{1,3})?[kK万萬](?![A-Za-z])")
 _ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|o)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
 # a section appended to an entry post that reports on it ("Upd: ожидания не подтвердились"): the entry is stale
@@ -66,6 +73,8 @@ class _Fields:
     leverages: list[int] = field(default_factory=list)
     stop_as_percent: bool = False
     stop_condition: bool = False
+    entry_condition: bool = False  # an entry span says "if / on a break / above ...": a trigger, not a limit
+    head_condition: bool = False
 
 
 def parse_text(text: str, context: ReadingContext | None = None) -> list[ParsedMessage]:
@@ -134,6 +143,9 @@ def _parse(raw: str, context: ReadingContext | None) -> list[ParsedMessage]:
 
 
 def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None = None) -> list[ParsedMessage]:
+    if _SELL_LABEL.search(cleaned) and kw.WORD_LONG.search(_SELL_LABEL.sub(" ", cleaned)):
+        # spot style "Buy: 0.40 - 0.38 | Sell: 0.45 - 0.50": "Sell:" under a buy names the targets, not a short
+        cleaned = _SELL_LABEL.sub("Targets:", cleaned)
     trailing = kw.TRAILING_SECTION.search(cleaned)
     if trailing:
         cleaned = cleaned[: trailing.start()]  # Cornix trailing config reuses "Entry"/"Stop"/"Target" words
@@ -310,7 +322,9 @@ def _collect(text: str) -> _Fields:
                 _assign(fields, current, segment)
             elif _sides(segment):
                 body, _ = split_percentages(segment)
-                fields.head_numbers.extend(find_numbers(body))
+                numbers = find_numbers(body)
+                fields.head_numbers.extend(numbers)
+                fields.head_condition = fields.head_condition or bool(numbers and _ENTRY_CONDITION.search(body))
                 current = "head"  # "#LINK LONG" then "1) 14.20 (50%)" lines: its entries
             else:
                 current = None
@@ -318,7 +332,9 @@ def _collect(text: str) -> _Fields:
         head = segment[: labels[0].start()]
         if _sides(head):
             body, _ = split_percentages(head)
-            fields.head_numbers.extend(find_numbers(body))
+            numbers = find_numbers(body)
+            fields.head_numbers.extend(numbers)
+            fields.head_condition = fields.head_condition or bool(numbers and _ENTRY_CONDITION.search(body))
             if kw.MARKET.search(head):
                 fields.market_head.extend(find_numbers(body))
         for index, label in enumerate(labels):
@@ -345,6 +361,7 @@ def _assign(fields: _Fields, label: str, span: str) -> None:
     numbers = [number for number in find_numbers(body) if number > 0]
     if label == "entry":
         fields.entries.extend(numbers)
+        fields.entry_condition = fields.entry_condition or bool(numbers and _ENTRY_CONDITION.search(body))
     elif label == "head":
         fields.head_numbers.extend(numbers)
     elif label == "sl":
@@ -375,6 +392,7 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
     fields = _collect(text)
     positive = [n for n in fields.market_head + fields.entries if n > 0]
     entries = _unique(positive) or _unique([n for n in fields.head_numbers if n > 0])
+    conditional = fields.entry_condition if positive else fields.head_condition
     stops = _unique(fields.stops)
     market = bool(kw.MARKET.search(text))
     has_prices = bool(entries or stops or fields.take_profits)
@@ -414,6 +432,10 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         market_entry = True
     elif market:
         warnings.append("market wording beside several entry prices; the prices are used as limits")
+    if entries and conditional:
+        # "long if it breaks 66000", "вход при пробое 1.20", "65000以上做多": a trigger, which a limit order is not
+        warnings.append("entry on a condition (a break, 'if', above/below): not placed as a limit")
+        doubt = True
     if len(entries) > 10:
         warnings.append("more than 10 entries")
         doubt = True
