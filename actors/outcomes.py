@@ -37,7 +37,7 @@ NoticeFields = dict[str, str | int | float | bool | None]
 
 
 class FillSource(Protocol):
-    def fills(self, symbol: str, order_id: str | None = None) -> list[Fill]: ...
+    def fills(self, symbol: str, order_id: str | None = None, *, start_time_ms: int | None = None) -> list[Fill]: ...
 
     def order_detail(self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None) -> Order: ...
 
@@ -108,9 +108,10 @@ class OutcomeRecorder:
         (what was stored stays; the next pass continues)."""
         new = 0
         failure: BitgetError | None = None
-        for symbol in self.symbols_to_watch():
+        watched = self.symbols_to_watch()
+        for symbol, since in watched.items():
             try:
-                listed = self._client.fills(symbol)
+                listed = self._client.fills(symbol, start_time_ms=int(since * 1000))
             except BitgetError as exc:  # the other symbols and the notices still go ahead
                 failure = exc
                 continue
@@ -130,10 +131,11 @@ class OutcomeRecorder:
             raise failure
         return new
 
-    def symbols_to_watch(self) -> list[str]:
-        """Symbols of traded signals that are open, or closed recently and not yet announced as closed."""
+    def symbols_to_watch(self) -> dict[str, float]:
+        """Symbols of traded signals that are open, or closed recently and not yet announced as closed, each with
+        the time to read its fills from (its oldest such signal, a minute early; never beyond the week)."""
         now = self._clock()
-        symbols: set[str] = set()
+        symbols: dict[str, float] = {}
         for signal in self._journal.signals(since=now - _RECENT_S):
             if signal.decision != "traded" or not signal.symbol:
                 continue
@@ -143,8 +145,9 @@ class OutcomeRecorder:
                 fills = self._journal.fills(signal_id=signal.id)
                 if not fills or rules.open_size(fills) <= 0:
                     continue
-            symbols.add(signal.symbol)
-        return sorted(symbols)
+            since = max(now - _RECENT_S + 60, signal.created_at - 60)
+            symbols[signal.symbol] = min(symbols.get(signal.symbol, since), since)
+        return dict(sorted(symbols.items()))
 
     # --- attribution ---------------------------------------------------------------------------------
     def _attribute(self, fill: Fill, details: dict[str, Order | None]) -> FillRow:

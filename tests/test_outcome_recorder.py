@@ -21,7 +21,7 @@ class SparseExchange:
     def __init__(self) -> None:
         self.fill_list: list[Fill] = []
 
-    def fills(self, symbol: str, order_id: str | None = None) -> list[Fill]:
+    def fills(self, symbol: str, order_id: str | None = None, *, start_time_ms: int | None = None) -> list[Fill]:
         return [f for f in self.fill_list if f.symbol == symbol]
 
     def order_detail(self, symbol: str, *, order_id: str | None = None, client_oid: str | None = None) -> Order:
@@ -142,7 +142,7 @@ def test_a_failing_pass_never_stops_the_tracker(tmp_path: Path) -> None:
     from actors.outcomes import OutcomeTracker
 
     class Broken(SparseExchange):
-        def fills(self, symbol: str, order_id: str | None = None) -> list[Fill]:
+        def fills(self, symbol: str, order_id: str | None = None, *, start_time_ms: int | None = None) -> list[Fill]:
             raise RuntimeError("a bug in a reply")
 
     metrics = Metrics()

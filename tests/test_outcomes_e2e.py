@@ -87,6 +87,8 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
 
             fills = engine.fills("BTCUSDT")
             assert fills
+            reads = engine.requests_to("fills")
+            assert reads and all(int(r.params["startTime"]) <= fills[0].c_time for r in reads), "bounded history"
             signal = journal.signal_for_post(CHANNEL, post_id)
             assert signal is not None
             tp_rows = {r.leg: r.state for r in journal.orders(signal_id=signal.id) if r.leg.startswith("tp")}

@@ -605,9 +605,12 @@ class BitgetClient:
         params: dict[str, Any] = {"productType": self.product_type, "symbol": symbol}
         return [Order.from_api(row, path) for row in self._paged(path, params, "entrustedList")]
 
-    def fills(self, symbol: str, order_id: str | None = None) -> list[Fill]:
+    def fills(self, symbol: str, order_id: str | None = None, *, start_time_ms: int | None = None) -> list[Fill]:
+        """Our fills of ``symbol`` (newest first, every page); ``start_time_ms`` bounds how far back (Bitget keeps
+        the span under a week)."""
         path = "/api/v2/mix/order/fills"
-        params: dict[str, Any] = {"productType": self.product_type, "symbol": symbol, "orderId": order_id}
+        params: dict[str, Any] = {"productType": self.product_type, "symbol": symbol, "orderId": order_id,
+                                  "startTime": start_time_ms}
         return [Fill.from_api(row, path) for row in self._paged(path, params, "fillList")]
 
     def _paged(self, path: str, params: dict[str, Any], list_key: str, *, max_pages: int = 20) -> list[Any]:
