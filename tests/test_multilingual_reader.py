@@ -355,3 +355,9 @@ def test_spot_style_sell_targets_under_a_buy() -> None:
     assert (reading.side, reading.entries, reading.take_profits) == (Side.LONG, (D("0.40"), D("0.38")),
                                                                       (D("0.45"), D("0.50")))
     assert reading.action is Action.TRADE
+
+
+def test_well_known_tickers_in_lower_case_beside_a_direction() -> None:
+    assert only("sol long 142 sl 136 tp 150").symbol == "SOLUSDT"
+    assert only("doge short\nentry 0.152\nsl 0.158\ntp 0.145").symbol == "DOGEUSDT"
+    assert only("near long 5.2 sl 5.0 tp 5.6").action is Action.NOTIFY_ONLY  # "near" is a word: capitals only

@@ -339,10 +339,12 @@ NICKNAMES: dict[str, str] = {
     "bitcoin": "BTC", "ethereum": "ETH", "solana": "SOL", "ripple": "XRP", "dogecoin": "DOGE",
 }
 
-# Full names written in lower case mean their coin; short tickers in lower case only in a coin's place.
+# Tickers read in lower case too, in a coin's place only (opening a line, beside a direction or an update verb).
+# Tickers that are also common words somewhere ("near", "link", "dot", "ton", "op", "ada", "hype", "etc") are
+# coins only when written in capitals or tagged.
 BARE_COINS: frozenset[str] = frozenset(
-    {"btc", "eth", "sol", "xrp", "doge", "bnb", "ada", "avax", "link", "ltc", "dot", "trx", "sui", "ton", "pepe",
-     "arb", "op", "apt", "near", "atom", "uni", "aave", "inj", "hype", "wif", "bch", "etc", "fil", "shib"}
+    {"btc", "eth", "sol", "xrp", "doge", "bnb", "avax", "ltc", "trx", "sui", "pepe", "arb", "aave", "inj", "bch",
+     "shib", "wld", "tia", "sei", "ena", "ondo", "xlm", "hbar", "kas", "fet", "rndr", "ftm", "matic", "pol"}
 )
 
 

@@ -47,6 +47,11 @@ _BESIDE_SIDE = re.compile(
     + "|".join(map(re.escape, _SIDE_WORDS)) + r"))(?!\w)"
 )
 _BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
+# "sol long", "doge short": a well-known ticker in lower case right before a direction word
+_BARE_BESIDE_SIDE = re.compile(
+    r"(?<![A-Za-z0-9#$])(" + "|".join(sorted(BARE_COINS, key=len, reverse=True)) + r")\s+(?i:"
+    + "|".join(map(re.escape, _SIDE_WORDS)) + r")(?!\w)"
+)
 _ALIAS = re.compile(alternation(_ALIASES), re.IGNORECASE)
 
 
@@ -113,7 +118,7 @@ def find_symbols(text: str) -> tuple[list[str], list[str]]:
         return found, warnings
     # Weaker notations: a coin named in passing elsewhere in the text counts too, so that
     # "BTC and ETH LONG" reads as two coins (refused later) rather than silently as ETH.
-    for pattern in (_LABELLED, _TAGGED, _BESIDE_SIDE):
+    for pattern in (_LABELLED, _TAGGED, _BESIDE_SIDE, _BARE_BESIDE_SIDE):
         for match in pattern.finditer(text):
             add(normalize_symbol(match.group(1)))
         if found:
