@@ -27,7 +27,7 @@ from actors.base import ActorDirectory, ProgressWatch, TradingGate
 from actors.busy import BUSY
 from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
-from actors.health import HealthServer
+from actors.health import HealthServer, PortUnavailable
 from actors.listener import CHANNEL_POLLED, Listener
 from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
@@ -65,7 +65,7 @@ from exchange.bitget.ws import DEMO_PUBLIC_URL
 from exchange.redact import RedactingFilter, register_secret
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
-from trading.journal import Journal
+from trading.journal import Journal, JournalOpenError
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
 from trading.risk import RiskLimits
@@ -352,9 +352,27 @@ class Runtime:
 
     # --- start / stop ----------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start everything. Raises ``StartupError`` (a message for the operator, exit 2) when the health port
+        cannot be had or the journal cannot be opened; ``stop`` then stops what had started."""
         config = self.config
-        Path(config.storage.db_path).parent.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(config.storage.db_path)
+        # The health port first: a port already in use is found before any actor or order exists.
+        self.health = HealthServer(
+            self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
+            liveness=self.liveness, readiness=self.readiness, positions=self.positions_view,
+        )
+        try:
+            self.health.bind()
+        except PortUnavailable as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            Path(config.storage.db_path).parent.mkdir(parents=True, exist_ok=True)
+            self.journal = Journal(config.storage.db_path)
+        except JournalOpenError as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(f"the journal's folder {Path(config.storage.db_path).parent} cannot be made "
+                               f"({exc.strerror or type(exc).__name__}); make it writable or set storage.db_path "
+                               "elsewhere") from None
         self.vision = build_vision(config, self.secrets, self.metrics, self.journal, self.load_images)
         if config.dry_run:
             log.info("%s", account_description(config))  # the first line says which account is traded
@@ -402,10 +420,6 @@ class Runtime:
             self.capability_watch = CapabilityWatch(self.plan_orders, self._on_capability_reprobe)
             self.capability_watch.start()
         self.metrics.before_render(self._publish_readiness)
-        self.health = HealthServer(
-            self.metrics, host=config.monitor.health.host, port=config.monitor.health.port,
-            liveness=self.liveness, readiness=self.readiness, positions=self.positions_view,
-        )
         self.health_address = self.health.start()
         log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
 
@@ -746,6 +760,11 @@ class Runtime:
         ]
 
 
+class StartupError(RuntimeError):
+    """The runtime cannot start for a reason the operator can fix (health port taken, journal unusable); the
+    message says what and how. `following run` logs it and exits 2, without a traceback."""
+
+
 def run_forever(config: Config, secrets: Secrets) -> int:
     """`following run`: start, serve until SIGTERM/SIGINT, stop gracefully; exit code 0."""
     logs = config.logging
@@ -753,7 +772,15 @@ def run_forever(config: Config, secrets: Secrets) -> int:
                       backup_count=logs.backup_count)
     runtime = Runtime(config, secrets)
     stop_requested = threading.Event()
-    runtime.start()
+    try:
+        runtime.start()
+    except StartupError as exc:
+        runtime.stop()
+        log.error("cannot start: %s", exc)
+        return 2
+    except BaseException:
+        runtime.stop()  # never leave actors running (and restarting) behind a failed start
+        raise
     assert runtime.supervisor is not None
     handlers = install_signal_handlers(runtime.supervisor, stop_requested.set, gate=runtime.gate)
     try:

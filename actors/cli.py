@@ -22,6 +22,7 @@ from actors.config import (
     load_secrets,
 )
 from exchange.redact import register_secret, scrub
+from trading.journal import JournalOpenError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -358,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except JournalOpenError as exc:  # damaged, read-only, disk full: the message names the file and what to do
+        print(f"cannot start: {scrub(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

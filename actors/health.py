@@ -11,9 +11,13 @@ so they are neither served nor logged (only the exception type is logged).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +41,50 @@ def _failing_names(detail: Mapping[str, Any]) -> list[str] | None:
     return [str(name) for name, passed in checks.items() if not passed]
 
 
+METRICS_MAX_AGE_S = 1.0  # /metrics is rendered at most once a second, however often it is scraped
+MAX_HANDLER_THREADS = 8  # requests beyond this many at once are turned away (503), not given a thread each
+
+
+class PortUnavailable(RuntimeError):
+    """The health server cannot listen where the config says (the port is taken, or not ours to bind)."""
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per request, but never more than ``MAX_HANDLER_THREADS`` at once: a flood of scrapes cannot
+    take the CPU from the trading loop. A peer that hangs up early is no error worth a traceback."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_HANDLER_THREADS)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("health client %s went away: %s", client_address, type(error).__name__)
+            return
+        log.warning("health request failed: %s", type(error).__name__)
+
+
 class HealthServer:
     """Serves /healthz, /readyz and /metrics from a daemon thread."""
 
@@ -57,16 +105,38 @@ class HealthServer:
         self._readiness = readiness
         self._positions = positions  # /positions: what `following status` shows (the bot's exchange view)
         self._server: ThreadingHTTPServer | None = None
+        self._bound: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._metrics_lock = threading.Lock()
+        self._metrics_cache: tuple[float, bytes] | None = None  # (monotonic time rendered, payload)
+
+    def bind(self) -> tuple[str, int]:
+        """Take the port now (serving starts with ``start``): a port already in use is found before anything
+        else starts. Raises ``PortUnavailable`` naming host and port."""
+        with self._lock:
+            if self._bound is None and self._server is None:
+                try:
+                    self._bound = _BoundedServer((self._host, self._port), self._handler_class())
+                except OSError as exc:
+                    why = "it is already in use (another instance running?)" if exc.errno == errno.EADDRINUSE \
+                        else (exc.strerror or type(exc).__name__)
+                    raise PortUnavailable(
+                        f"the health server cannot listen on {self._host}:{self._port}: {why}; stop the other "
+                        f"program or set monitor.health.port to a free port") from None
+            server = self._bound or self._server
+            assert server is not None
+            host, port = server.server_address[:2]
+            return str(host), int(port)
 
     def start(self) -> tuple[str, int]:
-        """Bind and serve; returns the bound (host, port) (useful with port 0)."""
+        """Bind (unless ``bind`` did) and serve; returns the bound (host, port) (useful with port 0)."""
+        self.bind()
         with self._lock:
             if self._server is not None:
                 raise RuntimeError("health server already started")
-            server = ThreadingHTTPServer((self._host, self._port), self._handler_class())
-            server.daemon_threads = True
+            server, self._bound = self._bound, None
+            assert server is not None
             thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="health-http", daemon=True
             )
@@ -89,6 +159,9 @@ class HealthServer:
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
+            bound, self._bound = self._bound, None
+        if bound is not None:
+            bound.server_close()
         if server is None:
             return
         server.shutdown()
@@ -117,6 +190,17 @@ class HealthServer:
             return HTTPStatus.SERVICE_UNAVAILABLE, {"ok": False, "error": CHECK_FAILED_MESSAGE}
         return (HTTPStatus.OK if body["ok"] else HTTPStatus.SERVICE_UNAVAILABLE), body
 
+    def _rendered_metrics(self) -> bytes:
+        """The metrics text, rendered at most once per ``METRICS_MAX_AGE_S``; concurrent scrapes share it."""
+        with self._metrics_lock:
+            now = time.monotonic()
+            cached = self._metrics_cache
+            if cached is not None and now - cached[0] < METRICS_MAX_AGE_S:
+                return cached[1]
+            payload = self._metrics.render()
+            self._metrics_cache = (now, payload)
+            return payload
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         health = self
 
@@ -135,7 +219,7 @@ class HealthServer:
                     self._send_json(*health._probe(health._positions))
                 elif path == "/metrics":
                     try:
-                        payload = health._metrics.render()
+                        payload = health._rendered_metrics()
                     except Exception as exc:
                         log.warning("metrics rendering raised %s", type(exc).__name__)
                         self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "metrics unavailable"})
@@ -154,7 +238,10 @@ class HealthServer:
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the scraper hung up: nothing to tell anyone
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Silent: probes hit this every few seconds."""

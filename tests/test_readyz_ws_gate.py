@@ -80,10 +80,11 @@ def test_rest_fallback_with_local_guard_and_ws_required_is_not_ready(tmp_path: P
         body = wait_until(lambda: (r := readyz(system)).status_code == 503 and r.json(), what="not ready on rest")
         assert body["failing"] == ["price_feed"]
         assert "price feed on REST" in body["detail"]["price_feed"]
-        assert feed_state(system, "rest")
+        # /metrics is rendered at most once a second: it may lag /readyz by that much.
+        wait_until(lambda: feed_state(system, "rest"), what="the REST state in /metrics")
         system.engine.faults.refuse_ws(False)
         wait_until(lambda: readyz(system).status_code == 200, what="ready again once the socket is back")
-        assert feed_state(system, "ws")
+        wait_until(lambda: feed_state(system, "ws"), what="the ws state in /metrics")
 
 
 def test_rest_fallback_without_the_switch_stays_ready(tmp_path: Path) -> None:

@@ -73,6 +73,25 @@ class JournalSchemaError(JournalError):
     """The database was written by a newer (or unknown) version of the code."""
 
 
+class JournalOpenError(JournalError):
+    """The journal cannot be opened (damaged, not writable, disk full, ...): the message names the file, the
+    cause and what to do."""
+
+
+def _open_problem(path: str, error: BaseException) -> str:
+    text = str(error).lower()
+    if isinstance(error, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text
+                                                     or "corrupt" in text):
+        return (f"the journal {path} is damaged ({error}). Move it aside (keep it: it records the orders sent) and "
+                "start again to begin a new one; check the exchange for open positions and orders first")
+    if "full" in text or getattr(error, "errno", None) == 28:
+        return f"the disk holding the journal {path} is full ({error}); free some space and start again"
+    if "readonly" in text or "read-only" in text or "unable to open" in text or isinstance(error, PermissionError):
+        return (f"the journal {path} cannot be opened for writing ({error}): make the file and its folder "
+                "writable by this user, or set storage.db_path to a writable place")
+    return f"the journal {path} cannot be opened ({type(error).__name__}: {error})"
+
+
 class PostStatus(str, Enum):
     NEW = "new"  # first time seen: inserted
     EDITED = "edited"  # seen before with a different text: stored text updated
@@ -375,13 +394,19 @@ class Journal:
         self._clock = clock
         self._lock = threading.RLock()
         # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, so each method is one transaction.
-        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        try:
+            self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalOpenError(_open_problem(self._path, exc)) from None
         try:
             self._conn.execute("PRAGMA busy_timeout = 10000")  # another process (the CLI) may hold the lock
             self._journal_mode = str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._schema_version = self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            self._conn.close()
+            raise JournalOpenError(_open_problem(self._path, exc)) from None
         except BaseException:
             self._conn.close()
             raise
