@@ -361,3 +361,10 @@ def test_well_known_tickers_in_lower_case_beside_a_direction() -> None:
     assert only("sol long 142 sl 136 tp 150").symbol == "SOLUSDT"
     assert only("doge short\nentry 0.152\nsl 0.158\ntp 0.145").symbol == "DOGEUSDT"
     assert only("near long 5.2 sl 5.0 tp 5.6").action is Action.NOTIFY_ONLY  # "near" is a word: capitals only
+
+
+def test_a_results_recap_of_several_coins_is_noise() -> None:
+    for text in ("Weekly results 🔥\nBTC TP1 ✅ +25%\nETH TP3 ✅ +60%\nSOL SL ❌ -10%",
+                 "Итоги недели:\n#BTC тейк 2 взят\n#ETH стоп"):
+        assert kinds(text) == [(Kind.NOISE, None)], parse_text(text)
+    assert kinds("#BTC result: TP1 hit ✅") == [(Kind.UPDATE, UpdateType.TP_HIT)]

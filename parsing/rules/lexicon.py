@@ -306,6 +306,16 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
     },
 }
 
+# Words of a results recap ("Weekly results", "итоги", "战绩"): a post naming several coins with one of these reports,
+# it instructs nothing.
+RECAP_WORDS: tuple[str, ...] = (
+    "results", "result", "recap", "summary", "report", "weekly", "performance", "statistics", "stats",
+    "итог", "итоги", "результаты", "статистика", "отчет", "отчёт", "战绩", "戰績", "结果", "結果", "总结", "總結",
+    "复盘",
+    "sonuçlar", "özet", "rapor", "kết quả", "tổng kết", "thống kê", "resultados", "resumen", "resumo", "نتایج",
+    "گزارش", "النتائج", "ملخص", "تقرير", "hasil", "rekap", "laporan", "결과", "요약",
+)
+
 # Words that negate the verb after them ("don't close yet", "не закрываем", "不要平仓", "đừng đóng").
 NEGATIONS: tuple[str, ...] = (
     "don't", "dont", "do not", "never", "not", "no need to", "without", "wait before", "не", "нельзя", "не надо",

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
-from parsing.rules.lexicon import alternation, words
+from parsing.rules.lexicon import RECAP_WORDS, alternation, words
 from parsing.rules.normalize import AMBIGUOUS_COMMA, comma_is_ambiguous, normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
-from parsing.rules.symbols import find_symbols, find_update_coin
+from parsing.rules.symbols import coins_named, find_symbols, find_update_coin
 from parsing.rules.updates import STOP_WORD, against_context, read_updates
 from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, Side, UpdateType
 
@@ -47,6 +47,7 @@ _BRACKETED = re.compile(r"\([^()\n]{0,40}\)")
 # a stop given as a condition ("SL: 22.80 (4H close below)", "стоп закрепление ниже 1.2"): placed at its price
 _CONDITION = re.compile(r"(?i)\b(?:close|closing|candle|below|above|under)\b|закреп|ниже|выше|закрыти|收盘|跌破|突破|"
                         r"kapanış|đóng nến|cierre|fechamento")
+_RECAP = re.compile(alternation(RECAP_WORDS), re.I)
 _SELL_LABEL = re.compile(r"(?i)(?<![A-Za-z])sell(?:ing)?\s*(?:targets?|zone|levels?)?\s*[:：]")
 _ENTRY_CONDITION = re.compile(
     r"(?i)\b(?:if|when|once|after|break|breaks|breaking|breakout|above|below|upon|retest|confirmation)\b"
@@ -166,6 +167,8 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
     cues = read_updates(cleaned, symbol=symbol, signal_ref=signal_ref, context=context)
     if advert and not cues.strong:
         return [replace(_NOISE_RESULT, warnings=("an advertisement or admin post",))]
+    if cues.readings and context is None and _RECAP.search(cleaned) and len(coins_named(cleaned)) > 1:
+        return [replace(_NOISE_RESULT, warnings=("a results recap of several coins",))]
     labelled_entry = context is None and sides and _has_entry_label(cleaned) and not _adds(cues.readings)
     if (cues.strong and not labelled_entry) or (
         cues.readings and (context is not None or not any(map(_entry_shaped, entries)))

@@ -175,3 +175,15 @@ def find_update_coin(text: str, verbs: re.Pattern[str] | None = None) -> str | N
             if coin and coin not in found:
                 found.append(coin)
     return found[0] if len(found) == 1 else None
+
+
+def coins_named(text: str) -> list[str]:
+    """Every coin a post names in any notation, or opening one of its lines (for recaps of several coins)."""
+    symbols, _ = find_symbols(text)
+    found = list(symbols)
+    for line in text.split("\n"):
+        match = _LEAD_TOKEN.match(line)
+        coin = _bare_coin(match.group("coin")) if match else None
+        if coin and coin not in found:
+            found.append(coin)
+    return found
