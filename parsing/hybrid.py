@@ -66,12 +66,24 @@ class Extractor(Protocol):
                 more_images: Sequence[bytes] = ()) -> VlmAnswer: ...
 
 
-# Update wording the rules know (names looked up so the reader's own module can grow or rename them).
-_UPDATE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    pattern for name in ("TP_HIT_STRONG", "TP_HIT_CN", "ALL_TARGETS", "STOP_HIT", "CLOSED_STRONG", "ENTRY_FILLED",
-                         "CANCEL", "SET_STOP", "PARTIAL_CLOSE", "MOVE_TO_BE")
-    if isinstance(pattern := getattr(kw, name, None), re.Pattern)
-)
+# Update wording the rules know, in every language of their lexicon (names looked up so the reader's own modules
+# can grow or rename them without breaking this).
+def _update_patterns() -> tuple[re.Pattern[str], ...]:
+    found = [pattern for name in ("TP_HIT_STRONG", "TP_HIT_CN", "ALL_TARGETS", "STOP_HIT", "CLOSED_STRONG",
+                                  "ENTRY_FILLED", "CANCEL", "SET_STOP", "PARTIAL_CLOSE", "MOVE_TO_BE")
+             if isinstance(pattern := getattr(kw, name, None), re.Pattern)]
+    try:
+        from parsing.rules import lexicon
+
+        found += [lexicon.pattern(category) for category in ("tp_hit", "stop_hit", "close", "close_half", "all_done",
+                                                             "cancel", "breakeven", "add", "filled")
+                  if category in lexicon.CATEGORIES]
+    except Exception:  # an older or reshaped lexicon: the keyword patterns above still serve
+        log.debug("no lexicon update words", exc_info=True)
+    return tuple(found)
+
+
+_UPDATE_PATTERNS = _update_patterns()
 
 
 def looks_like_signal(text: str) -> bool:
