@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 _BACKGROUND_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?(.*?)['\"]?\s*\)", re.IGNORECASE)
 _SOURCE_NEWLINE = re.compile(r"[ \t\r\f\v]*\n[ \t\r\f\v\n]*")
 _TRAILING_SPACES = re.compile(r"[ \t\u00a0]+\n")
-_LAST_PATH_NUMBER = re.compile(r"/(\d+)(?:[/?#].*)?$")
+_LAST_PATH_NUMBER = re.compile(r"/([0-9]{1,18})(?:[/?#].*)?$")
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,15 @@ def _load(html: str) -> etree._Element | None:
         return None
 
 
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is true, int("²") raises), of a sane length
+
+
 def _int_or_none(value: str | None) -> int | None:
+    """A message id or cursor from an attribute or URL: ASCII digits, else None (never an exception)."""
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if _ID.fullmatch(value) else None
 
 
 def _background_url(style: str | None) -> str | None:

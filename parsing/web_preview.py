@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlparse
 
 import requests
+from lxml import etree
 
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited
 from parsing.tme import page_info, parse_page
@@ -130,14 +131,21 @@ class WebPreviewClient:
             raise PreviewRedirected(response.url)
 
         html = self.last_html = response.text
-        info = page_info(html)
-        if info.soft_empty:
-            if newest and info.channel_info:
-                return []  # the channel's own page, with its header, and no post yet: an empty channel
-            raise PreviewUnavailable("the page says 'No posts found' (soft rate limit?)")
-        if not info.has_history:
-            raise PreviewBadPage("no message history section on the page")
-        return parse_page(html, channel=self.channel)
+        try:
+            info = page_info(html)
+            if info.soft_empty:
+                if newest and info.channel_info:
+                    return []  # the channel's own page, with its header, and no post yet: an empty channel
+                raise PreviewUnavailable("the page says 'No posts found' (soft rate limit?)")
+            if not info.has_history:
+                raise PreviewBadPage("no message history section on the page")
+            return parse_page(html, channel=self.channel)
+        except PreviewError:
+            raise
+        except (ValueError, TypeError, AttributeError, LookupError, RecursionError, etree.LxmlError) as exc:
+            # The page parser reads what it can; anything it still trips over is a page we cannot read, said
+            # with this client's typed error (never a bare exception out of a poll).
+            raise PreviewBadPage(f"unreadable page from {self._page_url}: {type(exc).__name__}") from exc
 
 
 @dataclass(frozen=True)
