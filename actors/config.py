@@ -6,6 +6,7 @@ of the file: the file names the environment variables that hold them, and :func:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +16,15 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from parsing.media import TELEGRAM_MEDIA_HOSTS
 
@@ -31,8 +40,25 @@ PATH_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Every number in the config is finite (allow_inf_nan=False: ".inf" and ".nan" are errors naming the key) and
+# bounded: a duration (a key ending in "seconds") at most about three years, anything else (money, counts, sizes)
+# at most 1e12. An absurd value would overflow a timer or a sum rather than mean anything.
+MAX_SECONDS = 1e8
+MAX_NUMBER = 1e12
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name = info.field_name or ""
+            limit = MAX_SECONDS if name.endswith("seconds") else MAX_NUMBER
+            if not math.isfinite(value) or abs(value) > limit:
+                raise ValueError(f"must be a finite number of at most {limit:g}")
+        return value
 
 
 class ListenerConfig(Section):
@@ -445,8 +471,11 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
         message = f"expected {error['ctx']['expected']}"
     value = error.get("input")
     if not isinstance(value, (dict, list)) and value is not None:
-        message = f"{message} (got {value!r})"
+        message = f"{message} (got {value!r:.80})"
     return path, message
+
+
+_MAX_PROBLEMS = 30
 
 
 def parse_config(data: Any) -> Config:
@@ -457,23 +486,41 @@ def parse_config(data: Any) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+        problems = [_describe(e) for e in exc.errors()]
+        if len(problems) > _MAX_PROBLEMS:
+            more = len(problems) - _MAX_PROBLEMS
+            problems = [*problems[:_MAX_PROBLEMS], ("...", f"and {more} more problems")]
+        raise ConfigError(problems) from None
+
+
+MAX_CONFIG_BYTES = 1_000_000
 
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([("(file)", f"{path} is larger than {MAX_CONFIG_BYTES} bytes: not a config file")])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([("(file)", f"cannot read {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("(file)", f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+                                      "save it as UTF-8")]) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ConfigError([("(file)", yaml_error_text(exc))]) from None
+    except RecursionError:
+        raise ConfigError([("(file)", "nested too deeply to be a config (a config is a few levels of sections)")]) \
+            from None
     try:
         config = parse_config(data)
     except ConfigError as error:
         raise ConfigError(with_lines(error.problems, text)) from None
+    except RecursionError:
+        raise ConfigError([("(file)", "nested too deeply to be a config (a config is a few levels of sections)")]) \
+            from None
     return resolve_paths(config, path.absolute().parent)
 
 
