@@ -14,9 +14,7 @@ from parsing.signals import ParsedMessage
 from trading.modes import Mode
 
 if TYPE_CHECKING:
-    from trading.bundle import OrderBundle
-    from trading.intents import ExitIntent
-    from trading.risk import SizedEntry
+    from trading.intents import EntryIntent, ExitIntent
 
 
 # --- supervision and modes -------------------------------------------------------------------------
@@ -78,9 +76,13 @@ class SignalParsed:
 # --- risk and execution ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlaceBundle:
-    signal_id: int
-    bundle: OrderBundle
-    sized: SizedEntry
+    """An approved entry, journaled as its intent with the approval: the OrderManager sends exactly this."""
+
+    intent: EntryIntent
+
+    @property
+    def signal_id(self) -> int:
+        return self.intent.signal_id
 
 
 @dataclass(frozen=True)

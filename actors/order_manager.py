@@ -62,7 +62,7 @@ from trading.guard import (
     stop_rounding,
     uncovered_size,
 )
-from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent
+from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent, entry_payload
 from trading.journal import IntentState, Journal, OrderRow, OrderState
 from trading.modes import Mode
 
@@ -234,7 +234,7 @@ class OrderManager(SupervisedActor):
             self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: INTERRUPTED ({detail})")
 
     def _place_bundle(self, message: PlaceBundle) -> None:
-        bundle, sized = message.bundle, message.sized
+        intent = message.intent
         current = self._journal.signal(message.signal_id)
         if current is not None and current.decision != "approved":
             # Decided meanwhile (refused as interrupted when this actor started): never sent twice or late.
@@ -245,15 +245,15 @@ class OrderManager(SupervisedActor):
                                                "MODE_NOT_NORMAL: checked before send"):
                 self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
             return
-        symbol = sized.symbol
+        symbol = intent.symbol
         try:
-            self._client.set_margin_mode(symbol, sized.margin_mode)
+            self._client.set_margin_mode(symbol, intent.margin_mode)
         except BitgetError as exc:
-            if not self._margin_mode_already(message.signal_id, symbol, sized.margin_mode, exc):
+            if not self._margin_mode_already(message.signal_id, symbol, intent.margin_mode, exc):
                 return
         try:
-            hold = sized.side.value if self._pos_mode == "hedge_mode" and sized.margin_mode == "isolated" else None
-            self._client.set_leverage(symbol, sized.leverage, hold_side=hold)
+            hold = intent.side if self._pos_mode == "hedge_mode" and intent.margin_mode == "isolated" else None
+            self._client.set_leverage(symbol, intent.leverage, hold_side=hold)
         except BitgetError as exc:
             tries = self._leverage_tries.get(message.signal_id, 0) + 1
             if isinstance(exc, RateLimited) and tries <= _LEVERAGE_RETRIES:
@@ -265,18 +265,18 @@ class OrderManager(SupervisedActor):
             if not self._journal.transition_signal(message.signal_id, ["approved"], "refused",
                                                    f"leverage not set: {exc.code}"):
                 return
-            self._refused_before_send(message.signal_id, "leverage_not_set", f"leverage {sized.leverage}: {exc.code}")
-            self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {sized.leverage} not accepted ({exc.code})")
+            self._refused_before_send(message.signal_id, "leverage_not_set", f"leverage {intent.leverage}: {exc.code}")
+            self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {intent.leverage} not accepted ({exc.code})")
             return
         self._leverage_tries.pop(message.signal_id, None)
-        payload = self._entry_payload(message)
+        payload = entry_payload(intent, attached_stop=self._attach_stop and not self._local_guard)
         # Open before the first send: a fill reported in the reply is protected at once, as this signal's. Only
         # from "approved": a signal another instance refused (reported "not traded") is never traded.
         self._fence.check()
         if not self._journal.transition_signal(message.signal_id, ["approved"], "traded", "sending the entries"):
             log.info("signal %s was decided meanwhile; its bundle is not sent", message.signal_id)
             return
-        for number, leg in enumerate(bundle.entries):
+        for number, leg in enumerate(intent.legs):
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
             self._submit(leg, message.signal_id, payload=payload)
@@ -284,7 +284,7 @@ class OrderManager(SupervisedActor):
                 self._observe_entry_latency(message.signal_id, leg.client_oid)
         legs = self._journal.orders(signal_id=message.signal_id)
         if any(row.state is not OrderState.REJECTED for row in legs):
-            self._journal.set_signal_decision(message.signal_id, "traded", f"size {sized.size} lev {sized.leverage}")
+            self._journal.set_signal_decision(message.signal_id, "traded", f"size {intent.size} lev {intent.leverage}")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
 
@@ -316,24 +316,6 @@ class OrderManager(SupervisedActor):
         self._refused_before_send(signal_id, "margin_mode_not_set", f"{wanted}: {detail}")
         self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: {wanted} margin not set ({detail}); entry not sent")
         return False
-
-    def _entry_payload(self, message: PlaceBundle) -> dict[str, Any]:
-        """What reconciliation needs to protect the position later: stop, targets, their shares and ids."""
-        sized = message.sized
-        signal = self._journal.signal(message.signal_id)
-        tp_oids: list[str] = []
-        if signal is not None:
-            prefix = signal_oid_prefix(signal.channel, signal.message_id, signal_index=signal.index)
-            tp_oids = [f"{prefix}tp{n}" for n in range(1, len(sized.take_profits) + 1)]
-        return {
-            "take_profits": [str(p) for p in sized.take_profits],
-            "tp_percentages": [str(p) for p in sized.tp_percentages],
-            "tp_oids": tp_oids,
-            "stop_loss": str(sized.stop_loss),
-            "position_side": sized.side.value,
-            "attached_stop": self._attach_stop and not self._local_guard,
-            "risk_usdt": str(sized.risk_usdt),  # what the outcome's R multiple is measured against
-        }
 
     def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
         """Journal the intent, then send; never send a client id that was journaled before."""
@@ -428,7 +410,7 @@ class OrderManager(SupervisedActor):
         exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
         signal_rows = self._open_signal_rows()
-        intents = rec.intents_from_journal(signal_rows)
+        intents = rec.intents_from_journal(signal_rows, self._journal.entry_intents(signal_rows))
         contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
         return rec.reconcile(
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
@@ -498,7 +480,8 @@ class OrderManager(SupervisedActor):
         return {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
 
     def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
-        return rec.intents_from_journal(self._open_signal_rows())
+        rows = self._open_signal_rows()
+        return rec.intents_from_journal(rows, self._journal.entry_intents(rows))
 
     def _adopted_keys(self, positions: tuple[Position, ...]) -> frozenset[str]:
         """Positions already reported as external, by this reconciliation or by the guard (whose events
@@ -736,11 +719,12 @@ class OrderManager(SupervisedActor):
         for _ in range(_EXIT_STEPS):
             position = self._read_position(intent.symbol, intent.hold_side)
             target = self._journal.signal(intent.target_signal_id)
+            entries = [r for r in self._journal.orders(signal_id=intent.target_signal_id) if r.leg.startswith("entry")]
             step = ex.next_step(
                 intent, target_decision=target.decision if target is not None else None,
-                working_entries=[r for r in self._journal.orders(states=_OPEN_STATES, signal_id=intent.target_signal_id)
-                                 if r.leg.startswith("entry")],
-                closes=self._exit_closes(intent), position=position, stop_moves_enabled=self._move_sl_on_tp1,
+                working_entries=[r for r in entries if r.state in _OPEN_STATES], closes=self._exit_closes(intent),
+                position=position, entry_filled=sum((r.filled_size or Decimal(0) for r in entries), Decimal(0)),
+                stop_moves_enabled=self._move_sl_on_tp1,
             )
             if isinstance(step, ex.Wait):
                 log.info("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, step.reason)

@@ -17,7 +17,7 @@ from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
 from trading.bundle import plan_bundle
 from trading.exits import UNDECIDED, exit_kind
-from trading.intents import ExitIntent
+from trading.intents import ExitIntent, entry_intent
 from trading.journal import Journal, OrderState, SignalRow
 from trading.kill_switch import stricter
 from trading.linking import OpenSignal, UpdateLink, UpdateToLink
@@ -215,7 +215,9 @@ class RiskGate(SupervisedActor):
             zone_split=self._zone_split,
             contract=market.contract,
         )
-        if not self._journal.transition_signal(signal.signal_id, ["parsed"], "approved", decision.detail):
+        intent = entry_intent(signal.signal_id, bundle, decision.plan, channel=signal.channel,
+                              message_id=signal.message_id, signal_index=signal.index)
+        if not self._journal.approve_entry(intent, decision.detail):
             # Decided meanwhile by another instance (refused as interrupted): never approved after that.
             log.info("signal %s was decided meanwhile; not approved", signal.signal_id)
             return
@@ -232,7 +234,7 @@ class RiskGate(SupervisedActor):
             decision.plan.stop_loss, decision.plan.risk_usdt,
         )
         self._price_feed.tell(WatchSymbol(decision.plan.symbol))
-        self._order_manager.tell(PlaceBundle(signal.signal_id, bundle, decision.plan))
+        self._order_manager.tell(PlaceBundle(intent))
 
     def _too_old(self, signal: SignalParsed, live: Decimal) -> bool:
         """An entry older than max_signal_age_seconds that would fill at once is notify_only, with its age."""

@@ -127,7 +127,7 @@ def drive(om: OrderSide, monitor: StopGapMonitor, trades: int, rng: random.Rando
         side = rng.choice([Side.LONG, Side.SHORT])
         key = (SYMBOL, side.value)
         bundle = om.entry(side, size="0.050", market=rng.random() < 0.5)
-        oid = bundle.bundle.entries[0].client_oid
+        oid = bundle.intent.legs[0].client_oid
         om.send(bundle)
         if not _wait(lambda o=oid: any(x.client_oid == o for x in engine.orders(SYMBOL)), 5):
             stuck += 1

@@ -29,6 +29,7 @@ from exchange.sim.engine import SimExchange
 from exchange.sim.testing import RunningSim, running_sim
 from parsing.signals import Side
 from trading.bundle import plan_bundle
+from trading.intents import entry_intent
 from trading.journal import Journal, OrderRow
 from trading.risk import SizedEntry
 
@@ -95,11 +96,13 @@ class OrderSide:
             margin_mode="isolated", sizing_price=entry, notional=D(size) * entry, margin=D(size) * entry / 5,
             risk_usdt=D(1),
         )
-        signal_id = self.journal.record_signal(CHANNEL, message_id, {"stop_loss": str(stop)}, "approved", "",
+        signal_id = self.journal.record_signal(CHANNEL, message_id, {"stop_loss": str(stop)}, "parsed", "",
                                                symbol=symbol)
         bundle = plan_bundle(sized, channel=CHANNEL, message_id=message_id, pos_mode=self.pos_mode,
                              zone_split=zone_split, contract=contract)
-        return PlaceBundle(signal_id, bundle, sized)
+        intent = entry_intent(signal_id, bundle, sized, channel=CHANNEL, message_id=message_id)
+        assert self.journal.approve_entry(intent, "approved (test)")  # as the RiskGate approves it
+        return PlaceBundle(intent)
 
     def send(self, bundle: PlaceBundle) -> None:
         assert self.ref is not None
@@ -107,7 +110,7 @@ class OrderSide:
 
     # --- what the journal and the simulator say ----------------------------------------------------------
     def entry_row(self, bundle: PlaceBundle) -> OrderRow:
-        row = self.journal.order(bundle.bundle.entries[0].client_oid)
+        row = self.journal.order(bundle.intent.legs[0].client_oid)
         assert row is not None
         return row
 

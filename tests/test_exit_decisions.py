@@ -180,3 +180,72 @@ def test_codec_stores_decimals_as_their_exact_strings() -> None:
 def test_codec_refuses_what_it_did_not_write(text: str) -> None:
     with pytest.raises(IntentCodecError):
         decode(text)
+
+
+# --- the exit's next step (pure) -------------------------------------------------------------------------------
+def _row(oid: str, state: str, *, filled: str | None = None, error: str | None = None, size: str = "0.02") -> Any:
+    from trading.journal import OrderRow, OrderState
+
+    return OrderRow(client_oid=oid, signal_id=1, symbol="BTCUSDT", leg="close", side="sell", trade_side=None,
+                    order_type="market", size=D(size), price=None, reduce_only=True, payload={},
+                    state=OrderState(state), exchange_order_id=None, filled_size=D(filled) if filled else None,
+                    avg_price=None, error=error, created_at=0.0, updated_at=0.0)
+
+
+def _live(total: str = "0.02") -> Any:
+    from exchange.bitget.models import Position
+
+    return Position(symbol="BTCUSDT", hold_side="long", total=D(total), available=D(total), locked=D(0),
+                    average_open_price=D("60000"), mark_price=D("60000"), liquidation_price=None, leverage=D(5),
+                    margin_mode="isolated", unrealized_pnl=D(0), pos_mode="one_way_mode")
+
+
+def _intent(kind: str, **fields: Any) -> ExitIntent:
+    return ExitIntent(2, 1, "c", 9, 0, "BTCUSDT", "long", kind, **fields)  # type: ignore[arg-type]
+
+
+def test_next_step_of_a_close() -> None:
+    from trading import exits as ex
+    from trading.reconcile import NEVER_SENT
+
+    close_all = _intent("close_all")
+    step = ex.next_step(close_all, target_decision="approved", working_entries=[], closes=[], position=None)
+    assert isinstance(step, ex.Wait)
+    entry = _row("e", "ACCEPTED")
+    assert ex.next_step(close_all, target_decision="traded", working_entries=[entry], closes=[],
+                        position=_live()) == ex.CancelEntries((entry,))
+    assert ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[],
+                        position=_live()) == ex.SendClose(close_all.client_oid("xc"), None)
+    sent = _row(close_all.client_oid("xc"), "SUBMITTED")
+    assert ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[sent],
+                        position=_live()) == ex.LookUp(sent)
+    filled = _row(close_all.client_oid("xc"), "FILLED", filled="0.02")
+    assert ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[filled],
+                        position=None) == ex.Finish(True, "closed 0.02")
+    for transient in ("transient:429", NEVER_SENT):
+        refused = _row(close_all.client_oid("xc"), "REJECTED", error=transient)
+        assert ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[refused],
+                            position=_live()) == ex.SendClose(close_all.client_oid("xc", 2), None)
+    refused = _row(close_all.client_oid("xc"), "REJECTED", error="22002")
+    step = ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[refused], position=_live())
+    assert isinstance(step, ex.Finish) and not step.ok and "22002" in step.detail
+    gone = ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[], position=None,
+                        entry_filled=D("0.02"))
+    assert isinstance(gone, ex.Finish) and not gone.ok and "already closed" in gone.detail
+    never = ex.next_step(close_all, target_decision="traded", working_entries=[], closes=[], position=None,
+                         entry_filled=D(0))
+    assert isinstance(never, ex.Finish) and never.ok
+    refused_signal = ex.next_step(close_all, target_decision="refused", working_entries=[], closes=[], position=None)
+    assert isinstance(refused_signal, ex.Finish) and not refused_signal.ok
+
+
+def test_next_step_of_a_partial_close_keeps_its_first_size() -> None:
+    from trading import exits as ex
+
+    half = _intent("close_partial", percent=D("50"))
+    refused = _row(half.client_oid("xc"), "REJECTED", error="transient:429", size="0.01")
+    assert ex.next_step(half, target_decision="traded", working_entries=[_row("e", "ACCEPTED")], closes=[refused],
+                        position=_live("0.03")) == ex.SendClose(half.client_oid("xc", 2), D("0.01"))
+    done = _row(half.client_oid("xc", 2), "FILLED", filled="0.01", size="0.01")
+    assert ex.next_step(half, target_decision="traded", working_entries=[], closes=[refused, done],
+                        position=_live("0.02")) == ex.Finish(True, "closed 0.01")

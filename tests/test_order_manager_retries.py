@@ -30,7 +30,7 @@ def test_a_signal_whose_leverage_call_was_rate_limited_is_traded_a_moment_later(
         om.engine.faults.fail_next("set-leverage", http_status=429, times=2)
         bundle = om.entry(Side.SHORT, size="0.020", market=True)
         om.send(bundle)
-        wait_until(lambda: om.position_size("short") == bundle.sized.size, what="the entry despite the 429s")
+        wait_until(lambda: om.position_size("short") == bundle.intent.size, what="the entry despite the 429s")
         assert [r.status for r in om.engine.requests_to("set-leverage")].count(429) == 2
         assert len(om.entry_orders()) == 1
         signal = om.journal.signal(bundle.signal_id)

@@ -38,7 +38,7 @@ def _settled(om: OrderSide, client_oid: str, hold: str) -> bool:
 def test_journal_states_and_take_profits_follow_partial_fills(tmp_path: Path, pos_mode: str, side: Side) -> None:
     with order_side(tmp_path, pos_mode=pos_mode, partial_fill_ratio="0.4") as om:
         bundle = om.entry(side, size="0.050")
-        oid, hold = bundle.bundle.entries[0].client_oid, side.value
+        oid, hold = bundle.intent.legs[0].client_oid, side.value
         om.send(bundle)
         filled_steps: list[Decimal] = []
         for _ in range(3):
@@ -72,7 +72,7 @@ def test_take_profits_use_the_signals_percentages(tmp_path: Path, pos_mode: str)
         om.send(bundle)
         wait_until(lambda: len(om.take_profits("short")) == 3, what="three take-profits")
         assert [p.size for p in om.take_profits("short")] == [D("0.020"), D("0.012"), D("0.008")]
-        assert [p.trigger_price for p in om.take_profits("short")] == list(bundle.sized.take_profits)
+        assert [p.trigger_price for p in om.take_profits("short")] == [t.price for t in bundle.intent.targets]
 
 
 def test_a_position_too_small_for_every_target_merges_the_rest_into_the_last_step(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_a_position_too_small_for_every_target_merges_the_rest_into_the_last_ste
         wait_until(lambda: len(om.take_profits("long")) == 2 and om.entry_row(bundle).state is OrderState.FILLED,
                    what="the ladder on a small position")
         assert [p.size for p in om.take_profits("long")] == [D("0.001"), D("0.001")]
-        assert [p.trigger_price for p in om.take_profits("long")] == list(bundle.sized.take_profits[:2])
+        assert [p.trigger_price for p in om.take_profits("long")] == [t.price for t in bundle.intent.targets[:2]]
 
 
 @SIDES
@@ -95,7 +95,7 @@ def test_an_entry_canceled_after_a_partial_fill_keeps_its_fill_protected_then_th
         om.send(bundle)
         wait_until(lambda: om.position_size(hold) > 0 and _tp_sum(om, hold) == om.position_size(hold),
                    what="a protected partial fill")
-        om.engine.cancel_order("BTCUSDT", client_oid=bundle.bundle.entries[0].client_oid)
+        om.engine.cancel_order("BTCUSDT", client_oid=bundle.intent.legs[0].client_oid)
         wait_until(lambda: om.entry_row(bundle).state is OrderState.CANCELED, what="the cancel journaled")
         row = om.entry_row(bundle)
         assert row.filled_size == om.position_size(hold) == om.stop_cover(hold)
@@ -112,6 +112,6 @@ def test_a_signal_whose_entry_was_canceled_unfilled_is_closed(tmp_path: Path) ->
         bundle = om.entry(Side.LONG, size="0.020", zone_pct=("2", "2.5"))  # rests below the market
         om.send(bundle)
         wait_until(lambda: om.entry_orders(), what="the resting entry")
-        om.engine.cancel_order("BTCUSDT", client_oid=bundle.bundle.entries[0].client_oid)
+        om.engine.cancel_order("BTCUSDT", client_oid=bundle.intent.legs[0].client_oid)
         wait_until(lambda: not om.journal.open_signals("BTCUSDT"), what="the signal closed")
         assert om.entry_row(bundle).state is OrderState.CANCELED

@@ -40,7 +40,7 @@ def test_partially_filled_entry_has_a_stop_for_exactly_the_filled_size(
         first = wait_until(lambda: _covered_exactly(om, hold), what="a stop covering the first fill")
         (order,) = om.entry_orders()
         assert order.state == "partially_filled" and first == order.filled < D("0.050")
-        stop_price = bundle.sized.stop_loss
+        stop_price = bundle.intent.stop_price
         assert {p.trigger_price for p in om.stops(hold)} == {stop_price}
 
         om.engine.set_price("BTCUSDT", om.engine.price("BTCUSDT"))  # the next fill
@@ -97,7 +97,7 @@ def test_an_uncovered_fill_whose_stop_the_market_passed_is_closed(tmp_path: Path
         wait_until(lambda: len(om.engine.requests_to("orders-pending")) >= passes + 3, what="three more passes")
         assert refusals() == 5  # the order side gave up (the guard's repair and protective close take over)
         assert om.position_size(hold) == D("0.030") and om.stop_cover(hold) == 0
-        stop = bundle.sized.stop_loss
+        stop = bundle.intent.stop_price
         om.engine.set_price("BTCUSDT", stop * (D("0.995") if side is Side.LONG else D("1.005")))
         wait_until(lambda: om.position_size(hold) == 0, what="the uncovered position closed")
         wait_until(lambda: om.journal.events("RECONCILE_UNCOVERED_CLOSED"), what="the close journaled")

@@ -49,7 +49,7 @@ def test_timeout_after_accept_is_resolved_by_lookup_and_the_order_is_created_onc
         bundle = om.entry(side, size="0.020")
         om.send(bundle)
         wait_until(lambda: om.entry_row(bundle).state is OrderState.FILLED if om.journal.order(
-            bundle.bundle.entries[0].client_oid) else False, what="the lookup to find the filled entry")
+            bundle.intent.legs[0].client_oid) else False, what="the lookup to find the filled entry")
         assert len(om.engine.requests_to("place-order")) == 1
         assert len(om.entry_orders()) == 1
         assert om.entry_row(bundle).filled_size == om.entry_orders()[0].filled == om.position_size(side.value)
@@ -66,7 +66,7 @@ def test_order_manager_restart_between_send_and_ack_never_sends_a_second_entry(
         om.engine.faults.timeout_after_accept("place-order", delay_s=None)
         bundle = om.entry(side, size="0.020")
         om.send(bundle)
-        wait_until(lambda: om.journal.order(bundle.bundle.entries[0].client_oid) is not None
+        wait_until(lambda: om.journal.order(bundle.intent.legs[0].client_oid) is not None
                    and om.entry_row(bundle).state is OrderState.SUBMITTED and om.entry_orders(),
                    what="an entry on the exchange whose outcome the journal does not know")
 
@@ -78,7 +78,7 @@ def test_order_manager_restart_between_send_and_ack_never_sends_a_second_entry(
             side.value), what="the position protected")
         assert len(om.engine.requests_to("place-order")) == 1
         assert len(om.entry_orders()) == 1
-        assert om.position_size(side.value) == bundle.sized.size
+        assert om.position_size(side.value) == bundle.intent.size
 
 
 def test_an_entry_that_never_reached_the_exchange_is_rejected_after_the_deadline_and_never_resent(
@@ -88,7 +88,7 @@ def test_an_entry_that_never_reached_the_exchange_is_rejected_after_the_deadline
         om.engine.faults.fail_next("place-order", http_status=503)  # nothing applied; outcome unknown
         bundle = om.entry(Side.LONG, size="0.020")
         om.send(bundle)
-        wait_until(lambda: om.journal.order(bundle.bundle.entries[0].client_oid) is not None
+        wait_until(lambda: om.journal.order(bundle.intent.legs[0].client_oid) is not None
                    and om.entry_row(bundle).state is OrderState.REJECTED, what="the unknown entry decided")
         assert len(om.engine.requests_to("place-order")) == 1
         assert om.entry_orders() == []

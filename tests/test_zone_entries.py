@@ -24,7 +24,7 @@ def test_zone_legs_fill_one_by_one_each_covered_by_its_stop(tmp_path: Path, pos_
         om.send(bundle)
         legs = wait_until(lambda: len(om.entry_orders()) == 3 and om.entry_orders(), what="three resting legs")
         assert sum(o.size for o in legs) == D("0.060")
-        assert {o.preset_stop_loss for o in legs} == {bundle.sized.stop_loss}
+        assert {o.preset_stop_loss for o in legs} == {bundle.intent.stop_price}
         assert om.position_size(hold) == 0 and all(o.state == "live" for o in legs)
 
         by_price = sorted(legs, key=lambda o: o.price, reverse=side is Side.LONG)  # the nearest fills first

@@ -103,10 +103,12 @@ def next_step(
     working_entries: Sequence[OrderRow],
     closes: Sequence[OrderRow],
     position: Position | None,
+    entry_filled: Decimal | None = None,
     stop_moves_enabled: bool = True,
 ) -> ExitStep:
     """``closes``: this exit's close rows by attempt (``intent.client_oid(CLOSE_LEG, n)``), oldest first;
-    ``position``: the target's position as the exchange shows it now (None: flat)."""
+    ``position``: the target's position as the exchange shows it now (None: flat); ``entry_filled``: what the
+    target's entries filled in all (None: unknown)."""
     if target_decision in UNDECIDED:
         return Wait(f"signal {intent.target_signal_id} is not placed yet")
     if target_decision != "traded":
@@ -119,6 +121,8 @@ def next_step(
         if intent.kind == "break_even_on_tp1" and not stop_moves_enabled:
             return Finish(True, "first target hit; moving the stop to break-even is off")
         if position is None:
+            if entry_filled == 0:
+                return Finish(False, "no entry has filled yet: the stop was not moved")
             return Finish(False, "no open position: the stop was not moved")
         return MoveStop()
     if intent.kind == "close_all" and working_entries:
@@ -132,6 +136,10 @@ def next_step(
     if position is None:
         if filled > 0:
             return Finish(True, f"closed {filled}")
+        if entry_filled == 0:
+            if intent.kind == "close_all":
+                return Finish(True, "no entry had filled: the entries were cancelled, nothing to close")
+            return Finish(False, "no entry has filled yet: nothing to close")
         return Finish(False, "no open position: it was already closed")
     if last is not None and last.state is OrderState.REJECTED and not _transient(last):
         return Finish(False, f"close refused by the exchange: {last.error or 'no reason given'}")

@@ -19,7 +19,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from trading.bundle import signal_oid_prefix
+from trading.bundle import LegPlan, OrderBundle, StopPlan, client_oid, signal_oid_prefix
+from trading.risk import SizedEntry
 
 CODEC_VERSION = 1
 
@@ -73,8 +74,83 @@ class ExitIntent:
         return self.kind in ("close_all", "close_partial")
 
 
+@dataclass(frozen=True)
+class TargetPlan:
+    """One take-profit of an entry: its price, its share of the position (None: equal shares) and the client id
+    its plan is placed under."""
+
+    price: Decimal
+    share: Decimal | None
+    client_oid: str
+
+
+@dataclass(frozen=True)
+class EntryIntent:
+    """An approved entry exactly as planned: the legs to send (their client ids, sizes, prices and attached
+    stop), the stop, the targets with their shares and client ids, and what sizing decided. The RiskGate
+    journals it with the approval; the OrderManager sends it; reconciliation protects the position from it."""
+
+    signal_id: int
+    symbol: str
+    side: HoldSide
+    margin_mode: str
+    leverage: int
+    size: Decimal
+    risk_usdt: Decimal
+    legs: tuple[LegPlan, ...]
+    stop: StopPlan
+    targets: tuple[TargetPlan, ...]
+    default_stop: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"entry:{self.signal_id}"
+
+    @property
+    def stop_price(self) -> Decimal:
+        return self.stop.trigger_price
+
+    @property
+    def shares(self) -> tuple[Decimal, ...]:
+        """Each target's share, or empty for equal shares (some targets without a share count as equal)."""
+        shares = tuple(t.share for t in self.targets)
+        return tuple(s for s in shares if s is not None) if all(s is not None for s in shares) else ()
+
+
+def entry_intent(signal_id: int, bundle: OrderBundle, sized: SizedEntry, *, channel: str, message_id: int,
+                 signal_index: int = 0) -> EntryIntent:
+    """The typed intent of an approved entry, from its sizing and its planned bundle."""
+    shares: tuple[Decimal | None, ...] = tuple(sized.tp_percentages)
+    if len(shares) != len(sized.take_profits):
+        shares = (None,) * len(sized.take_profits)
+    targets = tuple(
+        TargetPlan(price, share, client_oid(channel, message_id, f"tp{n}", signal_index=signal_index))
+        for n, (price, share) in enumerate(zip(sized.take_profits, shares, strict=True), start=1)
+    )
+    return EntryIntent(
+        signal_id=signal_id, symbol=sized.symbol, side=sized.side.value, margin_mode=sized.margin_mode,
+        leverage=sized.leverage, size=sized.size, risk_usdt=sized.risk_usdt, legs=bundle.entries, stop=bundle.stop,
+        targets=targets, default_stop=sized.default_stop,
+    )
+
+
+def entry_payload(intent: EntryIntent, *, attached_stop: bool) -> dict[str, object]:
+    """The plain summary kept beside each entry order (read by the outcome notices and older journals); the
+    intent itself, journaled through the codec, is what reconciliation reads."""
+    return {
+        "intent": intent.key,
+        "take_profits": [str(t.price) for t in intent.targets],
+        "tp_percentages": [str(s) for s in intent.shares],
+        "tp_oids": [t.client_oid for t in intent.targets],
+        "stop_loss": str(intent.stop_price),
+        "position_side": intent.side,
+        "attached_stop": attached_stop,
+        "risk_usdt": str(intent.risk_usdt),  # what the outcome's R multiple is measured against
+    }
+
+
 # --- the codec --------------------------------------------------------------------------------------------
-_TYPES: dict[str, type[Any]] = {"exit": ExitIntent}
+_TYPES: dict[str, type[Any]] = {"exit": ExitIntent, "entry": EntryIntent}
 
 
 def register(tag: str, cls: type[Any]) -> None:
@@ -176,6 +252,13 @@ def decode(text: str) -> Any:
     if not isinstance(data, dict) or data.get("v") != CODEC_VERSION or data.get("type") not in _TYPES:
         raise IntentCodecError("not an intent of a known type and version")
     return _build(_TYPES[data["type"]], data.get("body"), data["type"])
+
+
+def decode_entry(text: str) -> EntryIntent:
+    intent = decode(text)
+    if not isinstance(intent, EntryIntent):
+        raise IntentCodecError(f"{type(intent).__name__} is not an entry intent")
+    return intent
 
 
 def decode_exit(text: str) -> ExitIntent:

@@ -22,7 +22,9 @@ API (all methods are thread-safe; one connection guarded by an RLock):
   ``set_order_state(client_oid, state, *, exchange_order_id=None, filled_size=None, avg_price=None,
   error=None)``, ``order(client_oid)``, ``order_by_exchange_id(exchange_order_id)``,
   ``orders(states=None, symbol=None, signal_id=None)``, ``last_entry_times() -> dict[symbol, ts]``.
-- Intents: ``record_exit_intent(intent, reason) -> bool`` (with the update's reading ``exit_pending``),
+- Intents: ``approve_entry(intent, reason) -> bool`` (``parsed`` -> ``approved`` with its ``EntryIntent``),
+  ``entry_intents(signal_ids) -> dict[id, EntryIntent]``, ``record_exit_intent(intent, reason) -> bool`` (with
+  the update's reading ``exit_pending``),
   ``exits(states=None, target_signal_id=None) -> list[ExitRow]``, ``exit(key)``,
   ``finish_exit(intent, ok, outcome)`` (the reading ``applied`` or ``exit_failed``); bodies through
   ``trading.intents.encode``/``decode``. ``transition_signal(id, expected, decision, reason) -> bool`` (only from
@@ -59,7 +61,7 @@ from typing import Any
 
 from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
-from trading.intents import ExitIntent, decode_exit, encode
+from trading.intents import EntryIntent, ExitIntent, decode_entry, decode_exit, encode
 
 SCHEMA_VERSION = 3
 KILL_SWITCH_FLAG = "kill_switch"
@@ -921,6 +923,34 @@ class Journal:
                 conn.execute("UPDATE signals SET decision = 'exit_pending', reason = ?, updated_at = ? WHERE id = ?",
                              (reason, now, intent.update_signal_id))
             return inserted == 1
+
+    def approve_entry(self, intent: EntryIntent, reason: str) -> bool:
+        """Approve a signal still ``parsed`` and journal its entry intent, in one transaction. False when the signal
+        was decided meanwhile (refused as interrupted by another instance): it is not approved."""
+        now = self._clock()
+        with self._transaction() as conn:
+            updated = conn.execute(
+                "UPDATE signals SET decision = 'approved', reason = ?, updated_at = ? WHERE id = ? AND decision = ?",
+                (reason, now, intent.signal_id, "parsed"),
+            ).rowcount
+            if updated == 1:
+                conn.execute(
+                    "INSERT INTO intents (key, type, signal_id, target_signal_id, state, body, outcome, created_at, "
+                    "updated_at) VALUES (?, 'entry', ?, NULL, ?, ?, NULL, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                    (intent.key, intent.signal_id, IntentState.PENDING.value, encode(intent), now, now),
+                )
+            return updated == 1
+
+    def entry_intents(self, signal_ids: Iterable[int]) -> dict[int, EntryIntent]:
+        """signal id -> its journaled entry intent (signals approved before intents were journaled have none)."""
+        ids = list(signal_ids)
+        if not ids:
+            return {}
+        rows = self._query(
+            "SELECT signal_id, body FROM intents WHERE type = 'entry' "
+            f"AND signal_id IN ({', '.join('?' for _ in ids)})", ids)
+        return {int(signal_id): decode_entry(body) for signal_id, body in rows}
 
     def exits(self, states: Iterable[IntentState] | None = None, target_signal_id: int | None = None) -> list[ExitRow]:
         """Exit intents, oldest first (the order the channel posted them)."""

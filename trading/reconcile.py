@@ -28,6 +28,7 @@ from exchange.bitget.semantics import tpsl_hold_side
 from trading.bundle import CLIENT_OID_PREFIX, resolve_tp_sizes
 from trading.execution import journal_state, stop_is_valid
 from trading.guard import stop_coverage, stop_plans_for
+from trading.intents import EntryIntent
 from trading.journal import OrderRow, OrderState
 
 OPEN_STATES = (OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL)
@@ -339,12 +340,16 @@ def position_key(position: Position) -> str:
 
 
 # --- 3. protection of our positions ------------------------------------------------------------------------
-def intents_from_journal(signal_rows: Mapping[int, Sequence[OrderRow]]) -> dict[tuple[str, str], PositionIntent]:
+def intents_from_journal(
+    signal_rows: Mapping[int, Sequence[OrderRow]], entries: Mapping[int, EntryIntent] | None = None
+) -> dict[tuple[str, str], PositionIntent]:
     """(symbol, hold side) -> the intent of the latest open signal whose entries filled or may still fill.
 
-    ``signal_rows`` maps each open signal's id to all its journal rows. The entry rows carry the signal's
-    stop, targets and target shares in their payload.
+    ``signal_rows`` maps each open signal's id to all its journal rows; ``entries`` each signal's journaled
+    ``EntryIntent`` (stop, targets, shares and their client ids, as planned). A signal journaled before entry
+    intents existed has none: its entry rows' payload says the same in text.
     """
+    entry_intents = entries
     intents: dict[tuple[str, str], PositionIntent] = {}
     for signal_id in sorted(signal_rows):
         rows = signal_rows[signal_id]
@@ -356,21 +361,30 @@ def intents_from_journal(signal_rows: Mapping[int, Sequence[OrderRow]]) -> dict[
         if filled <= 0 and not may_fill:
             continue
         first = entries[0]
-        payload = first.payload
-        hold_side = str(payload.get("position_side", "long"))
-        stop = payload.get("stop_loss")
-        if stop is None:
-            continue
-        targets = tuple(Decimal(str(p)) for p in payload.get("take_profits", []))
-        shares = tuple(Decimal(str(p)) for p in payload.get("tp_percentages", []))
+        planned = (entry_intents or {}).get(signal_id)
+        if planned is not None:
+            hold_side: str = planned.side
+            stop_price = planned.stop_price
+            targets = tuple(t.price for t in planned.targets)
+            shares = planned.shares
+            tp_oids = tuple(t.client_oid for t in planned.targets)
+        else:
+            payload = first.payload
+            hold_side = str(payload.get("position_side", "long"))
+            stop = payload.get("stop_loss")
+            if stop is None:
+                continue
+            stop_price = Decimal(str(stop))
+            targets = tuple(Decimal(str(p)) for p in payload.get("take_profits", []))
+            shares = tuple(Decimal(str(p)) for p in payload.get("tp_percentages", []))
+            tp_oids = tuple(str(oid) for oid in payload.get("tp_oids", []))
         if len(shares) != len(targets):
             shares = ()
-        tp_oids = tuple(str(oid) for oid in payload.get("tp_oids", []))
         intents[(first.symbol, hold_side)] = PositionIntent(
             signal_id=signal_id,
             symbol=first.symbol,
             hold_side=hold_side,
-            stop_price=Decimal(str(stop)),
+            stop_price=stop_price,
             targets=targets,
             shares=shares,
             tp_oids=tp_oids,
