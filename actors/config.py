@@ -514,6 +514,8 @@ def load_config(path: str | Path) -> Config:
     except RecursionError:
         raise ConfigError([("(file)", "nested too deeply to be a config (a config is a few levels of sections)")]) \
             from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML itself cannot build (a date 2026-13-45)
+        raise ConfigError([("(file)", f"a value cannot be read: {str(exc)[:120]}")]) from None
     try:
         config = parse_config(data)
     except ConfigError as error:
