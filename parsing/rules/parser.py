@@ -433,6 +433,7 @@ def _entry(text: str, signal_ref: str | None) -> ParsedMessage | None:
         # "Вход: 8.9960 рынок", "Entry: CMP (24.10)": a market entry; its quoted price stays as the reference the
         # risk gate's slippage check measures the live price against
         market_entry = True
+        warnings.append("market entry: the quoted price is the reference for the slippage check")
     elif market:
         warnings.append("market wording beside several entry prices; the prices are used as limits")
     if entries and conditional:
