@@ -98,9 +98,9 @@ REFUSALS: dict[str, Case] = {
         f"{s.price('BTCUSDT', '0.97')} - {s.price('BTCUSDT', '0.975')}").replace(
         f"1) {s.price('BTCUSDT', '0.99')}", f"1) {s.price('BTCUSDT', '0.96')}"), "slippage"),
     "limit the price already passed": ({}, lambda s: _limit_long(s, "BTCUSDT", "1.02"), "slippage"),
-    # Market wording beside a price: the parser trades the price but is less sure (confidence 0.9).
-    "signal quality": ({"min_signal_quality": 0.95}, lambda s: _limit_long(s, "BTCUSDT", "1").replace(
-        "Entry:", "Buy now at market"), "low_quality"),
+    # No target: the parser trades the entry and its stop but rates the reading less complete (confidence 0.8).
+    "signal quality": ({"min_signal_quality": 0.95}, lambda s: "\n".join(
+        line for line in _limit_long(s, "BTCUSDT", "1").splitlines() if not line.startswith("Target")), "low_quality"),
 }
 
 
