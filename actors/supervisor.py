@@ -395,12 +395,19 @@ class Supervisor(pykka.ThreadingActor):
         if child is None:
             logger.warning("failure report from unknown child %r", report.name)
             return
+        if child.state is ChildState.RESTART_PENDING:
+            # The heartbeat noticed first; the work the instance left still goes to the next one, first in line.
+            self.directory.hold(report.name, report.pending)
+            return
         if child.state is not ChildState.RUNNING:
-            return  # already being handled (e.g. the heartbeat noticed first) or stopped on purpose
+            self._report_dropped(report.name, list(report.pending), "stopped")
+            return  # given up or stopped on purpose
         if child.ref is not None and child.ref.is_alive():
             # Reports mark the instance dead before they are sent, so this one comes from an older
-            # (retired) instance; the current one is fine.
+            # (retired) instance; the current one is fine, and takes what the old one left.
             logger.info("ignoring a stale failure report from an old %s instance", report.name)
+            for message in report.pending:
+                self.directory.tell(report.name, message)
             return
         self._child_failed(child, report.error, during_start=report.during_start, pending=report.pending)
 

@@ -21,7 +21,7 @@ import responses
 
 from actors.base import ActorDirectory, SupervisedActor
 from actors.busy import BUSY, BusyBoard
-from actors.messages import Heartbeat, PriceTick, WatchSymbol
+from actors.messages import ChildFailed, Heartbeat, PriceTick, WatchSymbol
 from actors.supervisor import ChildSpec, RestartPolicy, Supervisor, SupervisorContext
 from exchange.bitget.client import BitgetClient
 from tests.e2e import running_system
@@ -318,3 +318,18 @@ def test_no_actor_is_restarted_while_an_entry_waits_10s_for_the_exchange(tmp_pat
         assert runtime.directory.get("order_manager") is manager
         assert manager.ask(Heartbeat(), timeout=5) is True
         wait_until(lambda: runtime.readiness()[0], what="ready")
+
+
+def test_work_reported_after_the_heartbeat_noticed_the_failure_still_reaches_the_new_instance(
+    journal: Journal,
+) -> None:
+    script = Script()
+    slow = RestartPolicy(max_restarts=3, within_s=60.0, backoff_base_s=0.3, backoff_max_s=0.3, jitter=0.0)
+    sup = start(journal, spec("order_manager", script), policy=slow)
+    proxy = sup.proxy()
+    proxy.child_ref("order_manager").get(timeout=WAIT_S).stop()  # dead: the heartbeat check notices first
+    wait_until(lambda: proxy.children_states().get(timeout=WAIT_S) == {"order_manager": "restart_pending"},
+               timeout=WAIT_S, what="the restart pending")
+    sup.tell(ChildFailed(name="order_manager", error="late report", pending=(WatchSymbol("BTCUSDT"),)))
+    wait_until(lambda: [m for n, m in script.handled if n == 2] == [WatchSymbol("BTCUSDT")], timeout=WAIT_S,
+               what="the late report's work handed to the new instance")
