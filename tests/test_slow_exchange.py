@@ -333,3 +333,19 @@ def test_work_reported_after_the_heartbeat_noticed_the_failure_still_reaches_the
     sup.tell(ChildFailed(name="order_manager", error="late report", pending=(WatchSymbol("BTCUSDT"),)))
     wait_until(lambda: [m for n, m in script.handled if n == 2] == [WatchSymbol("BTCUSDT")], timeout=WAIT_S,
                what="the late report's work handed to the new instance")
+
+
+@pytest.mark.slow
+def test_no_actor_is_restarted_while_reads_back_off_from_429s(tmp_path: Path) -> None:
+    supervisor = {"heartbeat_interval_seconds": 0.1, "heartbeat_timeout_seconds": 0.5}
+    with running_system(tmp_path, supervisor=supervisor) as system:
+        runtime = system.runtime
+        guard = runtime.directory.get("position_guard")
+        # The guard's and the OrderManager's position reads back off 0.5, 1, 2, 4 s (jittered): far past the
+        # heartbeat timeout, each wait within its own bound.
+        system.engine.faults.fail_next("all-position", http_status=429, times=4)
+        wait_until(lambda: len(system.events("RATE_LIMITED")) >= 4, timeout=30, what="the 429s")
+        wait_until(lambda: len([r for r in system.engine.requests_to("all-position") if r.status == 200]) >= 3
+                   and len(system.events("RATE_LIMITED")) >= 4, timeout=30, what="reads succeeding again")
+        assert system.events("ACTOR_FAILED") == []
+        assert runtime.directory.get("position_guard") is guard
