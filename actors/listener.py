@@ -37,7 +37,7 @@ log = logging.getLogger("following.listener")
 CHANNEL_POLLED = "channel_polled"  # the /readyz fact: the channel was read successfully at least once
 SKIPPED = "skipped"  # the decision journaled for a post read past the catch-up pages and not handed on
 _LINKS_SHOWN = 5  # links listed at each end of a long list of posts in a notice
-_EMPTY_BASELINE_SKEW_S = 2.0  # post dates have second resolution and the channel's clock is not ours
+_EMPTY_BASELINE_SKEW_S = 60.0  # after an empty first page: slack for our clock against the channel's
 
 
 class PollPlan:
