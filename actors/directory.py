@@ -1,8 +1,8 @@
 """An address: a name in the Supervisor's :class:`~actors.base.ActorDirectory` that survives restarts.
 
 Actors hold addresses, never refs: a restarted actor is a new pykka instance with a new ref. A message to an
-actor that is down is dropped and logged; every sender journals its work first, so the restarted receiver
-finds it there.
+actor that is down (restarting) is held by the directory and handed to the new instance; only a message nobody
+will take (the actor was given up or is shut down, or a price tick) is dropped, and logged here.
 """
 
 from __future__ import annotations
