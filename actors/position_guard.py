@@ -282,11 +282,17 @@ class PositionGuard(SupervisedActor):
     def _check_first_target(self, position: Position, plans: list[PlanOrder]) -> None:
         """Once per signal: its first target filled on the exchange -> stop to break-even."""
         live_ids = [plan.order_id for plan in plans]
-        for signal in self._journal.open_signals(position.symbol):
+        signals = self._journal.open_signals(position.symbol)
+        planned = self._journal.entry_intents(signal.id for signal in signals)  # the typed intents, as decided
+        for signal in signals:
             done_flag = f"first_target_filled:{signal.id}"
             orders = self._journal.orders(signal_id=signal.id)
             entries = [row for row in orders if row.leg.startswith("entry")]
-            if not entries or entries[0].payload.get("position_side", "long") != position.hold_side:
+            if not entries:
+                continue
+            intent = planned.get(signal.id)
+            side = intent.side if intent is not None else str(entries[0].payload.get("position_side", "long"))
+            if side != position.hold_side:
                 continue
             # FILLED: the outcome tracker saw the exchange execute it (fills), maybe before this poll did.
             tp1 = next((row for row in orders if row.leg == "tp1"
