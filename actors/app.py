@@ -414,6 +414,7 @@ class Runtime:
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
         self.supervisor = Supervisor.start(**self._supervisor_args())
+        self.journal.on_write_failure(self._journal_unwritable)
         self.rate_limits.connect(self._request_safe_for_rate_limits)
         self.commands = self._start_commands()
         if self.plan_orders is not None:
@@ -422,6 +423,16 @@ class Runtime:
         self.metrics.before_render(self._publish_readiness)
         self.health_address = self.health.start()
         log.info("health on http://%s:%d (/healthz /readyz /metrics)", *self.health_address)
+
+    def _journal_unwritable(self, message: str) -> None:
+        """The journal cannot be written (disk full...): an alert, and SAFE (no new entry may go out without its
+        intent journaled); protective closes still go out and are journaled once the disk allows."""
+        notifier = getattr(self, "notifier", None)
+        if notifier is not None:
+            notifier.notify("JOURNAL_UNWRITABLE", f"{message}; safe mode: no new entries. Protective closes "
+                                 "still go out. Free disk space, then reset the mode")
+        if self.supervisor is not None:
+            self.supervisor.tell(RequestMode(mode=Mode.SAFE, reason=message, source="journal"))
 
     def stop(self, timeout: float = 8.0) -> None:
         commands = getattr(self, "commands", None)

@@ -63,7 +63,7 @@ from trading.guard import (
     uncovered_size,
 )
 from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent, entry_payload
-from trading.journal import IntentState, Journal, OrderRow, OrderState
+from trading.journal import IntentState, Journal, JournalError, OrderRow, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
@@ -131,6 +131,7 @@ class OrderManager(SupervisedActor):
         # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
         self._min_pass_interval_s = min_pass_interval_s
         self._panic_done = False
+        self._unjournaled_closes: list[tuple[OrderRequest, dict[str, Any]]] = []  # sent while the disk was full
         self._reconciled = False
         self._leverage_tries: dict[int, int] = {}
         # local_guard: stops live in the journal and the PositionGuard closes by market when one is crossed; no
@@ -205,6 +206,7 @@ class OrderManager(SupervisedActor):
         elif isinstance(message, ProtectiveClose):
             self._protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, Tick) and message.what == "orders":
+            self._journal_unjournaled_closes()
             self._reconcile_pass()
             self._run_exits()
         elif isinstance(message, Tick) and message.what == "fills":
@@ -1032,7 +1034,10 @@ class OrderManager(SupervisedActor):
         if self._panic_done:
             return
         self._panic_done = True
-        self._cancel_entries()
+        try:
+            self._cancel_entries()
+        except JournalError as exc:  # the closes below matter more than the bookkeeping of the cancels
+            log.error("panic: entry cancels not all journaled (%s); closing positions anyway", exc)
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
         except BitgetError as exc:
@@ -1046,16 +1051,62 @@ class OrderManager(SupervisedActor):
         self._notifier.notify("PANIC_CLOSE", f"closed {len(positions)} position(s): {reason}")
 
     def _close(self, position: Position, size: Decimal | None, reason: str, cause: str = "protective") -> None:
-        """``cause`` (trading.outcomes.CAUSES) is journaled with the order: the outcome notices name it."""
+        """``cause`` (trading.outcomes.CAUSES) is journaled with the order: the outcome notices name it.
+
+        A close is reduce-only: it can only shrink the position. So when the journal cannot be written (disk
+        full) it goes out anyway, and is journaled as soon as the journal can be written again."""
         oid = action_client_oid("close", position.symbol, position.hold_side, size, time.time())
         request = close_request(position, self._pos_mode, oid, size)
-        recorded = self._journal.record_intent(
-            oid, signal_id=None, symbol=position.symbol, leg="close", side=request.side,
-            trade_side=request.trade_side, order_type="market", size=request.size, price=None,
-            reduce_only=True, payload={"reason": reason, "cause": cause},
-        )
-        if recorded:
+        payload = {"reason": reason, "cause": cause}
+        try:
+            recorded = self._record_close_intent(request, payload)
+        except JournalError as exc:
+            log.error("%s close: the journal cannot be written (%s); sending it unjournaled", position.symbol, exc)
+            self._send_unjournaled(request, payload)
+            return
+        if not recorded:
+            return
+        try:
             self._send(request, "close")
+        except JournalError as exc:  # the intent is journaled, its state could not be: the client id dedupes
+            log.error("%s close: the journal cannot be written (%s); sending it anyway", position.symbol, exc)
+            self._send_unjournaled(request, payload)
+
+    def _record_close_intent(self, request: OrderRequest, payload: dict[str, Any]) -> bool:
+        return self._journal.record_intent(
+            request.client_oid or "", signal_id=None, symbol=request.symbol, leg="close", side=request.side,
+            trade_side=request.trade_side, order_type="market", size=request.size, price=None,
+            reduce_only=True, payload=payload,
+        )
+
+    def _send_unjournaled(self, request: OrderRequest, payload: dict[str, Any]) -> None:
+        """Send a reduce-only close the journal could not record; keep it in memory to journal it later."""
+        try:
+            self._client.place_order(request)
+            result = "accepted"
+        except DuplicateClientOid:
+            result = "accepted"
+        except UnknownOutcome:
+            result = "unknown"
+        except BitgetError as exc:
+            result = "rejected"
+            log.error("unjournaled close %s refused: %s", request.client_oid, exc.code)
+        self._metrics.order("close", result)
+        self._unjournaled_closes.append((request, payload))
+        log.warning("close %s on %s sent (%s) without a journal entry; journaled when the disk allows",
+                    request.client_oid, request.symbol, result)
+
+    def _journal_unjournaled_closes(self) -> None:
+        """Closes sent while the journal could not be written, journaled now (SUBMITTED: reconciliation then
+        asks the exchange what became of each by client id, as for any sent order)."""
+        while self._unjournaled_closes:
+            request, payload = self._unjournaled_closes[0]
+            try:
+                self._record_close_intent(request, {**payload, "journaled_late": True})
+                self._journal.set_order_state(request.client_oid or "", OrderState.SUBMITTED)
+            except JournalError:
+                return
+            self._unjournaled_closes.pop(0)
 
     def _position(self, symbol: str, hold_side: str | None = None) -> Position | None:
         try:

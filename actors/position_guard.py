@@ -15,6 +15,7 @@ it; a crossing sends one protective close (retried while the position stays open
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from decimal import Decimal
 from typing import Any
@@ -52,7 +53,7 @@ from trading.guard import (
     set_local_stop,
     stop_rounding,
 )
-from trading.journal import Journal, OrderState
+from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.reconcile import intents_from_journal
 from trading.risk import drawdown_breached, update_peak
@@ -124,6 +125,7 @@ class PositionGuard(SupervisedActor):
         self._price_stale_after_s = price_stale_after_s
         self._prices: dict[str, tuple[float, PriceTick]] = {}  # symbol -> (received, monotonic; the tick)
         # Sent again only once a positions poll had time to show the first close's result.
+        self._held_stops: dict[str, Decimal] = {}  # each position's local stop, also in memory (disk full)
         self._local_stops = LocalStopLatch(retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
         # The mark past a position's stop (on the exchange, or the local one) for longer than the grace: the stop
         # did not fire; the position is closed by market, and the close repeated while it stays open.
@@ -153,7 +155,7 @@ class PositionGuard(SupervisedActor):
             # Only an operator loosens the mode. The drawdown so far is acknowledged: measure from here, or the
             # breaker would trip again on the next poll and trading could never resume.
             previous_peak = self._journal.get_flag(PEAK_FLAG)
-            self._journal.set_flag(PEAK_FLAG, None)
+            self._set_flag(PEAK_FLAG, None)
             self._journal.record_event("PEAK_EQUITY_REBASED", {"previous_peak": previous_peak,
                                                                "reason": changed.reason})
             self._check_account()
@@ -302,7 +304,7 @@ class PositionGuard(SupervisedActor):
                 continue
             if self._journal.get_flag(done_flag) is not None:
                 continue
-            self._journal.set_flag(done_flag, str(time.time()))
+            self._set_flag(done_flag, str(time.time()))
             self._journal.record_event("FIRST_TARGET_FILLED", {"signal_id": signal.id, "symbol": position.symbol,
                                                                "hold_side": position.hold_side})
             self._order_manager.tell(MoveStopToBreakEven(position.symbol, position.hold_side,
@@ -328,7 +330,7 @@ class PositionGuard(SupervisedActor):
         the signal's, else (opened outside the bot) the default distance from its entry. The last price is judged
         here too: a position first seen past its stop is closed, and a close already triggered is sent again while
         the position stays open."""
-        stop = local_stop(self._journal, position)
+        stop = self._local_stop_of(position)
         if stop is None:
             stop = self._initial_local_stop(position)
         verdict = self._local_verdict(position, stop, now)
@@ -349,7 +351,11 @@ class PositionGuard(SupervisedActor):
             source = f"signal {intent.signal_id}"
         else:
             stop, source = default_stop(position, self._default_stop_pct, contract), "default for an adopted position"
-        set_local_stop(self._journal, position, stop, source)
+        self._held_stops[_flag_key(position)] = stop
+        try:
+            set_local_stop(self._journal, position, stop, source)
+        except JournalError as exc:  # held in memory: the stop still fires while the disk is full
+            log.error("%s %s local stop %s held in memory only: %s", position.symbol, position.hold_side, stop, exc)
         log.info("%s %s local stop %s (%s)", position.symbol, position.hold_side, stop, source)
         return stop
 
@@ -364,13 +370,35 @@ class PositionGuard(SupervisedActor):
         return local_stop_verdict(position.hold_side, stop, mark=tick.mark, last=tick.last, price_age_s=now - received,
                                   stale_after_s=self._price_stale_after_s)
 
+    def _local_stop_of(self, position: Position) -> Decimal | None:
+        """The position's local stop: the journal's (moved ones included), else the one held in memory (set while
+        the journal could not be written, or unreadable now). Every stop read is held in memory too."""
+        key = _flag_key(position)
+        try:
+            stop = local_stop(self._journal, position)
+        except (JournalError, sqlite3.Error) as exc:
+            log.error("local stop of %s unreadable from the journal (%s); using the one in memory", key, exc)
+            stop = None
+        if stop is None:
+            return self._held_stops.get(key)
+        self._held_stops[key] = stop
+        return stop
+
+    def _set_flag(self, name: str, value: str | None) -> None:
+        """A bookkeeping flag; a journal that cannot be written (alerted and SAFE by the runtime) must not stop
+        the guard from guarding."""
+        try:
+            self._journal.set_flag(name, value)
+        except JournalError as exc:
+            log.error("flag %s not journaled: %s", name, exc)
+
     def _on_price(self, tick: PriceTick) -> None:
         now = time.monotonic()
         self._prices[tick.symbol] = (now, tick)
         for position in self._positions:
             if position.symbol != tick.symbol:
                 continue
-            stop = local_stop(self._journal, position)
+            stop = self._local_stop_of(position)
             self._fire_local_stop(position, stop, self._local_verdict(position, stop, now), now)
 
     def _fire_local_stop(self, position: Position, stop: Decimal | None, verdict: LocalStopVerdict,
@@ -395,7 +423,7 @@ class PositionGuard(SupervisedActor):
     # --- a stop that did not fire ---------------------------------------------------------------------
     def _stops_of(self, position: Position) -> list[Decimal]:
         if self._local_guard:
-            stop = local_stop(self._journal, position)
+            stop = self._local_stop_of(position)
             return [stop] if stop is not None else []
         return guarding_stops(position, self._plans, self._pos_mode)
 
@@ -451,7 +479,7 @@ class PositionGuard(SupervisedActor):
         stored = self._journal.get_flag(PEAK_FLAG)
         peak = update_peak(Decimal(stored), account.equity) if stored else account.equity
         if stored is None or peak != Decimal(stored):
-            self._journal.set_flag(PEAK_FLAG, str(peak))
+            self._set_flag(PEAK_FLAG, str(peak))
         self._metrics.set_peak_equity(peak)
         if drawdown_breached(account.equity, peak, self._max_dd) and self.mode is Mode.NORMAL:
             self._metrics.drawdown_breaker()

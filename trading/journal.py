@@ -48,7 +48,9 @@ cannot represent prices exactly. Timestamps are float epoch seconds from the inj
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -63,6 +65,8 @@ from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
 from trading.intents import EntryIntent, ExitIntent, decode_entry, decode_exit, encode
 
+_WRITE_ALERT_INTERVAL_S = 60.0
+_MAX_PENDING_EVENTS = 10_000
 SCHEMA_VERSION = 3
 KILL_SWITCH_FLAG = "kill_switch"
 
@@ -73,6 +77,15 @@ class JournalError(RuntimeError):
 
 class JournalSchemaError(JournalError):
     """The database was written by a newer (or unknown) version of the code."""
+
+
+class JournalWriteError(JournalError):
+    """A write the journal could not make (disk full, file turned read-only, I/O error). Nothing of that write
+    was kept. Callers that protect money (reduce-only closes) go on without the journal; the rest fail."""
+
+    def __init__(self, message: str, cause: BaseException) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class JournalOpenError(JournalError):
@@ -395,6 +408,10 @@ class Journal:
         self._path = str(path)
         self._clock = clock
         self._lock = threading.RLock()
+        self._write_hooks: list[Callable[[str], None]] = []
+        self._last_write_alert = -_WRITE_ALERT_INTERVAL_S
+        self._pending_events: list[tuple[float, str, str]] = []  # events not written yet (the disk was full)
+        self.writable = True  # False from a failed write until the next one succeeds
         # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves, so each method is one transaction.
         try:
             self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -409,6 +426,9 @@ class Journal:
         except (sqlite3.Error, OSError) as exc:
             self._conn.close()
             raise JournalOpenError(_open_problem(self._path, exc)) from None
+        except JournalWriteError as exc:
+            self._conn.close()
+            raise JournalOpenError(_open_problem(self._path, exc.cause)) from None
         except BaseException:
             self._conn.close()
             raise
@@ -442,14 +462,50 @@ class Journal:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. A storage failure (disk full, read-only, I/O or corruption; not a constraint
+        of ours) is a ``JournalWriteError``, and the ``on_write_failure`` hooks hear of it (an alert, safe mode)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._write_failed(exc) from None
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+                    raise
+                raise self._write_failed(exc) from None
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise self._write_failed(exc) from None
+            self.writable = True
+
+    def on_write_failure(self, hook: Callable[[str], None]) -> None:
+        """``hook(message)`` is called (at most once a minute) when a write fails: the runtime alerts and goes
+        to safe mode. It must not write to the journal."""
+        self._write_hooks.append(hook)
+
+    def _write_failed(self, exc: sqlite3.Error) -> JournalWriteError:
+        self.writable = False
+        message = f"the journal {self._path} cannot be written ({exc})"
+        now = time.monotonic()
+        if now - self._last_write_alert >= _WRITE_ALERT_INTERVAL_S:
+            self._last_write_alert = now
+            for hook in list(self._write_hooks):
+                try:
+                    hook(message)
+                except Exception:  # an alert path must never turn one failure into two
+                    logging.getLogger(__name__).exception("journal write-failure hook failed")
+        return JournalWriteError(message, exc)
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -1014,12 +1070,29 @@ class Journal:
 
     # --- events ------------------------------------------------------------------------------------
     def record_event(self, kind: str, detail: dict[str, Any]) -> int:
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO events (ts, kind, detail_json) VALUES (?, ?, ?)",
-                (self._clock(), kind, _dumps(detail, scrubbed=True)),
-            )
-            return int(cursor.lastrowid or 0)
+        """Append an event; its id. When the journal cannot be written the event is held in memory (a bounded
+        number of them) and written, in order, with the next event that can be: an event never stops its caller
+        (0 is returned then)."""
+        row = (self._clock(), kind, _dumps(detail, scrubbed=True))
+        try:
+            with self._transaction() as conn:
+                with self._lock:
+                    pending, self._pending_events = self._pending_events, []
+                try:
+                    if pending:
+                        conn.executemany("INSERT INTO events (ts, kind, detail_json) VALUES (?, ?, ?)", pending)
+                    cursor = conn.execute("INSERT INTO events (ts, kind, detail_json) VALUES (?, ?, ?)", row)
+                except BaseException:
+                    with self._lock:
+                        self._pending_events[:0] = pending
+                    raise
+                return int(cursor.lastrowid or 0)
+        except JournalWriteError:
+            with self._lock:
+                if len(self._pending_events) < _MAX_PENDING_EVENTS:
+                    self._pending_events.append(row)
+            logging.getLogger(__name__).error("event %s held in memory: the journal cannot be written", kind)
+            return 0
 
     def events(self, kind: str | None = None, since_id: int = 0, limit: int = 1000) -> list[EventRow]:
         """Events with id > since_id, oldest first, at most ``limit``."""
