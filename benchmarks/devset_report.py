@@ -16,9 +16,9 @@ side, entries, stop or leverage differ from the message or whose targets are not
 ``signals-dev.jsonl`` has no language or trade label: its language is guessed from the script and lexicon, and its
 entries count as "either" (traded or not, a traded field must still be right).
 
-Usage: ``.venv/bin/python -m benchmarks.devset_report [--devset FILE ...] [--conf FILE] [--details] [--languages]``
-(default: both dev sets in ``shared/fixtures`` found beside the checkout or above it). ``--conf`` checks coins
-against the configured exchange exactly as ``following parse --conf`` does.
+Usage: ``.venv/bin/python -m benchmarks.devset_report [--devset FILE ...] [--conf FILE] [--details]
+[--readme README.md]`` (default: both dev sets in ``shared/fixtures`` found beside the checkout or above it).
+``--conf`` checks coins against the configured exchange exactly as ``following parse --conf`` does.
 """
 
 from __future__ import annotations
@@ -265,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a dev set (repeatable); default: signals-dev.jsonl and signals-dev-2.jsonl")
     parser.add_argument("--conf", help="check coins against this config's exchange, like `following parse --conf`")
     parser.add_argument("--details", action="store_true", help="list every wrong-kind trade and wrong field")
+    parser.add_argument("--readme", type=Path, help="write the tables between the devset-report markers of this file")
     args = parser.parse_args(argv)
     devsets: list[Path] = args.devset or [DEFAULT_DEVSET, DEVSET_2]
     missing = [path for path in devsets if not path.exists()]
@@ -282,20 +283,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     def read(text: str) -> list[ParsedMessage]:
         return read_text(text, listed)
 
-    for path in devsets:
-        samples = load_jsonl(path)
-        print(f"### {path.name} ({len(samples)} messages)\n")
-        if all("kind" in sample for sample in samples):
-            rows = evaluate(samples, load_expected(), read)
-            print(markdown(rows) + "\n")
-        languages = evaluate_languages(samples, load_expected(), read)
-        print(language_markdown(languages) + "\n")
-        if args.details:
-            for row in languages.values():
+    if args.readme:
+        write_readme(args.readme, report(devsets, read))
+        return 0
+    print(report(devsets, read))
+    if args.details:
+        for path in devsets:
+            for row in evaluate_languages(load_jsonl(path), load_expected(), read).values():
                 for line in row.details:
                     print(f"- {line}")
-            print()
     return 0
+
+
+def report(devsets: Sequence[Path], read: Reader) -> str:
+    """The Markdown tables of every dev set: by expected kind (when the set labels kinds) and by language."""
+    parts: list[str] = []
+    for path in devsets:
+        samples = load_jsonl(path)
+        parts.append(f"#### {path.name} ({len(samples)} messages)")
+        if all("kind" in sample for sample in samples):
+            parts.append(markdown(evaluate(samples, load_expected(), read)))
+        parts.append(language_markdown(evaluate_languages(samples, load_expected(), read)))
+    return "\n\n".join(parts)
+
+
+README_START, README_END = "<!-- devset-report:start -->\n", "<!-- devset-report:end -->"
+
+
+def readme_report(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    return text[text.index(README_START) + len(README_START) : text.index(README_END)].strip()
+
+
+def write_readme(path: Path, tables: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    path.write_text(text[:start] + tables + "\n" + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.devset_report import DEFAULT_DEVSET, evaluate, load_expected, load_jsonl, markdown, text_key
+from benchmarks.devset_report import (
+    DEFAULT_DEVSET,
+    DEVSET_2,
+    evaluate,
+    load_expected,
+    load_jsonl,
+    markdown,
+    readme_report,
+    report,
+    text_key,
+)
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
 
@@ -63,3 +73,11 @@ def test_every_dev_set_entry_has_an_expectation() -> None:
     expected = load_expected()
     entries = [s for s in load_jsonl(DEFAULT_DEVSET) if s["kind"] == "entry"]
     assert {text_key(s["text"]) for s in entries} == set(expected)
+
+
+def test_the_readme_tables_are_the_report_of_both_dev_sets() -> None:
+    if not (DEFAULT_DEVSET.exists() and DEVSET_2.exists()):
+        pytest.skip("shared dev sets not available")
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    tables = report([DEFAULT_DEVSET, DEVSET_2], parse_text)
+    assert readme_report(readme) == tables, "regenerate: python -m benchmarks.devset_report --readme README.md"
