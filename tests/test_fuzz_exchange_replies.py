@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from exchange.bitget.client import BitgetClient, Credentials
 from exchange.bitget.errors import BitgetError, UnknownOutcome
 from exchange.bitget.models import OrderRequest, TpslRequest
+from exchange.bitget.ws import WsError, parse_ticker_push
 from exchange.sim.catalogue import DEFAULT_CONTRACTS, contract_row
 
 BASE = "https://fuzz.bitget.invalid"
@@ -175,3 +176,17 @@ def test_the_audit_cases_each_become_a_typed_error() -> None:
     nested = b'{"code":"00000","data":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     assert isinstance(_run("place_order", nested), UnknownOutcome)  # was RecursionError: order left SUBMITTED
     assert isinstance(_run("positions", nested), BitgetError)
+
+
+@settings(max_examples=150, deadline=None)
+@given(frame=st.one_of(
+    st.builds(lambda rows: json.dumps({"arg": {"channel": "ticker", "instId": "BTCUSDT"}, "data": rows},
+                                      default=str), st.lists(st.one_of(rows, values), max_size=3)),
+    st.text(max_size=50), st.just('{"arg":{"channel":"ticker"},"data":' + "[" * 50_000 + "]" * 50_000 + "}")))
+def test_websocket_ticker_frames_never_raise_anything_untyped(frame: str) -> None:
+    try:
+        tickers = parse_ticker_push(frame)
+    except WsError:
+        return
+    for ticker in tickers or []:
+        assert ticker.last > 0 and ticker.last.is_finite()

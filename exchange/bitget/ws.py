@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 import websocket
@@ -60,7 +61,7 @@ def is_pong(raw: str | bytes) -> bool:
         return False
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(message, dict) and "pong" in (message.get("message"), message.get("data"))
 
@@ -80,8 +81,8 @@ def parse_ticker_push(raw: str | bytes) -> list[Ticker] | None:
     if not text or text == "pong":
         return None
     try:
-        message: Any = json.loads(text)
-    except ValueError:
+        message: Any = json.loads(text, parse_float=Decimal)  # prices stay exact
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         log.warning("ws: non-JSON frame ignored: %.80s", text)
         return None
     if not isinstance(message, dict):
