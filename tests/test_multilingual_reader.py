@@ -368,3 +368,13 @@ def test_a_results_recap_of_several_coins_is_noise() -> None:
                  "Итоги недели:\n#BTC тейк 2 взят\n#ETH стоп"):
         assert kinds(text) == [(Kind.NOISE, None)], parse_text(text)
     assert kinds("#BTC result: TP1 hit ✅") == [(Kind.UPDATE, UpdateType.TP_HIT)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["BTC LONG 2024-05-12 65000 sl 64000 tp 66000", "#BTC LONG 12.05.2024\nEntry 65000\nSL 64000\nTP 66000",
+     "🕐 14:30 #BTC LONG 65000 SL 64000 TP 66000", "#BTC LONG\nEntry 65000 (12:30 UTC)\nSL 64000\nTP 66000"],
+)
+def test_dates_and_clock_times_are_never_prices(text: str) -> None:
+    reading = only(text)
+    assert (reading.entries, reading.stop_loss, reading.action) == ((D(65000),), D(64000), Action.TRADE)

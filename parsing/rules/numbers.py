@@ -37,6 +37,10 @@ _CONTACT = re.compile(
 _URL = re.compile(r"(?i)\b(?:https?://|www\.|t\.me/)\S+")
 _MENTION = re.compile(r"@\w+")
 _LONG_INTEGER = re.compile(r"(?<![\d.,])\d{7,}(?![\d.,])")
+# dates and clock times: "2024-05-12", "12.05.2024", "12/05/24", "14:30", "14:30:05 UTC" (a price has one dot)
+_DATE_TIME = re.compile(
+    r"(?<![\w.])(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?)(?![\w.]|:\d)"
+)
 
 
 def to_decimal(raw: str) -> Decimal | None:
@@ -67,10 +71,11 @@ def find_numbers(text: str) -> list[Decimal]:
 
 
 def scrub(text: str) -> str:
-    """Remove what must never become a price: urls, mentions, contact numbers, long ids."""
+    """Remove what must never become a price: urls, mentions, contact numbers, dates and times, long ids."""
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _CONTACT.sub(" ", text)
+    text = _DATE_TIME.sub(" ", text)
     return _LONG_INTEGER.sub(" ", text)
 
 
