@@ -44,7 +44,7 @@ from exchange.bitget.models import Order, OrderRequest, PlacedOrder, PlanOrder, 
 from exchange.bitget.semantics import tpsl_hold_side
 from trading import exits as ex
 from trading import reconcile as rec
-from trading.bundle import LegPlan, break_even_stop, signal_oid_prefix
+from trading.bundle import CLIENT_OID_PREFIX, LegPlan, break_even_stop, signal_oid_prefix
 from trading.execution import (
     action_client_oid,
     close_request,
@@ -143,6 +143,7 @@ class OrderManager(SupervisedActor):
         self._exit_retry_pending = False
         self._stopping = False
         self._last_view: rec.ExchangeView | None = None
+        self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
         self._stop_move_refusals: dict[str, int] = {}
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
@@ -443,11 +444,15 @@ class OrderManager(SupervisedActor):
         if not candidates:
             return []
         ours: dict[str, frozenset[Decimal]] = {}
-        for name in {plan.symbol for plan in candidates}:
+        # Only plans without our client-id prefix need the journal (an entry's attached stop is named by the venue).
+        for name in {plan.symbol for plan in candidates if not (plan.client_oid or "").startswith(CLIENT_OID_PREFIX)}:
             ours[name] = frozenset(
                 Decimal(str(row.payload["stop_loss"])) for row in self._journal.orders(symbol=name)
                 if row.leg.startswith("entry") and row.payload.get("attached_stop") and row.payload.get("stop_loss"))
-        reported = frozenset(str(e.detail.get("order_id")) for e in self._journal.events("FOREIGN_PLAN", limit=100000))
+        if self._reported_foreign is None:
+            self._reported_foreign = {str(e.detail.get("order_id"))
+                                      for e in self._journal.events("FOREIGN_PLAN", limit=100000)}
+        reported = frozenset(self._reported_foreign)
         contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if p.total > 0}
         return rec.plan_hygiene_decisions(positions, candidates, self._pos_mode, contracts=contracts,
                                           our_stop_prices=ours, reported_foreign=reported)
@@ -557,6 +562,8 @@ class OrderManager(SupervisedActor):
                 elif isinstance(decision, rec.CancelPlan):
                     self._cancel_plan(decision)
                 elif isinstance(decision, rec.ReportForeignPlan):
+                    if self._reported_foreign is not None:
+                        self._reported_foreign.add(decision.order_id)
                     self._journal.record_event("FOREIGN_PLAN", {
                         "symbol": decision.symbol, "order_id": decision.order_id, "plan_type": decision.plan_type,
                         "size": str(decision.size) if decision.size is not None else None,
