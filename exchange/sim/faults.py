@@ -35,9 +35,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class AfterAccept:
-    """The request was applied; then the reply is delayed (``delay_s``) or the connection is dropped."""
+    """The request was applied; then the reply is delayed (``delay_s``), the connection is dropped, or ``body``
+    (a reply the client cannot read) is answered with HTTP 200."""
 
     delay_s: float | None  # None: close the connection without a reply
+    body: bytes | None = None
 
 
 class FaultPlan:
@@ -96,6 +98,11 @@ class FaultPlan:
         """The next calls ARE applied, then the reply is held for ``delay_s`` (or the socket is closed)."""
         with self._lock:
             self._after_accept.setdefault(endpoint_key(endpoint), []).extend([AfterAccept(delay_s)] * times)
+
+    def garble_after_accept(self, endpoint: str, body: bytes, *, times: int = 1) -> None:
+        """The next calls ARE applied, then answered HTTP 200 with ``body`` (junk, JSON nested too deep...)."""
+        with self._lock:
+            self._after_accept.setdefault(endpoint_key(endpoint), []).extend([AfterAccept(None, body)] * times)
 
     def unsupported(self, endpoint: str, enabled: bool = True) -> None:
         """``endpoint`` answers a clear "not supported" error until disabled (for capability probes)."""

@@ -244,6 +244,9 @@ class _Handler(BaseHTTPRequestHandler):
             after = engine.faults.after_accept(route.endpoint)
             if after is not None:
                 engine.record_request(LoggedRequest(method, path, route.endpoint, params, 0, "accepted"))
+                if after.body is not None:
+                    self._send(200, after.body)
+                    return
                 if after.delay_s is None or sim.stopping.wait(after.delay_s):
                     self._drop_connection()
                     return
