@@ -378,3 +378,12 @@ def test_a_results_recap_of_several_coins_is_noise() -> None:
 def test_dates_and_clock_times_are_never_prices(text: str) -> None:
     reading = only(text)
     assert (reading.entries, reading.stop_loss, reading.action) == ((D(65000),), D(64000), Action.TRADE)
+
+
+def test_one_word_replies() -> None:
+    for text in ("BE", "#BTC BE", "SL BE", "БУ", "保本"):
+        assert kinds(text, BTC_LONG) == [(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE)], text
+    for text in ("ETH 止盈", "TP"):  # take profit, but how much? the user decides
+        (reading,) = parse_text(text, BTC_LONG)
+        assert reading.kind is Kind.UPDATE and reading.action is Action.NOTIFY_ONLY
+    assert kinds("be", BTC_LONG) == [(Kind.NOISE, None)]

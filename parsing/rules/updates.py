@@ -86,6 +86,9 @@ _NEGATIVE_PERCENT = re.compile(r"(?<![\d.])-\s?\d+(?:\.\d+)?\s*%")
 _CLAUSE_END = re.compile(r"[\n。！!;；,]|\s(?:and|then|и|và|y|e|ve|و)\s", _I)
 _TOWARDS = re.compile(r"\s*(?:(?:moved\s+)?to|на|в|至|到|lên|về|→|->|=>)(?![A-Za-zА-Яа-я])", _I)
 _TOWARDS_ANY = re.compile(r"(?<![A-Za-zА-Яа-я])(?:to|на|до|lên|về|para|a)(?![A-Za-zА-Яа-я])|至|到|→|->|=>", _I)
+# a post that is only "BE" / "B/E" (with a coin or marks): break-even; only "止盈" / "TP": take profit, how much?
+_BE_ALONE = re.compile(r"^\W*(?:[#$]?[A-Z0-9]{2,12}\W+)?(?:BE|B/E)\W*$")
+_TP_ALONE = re.compile(r"^\W*(?:[#$]?[A-Za-z0-9]{2,12}\W+)?(?:止盈|止贏|take\s*profit|tp)\W*$", _I)
 _CJK = re.compile(r"[\u4e00-\u9fff\uac00-\ud7af]")
 
 
@@ -194,7 +197,7 @@ def _stop_move(text: str) -> _StopMove | None:
                              if target else clause)
         price_at = NUMBER.search(clause[target.end() :] if target else clause)
         entry_word = ENTRY_PRICE.search(clause)
-        if entry_word and (moved or re.match(r"^\s*at\b", clause, _I)):
+        if entry_word and (moved or entry_word.start() <= 3 or re.match(r"^\s*at\b", clause, _I)):
             return _StopMove("be", explicit=True, span=span)
         if target and moved and (price is None or price_at is not None):
             return _StopMove("target", target=tp_number(target), explicit=True, span=span)
@@ -295,7 +298,7 @@ def read_updates(
             else:
                 add(Kind.UPDATE, UpdateType.SET_STOP, strong=False, action=Action.NOTIFY_ONLY, confidence=0.4,
                     update_price=move.price, warnings=("a stop price without a move word; not applied",))
-    elif _first(BREAKEVEN, text) and not (close and not share_stated):
+    elif (_first(BREAKEVEN, text) or _BE_ALONE.match(text)) and not (close and not share_stated):
         add(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE, strong=True, confidence=0.75)
     elif MOVE.search(text) and re.search(r"(?:移至|移到|上移|下移|至|to)\s*\d", text) and not cues.readings:
         add(Kind.UPDATE, UpdateType.SET_STOP, strong=False, action=Action.NOTIFY_ONLY, confidence=0.3,
@@ -327,6 +330,9 @@ def read_updates(
     ):
         cues.readings = [r for r in cues.readings if r.update_type is not UpdateType.MOVE_SL_TO_BE]
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=False, confidence=0.7)
+    if not cues.readings and _TP_ALONE.match(text):
+        add(Kind.UPDATE, UpdateType.CLOSE_PARTIAL, strong=False, action=Action.NOTIFY_ONLY, confidence=0.3,
+            warnings=("take profit without saying how much or at which target",))
     if not cues.readings and STOP_WORD.search(text) and _NEGATIVE_PERCENT.search(text) and not _has_price(text):
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=False, action=Action.NOTIFY_ONLY, confidence=0.4,
             warnings=("reports a stop-out; the exchange stop closes the position",))
