@@ -48,6 +48,7 @@ import pykka
 from actors import messages as actor_messages
 from actors.busy import BUSY
 from actors.messages import ChildFailed, Heartbeat, ModeChanged, PriceTick, RequestMode
+from trading.journal import JournalWriteError
 from trading.modes import Mode, allows_new_entries
 
 logger = logging.getLogger(__name__)
@@ -486,7 +487,14 @@ class SupervisedActor(pykka.ThreadingActor):
             self.mode = message.mode
             self.on_mode_changed(message)
             return None
-        return self.handle(message)
+        try:
+            return self.handle(message)
+        except JournalWriteError as exc:
+            # The disk is full (or the journal turned read-only): the journal's hook has alerted and asked for
+            # SAFE. The actor goes on with its next message; a crash loop (and an escalation to panic) would
+            # guard nothing. What this message did not do is redone by the next poll or reconciliation.
+            logger.error("%s: %s not completed: %s", self.name, type(message).__name__, exc)
+            return None
 
     # internals -----------------------------------------------------------------------------------------
     def _tell_self(self, message: Any) -> None:

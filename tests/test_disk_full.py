@@ -138,3 +138,35 @@ def test_a_panic_closes_the_position_while_the_disk_is_full(tmp_path: Path) -> N
         runtime.supervisor.tell(RequestMode(mode=Mode.PANIC, reason="operator panic", source="operator"))
         wait_until(lambda: open_size(engine) == 0, what="the panic close sent with the disk full")
         assert all(order.reduce_only for order in closes(engine))
+
+
+def test_an_actor_meeting_a_full_journal_goes_on_instead_of_crash_looping() -> None:
+    import pykka
+
+    from actors.base import SupervisedActor
+
+    class Writer(SupervisedActor):
+        def __init__(self, journal: Journal) -> None:
+            super().__init__("writer", None)
+            self.journal = journal
+            self.handled = 0
+
+        def handle(self, message: object) -> object:
+            self.handled += 1
+            self.journal.set_flag("x", "y" * 50_000)
+            return None
+
+    with Journal(":memory:") as journal:
+        fill_the_disk(journal)
+        with pytest.raises(JournalWriteError):
+            journal.set_flag("x", "y" * 50_000)
+        ref = Writer.start(journal)
+        try:
+            proxy = ref.proxy()
+            ref.tell("write")
+            ref.tell("write")
+            assert wait_until(lambda: proxy.handled.get(timeout=5) == 2, what="both messages handled")
+            assert ref.is_alive()
+        finally:
+            ref.stop()
+            pykka.ActorRegistry.stop_all()
