@@ -71,7 +71,10 @@ from trading.modes import Mode
 from trading.risk import RiskLimits
 
 if TYPE_CHECKING:
-    from exchange.sim.live_prices import LiveMarket
+    from exchange.sim.engine import SimExchange
+    from exchange.sim.live_prices import LiveMarket, LivePriceSource
+    from exchange.sim.server import SimServer
+    from exchange.sim.ws_server import SimWsServer
 
 log = logging.getLogger("following")
 
@@ -104,9 +107,9 @@ def configure_logging(level: str, secret_values: list[str], *, fmt: str = "text"
     formatter: logging.Formatter = (JsonLogFormatter() if fmt == "json"
                                     else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     if not any(getattr(h, "_following", False) for h in root.handlers):
-        handler = logging.StreamHandler()
-        handler._following = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        stream = logging.StreamHandler()
+        stream._following = True  # type: ignore[attr-defined]
+        root.addHandler(stream)
     if file and not any(getattr(h, "_following_file", None) == file for h in root.handlers):
         Path(file).parent.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.RotatingFileHandler(file, maxBytes=max_bytes, backupCount=backup_count,
@@ -148,12 +151,12 @@ def risk_limits(config: Config) -> RiskLimits:
 class PaperExchange:
     """The built-in simulator standing in for Bitget while dry_run is true."""
 
-    engine: Any
-    server: Any
+    engine: SimExchange
+    server: SimServer
     base_url: str
     credentials: Credentials
-    ws_server: Any = None  # the simulator's public WebSocket, when the price feed uses one
-    live_prices: Any = None  # LivePriceSource when paper.live_prices: real public prices, own path without them
+    ws_server: SimWsServer | None = None  # the simulator's public WebSocket, when the price feed uses one
+    live_prices: LivePriceSource | None = None  # paper.live_prices: real public prices, own path without them
 
 
 def paper_market(config: Config) -> LiveMarket | None:
@@ -190,12 +193,10 @@ def start_paper_exchange(config: Config) -> PaperExchange:
     # Fresh random credentials per run: the simulator verifies signatures like Bitget does.
     credentials = Credentials(token_source.token_hex(8), token_source.token_hex(16), token_source.token_hex(8))
     market = paper_market(config)
-    engine = SimExchange(
-        seed=config.paper.seed,
-        equity=Decimal(str(config.paper.starting_equity)),
-        pos_mode=config.bitget.position_mode,
-        **({"contracts": market.contracts, "prices": market.prices} if market is not None else {}),
-    )
+    seed, equity, pos_mode = config.paper.seed, Decimal(str(config.paper.starting_equity)), config.bitget.position_mode
+    engine = (SimExchange(seed=seed, equity=equity, pos_mode=pos_mode) if market is None
+              else SimExchange(seed=seed, equity=equity, pos_mode=pos_mode, contracts=market.contracts,
+                               prices=market.prices))
     if market is not None:
         for symbol, quote in market.quotes.items():
             engine.set_mark_price(symbol, quote.mark)
@@ -721,7 +722,7 @@ class Runtime:
         stop_cfg = config.risk.stoploss
         intervals = config.monitor.poll_intervals
 
-        def spec(name: str, actor: type[Any], critical: bool, **deps: Any) -> ChildSpec:
+        def spec(name: str, actor: type[pykka.ThreadingActor], critical: bool, **deps: Any) -> ChildSpec:
             def factory(ctx: Any) -> pykka.ActorRef[Any]:
                 return actor.start(name=name, supervisor=ctx.supervisor, mode=ctx.mode, **deps)
 

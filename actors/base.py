@@ -35,6 +35,7 @@ Do not override `on_start`, `on_stop` or `on_failure` (enforced). Prefer `tell` 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -93,6 +94,8 @@ def drain_mailbox(ref: pykka.ActorRef[Any]) -> list[Any]:
     work: list[Any] = []
     kept: list[Any] = []
     inbox = ref.actor_inbox
+    if not isinstance(inbox, queue.Queue):  # a threading actor's inbox is one; no other can be read without blocking
+        return work
     while True:
         try:
             envelope = inbox.get_nowait()

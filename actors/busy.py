@@ -67,11 +67,11 @@ class BusyBoard:
         finally:
             end = self._clock()
             with self._lock:
-                state = self._by_urn.get(urn)
-                if state is not None:
-                    state.deadline = outer
+                current = self._by_urn.get(urn)
+                if current is not None:
+                    current.deadline = outer
                     if outer is None:
-                        state.last_end = end
+                        current.last_end = end
 
     def excuse(self, urn: str, grace_s: float) -> str | None:
         """Why an unanswered heartbeat of ``urn`` is not a hang, or None when it is one."""

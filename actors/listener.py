@@ -199,7 +199,8 @@ class ChannelPoller:
         baseline = self._journal.get_flag(baseline_flag)
         # Post dates have second resolution: a post in the very second of the first start counts as history.
         cutoff = first_start if baseline is None else first_start - _EMPTY_BASELINE_SKEW_S
-        history, new = [], []
+        history: list[Post] = []
+        new: list[Post] = []
         for post in posts:
             published = posted_epoch(post.date)
             # undated: history on the first page, new after an empty one

@@ -120,7 +120,7 @@ class Message:
 Reader = Callable[[str, list[bytes], bool, ReadingContext | None], list[ParsedMessage]]
 
 
-def messages_from_stdin(data: bytes) -> list[Message]:
+def messages_from_stdin(data: bytes | str) -> list[Message]:
     text = clean_text(data)
     if not text.strip():
         raise InputError("empty input: nothing on stdin")

@@ -202,7 +202,7 @@ class RiskGate(SupervisedActor):
             mode = stricter(mode, self._gate.mode) or mode
         ctx = RiskContext(mode=mode, now=time.time(), last_entry_at=self._journal.last_entry_times())
         decision = evaluate_entry(parsed, self._limits, account, market, ctx)
-        if not decision.approved or decision.plan is None:
+        if not decision.approved or decision.plan is None or market.contract is None:  # approval implies a contract
             reason = decision.reason.value if decision.reason is not None else "REFUSED"
             self._refuse(signal, reason, decision.detail)
             return

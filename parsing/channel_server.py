@@ -225,7 +225,7 @@ class ChannelServer:
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.base_url = f"http://{bound_host}:{bound_port}"
+        self.base_url = f"http://{bound_host!s}:{bound_port}"
         for text in posts:
             self.add_post(text)
 

@@ -27,16 +27,17 @@ import inspect
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import timezone
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from parsing.media import MediaBadUrl, MediaError, MediaUnavailable
 from parsing.posts import Post, PostSourceError, PostSourceRateLimited
 from parsing.reading import clean_text
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 INSTALL_HINT = "pip install -e '.[telegram]'"
 MAX_ALBUM_ITEMS = 10  # Telegram's limit for one media group
@@ -119,7 +120,7 @@ def _reply_to(message: Any) -> int | None:
 
 def _iso_date(message: Any) -> str | None:
     date = getattr(message, "date", None)
-    if date is None:
+    if not isinstance(date, datetime):
         return None
     if date.tzinfo is None:
         date = date.replace(tzinfo=timezone.utc)  # Telethon dates are UTC
@@ -266,10 +267,10 @@ class TelegramSource:
         self._thread.join(5)
 
     # --- internals ---------------------------------------------------------------------------------
-    def _call(self, request: Callable[[Any, Any], Any]) -> Any:
+    def _call(self, request: Callable[[Any, Any], Awaitable[_T]]) -> _T:
         """Run ``request(client, entity)`` (a coroutine) on the loop; Telegram errors become source errors."""
 
-        async def run() -> Any:
+        async def run() -> _T:
             client, entity = await self._connected()
             return await request(client, entity)
 

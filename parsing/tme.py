@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import lxml.html
 from lxml import etree
+from lxml.html import HtmlElement
 
 from parsing.posts import Post
 
@@ -60,30 +61,40 @@ def _has_class(element: etree._Element, name: str) -> bool:
     return name in _classes(element)
 
 
+class _Select:
+    """A compiled XPath that selects elements, typed (lxml types every XPath result as ``Any``)."""
+
+    def __init__(self, path: str) -> None:
+        self._xpath = etree.XPath(path)
+
+    def __call__(self, node: etree._Element) -> list[HtmlElement]:
+        return [item for item in self._xpath(node) if isinstance(item, HtmlElement)]
+
+
 def _xpath_class(name: str) -> str:
     # match one class token, not a substring of the attribute (photo wraps carry numeric classes too)
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
 
 
 # Compiled once: each runs per message, and compiling them on every call was most of the parse time.
-_XP_JS_MESSAGE_TEXT = etree.XPath(f".//div[{_xpath_class('js-message_text')}]")
-_XP_PHOTO_WRAP = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_photo_wrap')}]")
-_XP_VIDEO_THUMB = etree.XPath(f".//i[{_xpath_class('tgme_widget_message_video_thumb')}]")
-_XP_GROUPED_MEDIA_WRAP = etree.XPath(f".//a[{_xpath_class('grouped_media_wrap')}]")
-_XP_REPLY = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_reply')}]")
-_XP_FORWARDED_FROM_NAME = etree.XPath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from_name')}]")
-_XP_FORWARDED_FROM = etree.XPath(f".//*[{_xpath_class('tgme_widget_message_forwarded_from')}]")
-_XP_META = etree.XPath(f".//span[{_xpath_class('tgme_widget_message_meta')}]")
-_XP_LINKS = etree.XPath(".//a")
-_XP_VIEWS = etree.XPath(f".//span[{_xpath_class('tgme_widget_message_views')}]")
-_XP_DATE_TIME = etree.XPath(f".//a[{_xpath_class('tgme_widget_message_date')}]//time[@datetime]")
-_XP_ANY_TIME = etree.XPath(".//time[@datetime]")
-_XP_MESSAGES = etree.XPath(f"//div[{_xpath_class('tgme_widget_message')}][@data-post]")
-_XP_TME_MESSAGES_MORE = etree.XPath(f"//a[{_xpath_class('tme_messages_more')}]")
-_XP_PREV_LINK = etree.XPath("//link[@rel='prev']")
-_XP_TME_NO_MESSAGES_FOUND = etree.XPath(f"//*[{_xpath_class('tme_no_messages_found')}]")
-_XP_TGME_CHANNEL_HISTORY = etree.XPath(f"//section[{_xpath_class('tgme_channel_history')}]")
-_XP_TGME_CHANNEL_INFO = etree.XPath(f"//*[{_xpath_class('tgme_channel_info')}]")
+_XP_JS_MESSAGE_TEXT = _Select(f".//div[{_xpath_class('js-message_text')}]")
+_XP_PHOTO_WRAP = _Select(f".//a[{_xpath_class('tgme_widget_message_photo_wrap')}]")
+_XP_VIDEO_THUMB = _Select(f".//i[{_xpath_class('tgme_widget_message_video_thumb')}]")
+_XP_GROUPED_MEDIA_WRAP = _Select(f".//a[{_xpath_class('grouped_media_wrap')}]")
+_XP_REPLY = _Select(f".//a[{_xpath_class('tgme_widget_message_reply')}]")
+_XP_FORWARDED_FROM_NAME = _Select(f".//*[{_xpath_class('tgme_widget_message_forwarded_from_name')}]")
+_XP_FORWARDED_FROM = _Select(f".//*[{_xpath_class('tgme_widget_message_forwarded_from')}]")
+_XP_META = _Select(f".//span[{_xpath_class('tgme_widget_message_meta')}]")
+_XP_LINKS = _Select(".//a")
+_XP_VIEWS = _Select(f".//span[{_xpath_class('tgme_widget_message_views')}]")
+_XP_DATE_TIME = _Select(f".//a[{_xpath_class('tgme_widget_message_date')}]//time[@datetime]")
+_XP_ANY_TIME = _Select(".//time[@datetime]")
+_XP_MESSAGES = _Select(f"//div[{_xpath_class('tgme_widget_message')}][@data-post]")
+_XP_TME_MESSAGES_MORE = _Select(f"//a[{_xpath_class('tme_messages_more')}]")
+_XP_PREV_LINK = _Select("//link[@rel='prev']")
+_XP_TME_NO_MESSAGES_FOUND = _Select(f"//*[{_xpath_class('tme_no_messages_found')}]")
+_XP_TGME_CHANNEL_HISTORY = _Select(f"//section[{_xpath_class('tgme_channel_history')}]")
+_XP_TGME_CHANNEL_INFO = _Select(f"//*[{_xpath_class('tgme_channel_info')}]")
 
 
 def _load(html: str) -> etree._Element | None:

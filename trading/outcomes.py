@@ -126,7 +126,7 @@ def close_cause(leg: str, *, payload_cause: str | None = None, payload_reason: s
         return "external"
     if leg.startswith("close"):
         if payload_cause in CAUSES:
-            cause: Cause = payload_cause  # type: ignore[assignment]
+            cause: Cause = payload_cause
             return "break_even_stop" if cause == "stop" and break_even else cause
         cause = cause_of_close_reason(payload_reason or "")
         return "break_even_stop" if cause == "stop" and break_even else cause
@@ -212,7 +212,7 @@ def summarize(signal_id: int, fills: Sequence[FillRow], risk: Decimal | None) ->
     r_multiple = realized / risk if risk is not None and risk > 0 else None
     cause: Cause | None = None
     if closed and closes and closes[-1].cause in CAUSES:
-        cause = closes[-1].cause  # type: ignore[assignment]
+        cause = closes[-1].cause
     return TradeOutcome(
         signal_id=signal_id, symbol=opens[0].symbol, hold_side=hold_side, entry_size=entry_size, avg_entry=avg_entry,
         exit_size=exit_size, avg_exit=avg_exit, gross_pnl=gross, fees=-fee_sum, realized_pnl=realized, risk=risk,

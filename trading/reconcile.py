@@ -349,19 +349,18 @@ def intents_from_journal(
     ``EntryIntent`` (stop, targets, shares and their client ids, as planned). A signal journaled before entry
     intents existed has none: its entry rows' payload says the same in text.
     """
-    entry_intents = entries
     intents: dict[tuple[str, str], PositionIntent] = {}
     for signal_id in sorted(signal_rows):
         rows = signal_rows[signal_id]
-        entries = [row for row in rows if _is_entry(row)]
-        if not entries:
+        entry_rows = [row for row in rows if _is_entry(row)]
+        if not entry_rows:
             continue
-        filled = sum((row.filled_size or Decimal(0) for row in entries), Decimal(0))
-        may_fill = any(row.state in OPEN_STATES for row in entries)
+        filled = sum((row.filled_size or Decimal(0) for row in entry_rows), Decimal(0))
+        may_fill = any(row.state in OPEN_STATES for row in entry_rows)
         if filled <= 0 and not may_fill:
             continue
-        first = entries[0]
-        planned = (entry_intents or {}).get(signal_id)
+        first = entry_rows[0]
+        planned = (entries or {}).get(signal_id)
         if planned is not None:
             hold_side: str = planned.side
             stop_price = planned.stop_price

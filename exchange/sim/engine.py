@@ -467,7 +467,7 @@ class SimExchange:
             settings = self.settings(symbol)
             # holdSide only matters for isolated margin in hedge mode; otherwise both sides move together.
             one_side = settings.margin_mode == "isolated" and self.pos_mode == HEDGE and hold_side
-            sides = [hold_side] if one_side else [LONG, SHORT]
+            sides = [hold_side] if one_side and hold_side else [LONG, SHORT]
             for side in sides:
                 if side == LONG:
                     settings.long_leverage = leverage

@@ -105,7 +105,7 @@ class SimServer:
         if self._httpd is None:
             return ""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> str:
         if self._httpd is not None:

@@ -148,7 +148,7 @@ class SimWsServer:
         if self._server is None:
             return ""
         host, port = self._server.server_address[:2]
-        return f"ws://{host}:{port}/v2/ws/public"
+        return f"ws://{host!s}:{port}/v2/ws/public"
 
     def start(self) -> str:
         if self._server is not None:

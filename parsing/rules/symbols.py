@@ -55,7 +55,7 @@ _BARE_BESIDE_SIDE = re.compile(
 _ALIAS = re.compile(alternation(_ALIASES), re.IGNORECASE)
 
 
-def normalize_symbol(raw: str) -> str | None:
+def normalize_symbol(raw: object) -> str | None:
     """A coin or pair as written -> Bitget USDT-M name, or None when it is not a USDT-M perpetual name.
 
     ``BTC``, ``#btc``, ``$BTC``, ``XBT``, ``BTC/USDT``, ``BTCUSD``, ``BTCUSDT.P``, ``比特币`` -> ``BTCUSDT``;

@@ -77,7 +77,8 @@ class LocalVlmServer:
         self._thread: threading.Thread | None = None
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[:2]  # type: ignore[misc]
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)
         self.base_url = f"http://{self.host}:{self.port}/v1"
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class LocalVlmServer:
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                             name="local-vlm", daemon=True)
             self._thread.start()
-        return str(self.host), int(self.port)
+        return self.host, self.port
 
     def stop(self) -> None:
         self._stopping.set()  # releases delayed replies at once
