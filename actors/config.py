@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from exchange.bitget.models import MarginMode, PosMode
 from parsing.media import TELEGRAM_MEDIA_HOSTS
 
 BITGET_REST = "https://api.bitget.com"
@@ -163,7 +164,7 @@ class RiskConfig(Section):
     max_open_positions: int = Field(3, ge=1)
     cooldown_seconds: float = Field(300.0, ge=0)
     min_signal_quality: float = Field(0.8, ge=0, le=1)
-    margin_mode: Literal["isolated", "crossed"] = "isolated"
+    margin_mode: MarginMode = "isolated"
     entry_zone_split: int = Field(1, ge=1, le=10)
     # An entry that would fill at once (market, or zone already reached) older than this when decided is
     # notify_only; 0 disables. A limit entry still waiting for its price and every exit have no age limit.
@@ -245,7 +246,7 @@ class BitgetConfig(Section):
     demo_trading: bool = False  # Bitget's own demo environment: sends the paptrading header
     product_type: Literal["USDT-FUTURES", "SUSDT-FUTURES"] = "USDT-FUTURES"
     margin_coin: str = "USDT"
-    position_mode: Literal["one_way_mode", "hedge_mode"] = "one_way_mode"
+    position_mode: PosMode = "one_way_mode"
     timeout_seconds: float = Field(10.0, gt=0)
     plan_orders_probe_on_startup: bool = True
     plan_orders_capability_ttl_seconds: float = Field(300.0, gt=0)

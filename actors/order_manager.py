@@ -40,7 +40,22 @@ from exchange.bitget.errors import (
     RateLimited,
     UnknownOutcome,
 )
-from exchange.bitget.models import Order, OrderRequest, PlacedOrder, PlanOrder, Position, TpslRequest
+from exchange.bitget.models import (
+    MARGIN_MODES,
+    ORDER_TYPES,
+    SIDES,
+    TRADE_SIDES,
+    MarginMode,
+    Order,
+    OrderRequest,
+    PlacedOrder,
+    PlanOrder,
+    Position,
+    PosMode,
+    TpslPlanType,
+    TpslRequest,
+    one_of,
+)
 from exchange.bitget.semantics import tpsl_hold_side
 from trading import exits as ex
 from trading import reconcile as rec
@@ -94,8 +109,8 @@ class OrderManager(SupervisedActor):
         metrics: Any,
         status: Any,
         gate: Any,
-        pos_mode: str,
-        margin_mode: str,
+        pos_mode: PosMode,
+        margin_mode: MarginMode,
         check_interval_s: float = 1.0,
         unknown_outcome_deadline_s: float = 30.0,
         break_even_buffer_pct: float = 0.001,
@@ -640,7 +655,7 @@ class OrderManager(SupervisedActor):
         oid: str,
         signal_id: int,
         leg: str,
-        plan_type: str,
+        plan_type: TpslPlanType,
         decision: rec.PlaceStop | rec.PlaceTakeProfit,
         *,
         on_refused: Callable[[BitgetError], None],
@@ -1201,11 +1216,15 @@ def _key(position: Position) -> tuple[str, str]:
     return position.symbol, position.hold_side
 
 
-def _request_from_row(row: OrderRow, margin_mode: str) -> OrderRequest:
+def _request_from_row(row: OrderRow, margin_mode: MarginMode) -> OrderRequest:
     """The close a journaled row describes, to send it under its own client id."""
-    return OrderRequest(symbol=row.symbol, side=row.side, size=row.size, order_type=row.order_type, price=row.price,
-                        trade_side=row.trade_side, reduce_only=row.reduce_only, client_oid=row.client_oid,
-                        margin_mode=str(row.payload.get("margin_mode") or margin_mode))
+    return OrderRequest(
+        symbol=row.symbol, side=one_of(row.side, SIDES, "side"), size=row.size,
+        order_type=one_of(row.order_type, ORDER_TYPES, "order type"), price=row.price,
+        trade_side=None if row.trade_side is None else one_of(row.trade_side, TRADE_SIDES, "trade side"),
+        reduce_only=row.reduce_only, client_oid=row.client_oid,
+        margin_mode=one_of(row.payload.get("margin_mode") or margin_mode, MARGIN_MODES, "margin mode"),
+    )
 
 
 def _leg_label(leg: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 from actors.base import SupervisedActor
 from actors.messages import Tick
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import Fill, Order
+from exchange.bitget.models import Fill, Order, PosMode
 from trading import outcomes as rules
 from trading.journal import FillRow, Journal, OrderRow, OrderState, SignalRow
 
@@ -90,7 +90,7 @@ class _Attributed:
 
 class OutcomeRecorder:
     def __init__(self, *, journal: Journal, client: FillSource, notifier: NoticeSink, metrics: Any = None,
-                 pos_mode: str = "one_way_mode", post_link: Callable[[str, int], str] = tme_post_link,
+                 pos_mode: PosMode = "one_way_mode", post_link: Callable[[str, int], str] = tme_post_link,
                  clock: Callable[[], float] = time.time) -> None:
         self._journal = journal
         self._client = client
@@ -524,7 +524,7 @@ class OutcomeTracker(SupervisedActor):
     """Runs an ``OutcomeRecorder`` pass every ``interval_s``; never sends an order."""
 
     def __init__(self, *, journal: Journal, client: Any, notifier: Any, metrics: Any = None,
-                 pos_mode: str = "one_way_mode", interval_s: float = 5.0,
+                 pos_mode: PosMode = "one_way_mode", interval_s: float = 5.0,
                  post_link: Callable[[str, int], str] = tme_post_link, daily_summary_at: str = "",
                  **base: Any) -> None:
         super().__init__(**base)

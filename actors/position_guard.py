@@ -33,7 +33,7 @@ from actors.messages import (
 )
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import PlanOrder, Position
+from exchange.bitget.models import PlanOrder, Position, PosMode
 from trading.execution import default_stop
 from trading.guard import (
     LiquidationWatch,
@@ -75,7 +75,7 @@ class PositionGuard(SupervisedActor):
         notifier: Any,
         metrics: Any,
         status: Any,
-        pos_mode: str,
+        pos_mode: PosMode,
         positions_interval_s: float,
         account_interval_s: float,
         repair_timeout_s: float,

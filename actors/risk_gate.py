@@ -14,6 +14,7 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, WatchSymbol
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
+from exchange.bitget.models import PosMode
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
 from trading.bundle import plan_bundle
 from trading.exits import UNDECIDED, exit_kind
@@ -110,7 +111,7 @@ class RiskGate(SupervisedActor):
         notifier: Any,
         metrics: Any,
         limits: RiskLimits,
-        pos_mode: str,
+        pos_mode: PosMode,
         zone_split: int = 1,
         gate: Any = None,
         busy_retries: int = 3,

@@ -27,7 +27,7 @@ import requests
 from actors.config import Config
 from actors.outcomes import sized_risk
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import PlanOrder, Position
+from exchange.bitget.models import PlanOrder, Position, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
 from trading import outcomes as rules
 from trading.guard import stop_plans_for
@@ -40,7 +40,9 @@ LAST_SIGNALS = 10
 
 
 # --- positions as the exchange shows them --------------------------------------------------------------------
-def position_views(positions: Iterable[Position], plans: Sequence[PlanOrder], pos_mode: str) -> list[dict[str, Any]]:
+def position_views(
+    positions: Iterable[Position], plans: Sequence[PlanOrder], pos_mode: PosMode
+) -> list[dict[str, Any]]:
     """Each open position with its stop(s) and the take-profits still waiting (JSON-ready: decimals as text)."""
     views: list[dict[str, Any]] = []
     for position in positions:
@@ -64,7 +66,7 @@ def position_views(positions: Iterable[Position], plans: Sequence[PlanOrder], po
     return views
 
 
-def exchange_positions(client: Any, pos_mode: str) -> list[dict[str, Any]]:
+def exchange_positions(client: Any, pos_mode: PosMode) -> list[dict[str, Any]]:
     """Read-only: positions and pending TP/SL plans from an exchange client."""
     positions = [p for p in client.positions() if p.total > 0]
     plans = list(client.plan_orders_pending("profit_loss")) if positions else []

@@ -28,7 +28,9 @@ from fractions import Fraction
 from math import ceil
 
 from exchange.bitget.contracts import Contract
-from exchange.bitget.semantics import PositionSide, PosMode, order_fields, tpsl_hold_side
+from exchange.bitget.models import MarginMode, OrderType, PositionSide, PosMode, TpslHoldSide, TpslPlanType, TradeSide
+from exchange.bitget.models import Side as OrderSide
+from exchange.bitget.semantics import order_fields, tpsl_hold_side
 from parsing.signals import Side
 from trading.risk import SizedEntry
 
@@ -71,10 +73,10 @@ class LegPlan:
     leg: str  # "entry", "entry2", ..., "tp1", ...
     client_oid: str
     symbol: str
-    side: str  # "buy" | "sell", in the position mode's dialect (see the module table)
-    trade_side: str | None  # "open" | "close" in hedge mode; None (omit) in one-way mode
+    side: OrderSide  # in the position mode's dialect (see the module table)
+    trade_side: TradeSide | None  # hedge mode; None (omit) in one-way mode
     reduce_only: bool  # send reduceOnly=YES; one-way mode only (hedge closes say tradeSide=close)
-    order_type: str  # "market" | "limit"
+    order_type: OrderType
     size: Decimal
     price: Decimal | None  # None for a market order
     preset_stop_loss_price: Decimal | None = None  # presetStopLossPrice, the stop attached at entry
@@ -92,9 +94,9 @@ class StopPlan:
     client_oid: str
     symbol: str
     trigger_price: Decimal
-    hold_side: str  # "long"/"short" in hedge mode, "buy"/"sell" in one-way mode
+    hold_side: TpslHoldSide  # "long"/"short" in hedge mode, "buy"/"sell" in one-way mode
     size: Decimal  # the planned position; the order side resizes it to what actually filled
-    plan_type: str = "loss_plan"
+    plan_type: TpslPlanType = "loss_plan"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class OrderBundle:
     symbol: str
     side: Side
     pos_mode: PosMode
-    margin_mode: str
+    margin_mode: MarginMode
     leverage: int
     entries: tuple[LegPlan, ...]
     stop: StopPlan
@@ -232,7 +234,7 @@ def plan_bundle(
     channel: str,
     message_id: int,
     signal_index: int = 0,
-    pos_mode: str,
+    pos_mode: PosMode,
     zone_split: int = 1,
     contract: Contract,
     epoch: int = 0,

@@ -6,7 +6,7 @@ import hashlib
 from decimal import Decimal
 
 from exchange.bitget.contracts import Contract
-from exchange.bitget.models import Order, OrderRequest, Position
+from exchange.bitget.models import MarginMode, Order, OrderRequest, Position, PosMode
 from exchange.bitget.semantics import order_fields
 from trading.journal import OrderState
 
@@ -46,9 +46,10 @@ def action_client_oid(kind: str, *parts: object) -> str:
     return f"fl{kind[:4]}{digest}"
 
 
-def close_request(position: Position, pos_mode: str, client_oid: str, size: Decimal | None = None) -> OrderRequest:
+def close_request(position: Position, pos_mode: PosMode, client_oid: str, size: Decimal | None = None) -> OrderRequest:
     """A reduce-only market order closing ``size`` (default: all) of a position."""
     side, trade_side, reduce_only = order_fields(position.hold_side, pos_mode, closing=True)
+    margin_mode: MarginMode = "crossed" if position.margin_mode == "crossed" else "isolated"
     return OrderRequest(
         symbol=position.symbol,
         side=side,
@@ -57,7 +58,7 @@ def close_request(position: Position, pos_mode: str, client_oid: str, size: Deci
         trade_side=trade_side,
         reduce_only=reduce_only,
         client_oid=client_oid,
-        margin_mode=position.margin_mode if position.margin_mode in ("isolated", "crossed") else "isolated",
+        margin_mode=margin_mode,
     )
 
 

@@ -8,7 +8,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal, Protocol
 
 from exchange.bitget.contracts import Contract
-from exchange.bitget.models import PlanOrder, Position
+from exchange.bitget.models import PlanOrder, Position, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
 
 STOP_PLAN_TYPES = frozenset({"loss_plan", "pos_loss"})
@@ -16,7 +16,7 @@ STOP_PLAN_TYPES = frozenset({"loss_plan", "pos_loss"})
 StopVerdict = Literal["ok", "missing", "still_missing", "expired", "closing"]
 
 
-def stop_plans_for(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> list[PlanOrder]:
+def stop_plans_for(position: Position, plans: Iterable[PlanOrder], pos_mode: PosMode) -> list[PlanOrder]:
     """The stop plans (loss_plan / pos_loss) that protect ``position``."""
     sides = {position.hold_side, tpsl_hold_side(position.hold_side, pos_mode), None, "", "net"}
     return [
@@ -25,7 +25,7 @@ def stop_plans_for(position: Position, plans: Iterable[PlanOrder], pos_mode: str
     ]
 
 
-def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal | None:
+def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: PosMode) -> Decimal | None:
     """How much of ``position`` its stops cover; None means all of it (a position-level stop).
 
     The plan list is the detail: an entry's attached stop is sized to that entry's fills, yet the position
@@ -44,13 +44,13 @@ def stop_coverage(position: Position, plans: Iterable[PlanOrder], pos_mode: str)
     return covered
 
 
-def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> bool:
+def position_has_stop(position: Position, plans: Iterable[PlanOrder], pos_mode: PosMode) -> bool:
     """True when stops on the exchange cover the whole position (a partial fill grows it past its stop)."""
     covered = stop_coverage(position, plans, pos_mode)
     return covered is None or covered >= position.total
 
 
-def uncovered_size(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> Decimal:
+def uncovered_size(position: Position, plans: Iterable[PlanOrder], pos_mode: PosMode) -> Decimal:
     """The part of ``position`` no stop covers (0 when covered whole)."""
     covered = stop_coverage(position, plans, pos_mode)
     return Decimal(0) if covered is None else max(Decimal(0), position.total - covered)
@@ -317,7 +317,7 @@ class PatienceClock:
 
 
 # --- a stop that did not fire ----------------------------------------------------------------------------------
-def guarding_stops(position: Position, plans: Iterable[PlanOrder], pos_mode: str) -> list[Decimal]:
+def guarding_stops(position: Position, plans: Iterable[PlanOrder], pos_mode: PosMode) -> list[Decimal]:
     """The stop prices that should protect ``position`` on the exchange: its stop plans' triggers, else the stop
     the position itself reports."""
     triggers = [plan.trigger_price for plan in stop_plans_for(position, plans, pos_mode) if plan.trigger_price > 0]

@@ -19,13 +19,14 @@ from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from exchange.bitget.models import MarginMode, PositionSide
 from trading.bundle import LegPlan, OrderBundle, StopPlan, client_oid, signal_oid_prefix
 from trading.risk import SizedEntry
 
 CODEC_VERSION = 1
 
 ExitKind = Literal["close_all", "close_partial", "cancel_entries", "set_stop", "break_even", "break_even_on_tp1"]
-HoldSide = Literal["long", "short"]
+HoldSide = PositionSide  # the one definition, shared with the exchange models
 EXIT_KINDS: tuple[ExitKind, ...] = get_args(ExitKind)
 CLOSE_LEG = "xc"  # the reduce-only market close of an exit; attempt n > 1 is "xc<n>"
 STOP_LEG = "xs"  # the new stop of a stop move; attempt n > 1 is "xs<n>"
@@ -93,7 +94,7 @@ class EntryIntent:
     signal_id: int
     symbol: str
     side: HoldSide
-    margin_mode: str
+    margin_mode: MarginMode
     leverage: int
     size: Decimal
     risk_usdt: Decimal

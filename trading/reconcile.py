@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from exchange.bitget.contracts import Contract
-from exchange.bitget.models import Order, PlanOrder, Position
+from exchange.bitget.models import Order, PlanOrder, Position, PositionSide, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
 from trading.bundle import CLIENT_OID_PREFIX, resolve_tp_sizes
 from trading.execution import journal_state, stop_is_valid
@@ -92,7 +92,7 @@ class AdoptExternalOrder:
 @dataclass(frozen=True)
 class AdoptExternalPosition:
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     size: Decimal
     key: str
 
@@ -102,7 +102,7 @@ class PlaceStop:
     """A stop plan (``loss_plan``) for the part of a position no stop covers."""
 
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     size: Decimal
     trigger_price: Decimal
     signal_id: int
@@ -114,7 +114,7 @@ class CloseUncovered:
     be refused or fire at once, so that part is closed, as the stop would have done."""
 
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     size: Decimal
     stop_price: Decimal
     mark: Decimal
@@ -135,7 +135,7 @@ class ResizeStop:
 @dataclass(frozen=True)
 class PlaceTakeProfit:
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     step: int  # 1-based target number
     client_oid: str
     trigger_price: Decimal
@@ -225,7 +225,7 @@ class PositionIntent:
 
     signal_id: int
     symbol: str
-    hold_side: str  # "long" | "short"
+    hold_side: PositionSide
     stop_price: Decimal
     targets: tuple[Decimal, ...]  # nearest first
     shares: tuple[Decimal, ...]  # one per target, or empty for equal shares
@@ -362,14 +362,14 @@ def intents_from_journal(
         first = entry_rows[0]
         planned = (entries or {}).get(signal_id)
         if planned is not None:
-            hold_side: str = planned.side
+            hold_side: PositionSide = planned.side
             stop_price = planned.stop_price
             targets = tuple(t.price for t in planned.targets)
             shares = planned.shares
             tp_oids = tuple(t.client_oid for t in planned.targets)
         else:
             payload = first.payload
-            hold_side = str(payload.get("position_side", "long"))
+            hold_side = "short" if payload.get("position_side") == "short" else "long"
             stop = payload.get("stop_loss")
             if stop is None:
                 continue
@@ -400,7 +400,7 @@ def protection_decisions(
     intent: PositionIntent,
     plans: Sequence[PlanOrder],
     contract: Contract,
-    pos_mode: str,
+    pos_mode: PosMode,
     *,
     exchange_stops: bool = True,
     take_profits: bool = True,
@@ -507,7 +507,7 @@ def is_ours(plan: PlanOrder, our_stop_prices: Mapping[str, frozenset[Decimal]]) 
     return plan.plan_type in ("loss_plan", "pos_loss") and plan.trigger_price in our_stop_prices.get(plan.symbol, ())
 
 
-def _protects(plan: PlanOrder, position: Position, pos_mode: str) -> bool:
+def _protects(plan: PlanOrder, position: Position, pos_mode: PosMode) -> bool:
     sides = {position.hold_side, tpsl_hold_side(position.hold_side, pos_mode), None, "", "net"}
     return plan.symbol == position.symbol and plan.pos_side in sides
 
@@ -515,7 +515,7 @@ def _protects(plan: PlanOrder, position: Position, pos_mode: str) -> bool:
 def plan_hygiene_decisions(
     positions: Iterable[Position],
     plans: Iterable[PlanOrder],
-    pos_mode: str,
+    pos_mode: PosMode,
     *,
     contracts: Mapping[str, Contract],
     our_stop_prices: Mapping[str, frozenset[Decimal]],
@@ -603,7 +603,7 @@ def reconcile(
     intents: Mapping[tuple[str, str], PositionIntent],
     adopted_keys: frozenset[str],
     contracts: Mapping[str, Contract],
-    pos_mode: str,
+    pos_mode: PosMode,
     exchange_stops: bool = True,
     take_profits: bool = True,
 ) -> list[Decision]:

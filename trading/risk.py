@@ -32,6 +32,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import Enum
 
 from exchange.bitget.contracts import Contract
+from exchange.bitget.models import MarginMode
 from parsing.signals import Action, Kind, ParsedMessage, Side
 from trading.modes import Mode, allows_new_entries
 
@@ -78,7 +79,7 @@ class RiskLimits:
     max_account_drawdown_pct: Decimal = Decimal("0.15")
     default_leverage: int = 1  # when the signal names none
     taker_fee_rate: Decimal | None = None  # None: the contract's taker fee
-    margin_mode: str = "isolated"  # the config decides; a signal's margin mode is only noted
+    margin_mode: MarginMode = "isolated"  # the config decides; a signal's margin mode is only noted
 
     def __post_init__(self) -> None:
         if self.leverage_policy not in ("CAP", "REJECT"):
@@ -127,7 +128,7 @@ class SizedEntry:
     take_profits: tuple[Decimal, ...]  # nearest first
     tp_percentages: tuple[Decimal, ...]  # one per target when the signal gave them, else empty
     leverage: int
-    margin_mode: str
+    margin_mode: MarginMode
     sizing_price: Decimal  # the entry price the size was computed at (the worst one)
     notional: Decimal  # size * sizing_price
     margin: Decimal  # notional / leverage

@@ -12,18 +12,36 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 from exchange.bitget.errors import MalformedResponse
 
-Side = Literal["buy", "sell"]
-TradeSide = Literal["open", "close"]
+# The vocabulary shared by the exchange models, trading/ and the config (one definition each).
+Side = Literal["buy", "sell"]  # an order's side
+TradeSide = Literal["open", "close"]  # hedge mode only
 OrderType = Literal["limit", "market"]
 MarginMode = Literal["isolated", "crossed"]
+PositionSide = Literal["long", "short"]  # a position's direction (Bitget's holdSide of a position)
+PosMode = Literal["one_way_mode", "hedge_mode"]
+TpslHoldSide = Literal["long", "short", "buy", "sell"]  # a TP/SL's holdSide: long/short (hedge), buy/sell (one-way)
 Force = Literal["gtc", "ioc", "fok", "post_only"]
 TriggerType = Literal["mark_price", "fill_price"]
 TpslPlanType = Literal["loss_plan", "profit_plan", "pos_loss", "pos_profit", "moving_plan"]
 PlanType = Literal["normal_plan", "track_plan"]
+
+SIDES: tuple[Side, ...] = get_args(Side)
+TRADE_SIDES: tuple[TradeSide, ...] = get_args(TradeSide)
+ORDER_TYPES: tuple[OrderType, ...] = get_args(OrderType)
+MARGIN_MODES: tuple[MarginMode, ...] = get_args(MarginMode)
+_Word = TypeVar("_Word", bound=str)
+
+
+def one_of(value: object, options: tuple[_Word, ...], what: str) -> _Word:
+    """``value`` as one of the words of a Literal (text read back from the journal); ValueError otherwise."""
+    for option in options:
+        if value == option:
+            return option
+    raise ValueError(f"{what} must be one of {', '.join(options)}, not {value!r}")
 
 ORDER_STATES: frozenset[str] = frozenset({"live", "partially_filled", "filled", "canceled"})
 
@@ -241,7 +259,7 @@ class Account:
 @dataclass(frozen=True)
 class Position:
     symbol: str
-    hold_side: Literal["long", "short"]
+    hold_side: PositionSide
     total: Decimal
     available: Decimal
     locked: Decimal
@@ -541,7 +559,7 @@ class TpslRequest:
     symbol: str
     plan_type: TpslPlanType
     trigger_price: Decimal
-    hold_side: Literal["long", "short", "buy", "sell"]  # long/short in hedge mode, buy/sell in one-way
+    hold_side: TpslHoldSide
     size: Decimal | None = None  # required for profit_plan / loss_plan / moving_plan
     trigger_type: TriggerType = "mark_price"
     execute_price: Decimal | None = None  # None = market execution

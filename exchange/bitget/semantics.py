@@ -10,10 +10,7 @@ These functions are the only place that knows the mapping; everything else asks 
 
 from __future__ import annotations
 
-from typing import Literal
-
-PositionSide = Literal["long", "short"]
-PosMode = Literal["one_way_mode", "hedge_mode"]
+from exchange.bitget.models import PositionSide, PosMode, Side, TpslHoldSide, TradeSide
 
 ONE_WAY: PosMode = "one_way_mode"
 HEDGE: PosMode = "hedge_mode"
@@ -26,7 +23,7 @@ def _check(position_side: str, pos_mode: str) -> None:
         raise ValueError(f"pos_mode must be 'one_way_mode' or 'hedge_mode', got {pos_mode!r}")
 
 
-def _trade_direction(position_side: str) -> str:
+def _trade_direction(position_side: str) -> Side:
     return "buy" if position_side == "long" else "sell"
 
 
@@ -48,7 +45,7 @@ def close_params(position_side: PositionSide, pos_mode: PosMode) -> dict[str, st
     return {"side": opposite, "reduceOnly": "YES"}
 
 
-def tpsl_hold_side(position_side: PositionSide, pos_mode: PosMode) -> str:
+def tpsl_hold_side(position_side: PositionSide, pos_mode: PosMode) -> TpslHoldSide:
     """``holdSide`` of a TP/SL order protecting a position on ``position_side``."""
     _check(position_side, pos_mode)
     if pos_mode == HEDGE:
@@ -58,11 +55,11 @@ def tpsl_hold_side(position_side: PositionSide, pos_mode: PosMode) -> str:
 
 def order_fields(
     position_side: PositionSide, pos_mode: PosMode, *, closing: bool
-) -> tuple[Literal["buy", "sell"], Literal["open", "close"] | None, bool]:
+) -> tuple[Side, TradeSide | None, bool]:
     """``(side, trade_side, reduce_only)`` for an :class:`~exchange.bitget.models.OrderRequest`."""
     params = close_params(position_side, pos_mode) if closing else open_params(position_side, pos_mode)
-    side: Literal["buy", "sell"] = "buy" if params["side"] == "buy" else "sell"
-    trade_side: Literal["open", "close"] | None = None
+    side: Side = "buy" if params["side"] == "buy" else "sell"
+    trade_side: TradeSide | None = None
     if "tradeSide" in params:
         trade_side = "open" if params["tradeSide"] == "open" else "close"
     return side, trade_side, params.get("reduceOnly") == "YES"
