@@ -10,11 +10,12 @@ instead of sending, so a signal is decided and sent by one instance only, whatev
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from trading.journal import Journal
 
 log = logging.getLogger("following.fencing")
+_Client = TypeVar("_Client")
 
 # Client methods that change something on the exchange; reads pass through unchecked.
 WRITES = frozenset({
@@ -62,3 +63,9 @@ class FencedClient:
             return attribute(*args, **kwargs)
 
         return fenced
+
+
+def fenced(client: _Client, fence: Fence) -> _Client:
+    """``client`` behind ``fence``, with the client's own type: the proxy answers every attribute the client has
+    (reads as they are, writes checked first), so it is used as the client it wraps."""
+    return cast(_Client, FencedClient(client, fence))

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.fencing import Fence, FencedClient, Superseded
+from actors.fencing import Fence, Superseded, fenced
 from actors.messages import (
     ExecuteExit,
     MoveStopToBreakEven,
@@ -31,6 +31,7 @@ from actors.messages import (
     RepairStop,
     Tick,
 )
+from actors.ports import OrderExchange
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
@@ -104,7 +105,7 @@ class OrderManager(SupervisedActor):
         self,
         *,
         journal: Journal,
-        client: Any,
+        client: OrderExchange,
         notifier: Any,
         metrics: Any,
         status: Any,
@@ -129,7 +130,7 @@ class OrderManager(SupervisedActor):
         # The newest instance holds the fence: one replaced meanwhile (stuck in a slow request while the
         # Supervisor started this one) finds every exchange write refused and stops.
         self._fence = Fence(journal, "order_manager")
-        self._client = FencedClient(client, self._fence)
+        self._client = fenced(client, self._fence)
         self._notifier = notifier
         self._metrics = metrics
         self._status = status
@@ -425,7 +426,7 @@ class OrderManager(SupervisedActor):
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
         self._last_view = view
         exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
-        exchange_oids |= {f"ext{o.order_id}" for o in (*pending, *plans)}
+        exchange_oids |= {f"ext{o.order_id}" for o in pending} | {f"ext{p.order_id}" for p in plans}
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
         signal_rows = self._open_signal_rows()
         intents = rec.intents_from_journal(signal_rows, self._journal.entry_intents(signal_rows))

@@ -31,6 +31,7 @@ from actors.messages import (
     Tick,
     WatchSymbol,
 )
+from actors.ports import GuardExchange
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
@@ -69,7 +70,7 @@ class PositionGuard(SupervisedActor):
         self,
         *,
         journal: Journal,
-        client: Any,
+        client: GuardExchange,
         order_manager: Any,
         price_feed: Any,
         notifier: Any,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal, Protocol
@@ -220,7 +221,7 @@ class StopWatch:
             return "expired"
         return "still_missing"
 
-    def forget_except(self, live: set[tuple[str, str]]) -> None:
+    def forget_except(self, live: AbstractSet[tuple[str, str]]) -> None:
         """Positions that are gone need no stop."""
         for key in list(self._missing_since):
             if key not in live:
@@ -288,7 +289,7 @@ class LiquidationWatch:
             state.reduced_at_size, state.reduced_at = size, now
         return LiquidationAction(alert=alert, reduce=reduce)
 
-    def forget_except(self, live: set[tuple[str, str]]) -> None:
+    def forget_except(self, live: AbstractSet[tuple[str, str]]) -> None:
         for key in list(self._near):
             if key not in live:
                 del self._near[key]
@@ -310,7 +311,7 @@ class PatienceClock:
             return True
         return False
 
-    def forget_except(self, live: set[tuple[str, str]]) -> None:
+    def forget_except(self, live: AbstractSet[tuple[str, str]]) -> None:
         for key in list(self._since):
             if key not in live:
                 del self._since[key]
@@ -379,7 +380,7 @@ class StopBreachWatch:
     def breached(self) -> list[tuple[str, str]]:
         return sorted(self._since)
 
-    def forget_except(self, live: set[tuple[str, str]]) -> None:
+    def forget_except(self, live: AbstractSet[tuple[str, str]]) -> None:
         for key in list(self._since):
             if key not in live:
                 self._since.pop(key, None)
