@@ -28,7 +28,7 @@ from actors.busy import BUSY
 from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
 from actors.health import HealthServer, PortUnavailable
-from actors.listener import CHANNEL_POLLED, Listener
+from actors.listener import CHANNEL_POLLED, Listener, ListenerSettings
 from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
 from actors.notify import Notifier
@@ -37,7 +37,7 @@ from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from actors.position_guard import PEAK_FLAG, PositionGuard
-from actors.price_feed import PriceFeed
+from actors.price_feed import PriceFeed, PriceFeedSettings
 from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
 from actors.sources import build_media_store, build_post_source
@@ -696,21 +696,16 @@ class Runtime:
             self.supervisor.tell(ResetMode(reason="operator reset (following reset-mode)"))
         return reading
 
-    def _price_feed_args(self) -> dict[str, Any]:
-        """The WebSocket side of the price feed and what to do when it falls back to REST."""
-        feed = self.config.monitor.price_feed
+    def _price_feed_settings(self) -> PriceFeedSettings:
+        """The price feed's polling, its WebSocket and what to do when it falls back to REST."""
         paper_ws = self.paper.ws_server if self.paper is not None else None
-        return {
-            "ws_url": price_feed_ws_url(self.config, paper_ws.url if paper_ws is not None else None),
-            "inst_type": self.config.bitget.product_type,
-            "ping_interval_s": feed.ping_interval_seconds,
-            "pong_timeout_s": feed.pong_timeout_seconds, "backoff_base_s": feed.reconnect_backoff_base_seconds,
-            "backoff_max_s": feed.reconnect_backoff_max_seconds, "rest_grace_s": feed.rest_grace_seconds,
-            "local_guard": self.stop_mode == "local_guard",  # also after a probe fallback
-            "ws_required_for_local_guard": feed.ws_required_for_local_guard,
-            "local_guard_on_rest": feed.local_guard_on_rest, "journal": self.journal, "notifier": self.notifier,
-            "jitter_seed": self.config.paper.seed if self.config.dry_run else None,
-        }
+        return PriceFeedSettings.from_config(
+            self.config.monitor.price_feed,
+            ws_url=price_feed_ws_url(self.config, paper_ws.url if paper_ws is not None else None),
+            inst_type=self.config.bitget.product_type,
+            local_guard=self.stop_mode == "local_guard",  # also after a probe fallback
+            jitter_seed=self.config.paper.seed if self.config.dry_run else None,
+        )
 
     def _stop_mode_args(self) -> dict[str, Any]:
         return {"local_guard": self.stop_mode == "local_guard", "plan_orders_supported": self.plan_orders_supported}
@@ -729,10 +724,9 @@ class Runtime:
             return ChildSpec(name=name, factory=factory, critical=critical)
 
         return [
-            spec("price_feed", PriceFeed, True, client=client, metrics=metrics, status=status,
-                 interval_s=config.monitor.price_feed.interval_seconds,
-                 stale_after_s=config.monitor.price_feed.stale_after_seconds,
-                 subscribers=[Address(d, "position_guard")], **self._price_feed_args()),
+            spec("price_feed", PriceFeed, True, settings=self._price_feed_settings(), client=client,
+                 metrics=metrics, status=status, subscribers=[Address(d, "position_guard")], journal=journal,
+                 notifier=self.notifier),
             spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
                  metrics=metrics, status=status, gate=self.gate, pos_mode=config.bitget.position_mode,
                  margin_mode=config.risk.margin_mode,
@@ -763,12 +757,11 @@ class Runtime:
             spec("outcomes", OutcomeTracker, False, journal=journal, client=client, notifier=self.notifier,
                  metrics=metrics, pos_mode=config.bitget.position_mode, interval_s=intervals.fills_seconds,
                  daily_summary_at=config.notify.daily_summary_at),
-            spec("listener", Listener, False, client=self.preview, journal=journal, parser=Address(d, "parser"),
-                 metrics=metrics, interval_s=config.listener.polling_seconds,
-                 jitter_s=config.listener.jitter_seconds, backoff_max_s=config.listener.backoff_max_seconds,
-                 max_catch_up_pages=config.listener.max_catch_up_pages,
-                 catch_up_extra_seconds=config.listener.catch_up_extra_seconds, notifier=self.notifier,
-                 skip_history_on_first_start=not config.demo.enabled, media=self.media, status=status),
+            spec("listener", Listener, False,
+                 settings=ListenerSettings.from_config(config.listener,
+                                                       skip_history_on_first_start=not config.demo.enabled),
+                 client=self.preview, journal=journal, parser=Address(d, "parser"), metrics=metrics,
+                 media=self.media, status=status, notifier=self.notifier),
         ]
 
 

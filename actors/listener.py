@@ -19,7 +19,10 @@ from typing import Any
 import pykka
 
 from actors.base import SupervisedActor
+from actors.config import ListenerConfig
 from actors.messages import PostEdited, PostSeen, Tick
+from actors.metrics import Metrics
+from actors.ports import Notices, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.backoff import capped_exponential
 from parsing.media import MediaStore, MediaUrlRefused
@@ -30,6 +33,7 @@ from parsing.tme import UNREADABLE_MEDIA, skipped_messages
 from parsing.web_preview import CatchUp, PreviewRedirected, catch_up_report
 from trading.journal import Journal, PostStatus
 from trading.linking import OpenSignal, UpdateToLink, may_concern_open_signal
+from trading.modes import Mode
 from trading.signal_age import posted_epoch
 
 log = logging.getLogger("following.listener")
@@ -75,13 +79,13 @@ class ChannelPoller:
         *,
         source: PostSource,
         journal: Journal,
-        hand_on: Callable[[Any], Any],
-        metrics: Any,
+        hand_on: Callable[[PostSeen | PostEdited], object],
+        metrics: Metrics,
         plan: PollPlan,
         max_catch_up_pages: int = 10,
         skip_history_on_first_start: bool = True,
         media: MediaStore | None = None,
-        status: Any = None,
+        status: StatusBoard | None = None,
         catch_up_extra_seconds: float = 30.0,
         notify: Callable[[str, str], None] | None = None,
     ) -> None:
@@ -321,6 +325,28 @@ class _PollFinished:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class ListenerSettings:
+    """How the Listener polls its channel (``listener``) and how long one poll may take."""
+
+    interval_s: float
+    jitter_s: float = 0.0
+    backoff_max_s: float = 300.0
+    max_catch_up_pages: int = 10
+    catch_up_extra_seconds: float = 30.0
+    skip_history_on_first_start: bool = True
+    poll_deadline_s: float | None = None  # None: derived from the page timeout and the catch-up bounds
+
+    @classmethod
+    def from_config(cls, listener: ListenerConfig, *, skip_history_on_first_start: bool) -> ListenerSettings:
+        return cls(
+            interval_s=listener.polling_seconds, jitter_s=listener.jitter_seconds,
+            backoff_max_s=listener.backoff_max_seconds, max_catch_up_pages=listener.max_catch_up_pages,
+            catch_up_extra_seconds=listener.catch_up_extra_seconds,
+            skip_history_on_first_start=skip_history_on_first_start,
+        )
+
+
 class Listener(SupervisedActor):
     """Schedules polls; each poll runs on a thread of its own, so a page that takes its full timeout (or a
     catch-up over several pages) never leaves the supervisor's heartbeat unanswered. A poll still running
@@ -329,34 +355,31 @@ class Listener(SupervisedActor):
     def __init__(
         self,
         *,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
+        mode: Mode = Mode.NORMAL,
+        settings: ListenerSettings,
         client: PostSource,
         journal: Journal,
-        parser: Any,
-        metrics: Any,
-        interval_s: float,
-        jitter_s: float = 0.0,
-        backoff_max_s: float = 300.0,
-        max_catch_up_pages: int = 10,
-        skip_history_on_first_start: bool = True,
+        parser: Recipient,
+        metrics: Metrics,
         media: MediaStore | None = None,
-        poll_deadline_s: float | None = None,
-        status: Any = None,
-        catch_up_extra_seconds: float = 30.0,
-        notifier: Any = None,
-        **base: Any,
+        status: StatusBoard | None = None,
+        notifier: Notices | None = None,
     ) -> None:
-        super().__init__(**base)
+        super().__init__(name, supervisor, mode=mode)
         self._poller = ChannelPoller(
             source=client, journal=journal, hand_on=parser.tell, metrics=metrics,
-            plan=PollPlan(interval_s, jitter_s, backoff_max_s, random.Random()),
-            max_catch_up_pages=max_catch_up_pages, skip_history_on_first_start=skip_history_on_first_start,
-            media=media, status=status, catch_up_extra_seconds=catch_up_extra_seconds,
+            plan=PollPlan(settings.interval_s, settings.jitter_s, settings.backoff_max_s, random.Random()),
+            max_catch_up_pages=settings.max_catch_up_pages,
+            skip_history_on_first_start=settings.skip_history_on_first_start,
+            media=media, status=status, catch_up_extra_seconds=settings.catch_up_extra_seconds,
             notify=notifier.notify if notifier is not None else None,
         )
         # every page of a full catch-up taking its whole timeout (the last one past the extra time), and slack
         page_timeout = float(getattr(client, "timeout", 30.0))
-        self._poll_deadline_s = poll_deadline_s or (
-            page_timeout * (max_catch_up_pages + 3) + catch_up_extra_seconds + 10.0)
+        self._poll_deadline_s = settings.poll_deadline_s or (
+            page_timeout * (settings.max_catch_up_pages + 3) + settings.catch_up_extra_seconds + 10.0)
         self._executor: ThreadPoolExecutor | None = None
         self._poll_started: float | None = None
 

@@ -45,6 +45,8 @@ class StatusBoard(Protocol):
 
     def set(self, name: str, ok: bool, detail: str = "") -> None: ...
 
+    def get(self, name: str) -> bool: ...
+
 
 # --- the exchange, as each actor uses it ------------------------------------------------------------------
 class PositionsReader(Protocol):

@@ -18,17 +18,23 @@ import contextlib
 import logging
 import random
 import time
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pykka
 
 from actors.base import SupervisedActor
+from actors.config import PriceFeedConfig
 from actors.messages import PriceTick, Tick, TickerSocketChanged, WatchSymbol
+from actors.metrics import Metrics
+from actors.ports import Notices, PriceFeedExchange, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
 from exchange.bitget.models import Ticker
 from exchange.bitget.ws import TickerStream
+from trading.journal import Journal
 from trading.modes import Mode
 
 log = logging.getLogger("following.prices")
@@ -37,54 +43,68 @@ EVENT_FALLBACK = "PRICE_FEED_FALLBACK"
 SOCKET_DOWN_STATES = ("stale", "disconnected", "stopped")
 
 
+@dataclass(frozen=True)
+class PriceFeedSettings:
+    """How the PriceFeed polls and holds its socket (``monitor.price_feed``), and what it serves."""
+
+    interval_s: float
+    stale_after_s: float
+    ws_url: str | None = None  # None: REST only
+    inst_type: str = "USDT-FUTURES"
+    ping_interval_s: float = 30.0
+    pong_timeout_s: float = 10.0
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+    rest_grace_s: float = 10.0
+    local_guard: bool = False  # the stops are the bot's own (local_guard): they live on these prices
+    ws_required_for_local_guard: bool = False
+    local_guard_on_rest: Literal["safe_mode", "alert"] = "safe_mode"
+    jitter_seed: int | None = None
+
+    @classmethod
+    def from_config(cls, feed: PriceFeedConfig, *, ws_url: str | None, inst_type: str, local_guard: bool,
+                    jitter_seed: int | None = None) -> PriceFeedSettings:
+        return cls(
+            interval_s=feed.interval_seconds, stale_after_s=feed.stale_after_seconds, ws_url=ws_url,
+            inst_type=inst_type, ping_interval_s=feed.ping_interval_seconds,
+            pong_timeout_s=feed.pong_timeout_seconds, backoff_base_s=feed.reconnect_backoff_base_seconds,
+            backoff_max_s=feed.reconnect_backoff_max_seconds, rest_grace_s=feed.rest_grace_seconds,
+            local_guard=local_guard, ws_required_for_local_guard=feed.ws_required_for_local_guard,
+            local_guard_on_rest=feed.local_guard_on_rest, jitter_seed=jitter_seed,
+        )
+
+
 class PriceFeed(SupervisedActor):
     def __init__(
         self,
         *,
-        client: Any,
-        metrics: Any,
-        status: Any,
-        interval_s: float,
-        stale_after_s: float,
-        subscribers: list[Any] | None = None,
-        ws_url: str | None = None,
-        inst_type: str = "USDT-FUTURES",
-        ping_interval_s: float = 30.0,
-        pong_timeout_s: float = 10.0,
-        backoff_base_s: float = 1.0,
-        backoff_max_s: float = 30.0,
-        rest_grace_s: float = 10.0,
-        local_guard: bool = False,
-        ws_required_for_local_guard: bool = False,
-        local_guard_on_rest: str = "safe_mode",
-        journal: Any = None,
-        notifier: Any = None,
-        jitter_seed: int | None = None,
-        **base: Any,
+        name: str,
+        supervisor: pykka.ActorRef[Any] | None,
+        mode: Mode = Mode.NORMAL,
+        settings: PriceFeedSettings,
+        client: PriceFeedExchange,
+        metrics: Metrics,
+        status: StatusBoard,
+        subscribers: Sequence[Recipient] = (),
+        journal: Journal | None = None,
+        notifier: Notices | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
-        super().__init__(**base)
+        super().__init__(name, supervisor, mode=mode)
+        self._settings = settings
         self._client = client
         self._metrics = metrics
         self._status = status
-        self._interval_s = interval_s
-        self._stale_after_s = stale_after_s
-        self._subscribers = list(subscribers or [])
-        self._ws_url = ws_url
-        self._inst_type = inst_type
-        self._ping_interval_s = ping_interval_s
-        self._pong_timeout_s = pong_timeout_s
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
-        self._local_guard = local_guard
-        self._ws_required = ws_required_for_local_guard
-        self._on_rest_action = local_guard_on_rest
+        self._interval_s = settings.interval_s
+        self._subscribers = list(subscribers)
+        self._local_guard = settings.local_guard
+        self._ws_required = settings.ws_required_for_local_guard
+        self._on_rest_action = settings.local_guard_on_rest
         self._journal = journal
         self._notifier = notifier
-        self._jitter_seed = jitter_seed
         self._feed = FeedStateMachine(
-            prefer_ws=ws_url is not None, stale_after_s=stale_after_s, fallback_grace_s=rest_grace_s,
-            now=time.monotonic(),
+            prefer_ws=settings.ws_url is not None, stale_after_s=settings.stale_after_s,
+            fallback_grace_s=settings.rest_grace_s, now=time.monotonic(),
         )
         self._stream: TickerStream | None = None
         self._state: str | None = None
@@ -92,13 +112,14 @@ class PriceFeed(SupervisedActor):
         self._socket_was_up = False  # a later "connected" is a reconnect (counted)
 
     def on_started(self) -> None:
-        if self._ws_url is not None:
+        settings = self._settings
+        if settings.ws_url is not None:
             self._stream = TickerStream(
-                self._ws_url, self._socket_ticker, self._socket_state, inst_type=self._inst_type,
-                ping_interval=self._ping_interval_s, pong_timeout=self._pong_timeout_s,
-                stale_after=self._stale_after_s,
-                backoff=ReconnectBackoff(base_s=self._backoff_base_s, cap_s=self._backoff_max_s,
-                                         rng=random.Random(self._jitter_seed)),
+                settings.ws_url, self._socket_ticker, self._socket_state, inst_type=settings.inst_type,
+                ping_interval=settings.ping_interval_s, pong_timeout=settings.pong_timeout_s,
+                stale_after=settings.stale_after_s,
+                backoff=ReconnectBackoff(base_s=settings.backoff_base_s, cap_s=settings.backoff_max_s,
+                                         rng=random.Random(settings.jitter_seed)),
             )
             self._stream.start()
         self._watch_open_positions()

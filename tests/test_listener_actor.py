@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 
-from actors.listener import Listener
+from actors.listener import Listener, ListenerSettings
 from actors.messages import ChildFailed, Heartbeat, PostSeen
 from actors.metrics import Metrics
 from parsing.posts import Post
@@ -58,8 +58,8 @@ def start_listener(tmp_path: Path, source: GatedSource, parser: Recorder, superv
                    **options: Any) -> tuple[pykka.ActorRef[Any], Journal]:
     journal = Journal(str(tmp_path / "journal.sqlite"))
     journal.set_flag("listener_baseline:SigDesk", "1")  # not the first start: posts are new
-    ref = Listener.start(name="listener", supervisor=supervisor, client=source, journal=journal, parser=parser,
-                         metrics=Metrics(), interval_s=0.05, **options)
+    ref = Listener.start(name="listener", supervisor=supervisor, settings=ListenerSettings(interval_s=0.05, **options),
+                         client=source, journal=journal, parser=parser, metrics=Metrics())
     return ref, journal
 
 

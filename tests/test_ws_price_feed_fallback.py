@@ -3,6 +3,7 @@ silent, back to WebSocket when it recovers."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from actors.app import price_feed_ws_url
 from actors.config import ConfigError, parse_config
 from actors.messages import PriceTick, WatchSymbol
 from actors.metrics import Metrics
-from actors.price_feed import EVENT_FALLBACK, PriceFeed
+from actors.price_feed import EVENT_FALLBACK, PriceFeed, PriceFeedSettings
 from actors.status import RuntimeStatus
 from exchange.bitget.client import BitgetClient
 from exchange.sim.testing import RunningSim, running_sim
@@ -25,6 +26,7 @@ from trading.journal import Journal
 
 INTERVAL = 0.05
 STALE = 0.3
+SETTINGS_FIELDS = {field.name for field in dataclasses.fields(PriceFeedSettings)}
 
 
 class Ticks:
@@ -84,12 +86,16 @@ class Feed:
         self.metrics = Metrics()
         args: dict[str, Any] = {
             "client": BitgetClient(sim.base_url, None), "metrics": self.metrics, "status": self.status,
-            "interval_s": INTERVAL, "stale_after_s": STALE, "subscribers": [self.ticks], "ws_url": sim.ws_url,
-            "ping_interval_s": 30.0, "pong_timeout_s": 5.0, "backoff_base_s": 0.02, "backoff_max_s": 0.1,
-            "rest_grace_s": 30.0, "jitter_seed": 1,
+            "subscribers": [self.ticks],
         }
+        settings = PriceFeedSettings(
+            interval_s=INTERVAL, stale_after_s=STALE, ws_url=sim.ws_url, ping_interval_s=30.0, pong_timeout_s=5.0,
+            backoff_base_s=0.02, backoff_max_s=0.1, rest_grace_s=30.0, jitter_seed=1,
+        )
+        tuning = {name: options.pop(name) for name in list(options) if name in SETTINGS_FIELDS}
         args.update(options)
-        self.ref: pykka.ActorRef[Any] = PriceFeed.start(name="price_feed", supervisor=None, **args)
+        self.ref: pykka.ActorRef[Any] = PriceFeed.start(
+            name="price_feed", supervisor=None, settings=dataclasses.replace(settings, **tuning), **args)
 
     @property
     def ws_server(self) -> SimWsServer:
