@@ -387,3 +387,8 @@ def test_one_word_replies() -> None:
         (reading,) = parse_text(text, BTC_LONG)
         assert reading.kind is Kind.UPDATE and reading.action is Action.NOTIFY_ONLY
     assert kinds("be", BTC_LONG) == [(Kind.NOISE, None)]
+
+
+def test_long_term_and_short_squeeze_give_no_direction() -> None:
+    assert kinds("ETH long-term target 10000") == [(Kind.NOISE, None)]
+    assert kinds("Big short squeeze incoming on #BTC 70000") == [(Kind.NOISE, None)]

@@ -47,6 +47,8 @@ _BRACKETED = re.compile(r"\([^()\n]{0,40}\)")
 # a stop given as a condition ("SL: 22.80 (4H close below)", "стоп закрепление ниже 1.2"): placed at its price
 _CONDITION = re.compile(r"(?i)\b(?:close|closing|candle|below|above|under)\b|закреп|ниже|выше|закрыти|收盘|跌破|突破|"
                         r"kapanış|đóng nến|cierre|fechamento")
+# "long-term", "short squeeze", "long liquidations": direction words that give no trade direction
+_NOT_A_SIDE = re.compile(r"(?i)\b(?:long|short)(?:[\s\-]*(?:term|squeeze|liquidations?))\b")
 _RECAP = re.compile(alternation(RECAP_WORDS), re.I)
 _SELL_LABEL = re.compile(r"(?i)(?<![A-Za-z])sell(?:ing)?\s*(?:targets?|zone|levels?)?\s*[:：]")
 _ENTRY_CONDITION = re.compile(
@@ -254,6 +256,7 @@ def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
 
 
 def _sides(text: str) -> list[Side]:
+    text = _NOT_A_SIDE.sub(" ", text)
     sides: list[Side] = []
     if kw.WORD_LONG.search(text):
         sides.append(Side.LONG)
