@@ -15,7 +15,7 @@ from benchmarks.devset_report import shared_fixture
 from parsing.rules import parse_text
 from parsing.rules.lexicon import NICKNAMES
 from parsing.rules.normalize import normalize
-from parsing.signals import Action, Kind, ParsedMessage, Side
+from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, Side
 
 EXCERPT = Path(__file__).resolve().parent / "fixtures" / "signals" / "excerpt.jsonl"
 OWN = [
@@ -126,3 +126,13 @@ def test_mutated_real_messages_never_trade_something_the_text_does_not_say(text:
 def test_every_unmutated_message_holds_the_properties_too() -> None:
     for text in MESSAGES:
         _check(text, parse_text(text))
+
+
+REPLY_TO = ReadingContext(symbol="ETHUSDT", side=Side.LONG, entries=(Decimal(3000),), stop_loss=Decimal(2900),
+                          take_profits=(Decimal(3100), Decimal(3200)))
+
+
+@PROPERTY
+@given(mutated())
+def test_read_as_a_reply_too_a_mutated_message_never_trades_what_it_does_not_say(text: str) -> None:
+    _check(text, parse_text(text, REPLY_TO))
