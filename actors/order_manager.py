@@ -14,9 +14,10 @@ once, not at the next pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -430,6 +431,7 @@ class OrderManager(SupervisedActor):
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
         signal_rows = self._open_signal_rows()
         intents = rec.intents_from_journal(signal_rows, self._journal.entry_intents(signal_rows))
+        intents = self._with_moved_stops(intents, positions)
         contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
         return rec.reconcile(
             rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
@@ -502,6 +504,18 @@ class OrderManager(SupervisedActor):
     def _open_signal_rows(self) -> dict[int, list[OrderRow]]:
         return {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
 
+    def _with_moved_stops(self, intents: dict[tuple[str, str], rec.PositionIntent],
+                          positions: Iterable[Position]) -> dict[tuple[str, str], rec.PositionIntent]:
+        """The intents with, for each position whose stop was moved (break-even, a set-stop), that stop: what
+        reconciliation places or checks is the stop the position should have now, not the signal's first one."""
+        current = dict(intents)
+        for position in positions:
+            intent = current.get(_key(position))
+            moved = moved_stop(self._journal, position) if intent is not None else None
+            if intent is not None and moved is not None:
+                current[_key(position)] = dataclasses.replace(intent, stop_price=moved)
+        return current
+
     def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
         rows = self._open_signal_rows()
         return rec.intents_from_journal(rows, self._journal.entry_intents(rows))
@@ -527,6 +541,7 @@ class OrderManager(SupervisedActor):
         except BitgetError as exc:
             log.warning("%s: position unreadable after a fill (%s); the next pass retries", symbol, exc.code)
             return
+        intents = self._with_moved_stops(intents, positions)
         decisions: list[rec.Decision] = []
         for position in positions:
             intent = intents.get(_key(position))
@@ -1031,8 +1046,7 @@ class OrderManager(SupervisedActor):
         """The stop the position should have now: where it was last moved (break-even, set-stop), else the stop
         its signal's entries carried, else the signal's reading; exact text, rounded away from the entry."""
         signals = self._journal.open_signals(position.symbol)
-        intent = rec.intents_from_journal({s.id: self._journal.orders(signal_id=s.id) for s in signals}).get(
-            (position.symbol, position.hold_side))
+        intent = self._intents().get(_key(position))
         signal_stop = intent.stop_price if intent is not None else None
         if signal_stop is None:
             for row in reversed(signals):
