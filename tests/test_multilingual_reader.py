@@ -392,3 +392,13 @@ def test_one_word_replies() -> None:
 def test_long_term_and_short_squeeze_give_no_direction() -> None:
     assert kinds("ETH long-term target 10000") == [(Kind.NOISE, None)]
     assert kinds("Big short squeeze incoming on #BTC 70000") == [(Kind.NOISE, None)]
+
+
+def test_an_entry_rationale_without_coin_or_prices_is_an_entry_not_its_management_words() -> None:
+    (reading,) = parse_text("空单入场理由\n入场做空\n第一止盈位附近移动止损至成本价")
+    assert (reading.kind, reading.action, reading.side) == (Kind.ENTRY, Action.NOTIFY_ONLY, Side.SHORT)
+
+
+def test_a_ticker_right_after_a_direction_in_capitals() -> None:
+    assert only("LONG BTC\nEntry 65000\nSL 64000\nTP 66000").symbol == "BTCUSDT"
+    assert only("BUY TONNEL\nEntry: NOW\nDCA: 2.7-1.5").kind is Kind.ENTRY  # "DCA:" labels a plan, adds nothing

@@ -175,8 +175,14 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
     if (cues.strong and not labelled_entry) or (
         cues.readings and (context is not None or not any(map(_entry_shaped, entries)))
     ):
+        if labelled_entry and not entries and len(sides) == 1:
+            # "空单入场理由 … 入场做空 … 第一止盈位 60950 移动止损至成本价": an entry's rationale and plan, without the
+            # coin or prices to trade it; its management words describe the plan, they instruct nothing yet
+            return [ParsedMessage(kind=Kind.ENTRY, action=Action.NOTIFY_ONLY, symbol=symbol, side=sides[0],
+                                  confidence=0.2, signal_ref=signal_ref,
+                                  warnings=("an entry post without the coin or prices to trade it",))]
         readings = against_context(_alternatives(cleaned, cues.readings), sides, context)
-        if labelled_entry:  # "入场做空 ... 移动止损至成本价": an entry's plan without its coin or prices
+        if labelled_entry:  # an incomplete entry that also carries update words: the user decides
             readings = [replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post also reads as an entry"))
                         if r.action is Action.TRADE else r for r in readings]
         return readings

@@ -47,6 +47,8 @@ _BESIDE_SIDE = re.compile(
     + "|".join(map(re.escape, _SIDE_WORDS)) + r"))(?!\w)"
 )
 _BARE_MAJOR = re.compile(r"(?<![A-Za-z0-9#$])(BTC|ETH|XBT|btc|eth)(?![A-Za-z0-9])")
+# "LONG BTC", "BUY TONNEL": a ticker in capitals right after a direction word in capitals
+_SIDE_THEN_COIN = re.compile(r"(?<![A-Za-z0-9])(?:LONG|SHORT|BUY|SELL)\s+((?:1000)?[A-Z][A-Z0-9]{1,14})(?![A-Za-z0-9])")
 # "sol long", "doge short": a well-known ticker in lower case right before a direction word
 _BARE_BESIDE_SIDE = re.compile(
     r"(?<![A-Za-z0-9#$])(" + "|".join(sorted(BARE_COINS, key=len, reverse=True)) + r")\s+(?i:"
@@ -118,8 +120,10 @@ def find_symbols(text: str) -> tuple[list[str], list[str]]:
         return found, warnings
     # Weaker notations: a coin named in passing elsewhere in the text counts too, so that
     # "BTC and ETH LONG" reads as two coins (refused later) rather than silently as ETH.
-    for pattern in (_LABELLED, _TAGGED, _BESIDE_SIDE, _BARE_BESIDE_SIDE):
+    for pattern in (_LABELLED, _TAGGED, _BESIDE_SIDE, _BARE_BESIDE_SIDE, _SIDE_THEN_COIN):
         for match in pattern.finditer(text):
+            if pattern is _SIDE_THEN_COIN and match.group(1).upper() in _NOT_COINS:
+                continue  # "LONG NOW", "SHORT ENTRY"
             add(normalize_symbol(match.group(1)))
         if found:
             break

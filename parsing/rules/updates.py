@@ -307,7 +307,8 @@ def read_updates(
     # ---- fills, adds, cancels, the bare close ------------------------------------------------------------
     if FILLED.search(text) or kw.ENTRY_FILLED.search(text):
         add(Kind.UPDATE, UpdateType.ENTRY_FILLED, strong=True)
-    if _first(ADD, text):
+    add_word = _first(ADD, text)
+    if add_word and not re.match(r"\s*[:：]", text[add_word.end() :]):  # "DCA: 2.7-1.5" is a label of a plan
         cues.readings.append(ParsedMessage(
             kind=Kind.UPDATE, action=Action.NOTIFY_ONLY, symbol=symbol, confidence=0.4, signal_ref=signal_ref,
             warnings=("adds to a position: not applied automatically",),
