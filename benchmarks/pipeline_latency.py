@@ -15,8 +15,16 @@ engine's ``place_order`` is wrapped on the instance to timestamp acceptance (the
 Bitget; the order's own ``c_time`` is whole milliseconds, the wrapper gives sub-millisecond times and is
 cross-checked against ``c_time``).
 
-Run: ``.venv/bin/python -m benchmarks.pipeline_latency [--posts N] [--poll-seconds S]``. Exit 0 when every post
-was traded within its deadline, 1 otherwise.
+With ``--latency-ms L`` the simulator answers every request after ``L`` ms (``FaultPlan.base_latency``, as
+``following sim --latency-ms``): a network round trip. The report then also counts the requests the simulator
+logged between the page that carried the post being served and the entry order (the critical path as an outside
+request log shows it; a background poll landing in that window counts too, and is listed by endpoint).
+
+``--idle-positions 0,1,5`` measures the idle request rate instead: that many positions opened through signals,
+then every request the simulator logs over ``--idle-seconds`` counted, per endpoint.
+
+Run: ``.venv/bin/python -m benchmarks.pipeline_latency [--posts N] [--poll-seconds S] [--latency-ms L]
+[--idle-positions 0,1,5 --idle-seconds 30]``. Exit 0 when every post was traded within its deadline, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -186,9 +194,74 @@ def wait_ready(runtime: Runtime, timeout: float) -> bool:
     return False
 
 
+def requests_between(engine: Any, start: float, end: float) -> list[str]:
+    """Endpoints of the requests the simulator answered in (start, end) (its log's reply-ready times)."""
+    return [r.endpoint for r in list(engine.request_log) if start < r.at < end]
+
+
+def _counts(endpoints: Sequence[str]) -> str:
+    tally: dict[str, int] = {}
+    for endpoint in endpoints:
+        tally[endpoint] = tally.get(endpoint, 0) + 1
+    return ", ".join(f"{name} {n}" for name, n in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
+
+
+def open_positions(runtime: Runtime, channel: TimedChannelServer, probe: AcceptanceProbe, count: int,
+                   deadline_s: float) -> int:
+    """Open ``count`` positions through signals (market-crossing limit entries fill at once on the simulator)."""
+    assert runtime.paper is not None
+    engine = runtime.paper.engine
+    opened = 0
+    for symbol in sorted(engine.contracts)[:count]:
+        before = probe.count()
+        channel.add_post(long_signal(engine, symbol))
+        if probe.wait_for(symbol, before, deadline_s) is not None:
+            opened += 1
+    return opened
+
+
+def run_idle(counts: Sequence[int], idle_s: float, deadline_s: float, latency_ms: float) -> int:
+    """Idle requests per second with 0, 1, 5 ... open positions (product default monitor intervals)."""
+    print(f"idle request rate ({time.strftime('%Y-%m-%d %H:%M')}), window {idle_s:g} s, "
+          f"simulator latency {latency_ms:g} ms, monitors at the product defaults (price feed on REST)")
+    failed = 0
+    for count in counts:
+        with tempfile.TemporaryDirectory(prefix="idle-rate-") as tmp_name:
+            tmp = Path(tmp_name)
+            channel = TimedChannelServer(CHANNEL)
+            url = channel.start()
+            config = bench_config(tmp, url, 1.0)
+            runtime = Runtime(config, load_secrets(config, {}), env={})
+            try:
+                runtime.start()
+                assert runtime.paper is not None
+                engine = runtime.paper.engine
+                engine.faults.base_latency(latency_ms / 1000)
+                probe = AcceptanceProbe(engine)
+                if not wait_ready(runtime, 20):
+                    print(f"runtime not ready after 20 s: {runtime.readiness()[1]}", file=sys.stderr)
+                    return 1
+                opened = open_positions(runtime, channel, probe, count, deadline_s)
+                time.sleep(5.0)  # the entries' follow-up (stops, take-profits, first passes) settles
+                positions = sum(1 for p in engine.positions() if p.size > 0)
+                start = time.time()
+                time.sleep(idle_s)
+                seen = requests_between(engine, start, time.time())
+            finally:
+                runtime.stop()
+                channel.stop()
+        failed += opened != count
+        print(f"  {count} open positions (opened {opened}, on the exchange {positions}): "
+              f"{len(seen) / idle_s:.2f} requests/s ({_counts(seen)})")
+    return 1 if failed else 0
+
+
 def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, seed: int, *,
-        fast_monitors: bool = False, verbose: bool = False) -> int:
+        fast_monitors: bool = False, verbose: bool = False, latency_ms: float = 0.0, symbol_count: int = 0) -> int:
     rng = random.Random(seed)
+    repeat_ms: list[float] = []  # served -> accepted of posts on a symbol traded before (steady state)
+    repeat_windows: list[list[str]] = []
+    window_requests: list[list[str]] = []
     raw_ms: list[float] = []
     processing_ms: list[float] = []
     clock_skew_ms: list[float] = []
@@ -207,10 +280,11 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
             assert runtime.paper is not None
             engine = runtime.paper.engine
             probe = AcceptanceProbe(engine)
+            engine.faults.base_latency(latency_ms / 1000)
             if not wait_ready(runtime, 20):
                 print(f"runtime not ready after 20 s: {runtime.readiness()[1]}", file=sys.stderr)
                 return 1
-            symbols = sorted(engine.contracts)
+            symbols = sorted(engine.contracts)[:symbol_count] if symbol_count > 0 else sorted(engine.contracts)
             for i in range(posts):
                 symbol = symbols[i % len(symbols)]
                 if any(p.symbol == symbol and p.size > 0 for p in engine.positions()):
@@ -231,6 +305,10 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
                 clock_skew_ms.append(accepted.at * 1000 - accepted.c_time_ms)
                 if served is not None:
                     processing_ms.append((accepted.at - served) * 1000)
+                    window_requests.append(requests_between(engine, served, accepted.at))
+                    if i >= len(symbols):
+                        repeat_ms.append(processing_ms[-1])
+                        repeat_windows.append(window_requests[-1])
                 # let the rest of the bundle (stop plan, journal, monitors) settle before the next post
                 time.sleep(settle_s)
             mode = runtime.gate.mode
@@ -247,11 +325,24 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
           f"{platform.system()} {platform.machine()}")
     print(f"posts {posts}, traded {len(raw_ms)}, listener poll every {poll_seconds:g} s, "
           f"per-post deadline {deadline_s:g} s, monitors {'fast (e2e)' if fast_monitors else 'default'}, "
+          f"simulator latency {latency_ms:g} ms per request, "
           f"final mode {getattr(mode, 'value', mode)}")
     if raw_ms:
         print(summary("visible -> accepted", raw_ms))
     if processing_ms:
         print(summary("served -> accepted", processing_ms))
+    for label, timings, windows in (("all posts", processing_ms, window_requests),
+                                    ("symbol traded before (steady state)", repeat_ms, repeat_windows)):
+        if not windows:
+            continue
+        sizes = [len(w) + 1 for w in windows]  # + the place-order itself
+        print(f"{label}: {len(windows)} posts; served -> accepted median {statistics.median(timings):.1f} ms, "
+              f"p90 {percentile(timings, 90):.1f} ms; requests served -> entry (place-order included): median "
+              f"{statistics.median(sizes):g}, min {min(sizes)}, max {max(sizes)}; all windows: "
+              f"{_counts([e for w in windows for e in w])}")
+        if latency_ms > 0:
+            print(f"  = {statistics.median(timings) / latency_ms:.2f} round trips of {latency_ms:g} ms at the median "
+                  f"(target <= 1.2 round trips + 50 ms = {1.2 * latency_ms + 50:.0f} ms)")
     if clock_skew_ms:
         print(f"probe vs order c_time: {min(clock_skew_ms):.2f} .. {max(clock_skew_ms):.2f} ms "
               f"(c_time is whole ms, taken inside the engine)")
@@ -277,12 +368,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="poll positions/orders/account/prices as fast as the end-to-end tests do")
     parser.add_argument("--verbose", action="store_true", help="print every post's figures")
     parser.add_argument("--seed", type=int, default=1, help="seed for the post timing jitter")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the simulator answers every request after this many ms (default 0)")
+    parser.add_argument("--symbols", type=int, default=0,
+                        help="round-robin over the first N simulator symbols (default: all 11)")
+    parser.add_argument("--idle-positions", default=None,
+                        help="measure the idle request rate with these numbers of open positions, e.g. 0,1,5")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window per count (default 30)")
     args = parser.parse_args(argv)
     if args.posts < 1 or args.poll_seconds <= 0 or args.deadline <= 0 or args.settle < 0:
         parser.error("--posts must be >= 1; --poll-seconds and --deadline > 0; --settle >= 0")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must be >= 0")
+    if args.idle_positions is not None:
+        counts = [int(part) for part in args.idle_positions.split(",") if part.strip()]
+        return run_idle(counts, args.idle_seconds, args.deadline, args.latency_ms)
     return run(args.posts, args.poll_seconds, args.deadline, args.settle, args.seed,
-               fast_monitors=args.fast_monitors, verbose=args.verbose)
+               fast_monitors=args.fast_monitors, verbose=args.verbose, latency_ms=args.latency_ms,
+               symbol_count=args.symbols)
 
 
 if __name__ == "__main__":

@@ -141,3 +141,15 @@ def test_seeded_faults_and_prices_are_reproducible() -> None:
     other = SimExchange(seed=12)
     other.step(20)
     assert other.mark_prices() != walks[0]
+
+
+def test_base_latency_delays_every_endpoint_and_survives_clear(sim: RunningSim) -> None:
+    """``following sim --latency-ms``: every request waits, like a network round trip away."""
+    sim.engine.faults.base_latency(2.0)
+    sim.engine.faults.clear()  # a setting of the simulated network, not a fault: clear() keeps it
+    with pytest.raises(requests.Timeout):
+        sim.get("/api/v2/mix/market/ticker", {**PT, "symbol": "BTCUSDT"}, signed=False, timeout=0.3)
+    with pytest.raises(requests.Timeout):
+        sim.get("/api/v2/mix/account/accounts", PT, timeout=0.3)
+    sim.engine.faults.base_latency(0)
+    assert sim.get("/api/v2/mix/market/ticker", {**PT, "symbol": "BTCUSDT"}, signed=False).status_code == 200

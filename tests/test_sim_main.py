@@ -32,3 +32,28 @@ def test_run_sim_prints_urls_and_serves_until_stopped(capsys: pytest.CaptureFixt
         stop.set()
         runner.join(timeout=5)
     assert not runner.is_alive()
+
+
+def test_latency_ms_is_checked_and_announced(capsys: pytest.CaptureFixture[str]) -> None:
+    from exchange.sim.__main__ import main
+
+    for bad in ("-1", "nan", "1e9"):
+        with pytest.raises(SystemExit) as exited:
+            main(["--port", "0", "--ws-port", "0", "--latency-ms", bad])
+        assert exited.value.code == 2
+    assert "--latency-ms must be" in capsys.readouterr().err
+    stop = threading.Event()
+    runner = threading.Thread(target=run_sim, kwargs={"port": 0, "ws_port": 0, "seed": 2, "stop_event": stop,
+                                                      "latency_ms": 150.0})
+    runner.start()
+    try:
+        printed = ""
+        deadline = time.monotonic() + 5
+        while "credentials" not in printed and time.monotonic() < deadline:
+            printed += capsys.readouterr().out
+            threading.Event().wait(0.02)
+        assert "answered after 150 ms" in printed
+    finally:
+        stop.set()
+        runner.join(timeout=5)
+    assert not runner.is_alive()

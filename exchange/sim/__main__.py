@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import threading
 from decimal import Decimal
 
@@ -31,6 +32,7 @@ def run_sim(
     stop_event: threading.Event | None = None,
     volatility: float = 0.001,
     admin: bool = False,
+    latency_ms: float = 0.0,
 ) -> None:
     """Serve REST + public WebSocket until Ctrl-C (or ``stop_event``).
 
@@ -39,6 +41,7 @@ def run_sim(
     faults, prices) for test harnesses running the simulator as a process of its own.
     """
     engine = SimExchange(seed=seed, equity=equity, volatility=volatility)
+    engine.faults.base_latency(latency_ms / 1000)
     server = SimServer(engine, host=host, port=port, api_key=api_key, api_secret=api_secret, passphrase=passphrase,
                        admin=admin)
     ws_server = SimWsServer(engine, host=host, port=ws_port)
@@ -54,6 +57,8 @@ def run_sim(
     if live is not None:
         print(f"prices from {live_prices_url} when reachable, else the simulator's own path", flush=True)
     print(f"Bitget simulator WebSocket at {ws_url}", flush=True)
+    if latency_ms > 0:
+        print(f"every request is answered after {latency_ms:g} ms (--latency-ms)", flush=True)
     if admin:
         print(f"admin endpoints (unauthenticated) at {base_url}/_sim/", flush=True)
     if (api_key, api_secret, passphrase) == (DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSPHRASE):
@@ -93,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--volatility", type=float, default=0.001,
                         help="standard deviation of one price step, 0 for a price that stays put while tickers "
                              "still go out (default: 0.001)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="answer every REST request after this many milliseconds, like a network round trip "
+                             "(default: 0)")
     parser.add_argument("--admin", action="store_true",
                         help="serve unauthenticated /_sim/ endpoints (state, request log, faults, prices) for "
                              "test harnesses; loopback test runs only (default: off)")
@@ -116,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not math.isfinite(args.latency_ms) or not 0 <= args.latency_ms <= 60_000:
+        parser.error("--latency-ms must be a number of milliseconds from 0 to 60000")
     run_sim(
         args.host,
         args.port,
@@ -129,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         live_prices_url=args.live_prices,
         volatility=args.volatility,
         admin=args.admin,
+        latency_ms=args.latency_ms,
     )
     return 0
 

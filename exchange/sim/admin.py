@@ -8,7 +8,8 @@ test in the same process reads from the engine directly:
 - ``GET /_sim/requests?since=N``: the request log from index ``N`` (method, endpoint, params, status, code).
 - ``POST /_sim/faults``: ``{"op": "fail_next", "endpoint", "http_status", "code", "times"}``,
   ``{"op": "timeout_after_accept", "endpoint", "delay_s" (null: drop the connection), "times"}``,
-  ``{"op": "latency", "endpoint", "seconds"}``, ``{"op": "plans_survive_flat", "enabled"}``, ``{"op": "clear"}``.
+  ``{"op": "latency", "endpoint", "seconds"}``, ``{"op": "base_latency", "seconds"}`` (every endpoint),
+  ``{"op": "plans_survive_flat", "enabled"}``, ``{"op": "clear"}``.
 - ``POST /_sim/price``: ``{"symbol", "price", "mark" (optional)}`` moves the price and runs the triggers.
 
 Answers are JSON objects; decimals are strings, as in Bitget's own replies.
@@ -104,6 +105,8 @@ def faults(engine: SimExchange, body: dict[str, Any]) -> dict[str, Any]:
                                   times=_int(body, "times", 1))
     elif op == "latency":
         plan.latency(_text(body, "endpoint"), _seconds(body, "seconds") or 0.0)
+    elif op == "base_latency":
+        plan.base_latency(_seconds(body, "seconds") or 0.0)
     elif op == "plans_survive_flat":
         plan.plans_survive_flat(bool(body.get("enabled", True)))
     elif op == "clear":

@@ -49,6 +49,7 @@ class FaultPlan:
         # A separate stream from the price walk, so adding faults never changes the prices a seed gives.
         self._rng = random.Random(f"faults:{seed}")
         self._latency: dict[str, float] = {}
+        self._base_latency = 0.0  # every request, every endpoint: a network round trip (not cleared by clear())
         self._queued: dict[str, list[Failure]] = {}
         self._after_accept: dict[str, list[AfterAccept]] = {}
         self._unsupported: set[str] = set()
@@ -69,6 +70,17 @@ class FaultPlan:
                 self._latency[endpoint_key(endpoint)] = seconds
             else:
                 self._latency.pop(endpoint_key(endpoint), None)
+
+    def base_latency(self, seconds: float) -> None:
+        """Every request to any endpoint waits ``seconds`` before it is handled, as if the exchange were a network
+        round trip away (``following sim --latency-ms``; 0 removes it). A setting of the simulated network rather
+        than a fault: ``clear()`` leaves it; an endpoint's own ``latency`` is added to it."""
+        with self._lock:
+            self._base_latency = max(0.0, seconds)
+
+    def base_latency_s(self) -> float:
+        with self._lock:
+            return self._base_latency
 
     def fail_next(
         self,
@@ -228,7 +240,7 @@ class FaultPlan:
 
     def latency_for(self, endpoint: str) -> float:
         with self._lock:
-            return self._latency.get(endpoint_key(endpoint), 0.0)
+            return self._base_latency + self._latency.get(endpoint_key(endpoint), 0.0)
 
     def before_request(self, endpoint: str) -> Failure | None:
         key = endpoint_key(endpoint)

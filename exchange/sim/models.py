@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -177,3 +178,4 @@ class LoggedRequest:
     params: dict[str, object] = field(default_factory=dict)
     status: int = 200
     code: str = "00000"
+    at: float = field(default_factory=time.time)  # wall clock when the reply was ready (benchmarks count by it)
