@@ -402,3 +402,11 @@ def test_an_entry_rationale_without_coin_or_prices_is_an_entry_not_its_managemen
 def test_a_ticker_right_after_a_direction_in_capitals() -> None:
     assert only("LONG BTC\nEntry 65000\nSL 64000\nTP 66000").symbol == "BTCUSDT"
     assert only("BUY TONNEL\nEntry: NOW\nDCA: 2.7-1.5").kind is Kind.ENTRY  # "DCA:" labels a plan, adds nothing
+
+
+def test_notes_under_targets_and_disclaimer_tags_are_not_read() -> None:
+    inj = only("$INJ\nLONG 🟢\nEntry: 24.5 - 23.8\nSL: 22.9\nTP: 25.5 - 26.8 - 28.5\n(Use 5-10x)")
+    assert inj.take_profits == (D("25.5"), D("26.8"), D("28.5")) and inj.action is Action.TRADE
+    sol = only("🔥 SCALP SHORT $SOL\nEntry: 142.50\nTP1: 141.00 | TP2: 139.50\nSL: 144.00\nLev: 20x\n#NFA")
+    assert sol.symbol == "SOLUSDT" and sol.action is Action.TRADE and sol.leverage == 20
+    assert kinds("We took a long on #BTC") == [(Kind.NOISE, None)]  # opened, not closed

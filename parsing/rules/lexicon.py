@@ -57,6 +57,7 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
                      "stoploss hit", "closed at stop", "closed at stop loss", "closed at trailing stop loss"),
         "close": ("close", "closed", "closing", "exit", "book profits", "book profit", "take profits now", "fix",
                   "secure", "book", "take off", "take some profits", "take some profit", "take partial profits",
+                  "secured", "booked", "took profit", "took profits", "took some profit", "sold",
                   "secure profits", "close position", "close the position", "take profit now"),
         "close_half": ("close half", "take half", "book half", "secure half", "half position", "half of the position"),
         "keep": ("keep", "leave", "remaining", "the rest"),

@@ -331,7 +331,7 @@ def _collect(text: str) -> _Fields:
         labels = list(kw.LABEL.finditer(segment))
         if not labels:
             if current and _is_number_line(segment):
-                _assign(fields, current, segment)
+                _assign(fields, current, _BRACKETED.sub(" ", segment))  # "(Use 5-10x)" under the targets: a note
             elif _sides(segment):
                 body, _ = split_percentages(segment)
                 numbers = find_numbers(body)
