@@ -410,3 +410,11 @@ def test_notes_under_targets_and_disclaimer_tags_are_not_read() -> None:
     sol = only("🔥 SCALP SHORT $SOL\nEntry: 142.50\nTP1: 141.00 | TP2: 139.50\nSL: 144.00\nLev: 20x\n#NFA")
     assert sol.symbol == "SOLUSDT" and sol.action is Action.TRADE and sol.leverage == 20
     assert kinds("We took a long on #BTC") == [(Kind.NOISE, None)]  # opened, not closed
+
+
+def test_traditional_chinese_updates() -> None:
+    assert [(r.update_type, r.tp_index) for r in parse_text("比特幣止盈1已達，止損移至開倉價")] == [
+        (UpdateType.TP_HIT, 1), (UpdateType.MOVE_SL_TO_BE, None)]
+    assert kinds("#ETH 保本出場") == [(Kind.CLOSE, UpdateType.CLOSE_ALL)]
+    assert kinds("以太 取消掛單") == [(Kind.CANCEL, UpdateType.CANCEL_ENTRIES)]
+    assert only("大餅 減倉50%").update_percent == D(50)
