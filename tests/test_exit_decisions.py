@@ -4,6 +4,7 @@ when the bot comes back (never refused as interrupted). Plus the codec of the ty
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -249,3 +250,19 @@ def test_next_step_of_a_partial_close_keeps_its_first_size() -> None:
     done = _row(half.client_oid("xc", 2), "FILLED", filled="0.01", size="0.01")
     assert ex.next_step(half, target_decision="traded", working_entries=[], closes=[refused, done],
                         position=_live("0.02")) == ex.Finish(True, "closed 0.01")
+
+
+def test_a_damaged_exit_in_the_journal_fails_once_and_never_stops_the_others(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path / "journal.sqlite"))
+    good = ExitIntent(journal.record_signal(CHANNEL, 21, {}, "parsed", ""), 1, CHANNEL, 21, 0, "BTCUSDT", "long",
+                      "close_all")
+    bad = ExitIntent(journal.record_signal(CHANNEL, 22, {}, "parsed", ""), 1, CHANNEL, 22, 0, "BTCUSDT", "long",
+                     "close_all")
+    assert journal.record_exit_intent(bad, "x") and journal.record_exit_intent(good, "y")
+    with sqlite3.connect(tmp_path / "journal.sqlite") as damage:  # a damaged row, as a disk fault may leave
+        damage.execute("UPDATE intents SET body = ? WHERE key = ?", ('{"type": "exit"', bad.key))
+    assert [row.intent for row in journal.exits(states=[IntentState.PENDING])] == [good]
+    assert journal.exits(states=[IntentState.PENDING]) and len(journal.unreadable_intents()) == 1
+    assert journal.signal(bad.update_signal_id).decision == "exit_failed"
+    assert journal.exit(bad.key) is None
+    journal.close()

@@ -63,7 +63,7 @@ from typing import Any
 
 from exchange.redact import SECRETS, scrub
 from parsing.posts import Post
-from trading.intents import EntryIntent, ExitIntent, decode_entry, decode_exit, encode
+from trading.intents import EntryIntent, ExitIntent, IntentCodecError, decode_entry, decode_exit, encode
 
 _WRITE_ALERT_INTERVAL_S = 60.0
 _MAX_PENDING_EVENTS = 10_000
@@ -1006,7 +1006,13 @@ class Journal:
         rows = self._query(
             "SELECT signal_id, body FROM intents WHERE type = 'entry' "
             f"AND signal_id IN ({', '.join('?' for _ in ids)})", ids)
-        return {int(signal_id): decode_entry(body) for signal_id, body in rows}
+        found: dict[int, EntryIntent] = {}
+        for signal_id, body in rows:
+            try:
+                found[int(signal_id)] = decode_entry(body)
+            except (IntentCodecError, ValueError):
+                continue  # the entry orders' own summary still protects the position
+        return found
 
     def exits(self, states: Iterable[IntentState] | None = None, target_signal_id: int | None = None) -> list[ExitRow]:
         """Exit intents, oldest first (the order the channel posted them)."""
@@ -1022,14 +1028,43 @@ class Journal:
             clauses.append("target_signal_id = ?")
             params.append(target_signal_id)
         rows = self._query(
-            f"SELECT body, state, outcome, created_at, updated_at FROM intents WHERE {' AND '.join(clauses)} "
+            f"SELECT key, body, state, outcome, created_at, updated_at FROM intents WHERE {' AND '.join(clauses)} "
             "ORDER BY created_at, rowid", params)
-        return [ExitRow(decode_exit(body), IntentState(state), outcome, created, updated)
-                for body, state, outcome, created, updated in rows]
+        found: list[ExitRow] = []
+        for key, body, state, outcome, created, updated in rows:
+            try:
+                found.append(ExitRow(decode_exit(body), IntentState(state), outcome, created, updated))
+            except (IntentCodecError, ValueError) as exc:
+                self._unreadable_intent(key, exc)  # failed and reported once; never stops the others
+        return found
 
     def exit(self, key: str) -> ExitRow | None:
         rows = self._query("SELECT body, state, outcome, created_at, updated_at FROM intents WHERE key = ?", (key,))
-        return ExitRow(decode_exit(rows[0][0]), IntentState(rows[0][1]), *rows[0][2:]) if rows else None
+        if not rows:
+            return None
+        try:
+            return ExitRow(decode_exit(rows[0][0]), IntentState(rows[0][1]), *rows[0][2:])
+        except (IntentCodecError, ValueError) as exc:
+            self._unreadable_intent(key, exc)
+            return None
+
+    def unreadable_intents(self) -> list[EventRow]:
+        """Intents the codec could not read back (a damaged journal): each failed and recorded once."""
+        return self.events("INTENT_UNREADABLE", limit=100000)
+
+    def _unreadable_intent(self, key: str, error: Exception) -> None:
+        now = self._clock()
+        reason = f"unreadable intent: {str(error)[:200]}"
+        with self._transaction() as conn:
+            row = conn.execute("SELECT signal_id, state FROM intents WHERE key = ?", (key,)).fetchone()
+            if row is None or row[1] == IntentState.FAILED.value:
+                return
+            conn.execute("UPDATE intents SET state = ?, outcome = ?, updated_at = ? WHERE key = ?",
+                         (IntentState.FAILED.value, reason, now, key))
+            if row[0] is not None:
+                conn.execute("UPDATE signals SET decision = 'exit_failed', reason = ?, updated_at = ? "
+                             "WHERE id = ? AND decision = 'exit_pending'", (reason, now, row[0]))
+        self.record_event("INTENT_UNREADABLE", {"key": key, "signal_id": row[0], "reason": reason})
 
     def finish_exit(self, intent: ExitIntent, ok: bool, outcome: str, *, close_target: bool = False) -> bool:
         """A pending exit is done (its update ``applied``) or failed (``exit_failed``), and with ``close_target``
