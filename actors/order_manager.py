@@ -850,6 +850,10 @@ class OrderManager(SupervisedActor):
         self._journal.set_order_state(oid, OrderState.SUBMITTED)
         try:
             placed = self._client.place_order(request)
+        except Superseded:
+            # Replaced right before sending: nothing left, so the newer instance sends it under this client id.
+            self._journal.set_order_state(oid, OrderState.INTENT)
+            raise
         except DuplicateClientOid:
             self._resolve(oid, request.symbol)
             return

@@ -224,3 +224,26 @@ def test_close_half_posted_right_after_its_signal_closes_half_of_it(tmp_path: Pa
         (position,) = system.open_positions()
         assert close.size == entered / 2 or close.size == (entered / 2).quantize(D("0.001"), rounding="ROUND_DOWN")
         assert position.size == entered - close.size  # half closed (down to the size step), the rest left
+
+
+def test_a_close_the_replaced_instance_could_not_send_is_sent_by_the_new_one_at_once(tmp_path: Path) -> None:
+    with order_side(tmp_path, check_interval_s=3600) as om:
+        signal_id = _open_position(om, Side.LONG)
+        old = om.ref
+        assert old is not None
+        set_state = om.journal.set_order_state
+
+        def replaced_right_before_the_send(oid: str, state: Any, **kwargs: Any) -> None:
+            set_state(oid, state, **kwargs)
+            if "_xc" in oid and state is OrderState.SUBMITTED:
+                Fence(om.journal, "order_manager")  # the Supervisor started a newer instance just now
+
+        om.journal.set_order_state = replaced_right_before_the_send  # type: ignore[method-assign]
+        intent = _exit(om, signal_id, Side.LONG, "close_all", message_id=520)
+        old.tell(ExecuteExit(intent))
+        wait_until(lambda: not old.is_alive(), what="the replaced instance to stop")
+        om.journal.set_order_state = set_state  # type: ignore[method-assign]
+        assert _closes(om) == [] and om.journal.order(intent.client_oid(CLOSE_LEG)).state is OrderState.INTENT
+        om.start_manager()  # the newer instance (30 s outcome deadline: only a send at start-up is in time)
+        wait_until(lambda: _done(om, intent), timeout=10, what="the close sent by the newer instance")
+        assert [o.client_oid for o in _closes(om)] == [intent.client_oid(CLOSE_LEG)]
