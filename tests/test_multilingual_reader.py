@@ -418,3 +418,17 @@ def test_traditional_chinese_updates() -> None:
     assert kinds("#ETH 保本出場") == [(Kind.CLOSE, UpdateType.CLOSE_ALL)]
     assert kinds("以太 取消掛單") == [(Kind.CANCEL, UpdateType.CANCEL_ENTRIES)]
     assert only("大餅 減倉50%").update_percent == D(50)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Aggressive traders could short #BTC near 65000, I'm watching", "激进的可以在6.5万附近做空，个人会再观察",
+     "#ETH можно лонг от 3000, смотрим", "#BTCUSDT potential SHORT\nLast price: 67847.16"],
+)
+def test_a_suggestion_without_stop_or_targets_is_commentary(text: str) -> None:
+    assert kinds(text) == [(Kind.NOISE, None)]
+
+
+def test_a_plain_entry_without_stop_is_still_an_entry() -> None:
+    reading = only("#BTC LONG 65000")
+    assert reading.kind is Kind.ENTRY and reading.stop_missing

@@ -317,6 +317,16 @@ RECAP_WORDS: tuple[str, ...] = (
     "گزارش", "النتائج", "ملخص", "تقرير", "hasil", "rekap", "laporan", "결과", "요약",
 )
 
+# Words of a suggestion or an opinion ("could short near 65000", "можно", "可以", "观察"): a direction and a price
+# with these, and neither stop nor targets, are commentary, not a signal.
+HEDGES: tuple[str, ...] = (
+    "could", "might", "maybe", "perhaps", "potential", "possible", "consider", "watching", "watch", "wait for",
+    "looking for", "looks like", "i think", "idea", "можно", "возможно", "смотрим", "наблюдаю", "жду", "думаю",
+    "可以", "可能", "观察", "觀察", "考虑", "考慮", "建议", "建議", "或许", "也许", "激进", "激進",
+    "belki", "olabilir", "izliyorum", "có thể", "theo dõi", "quizás", "podría", "tal vez", "talvez", "poderia",
+    "mungkin", "bisa", "ربما", "شاید", "아마", "관망",
+)
+
 # Words that negate the verb after them ("don't close yet", "не закрываем", "不要平仓", "đừng đóng").
 NEGATIONS: tuple[str, ...] = (
     "don't", "dont", "do not", "never", "not", "no need to", "without", "wait before", "не", "нельзя", "не надо",

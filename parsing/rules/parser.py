@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from parsing.rules import keywords as kw
-from parsing.rules.lexicon import RECAP_WORDS, alternation, words
+from parsing.rules.lexicon import HEDGES, RECAP_WORDS, alternation, words
 from parsing.rules.normalize import AMBIGUOUS_COMMA, comma_is_ambiguous, normalize
 from parsing.rules.numbers import find_numbers, scrub, split_leverage, split_percentages
 from parsing.rules.refs import find_signal_refs
@@ -50,6 +50,7 @@ _CONDITION = re.compile(r"(?i)\b(?:close|closing|candle|below|above|under)\b|з�
 # "long-term", "short squeeze", "long liquidations": direction words that give no trade direction
 _NOT_A_SIDE = re.compile(r"(?i)\b(?:long|short)(?:[\s\-]*(?:term|squeeze|liquidations?))\b")
 _RECAP = re.compile(alternation(RECAP_WORDS), re.I)
+_HEDGE = re.compile(alternation(HEDGES), re.I)
 _SELL_LABEL = re.compile(r"(?i)(?<![A-Za-z])sell(?:ing)?\s*(?:targets?|zone|levels?)?\s*[:：]")
 _ENTRY_CONDITION = re.compile(
     r"(?i)\b(?:if|when|once|after|break|breaks|breaking|breakout|above|below|upon|retest|confirmation)\b"
@@ -186,6 +187,9 @@ def _read(cleaned: str, signal_ref: str | None, context: ReadingContext | None =
             readings = [replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "the post also reads as an entry"))
                         if r.action is Action.TRADE else r for r in readings]
         return readings
+    if entries and not cues.readings and all(_bare_idea(reading) for reading in entries) and _HEDGE.search(cleaned):
+        # "激进的可以在6.5万附近做空，个人会再观察", "potential SHORT ... Last price: 67847": an idea, not a signal
+        return [replace(_NOISE_RESULT, warnings=("a suggestion without stop or targets",))]
     if entries:
         return entries
     if kw.ENTRY_REVISION.search(cleaned):
@@ -236,6 +240,10 @@ def _entry_shaped(reading: ParsedMessage) -> bool:
     return reading.kind is Kind.ENTRY and (
         reading.stop_loss is not None or bool(reading.take_profits) or _substantial(reading)
     )
+
+
+def _bare_idea(reading: ParsedMessage) -> bool:
+    return reading.kind is Kind.ENTRY and reading.stop_loss is None and not reading.take_profits
 
 
 def _adds(readings: list[ParsedMessage]) -> bool:
