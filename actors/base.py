@@ -9,7 +9,7 @@ messages to the actor (a handler never sleeps).
 How to write an actor::
 
     class PriceFeed(SupervisedActor):
-        def __init__(self, name: str, supervisor: ActorRef | None, *, mode: Mode = Mode.NORMAL,
+        def __init__(self, *, name: str, supervisor: Recipient | None, mode: Mode = Mode.NORMAL,
                      client: BitgetClient, poll_s: float = 1.0) -> None:
             super().__init__(name, supervisor, mode=mode)
             self._client = client
@@ -49,6 +49,7 @@ import pykka
 from actors import messages as actor_messages
 from actors.busy import BUSY
 from actors.messages import ChildFailed, Heartbeat, ModeChanged, PriceTick, RequestMode
+from actors.ports import Recipient
 from trading.journal import JournalWriteError
 from trading.modes import Mode, allows_new_entries
 
@@ -397,7 +398,7 @@ class SupervisedActor(pykka.ThreadingActor):
             )
 
     def __init__(
-        self, name: str, supervisor: pykka.ActorRef[Any] | None, *, mode: Mode = Mode.NORMAL
+        self, name: str, supervisor: Recipient | None, *, mode: Mode = Mode.NORMAL
     ) -> None:
         super().__init__()
         self.name = name

@@ -356,7 +356,7 @@ class Listener(SupervisedActor):
         self,
         *,
         name: str,
-        supervisor: pykka.ActorRef[Any] | None,
+        supervisor: Recipient | None,
         mode: Mode = Mode.NORMAL,
         settings: ListenerSettings,
         client: PostSource,

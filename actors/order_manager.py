@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from actors.base import SupervisedActor
+from actors.base import SupervisedActor, TradingGate
 from actors.fencing import Fence, Superseded, fenced
 from actors.messages import (
     ExecuteExit,
@@ -32,7 +32,8 @@ from actors.messages import (
     RepairStop,
     Tick,
 )
-from actors.ports import OrderExchange
+from actors.metrics import Metrics
+from actors.ports import Notices, OrderExchange, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
@@ -105,12 +106,15 @@ class OrderManager(SupervisedActor):
     def __init__(
         self,
         *,
+        name: str,
+        supervisor: Recipient | None,
+        mode: Mode = Mode.NORMAL,
         journal: Journal,
         client: OrderExchange,
-        notifier: Any,
-        metrics: Any,
-        status: Any,
-        gate: Any,
+        notifier: Notices,
+        metrics: Metrics,
+        status: StatusBoard,
+        gate: TradingGate,
         pos_mode: PosMode,
         margin_mode: MarginMode,
         check_interval_s: float = 1.0,
@@ -123,10 +127,9 @@ class OrderManager(SupervisedActor):
         min_pass_interval_s: float = 1.0,
         local_guard: bool = False,
         plan_orders_supported: bool = True,
-        **base: Any,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
-        super().__init__(**base)
+        super().__init__(name, supervisor, mode=mode)
         self._journal = journal
         # The newest instance holds the fence: one replaced meanwhile (stuck in a slow request while the
         # Supervisor started this one) finds every exchange write refused and stops.

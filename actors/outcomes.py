@@ -22,10 +22,13 @@ from typing import Any, ClassVar, Protocol
 
 from actors.base import SupervisedActor
 from actors.messages import Tick
+from actors.metrics import Metrics
+from actors.ports import Recipient
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import Fill, Order, PosMode
 from trading import outcomes as rules
 from trading.journal import FillRow, Journal, OrderRow, OrderState, SignalRow
+from trading.modes import Mode
 
 log = logging.getLogger("following.outcomes")
 
@@ -89,7 +92,7 @@ class _Attributed:
 
 
 class OutcomeRecorder:
-    def __init__(self, *, journal: Journal, client: FillSource, notifier: NoticeSink, metrics: Any = None,
+    def __init__(self, *, journal: Journal, client: FillSource, notifier: NoticeSink, metrics: Metrics | None = None,
                  pos_mode: PosMode = "one_way_mode", post_link: Callable[[str, int], str] = tme_post_link,
                  clock: Callable[[], float] = time.time) -> None:
         self._journal = journal
@@ -523,11 +526,11 @@ def _trade_key(trade_id: str) -> tuple[int, str]:
 class OutcomeTracker(SupervisedActor):
     """Runs an ``OutcomeRecorder`` pass every ``interval_s``; never sends an order."""
 
-    def __init__(self, *, journal: Journal, client: Any, notifier: Any, metrics: Any = None,
+    def __init__(self, *, name: str, supervisor: Recipient | None, mode: Mode = Mode.NORMAL,
+                 journal: Journal, client: FillSource, notifier: NoticeSink, metrics: Metrics | None = None,
                  pos_mode: PosMode = "one_way_mode", interval_s: float = 5.0,
-                 post_link: Callable[[str, int], str] = tme_post_link, daily_summary_at: str = "",
-                 **base: Any) -> None:
-        super().__init__(**base)
+                 post_link: Callable[[str, int], str] = tme_post_link, daily_summary_at: str = "") -> None:
+        super().__init__(name, supervisor, mode=mode)
         self._daily_summary_at = daily_summary_at
         self._recorder = OutcomeRecorder(journal=journal, client=client, notifier=notifier, metrics=metrics,
                                          pos_mode=pos_mode, post_link=post_link)

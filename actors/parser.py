@@ -14,21 +14,24 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostReadByModel, PostSeen, SignalParsed
+from actors.metrics import Metrics
+from actors.ports import Notices, Recipient
 from actors.risk_gate import open_signals
 from actors.vision import ModelReads
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
-from parsing.reading import OnError, read_safely
+from parsing.reading import OnError, Parse, read_safely
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage, reading_context
 from trading.journal import Journal
+from trading.modes import Mode
 from trading.risk import needs_default_stop
 from trading.unread import notice_text, unread_post
 
 log = logging.getLogger("following.parser")
 
 
-def read_post(post: Post, parse: Any = parse_text, on_error: OnError | None = None) -> list[ParsedMessage]:
+def read_post(post: Post, parse: Parse = parse_text, on_error: OnError | None = None) -> list[ParsedMessage]:
     """Every reading of a post; odd input or a parser crash becomes a notify_only reading (``parsing/reading.py``)."""
     readings = read_safely(post.text, parse, on_error)
     if post.image_urls and not any(r.action is Action.TRADE for r in readings):
@@ -39,10 +42,11 @@ def read_post(post: Post, parse: Any = parse_text, on_error: OnError | None = No
 
 
 class Parser(SupervisedActor):
-    def __init__(self, *, journal: Journal, risk_gate: Any, notifier: Any, metrics: Any,
+    def __init__(self, *, name: str, supervisor: Recipient | None, mode: Mode = Mode.NORMAL,
+                 journal: Journal, risk_gate: Recipient, notifier: Notices, metrics: Metrics,
                  vision: HybridReader | None = None, use_default_stop_loss: bool = False,
-                 parse: Callable[[str], list[ParsedMessage]] = parse_text, **base: Any) -> None:
-        super().__init__(**base)
+                 parse: Callable[[str], list[ParsedMessage]] = parse_text) -> None:
+        super().__init__(name, supervisor, mode=mode)
         self._parse = parse
         # With risk.use_default_stop_loss an entry lacking only its stop goes to the RiskGate for the default stop.
         self._use_default_stop = use_default_stop_loss

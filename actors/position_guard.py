@@ -31,7 +31,8 @@ from actors.messages import (
     Tick,
     WatchSymbol,
 )
-from actors.ports import GuardExchange
+from actors.metrics import Metrics
+from actors.ports import GuardExchange, Notices, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
@@ -69,13 +70,16 @@ class PositionGuard(SupervisedActor):
     def __init__(
         self,
         *,
+        name: str,
+        supervisor: Recipient | None,
+        mode: Mode = Mode.NORMAL,
         journal: Journal,
         client: GuardExchange,
-        order_manager: Any,
-        price_feed: Any,
-        notifier: Any,
-        metrics: Any,
-        status: Any,
+        order_manager: Recipient,
+        price_feed: Recipient,
+        notifier: Notices,
+        metrics: Metrics,
+        status: StatusBoard,
         pos_mode: PosMode,
         positions_interval_s: float,
         account_interval_s: float,
@@ -90,10 +94,9 @@ class PositionGuard(SupervisedActor):
         default_stop_loss_pct: float = 0.006,
         price_stale_after_s: float = 10.0,
         stop_breach_grace_s: float = 5.0,
-        **base: Any,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
-        super().__init__(**base)
+        super().__init__(name, supervisor, mode=mode)
         self._journal = journal
         self._client = client
         self._order_manager = order_manager

@@ -79,7 +79,7 @@ class PriceFeed(SupervisedActor):
         self,
         *,
         name: str,
-        supervisor: pykka.ActorRef[Any] | None,
+        supervisor: Recipient | None,
         mode: Mode = Mode.NORMAL,
         settings: PriceFeedSettings,
         client: PriceFeedExchange,

@@ -11,8 +11,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from actors.base import SupervisedActor
+from actors.base import SupervisedActor, TradingGate
 from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, WatchSymbol
+from actors.metrics import Metrics
+from actors.ports import Notices, Recipient, RiskGateExchange
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
 from exchange.bitget.models import PosMode
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
@@ -23,6 +25,7 @@ from trading.journal import Journal, OrderState, SignalRow
 from trading.kill_switch import stricter
 from trading.linking import OpenSignal, UpdateLink, UpdateToLink
 from trading.linking import link_update as decide_link
+from trading.modes import Mode
 from trading.risk import (
     AccountView,
     MarketView,
@@ -104,22 +107,24 @@ class RiskGate(SupervisedActor):
     def __init__(
         self,
         *,
+        name: str,
+        supervisor: Recipient | None,
+        mode: Mode = Mode.NORMAL,
         journal: Journal,
-        client: Any,
-        order_manager: Any,
-        price_feed: Any,
-        notifier: Any,
-        metrics: Any,
+        client: RiskGateExchange,
+        order_manager: Recipient,
+        price_feed: Recipient,
+        notifier: Notices,
+        metrics: Metrics,
         limits: RiskLimits,
         pos_mode: PosMode,
         zone_split: int = 1,
-        gate: Any = None,
+        gate: TradingGate | None = None,
         busy_retries: int = 3,
         busy_retry_delay_s: float = 1.0,
         max_signal_age_s: float = 60.0,
-        **base: Any,
     ) -> None:
-        super().__init__(**base)
+        super().__init__(name, supervisor, mode=mode)
         self._journal = journal
         self._client = client
         self._order_manager = order_manager

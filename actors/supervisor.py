@@ -105,6 +105,13 @@ class JournalLike(Protocol):
     def get_flag(self, name: str) -> str | None: ...
 
 
+class SupervisorCounters(Protocol):
+    """What the Supervisor counts (:class:`~actors.metrics.Metrics`)."""
+
+    def set_mode(self, mode: Mode | str) -> None: ...
+    def actor_restarted(self, actor: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class SupervisorContext:
     """What a child factory gets: start the child with this name, supervisor and current mode."""
@@ -203,7 +210,7 @@ class Supervisor(pykka.ThreadingActor):
         gate: TradingGate | None = None,
         progress: ProgressWatch | None = None,
         directory: ActorDirectory | None = None,
-        metrics: Any | None = None,
+        metrics: SupervisorCounters | None = None,
         on_mode_change: Iterable[Callable[[ModeChanged], None]] = (),
         initial_mode: Mode = Mode.NORMAL,
         stop_timeout_s: float = 10.0,
