@@ -129,21 +129,21 @@ def configure_logging(level: str, secret_values: list[str], *, fmt: str = "text"
 def risk_limits(config: Config) -> RiskLimits:
     risk = config.risk
     return RiskLimits(
-        account_risk_per_trade=Decimal(str(risk.account_risk_per_trade)),
+        account_risk_per_trade=risk.account_risk_per_trade,
         max_leverage=risk.max_leverage,
         leverage_policy=risk.leverage_policy,
-        default_stop_loss_pct=Decimal(str(risk.default_stop_loss_pct)),
+        default_stop_loss_pct=risk.default_stop_loss_pct,
         use_default_stop_loss=risk.use_default_stop_loss,
         hard_stop_loss_required=risk.hard_stop_loss_required,
-        max_entry_slippage_pct=Decimal(str(risk.max_entry_slippage_pct)),
-        max_notional_per_trade=Decimal(str(risk.max_notional_per_trade)),
+        max_entry_slippage_pct=risk.max_entry_slippage_pct,
+        max_notional_per_trade=risk.max_notional_per_trade,
         max_open_positions=risk.max_open_positions,
         cooldown_seconds=risk.cooldown_seconds,
         min_signal_quality=risk.min_signal_quality,
-        max_account_drawdown_pct=Decimal(str(risk.max_account_drawdown_pct)),
+        max_account_drawdown_pct=risk.max_account_drawdown_pct,
         default_leverage=risk.default_leverage,
         margin_mode=risk.margin_mode,
-        taker_fee_rate=Decimal(str(risk.taker_fee_rate)) if risk.taker_fee_rate is not None else None,
+        taker_fee_rate=risk.taker_fee_rate,
     )
 
 
@@ -193,7 +193,7 @@ def start_paper_exchange(config: Config) -> PaperExchange:
     # Fresh random credentials per run: the simulator verifies signatures like Bitget does.
     credentials = Credentials(token_source.token_hex(8), token_source.token_hex(16), token_source.token_hex(8))
     market = paper_market(config)
-    seed, equity, pos_mode = config.paper.seed, Decimal(str(config.paper.starting_equity)), config.bitget.position_mode
+    seed, equity, pos_mode = config.paper.seed, config.paper.starting_equity, config.bitget.position_mode
     engine = (SimExchange(seed=seed, equity=equity, pos_mode=pos_mode) if market is None
               else SimExchange(seed=seed, equity=equity, pos_mode=pos_mode, contracts=market.contracts,
                                prices=market.prices))

@@ -6,13 +6,13 @@ of the file: the file names the environment variables that hold them, and :func:
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import yaml
@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -48,16 +49,25 @@ MAX_SECONDS = 1e8
 MAX_NUMBER = 1e12
 
 
+def _shown_number(value: Decimal) -> float:
+    return float(value)
+
+
+# Money and percentages: Decimals (the number as written), shown (check-config, model_dump) as plain numbers.
+ConfigDecimal = Annotated[Decimal, PlainSerializer(_shown_number, return_type=float)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
     def _bounded_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             name = info.field_name or ""
             limit = MAX_SECONDS if name.endswith("seconds") else MAX_NUMBER
-            if not math.isfinite(value) or abs(value) > limit:
+            number = value if isinstance(value, Decimal) else Decimal(value)  # exact, any int size included
+            if not number.is_finite() or abs(number) > limit:
                 raise ValueError(f"must be a finite number of at most {limit:g}")
         return value
 
@@ -134,7 +144,7 @@ class MediaConfig(Section):
 class StopLossConfig(Section):
     sl_order_type: Literal["trigger", "local_guard"] = "trigger"
     move_sl_to_be: bool = True
-    break_even_buffer_pct: float = Field(0.001, ge=0, lt=0.1)
+    break_even_buffer_pct: ConfigDecimal = Field(Decimal("0.001"), ge=0, lt=Decimal("0.1"))
     # Every open position must have a stop on the exchange within this many seconds.
     stop_deadline_seconds: float = Field(5.0, gt=0)
     # Repairs failing for longer than this lead to a protective close and safe mode.
@@ -147,20 +157,20 @@ class StopLossConfig(Section):
 
 
 class RiskConfig(Section):
-    max_account_drawdown_pct: float = Field(0.15, gt=0, lt=1)
-    account_risk_per_trade: float = Field(0.003, gt=0, le=0.1)
+    max_account_drawdown_pct: ConfigDecimal = Field(Decimal("0.15"), gt=0, lt=1)
+    account_risk_per_trade: ConfigDecimal = Field(Decimal("0.003"), gt=0, le=Decimal("0.1"))
     max_leverage: int = Field(10, ge=1, le=125)
     leverage_policy: Literal["CAP", "REJECT"] = "CAP"
     default_leverage: int = Field(1, ge=1, le=125)
-    default_stop_loss_pct: float = Field(0.006, gt=0, lt=0.5)
+    default_stop_loss_pct: ConfigDecimal = Field(Decimal("0.006"), gt=0, lt=Decimal("0.5"))
     # The spec's default stop is applied only when this says so; otherwise a signal without stop is refused.
     use_default_stop_loss: bool = False
     # Must stay true (every position carries a stop); false is refused below rather than honoured.
     hard_stop_loss_required: bool = True
-    max_entry_slippage_pct: float = Field(0.003, ge=0, lt=0.5)
+    max_entry_slippage_pct: ConfigDecimal = Field(Decimal("0.003"), ge=0, lt=Decimal("0.5"))
     # Taker fee rate used in sizing (both fills of the loss at the stop); unset: the contract's own.
-    taker_fee_rate: float | None = Field(None, ge=0, lt=0.01)
-    max_notional_per_trade: float = Field(200.0, gt=0)
+    taker_fee_rate: ConfigDecimal | None = Field(None, ge=0, lt=Decimal("0.01"))
+    max_notional_per_trade: ConfigDecimal = Field(Decimal("200"), gt=0)
     max_open_positions: int = Field(3, ge=1)
     cooldown_seconds: float = Field(300.0, ge=0)
     min_signal_quality: float = Field(0.8, ge=0, le=1)
@@ -231,9 +241,9 @@ class MonitorConfig(Section):
     poll_intervals: PollIntervals = PollIntervals()
     price_feed: PriceFeedConfig = PriceFeedConfig()
     health: HealthConfig = HealthConfig()
-    min_liquidation_distance_pct: float = Field(0.05, ge=0, lt=1)
+    min_liquidation_distance_pct: ConfigDecimal = Field(Decimal("0.05"), ge=0, lt=1)
     # Share of a position closed (reduce-only) per step while liquidation is nearer than the minimum.
-    liquidation_reduce_fraction: float = Field(0.25, gt=0, le=1)
+    liquidation_reduce_fraction: ConfigDecimal = Field(Decimal("0.25"), gt=0, le=1)
 
 
 class BitgetConfig(Section):
@@ -273,7 +283,7 @@ class PaperConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
     seed: int = 7
-    starting_equity: float = Field(1000.0, gt=0)
+    starting_equity: ConfigDecimal = Field(Decimal("1000.0"), gt=0)
     tick_seconds: float = Field(1.0, gt=0)
     # Trade on Bitget's real contract list at its live public prices (no key) when reachable; otherwise (loud
     # WARNING) the simulator's own 11 contracts and seeded random walk.

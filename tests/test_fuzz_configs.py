@@ -4,6 +4,7 @@ or a hang; check-config exits 0 or 2. Non-finite or unbounded durations and mone
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,23 @@ def test_the_shipped_example_still_loads() -> None:
     config = load_config(Path(__file__).resolve().parents[1] / "conf" / "example.yaml")
     data: dict[str, Any] = config.model_dump()
     assert yaml.safe_dump(data)
+
+
+def test_money_and_percentages_are_exact_decimals(tmp_path: Path) -> None:
+    path = tmp_path / "conf.yaml"
+    path.write_text("risk:\n  account_risk_per_trade: 0.1\n  max_notional_per_trade: 250.35\n"
+                    "paper:\n  starting_equity: 1234.56\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.risk.account_risk_per_trade == Decimal("0.1")  # not 0.1000000000000000055511151231257827
+    assert config.risk.max_notional_per_trade == Decimal("250.35")
+    assert config.paper.starting_equity == Decimal("1234.56")
+    assert isinstance(config.risk.default_stop_loss_pct, Decimal)
+
+
+def test_an_integer_too_large_for_a_float_is_an_error_naming_the_key(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "conf.yaml"
+    path.write_text("media:\n  max_bytes: " + "9" * 400 + "\n", encoding="utf-8")
+    assert main(["check-config", "--conf", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "media.max_bytes" in err and "Traceback" not in err
