@@ -48,6 +48,7 @@ from actors.supervisor import (
     ResetMode,
     RestartPolicy,
     Supervisor,
+    SupervisorContext,
     install_signal_handlers,
 )
 from actors.vision import build_vision
@@ -718,7 +719,7 @@ class Runtime:
         intervals = config.monitor.poll_intervals
 
         def spec(name: str, actor: type[pykka.ThreadingActor], critical: bool, **deps: Any) -> ChildSpec:
-            def factory(ctx: Any) -> pykka.ActorRef[Any]:
+            def factory(ctx: SupervisorContext) -> pykka.ActorRef[Any]:
                 return actor.start(name=name, supervisor=ctx.supervisor, mode=ctx.mode, **deps)
 
             return ChildSpec(name=name, factory=factory, critical=critical)

@@ -71,12 +71,18 @@ class RiskGateExchange(MarketReader, Protocol):
     def ticker(self, symbol: str) -> Ticker: ...
 
 
-class GuardExchange(MarketReader, Protocol):
+class PlansReader(Protocol):
+    def plan_orders_pending(self, plan_type: str, symbol: str | None = None) -> list[PlanOrder]: ...
+
+
+class PositionsAndPlans(PositionsReader, PlansReader, Protocol):
+    """``following status``: the positions and the TP/SL plans that protect them."""
+
+
+class GuardExchange(MarketReader, PlansReader, Protocol):
     """The PositionGuard's exchange: positions with their stops and working orders."""
 
     def pending_orders(self, symbol: str | None = None) -> list[Order]: ...
-
-    def plan_orders_pending(self, plan_type: str, symbol: str | None = None) -> list[PlanOrder]: ...
 
 
 class OutcomesExchange(Protocol):

@@ -26,6 +26,7 @@ import requests
 
 from actors.config import Config
 from actors.outcomes import sized_risk
+from actors.ports import PositionsAndPlans
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
@@ -66,7 +67,7 @@ def position_views(
     return views
 
 
-def exchange_positions(client: Any, pos_mode: PosMode) -> list[dict[str, Any]]:
+def exchange_positions(client: PositionsAndPlans, pos_mode: PosMode) -> list[dict[str, Any]]:
     """Read-only: positions and pending TP/SL plans from an exchange client."""
     positions = [p for p in client.positions() if p.total > 0]
     plans = list(client.plan_orders_pending("profit_loss")) if positions else []
