@@ -36,7 +36,7 @@ from actors.order_manager import OrderManager
 from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
-from actors.position_guard import PEAK_FLAG, PositionGuard
+from actors.position_guard import PEAK_FLAG, PositionGuard, PositionGuardSettings
 from actors.price_feed import PriceFeed, PriceFeedSettings
 from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate
@@ -737,16 +737,9 @@ class Runtime:
                  attach_stop=stop_cfg.attach_to_entry, **self._stop_mode_args()),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
-                 notifier=self.notifier, metrics=metrics, status=status, pos_mode=config.bitget.position_mode,
-                 positions_interval_s=intervals.positions_seconds, account_interval_s=intervals.account_seconds,
-                 repair_timeout_s=stop_cfg.repair_timeout_seconds,
-                 max_drawdown_pct=config.risk.max_account_drawdown_pct,
-                 min_liquidation_distance_pct=config.monitor.min_liquidation_distance_pct,
-                 orders_interval_s=intervals.open_orders_seconds, stop_deadline_s=stop_cfg.stop_deadline_seconds,
-                 liquidation_reduce_fraction=config.monitor.liquidation_reduce_fraction,
-                 default_stop_loss_pct=config.risk.default_stop_loss_pct,
-                 price_stale_after_s=config.monitor.price_feed.stale_after_seconds,
-                 stop_breach_grace_s=stop_cfg.stop_breach_grace_seconds, **self._stop_mode_args()),
+                 notifier=self.notifier, metrics=metrics, status=status,
+                 settings=PositionGuardSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
+                                                            plan_orders_supported=self.plan_orders_supported)),
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),

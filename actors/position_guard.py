@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.config import Config
 from actors.messages import (
     ModeChanged,
     MoveStopToBreakEven,
@@ -66,6 +68,41 @@ _LOCAL_STOP_RETRY_S = 1.0  # a local-stop close that did not flatten the positio
 PEAK_FLAG = "peak_equity"  # the highest equity seen; survives restarts so the drawdown breaker does too
 
 
+@dataclass(frozen=True)
+class PositionGuardSettings:
+    """How often the PositionGuard looks, and the limits it holds positions to."""
+
+    pos_mode: PosMode
+    positions_interval_s: float
+    account_interval_s: float
+    repair_timeout_s: float
+    max_drawdown_pct: Decimal
+    min_liquidation_distance_pct: Decimal
+    local_guard: bool = False  # the stops are the bot's own, fired from the price feed's ticks
+    orders_interval_s: float | None = None
+    stop_deadline_s: float | None = None
+    liquidation_reduce_fraction: Decimal = Decimal("0.25")
+    plan_orders_supported: bool = True
+    default_stop_loss_pct: Decimal = Decimal("0.006")
+    price_stale_after_s: float = 10.0
+    stop_breach_grace_s: float = 5.0
+
+    @classmethod
+    def from_config(cls, config: Config, *, local_guard: bool, plan_orders_supported: bool) -> PositionGuardSettings:
+        intervals, stop = config.monitor.poll_intervals, config.risk.stoploss
+        return cls(
+            pos_mode=config.bitget.position_mode, positions_interval_s=intervals.positions_seconds,
+            account_interval_s=intervals.account_seconds, repair_timeout_s=stop.repair_timeout_seconds,
+            max_drawdown_pct=config.risk.max_account_drawdown_pct,
+            min_liquidation_distance_pct=config.monitor.min_liquidation_distance_pct, local_guard=local_guard,
+            orders_interval_s=intervals.open_orders_seconds, stop_deadline_s=stop.stop_deadline_seconds,
+            liquidation_reduce_fraction=config.monitor.liquidation_reduce_fraction,
+            plan_orders_supported=plan_orders_supported, default_stop_loss_pct=config.risk.default_stop_loss_pct,
+            price_stale_after_s=config.monitor.price_feed.stale_after_seconds,
+            stop_breach_grace_s=stop.stop_breach_grace_seconds,
+        )
+
+
 class PositionGuard(SupervisedActor):
     def __init__(
         self,
@@ -80,23 +117,13 @@ class PositionGuard(SupervisedActor):
         notifier: Notices,
         metrics: Metrics,
         status: StatusBoard,
-        pos_mode: PosMode,
-        positions_interval_s: float,
-        account_interval_s: float,
-        repair_timeout_s: float,
-        max_drawdown_pct: Decimal,
-        min_liquidation_distance_pct: Decimal,
-        local_guard: bool = False,
-        orders_interval_s: float | None = None,
-        stop_deadline_s: float | None = None,
-        liquidation_reduce_fraction: Decimal = Decimal("0.25"),
-        plan_orders_supported: bool = True,
-        default_stop_loss_pct: Decimal = Decimal("0.006"),
-        price_stale_after_s: float = 10.0,
-        stop_breach_grace_s: float = 5.0,
+        settings: PositionGuardSettings,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
+        pos_mode, positions_interval_s, stop_deadline_s = (settings.pos_mode, settings.positions_interval_s,
+                                                           settings.stop_deadline_s)
+        repair_timeout_s, stop_breach_grace_s = settings.repair_timeout_s, settings.stop_breach_grace_s
         self._journal = journal
         self._client = client
         self._order_manager = order_manager
@@ -109,24 +136,24 @@ class PositionGuard(SupervisedActor):
         self._positions_interval_s = (
             min(positions_interval_s, stop_deadline_s / 2) if stop_deadline_s else positions_interval_s
         )
-        self._account_interval_s = account_interval_s
-        self._orders_interval_s = orders_interval_s
-        self._max_dd = Decimal(str(max_drawdown_pct))
-        self._min_liq = Decimal(str(min_liquidation_distance_pct))
-        self._local_guard = local_guard
+        self._account_interval_s = settings.account_interval_s
+        self._orders_interval_s = settings.orders_interval_s
+        self._max_dd = settings.max_drawdown_pct
+        self._min_liq = settings.min_liquidation_distance_pct
+        self._local_guard = settings.local_guard
         self._stops = StopWatch(repair_timeout_s)
         # A position that must be closed (panic, or its stop could not be repaired) but is still open after the
         # repair timeout is closed again: the first close was refused or lost.
         self._close_again = PatienceClock(repair_timeout_s)
-        self._reduce_fraction = Decimal(str(liquidation_reduce_fraction))
+        self._reduce_fraction = settings.liquidation_reduce_fraction
         self._liquidation = LiquidationWatch(self._min_liq, retry_after_s=3 * self._positions_interval_s)
         self._known_positions: set[tuple[str, str]] = set()
         self._positions: list[Position] = []
         # local_guard: the stop of each position is in the journal (see trading.guard.local_stop) and fires from
         # the price feed's ticks; plans are listed only when the exchange has them (for the first-target rule).
-        self._plans_supported = plan_orders_supported
-        self._default_stop_pct = Decimal(str(default_stop_loss_pct))
-        self._price_stale_after_s = price_stale_after_s
+        self._plans_supported = settings.plan_orders_supported
+        self._default_stop_pct = settings.default_stop_loss_pct
+        self._price_stale_after_s = settings.price_stale_after_s
         self._prices: dict[str, tuple[float, PriceTick]] = {}  # symbol -> (received, monotonic; the tick)
         # Sent again only once a positions poll had time to show the first close's result.
         self._held_stops: dict[str, Decimal] = {}  # each position's local stop, also in memory (disk full)
