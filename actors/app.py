@@ -32,7 +32,7 @@ from actors.listener import CHANNEL_POLLED, Listener, ListenerSettings
 from actors.messages import ModeChanged, RequestMode
 from actors.metrics import Metrics
 from actors.notify import Notifier
-from actors.order_manager import OrderManager
+from actors.order_manager import OrderManager, OrderManagerSettings
 from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
@@ -708,14 +708,10 @@ class Runtime:
             jitter_seed=self.config.paper.seed if self.config.dry_run else None,
         )
 
-    def _stop_mode_args(self) -> dict[str, Any]:
-        return {"local_guard": self.stop_mode == "local_guard", "plan_orders_supported": self.plan_orders_supported}
-
     def _child_specs(self) -> list[ChildSpec]:
         config = self.config
         d = self.directory
         journal, client, metrics, status = self.journal, self.client, self.metrics, self.status
-        stop_cfg = config.risk.stoploss
         intervals = config.monitor.poll_intervals
 
         def spec(name: str, actor: type[pykka.ThreadingActor], critical: bool, **deps: Any) -> ChildSpec:
@@ -729,12 +725,9 @@ class Runtime:
                  metrics=metrics, status=status, subscribers=[Address(d, "position_guard")], journal=journal,
                  notifier=self.notifier),
             spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
-                 metrics=metrics, status=status, gate=self.gate, pos_mode=config.bitget.position_mode,
-                 margin_mode=config.risk.margin_mode,
-                 check_interval_s=intervals.open_orders_seconds,
-                 break_even_buffer_pct=stop_cfg.break_even_buffer_pct, move_sl_to_be_on_tp1=stop_cfg.move_sl_to_be,
-                 default_stop_loss_pct=config.risk.default_stop_loss_pct,
-                 attach_stop=stop_cfg.attach_to_entry, **self._stop_mode_args()),
+                 metrics=metrics, status=status, gate=self.gate,
+                 settings=OrderManagerSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
+                                                           plan_orders_supported=self.plan_orders_supported)),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, status=status,

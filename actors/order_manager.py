@@ -18,10 +18,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor, TradingGate
+from actors.config import Config
 from actors.fencing import Fence, Superseded, fenced
 from actors.messages import (
     ExecuteExit,
@@ -102,6 +104,35 @@ _EXIT_STEPS = 8  # steps of one exit per run (cancel, close, look up, ...); the 
 _STOP_MOVE_REFUSALS = 3  # a stop move of an exit refused this often (not rate limited) fails, reported
 
 
+@dataclass(frozen=True)
+class OrderManagerSettings:
+    """The OrderManager's position and margin mode, its reconciliation pace and its stop policy."""
+
+    pos_mode: PosMode
+    margin_mode: MarginMode
+    check_interval_s: float = 1.0
+    unknown_outcome_deadline_s: float = 30.0
+    break_even_buffer_pct: Decimal = Decimal("0.001")
+    move_sl_to_be_on_tp1: bool = True
+    default_stop_loss_pct: Decimal = Decimal("0.006")
+    attach_stop: bool = True  # the stop rides on each entry (presetStopLossPrice)
+    fill_watch_interval_s: float = 0.25
+    min_pass_interval_s: float = 1.0
+    local_guard: bool = False  # stops are the bot's own: never sent to the exchange
+    plan_orders_supported: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config, *, local_guard: bool, plan_orders_supported: bool) -> OrderManagerSettings:
+        stop = config.risk.stoploss
+        return cls(
+            pos_mode=config.bitget.position_mode, margin_mode=config.risk.margin_mode,
+            check_interval_s=config.monitor.poll_intervals.open_orders_seconds,
+            break_even_buffer_pct=stop.break_even_buffer_pct, move_sl_to_be_on_tp1=stop.move_sl_to_be,
+            default_stop_loss_pct=config.risk.default_stop_loss_pct, attach_stop=stop.attach_to_entry,
+            local_guard=local_guard, plan_orders_supported=plan_orders_supported,
+        )
+
+
 class OrderManager(SupervisedActor):
     def __init__(
         self,
@@ -115,18 +146,7 @@ class OrderManager(SupervisedActor):
         metrics: Metrics,
         status: StatusBoard,
         gate: TradingGate,
-        pos_mode: PosMode,
-        margin_mode: MarginMode,
-        check_interval_s: float = 1.0,
-        unknown_outcome_deadline_s: float = 30.0,
-        break_even_buffer_pct: Decimal = Decimal("0.001"),
-        move_sl_to_be_on_tp1: bool = True,
-        default_stop_loss_pct: Decimal = Decimal("0.006"),
-        attach_stop: bool = True,
-        fill_watch_interval_s: float = 0.25,
-        min_pass_interval_s: float = 1.0,
-        local_guard: bool = False,
-        plan_orders_supported: bool = True,
+        settings: OrderManagerSettings,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -139,17 +159,17 @@ class OrderManager(SupervisedActor):
         self._metrics = metrics
         self._status = status
         self._gate = gate
-        self._pos_mode = pos_mode
-        self._margin_mode = margin_mode
-        self._check_interval_s = check_interval_s
-        self._unknown_deadline_s = unknown_outcome_deadline_s
-        self._be_buffer = Decimal(str(break_even_buffer_pct))
-        self._move_sl_on_tp1 = move_sl_to_be_on_tp1
-        self._default_stop_pct = Decimal(str(default_stop_loss_pct))
-        self._attach_stop = attach_stop
-        self._fill_watch_s = fill_watch_interval_s
+        self._pos_mode = settings.pos_mode
+        self._margin_mode = settings.margin_mode
+        self._check_interval_s = settings.check_interval_s
+        self._unknown_deadline_s = settings.unknown_outcome_deadline_s
+        self._be_buffer = Decimal(str(settings.break_even_buffer_pct))
+        self._move_sl_on_tp1 = settings.move_sl_to_be_on_tp1
+        self._default_stop_pct = Decimal(str(settings.default_stop_loss_pct))
+        self._attach_stop = settings.attach_stop
+        self._fill_watch_s = settings.fill_watch_interval_s
         # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
-        self._min_pass_interval_s = min_pass_interval_s
+        self._min_pass_interval_s = settings.min_pass_interval_s
         self._panic_done = False
         self._unjournaled_closes: list[tuple[OrderRequest, dict[str, Any]]] = []  # sent while the disk was full
         self._reconciled = False
@@ -157,8 +177,8 @@ class OrderManager(SupervisedActor):
         # local_guard: stops live in the journal and the PositionGuard closes by market when one is crossed; no
         # stop is ever sent to the exchange (no preset, no plan). Without plan orders at all (the start-up probe
         # said unsupported) no take-profit plan is placed either and plans are never listed.
-        self._local_guard = local_guard
-        self._plans_supported = plan_orders_supported
+        self._local_guard = settings.local_guard
+        self._plans_supported = settings.plan_orders_supported
         self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
         self._stopping = False

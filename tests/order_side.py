@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from actors.config import NotifyConfig
 from actors.messages import PlaceBundle
 from actors.metrics import Metrics
 from actors.notify import Notice, Notifier
-from actors.order_manager import OrderManager
+from actors.order_manager import OrderManager, OrderManagerSettings
 from actors.status import RuntimeStatus
 from exchange.bitget.client import BitgetClient
 from exchange.bitget.contracts import Contract
@@ -34,6 +34,7 @@ from trading.journal import Journal, OrderRow
 from trading.risk import SizedEntry
 
 CHANNEL = "order_side"
+SETTINGS_FIELDS = {f.name for f in fields(OrderManagerSettings)}
 D = Decimal
 
 
@@ -55,7 +56,9 @@ class OrderSide:
 
     # --- the actor -----------------------------------------------------------------------------------------
     def start_manager(self, **overrides: Any) -> None:
-        self.ref = OrderManager.start(name="order_manager", supervisor=None, **{**self.manager_args, **overrides})
+        args = {**self.manager_args, **overrides}
+        settings = OrderManagerSettings(**{name: args.pop(name) for name in list(args) if name in SETTINGS_FIELDS})
+        self.ref = OrderManager.start(name="order_manager", supervisor=None, settings=settings, **args)
 
     def stop_manager(self) -> None:
         if self.ref is not None and self.ref.is_alive():
