@@ -77,12 +77,7 @@ NOISE = re.compile(
     _I,
 )
 
-# ---- strong update intents: unambiguous, checked before looking for an entry -----------------------
-TP_HIT_STRONG = re.compile(
-    r"(?i)take[\s\-]*profit\s+target\s+(\d{1,2})\s*✅|(?:tp|target)\s*(\d{1,2})\s*(?:hit|reached|done|achieved|✅)"
-    r"|(?:тп|тейк)\s*(\d)\s*(?:взят|достигнут)"
-)
-TP_HIT_CN = re.compile(r"第([一二三四五六七八九十\d])(?:个)?止盈(?:位|点)?(?:来了|已过|到了|已到|达成|完成)")
+# ---- update phrases kept from the first reader (the lexicon words in updates.py do the rest) ----------
 ALL_TARGETS = re.compile(r"(?i)all\s+(?:take[\s\-]*profit\s+)?targets\s+achieved|все\s+цели\s+(?:взяты|достигнуты)")
 STOP_HIT = re.compile(
     r"(?i)stop\s*target\s+hit|stop[\s\-]*loss\s*(?:hit|⛔)|stoploss\s*⛔|hit\s+(?:the\s+)?stop[\s\-]*loss"
@@ -96,22 +91,4 @@ ENTRY_FILLED = re.compile(
     r"(?i)entry\s*\d{1,2}\s*✅|average\s+entry\s+price|all\s+entr(?:y|ies)\s+(?:targets\s+)?achieved"
     r"|entered\s+entry\s+zone|entry\s+filled|вход\s+исполнен"
 )
-CANCEL = re.compile(
-    r"(?i)cancell?ed\s*❌|manually\s+cancell?ed|\bcancel(?:led|ed)?\b|не\s+актуально|отмен|取消|不做了|iptal"
-)
-SET_STOP = re.compile(
-    r"(?i)(?:set|move|moved|new|update)\s+(?:the\s+)?(?:stop[\s\-]*loss|stoploss|stop|sl)\s*(?:to|at|:)?\s*"
-    r"(?P<price>\d[\d.,]*)|(?:stop|sl)\s+(?:moved\s+)?to\s+(?P<price2>\d[\d.,]*)"
-    r"|стоп\s+(?:на|переставил\s+на)\s+(?P<price3>\d[\d.,]*)|止损(?:改为|调整到|移到)\s*(?P<price4>\d[\d.,]*)"
-)
-PARTIAL_CLOSE = re.compile(
-    r"(?i)(?:close|closing|take|took|secure|fix)\s+(?P<p1>\d{1,3}(?:[.,]\d+)?)\s*%"
-    r"|(?:фикс|фиксирую|закрываю|закрыл|скинул\s+часть)[^%\n]{0,40}?(?P<p2>\d{1,3}(?:[.,]\d+)?)\s*%"
-    r"|(?P<half>减仓一半|减半|平一半|половин)"
-)
-MOVE_TO_BE = re.compile(
-    r"(?i)(?:stop|sl)[\s\w\-]{0,20}?(?:to|at|in)\s+(?:break[\s\-]*even|be|entry)\b|breakeven|break[\s\-]even"
-    r"|стоп\s+в\s+бу|в\s+бу\s+перев|безубыт|设成本保护|成本保护|保本|止损上移到开仓价|止损移到成本"
-)
 ENTRY_REVISION = re.compile(r"(?i)入场改为|entry\s+(?:changed|updated|revised)\s+to|вход\s+изменен")
-CN_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}

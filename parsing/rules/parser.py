@@ -265,10 +265,6 @@ def _substantial(reading: ParsedMessage) -> bool:
             and bool(reading.entries or (reading.market_entry and (reading.stop_loss or reading.take_profits))))
 
 
-def _types(messages: list[ParsedMessage]) -> set[UpdateType | None]:
-    return {message.update_type for message in messages}
-
-
 def _sides(text: str) -> list[Side]:
     text = _NOT_A_SIDE.sub(" ", text)
     sides: list[Side] = []
