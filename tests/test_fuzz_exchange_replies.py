@@ -133,7 +133,7 @@ def _check(name: str, body: bytes) -> None:
         assert isinstance(error, UnknownOutcome), f"{name}: {type(error).__name__} on {body[:120]!r}"
 
 
-FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
