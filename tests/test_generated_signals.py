@@ -12,7 +12,7 @@ import pytest
 
 from parsing.rules import parse_text
 from parsing.rules.lexicon import LEXICON
-from parsing.signals import Action, Side
+from parsing.signals import Action, Kind, Side, UpdateType
 
 D = Decimal
 COINS = [("BTC", D("64250"), D("1000")), ("SOL", D("142.35"), D("3")), ("PEPE", D("0.00001234"), D("0.0000003")),
@@ -69,3 +69,25 @@ def test_local_number_forms_read_the_same(code: str, coin: str) -> None:
     (reading,) = parse_text(head + "\n" + body.translate(table))
     assert reading.action is Action.TRADE, (text, reading.warnings)
     assert (reading.entries, reading.stop_loss, reading.take_profits) == ((e1,), sl, (t1,))
+
+
+UPDATE_WORDS = {
+    code: {category: words[category][0] for category in ("close", "cancel", "target", "tp_hit", "stop", "breakeven")}
+    for code, words in LEXICON.items()
+}
+
+
+@pytest.mark.parametrize("code", list(LEXICON))
+@pytest.mark.parametrize("coin", ["#SOL", "SOL", ""])
+def test_composed_updates_in_every_language(code: str, coin: str) -> None:
+    words = UPDATE_WORDS[code]
+    symbol = "SOLUSDT" if coin else None
+    (close,) = parse_text(f"{coin} {words['close']}".strip())
+    assert (close.kind, close.update_type, close.symbol, close.action) == (
+        Kind.CLOSE, UpdateType.CLOSE_ALL, symbol, Action.TRADE)
+    (cancel,) = parse_text(f"{coin} {words['cancel']}".strip())
+    assert (cancel.kind, cancel.symbol) == (Kind.CANCEL, symbol)
+    (hit,) = parse_text(f"{coin} {words['target']} 2 {words['tp_hit']} ✅".strip())
+    assert (hit.update_type, hit.tp_index, hit.symbol) == (UpdateType.TP_HIT, 2, symbol)
+    (be,) = parse_text(f"{coin} {words['stop']} {words['breakeven']}".strip())
+    assert (be.update_type, be.symbol, be.action) == (UpdateType.MOVE_SL_TO_BE, symbol, Action.TRADE)

@@ -39,7 +39,7 @@ _TARGET_NAMES = lexicon.alternation([*lexicon.words("target"), "take profit", "t
                                      "тп", "тейк", "цель", "цели", "hedef", "止盈", "目标", "目標", "الهدف", "تارگت"])
 _ORDINAL = lexicon.alternation(word for word in lexicon.ORDINALS if not word[0].isdigit())
 TP_INDEX = re.compile(
-    rf"(?<![A-Za-zА-Яа-я]){_TP_WORD}\s*(?:位|#|no\.?)?\s*(?P<n>[1-9]\d?)(?![\d.,])"
+    rf"(?:(?<![A-Za-zА-Яа-я]){_TP_WORD}|{_TARGET_NAMES})\s*(?:位|#|no\.?)?\s*(?P<n>[1-9]\d?)(?![\d.,])"
     r"|第\s*(?P<m>[1-9]\d?)\s*(?:个|個)?\s*(?:止盈|目标|目標)"
     r"|(?<![\d.,])(?P<k>[1-9])\s*(?:\.|-?(?:й|ый|ой|st|nd|rd|th)|차|번째?)?\s*"
     r"(?:тейк|tp|цел[ьи]|hedef|target|objetivo|alvo|mục\s*tiêu|목표|익절)"
