@@ -55,6 +55,8 @@ def test_latin_words_never_match_inside_another_word() -> None:
     ("raw", "plain"),
     [
         ("ＢＴＣ　ＬＯＮＧ　６５０００", "BTC LONG 65000"),  # full width
+        ("𝐋𝐎𝐍𝐆 #𝐁𝐓𝐂 𝟔𝟓𝟎𝟎𝟎", "LONG #BTC 65000"),  # mathematical bold
+        ("🅻🅾🅽🅶 Ⓢⓞⓛ", "LONG Sol"),  # squared and circled letters
         ("ورود: ۴۳۲۵۰٫۵", "ورود: 43250.5"),  # Persian digits and decimal mark
         ("سعر الدخول ١٢٣٫٤", "سعر الدخول 123.4"),  # Arabic-Indic digits
         ("#ВТС/USDT", "#BTC/USDT"),  # Cyrillic look-alikes in a Latin ticker

@@ -1,8 +1,8 @@
 """Normalization before reading: one plain form of the many ways a channel writes the same signal.
 
 ``normalize(text)`` returns text where
-- Unicode is NFKC (full-width digits, letters and punctuation become ASCII; "，" keeps a space after it so it
-  still separates fields);
+- Unicode is NFKC (full-width digits, letters and punctuation, and the "fancy font" mathematical and circled letters
+  become ASCII; "，" keeps a space after it so it still separates fields); squared letters ("🅻🅾🅽🅶") too;
 - Persian and Arabic-Indic digits are ASCII digits ("٫" is a decimal point, "٬" a thousands separator);
 - zero-width characters, direction marks and soft hyphens are gone;
 - markdown emphasis (``**``, ``__``, ``~~``, backticks) is gone;
@@ -24,6 +24,8 @@ from decimal import Decimal, InvalidOperation
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad\u180e]")
 _MARKDOWN = re.compile(r"\*\*|__|~~|`+")
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+# squared and negative circled/squared capitals ("🅻🅾🅽🅶"), which NFKC leaves alone: the plain letters
+_ENCLOSED = {base + offset: chr(ord("A") + offset) for base in (0x1F130, 0x1F150, 0x1F170) for offset in range(26)}
 
 # Cyrillic and Greek capitals (and a few small letters) that look like Latin ones.
 _LOOKALIKE = str.maketrans(
@@ -133,7 +135,7 @@ def normalize(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = text.replace("，", ", ").replace("、", ", ")
     text = unicodedata.normalize("NFKC", text)
-    text = text.translate(_DIGITS).replace("٫", ".").replace("٬", ",")
+    text = text.translate(_DIGITS).translate(_ENCLOSED).replace("٫", ".").replace("٬", ",")
     text = _MARKDOWN.sub("", text)
     text = _lookalikes(text)
     text = _PERCENT_FIRST.sub(r"\1%", text)
