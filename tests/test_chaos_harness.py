@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchmarks.chaos.checks import ExitRecord, judge_exit, orphan_plans, oversized_plans
-from benchmarks.chaos.runner import BreachMonitor, ChaosOptions, ChaosRun
+from benchmarks.chaos.runner import SAVED_RUN, BreachMonitor, ChaosOptions, ChaosRun, SavedRun
 from benchmarks.chaos.scenario import CYCLE_KINDS, EXITS_OF, entry_signal, plan_cycles
 from benchmarks.chaos.sim_admin import OrderView, PlanView, PositionView, SimAdmin, SimState
 from exchange.sim.catalogue import DEFAULT_CONTRACTS
@@ -59,6 +59,12 @@ def test_an_exit_not_executed_is_lost_unless_the_user_was_told() -> None:
     reported = judge_exit(_exit(effect_seen=False), [], D(0), "notice: post 7: no open signal")
     assert reported.verdict == "lost_reported"
     assert judge_exit(_exit(size_before="0"), [], D(0), None).verdict == "moot_silent"
+    # the stop closed the position first and the user was told so: nothing left to do, nobody misled
+    told = "notice POSITION_CLOSED: BTCUSDT long (post 6): position closed (stop)"
+    assert judge_exit(_exit(size_before="0"), [], D(0), None, gone_reason=told).verdict == "moot_reported"
+    # the signal was refused (another position was left open on the coin): its exits have nothing to act on
+    refused = judge_exit(_exit(), [], D(0), None, signal_on_exchange=False, gone_reason="journal refused: open")
+    assert refused.verdict == "moot_reported"
     assert judge_exit(_exit("move_stop_to_entry", effect_seen=False), [], D(0), None).verdict == "lost"
 
 
@@ -124,6 +130,10 @@ def test_smoke_run_against_the_real_processes(tmp_path: Path) -> None:
     assert "| **lost exits** (not executed, nothing said) |" in result.report()
     verdicts = (tmp_path / "outcomes.txt").read_text(encoding="utf-8").splitlines()
     assert len([line for line in verdicts if " post " in line]) >= len(result.findings.exits)
+    # the saved run is judged again to the same verdicts
+    again = SavedRun.read(tmp_path / SAVED_RUN).judge()
+    assert [o.verdict for o in again.exits] == [o.verdict for o in result.findings.exits]
+    assert again.orphan_plans == result.findings.orphan_plans
 
 
 def test_a_notice_is_about_the_post_it_starts_with() -> None:

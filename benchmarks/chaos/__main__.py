@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.chaos.runner import ChaosOptions, ChaosRun
+from benchmarks.chaos.checks import exits_table, outcome_lines, summary_table
+from benchmarks.chaos.runner import SAVED_RUN, ChaosOptions, ChaosRun, SavedRun
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the simulator cancels TP/SL plans itself when a position goes flat (by default it "
                              "leaves them, and cleaning up is the bot's job)")
     parser.add_argument("--workdir", type=Path, help="where the journal, config and logs go (default: a temp dir)")
+    parser.add_argument("--judge", type=Path, metavar="DIR",
+                        help="run nothing: judge again the run saved in DIR (its run.json) and print the tables")
     args = parser.parse_args(argv)
+    if args.judge is not None:
+        findings = SavedRun.read(args.judge / SAVED_RUN).judge()
+        print(summary_table(findings), exits_table(findings), sep="\n\n")
+        (args.judge / "outcomes.judged.txt").write_text(outcome_lines(findings), encoding="utf-8")
+        return 0 if findings.failures == 0 else 1
     if args.cycles < 1:
         parser.error("--cycles must be at least 1")
     options = ChaosOptions(

@@ -19,6 +19,11 @@ from benchmarks.chaos.sim_admin import OrderView, PlanView, SimState
 
 ExitVerdict = Literal["executed", "duplicate", "moot_reported", "moot_silent", "lost_reported", "lost"]
 REFUSED_DECISIONS = frozenset({"refused", "notify_only", "exit_failed"})
+REFUSAL_NOTICES = frozenset({"SIGNAL_REFUSED", "NOTIFY_ONLY"})  # notices saying a post was not traded
+# Notices that tell the user a signal's position is gone (or never was): an exit finding nothing to act on
+# afterwards leaves nobody misled.
+GONE_NOTICES = frozenset({"POSITION_CLOSED", "STOP_FILLED", "PROTECTIVE_CLOSE", "LOCAL_STOP_TRIGGERED",
+                          "STOP_BREACHED_CLOSE", "SIGNAL_REFUSED", "NOTIFY_ONLY", "PANIC_CLOSE"})
 # A partial close that took this share of the position or more was executed twice (50% + 50%).
 OVER_EXECUTED_SHARE = Decimal("0.75")
 
@@ -107,14 +112,16 @@ def mentions_post(text: str, post_id: int) -> bool:
     return re.match(rf"post {post_id}\b", text) is not None or f"(post {post_id})" in text
 
 
-def _reported(post_id: int, decisions: Mapping[int, Decision], notices: Iterable[str]) -> str | None:
-    """The reason the bot gave for not acting on ``post_id`` (journal decision or notice), if any."""
+def _reported(post_id: int, decisions: Mapping[int, Decision], notices: Iterable[tuple[str, str]],
+              kinds: frozenset[str] | None = None) -> str | None:
+    """The reason the bot gave for not acting on ``post_id`` (journal decision or a notice about the post, of
+    one of ``kinds`` when given), if any."""
     decision = decisions.get(post_id)
     if decision is not None and decision.decision in REFUSED_DECISIONS:
         return f"journal {decision.decision}: {decision.reason}"
-    for text in notices:
-        if mentions_post(text, post_id):
-            return f"notice: {text}"
+    for kind, text in notices:
+        if (kinds is None or kind in kinds) and mentions_post(text, post_id):
+            return f"notice {kind}: {text}"
     return None
 
 
@@ -132,8 +139,11 @@ def _window_ends(entries: list[EntryRecord], exits: list[ExitRecord], end_ms: in
 
 def judge_exit(
     record: ExitRecord, closes: list[OrderView], entry_fills_after: Decimal, reason: str | None,
+    *, signal_on_exchange: bool = True, gone_reason: str | None = None,
 ) -> ExitOutcome:
-    """One exit against the close orders the exchange took in its window."""
+    """One exit against the close orders the exchange took in its window. ``signal_on_exchange``: the exit's
+    signal placed an entry at all (else there is nothing of it to act on, whatever else is open on the coin);
+    ``gone_reason``: the user was told the signal's position is gone or was never opened."""
     closed = sum((o.filled for o in closes), Decimal(0))
     filled_closes = [o for o in closes if o.filled > 0]
     where = f"cycle {record.cycle} post {record.post_id} {record.action} {record.symbol} {record.side}"
@@ -143,10 +153,15 @@ def judge_exit(
     def outcome(verdict: ExitVerdict, why: str) -> ExitOutcome:
         return ExitOutcome(record, verdict, closed, len(filled_closes), f"{where}: {why} ({facts})")
 
+    moot_reason = reason or gone_reason
+    if not signal_on_exchange and not filled_closes:
+        if moot_reason:
+            return outcome("moot_reported", f"its signal was never traded; {moot_reason}")
+        return outcome("moot_silent", "its signal was never traded and nothing said")
     if record.action in ("close_all", "close_half"):
         if record.size_before == 0 and not filled_closes:
-            if reason:
-                return outcome("moot_reported", f"no position to close; {reason}")
+            if moot_reason:
+                return outcome("moot_reported", f"no position to close; {moot_reason}")
             return outcome("moot_silent", "no position to close and nothing said")
         if not filled_closes:
             if reason:
@@ -159,8 +174,8 @@ def judge_exit(
         return outcome("executed", "closed" if record.effect_seen else f"closed, later than {record.settle_s:.0f}s")
     if record.action == "cancel":
         if record.entry_orders_before == 0 and record.size_before == 0:
-            if reason:
-                return outcome("moot_reported", f"no entry order to cancel; {reason}")
+            if moot_reason:
+                return outcome("moot_reported", f"no entry order to cancel; {moot_reason}")
             return outcome("moot_silent", "no entry order to cancel and nothing said")
         if record.effect_seen and entry_fills_after == 0:
             return outcome("executed", "entry orders cancelled")
@@ -169,8 +184,8 @@ def judge_exit(
         return outcome("lost", "entry orders not cancelled and nothing said")
     # move_stop_to_entry
     if record.size_before == 0:
-        if reason:
-            return outcome("moot_reported", f"no position; {reason}")
+        if moot_reason:
+            return outcome("moot_reported", f"no position; {moot_reason}")
         return outcome("moot_silent", "no position for the stop move and nothing said")
     if record.effect_seen:
         return outcome("executed", "stop at entry")
@@ -186,14 +201,13 @@ def evaluate(
     breaches: list[Breach],
     final: SimState,
     decisions: Mapping[int, Decision],
-    notices: list[str],
+    notices: list[tuple[str, str]],
     entry_prefixes: Callable[[int], tuple[str, ...]],
-    refusals: Iterable[str] = (),
 ) -> Findings:
-    """Every check of the run. ``entry_prefixes(post_id)`` gives the client-id prefixes of a signal's legs;
-    ``refusals`` are the texts of the notices that told the user a post was not traded (a signal refused at
-    first and traded later ends with a "traded" decision in the journal: only the notice remembers)."""
-    refusal_texts = list(refusals)
+    """Every check of the run. ``notices`` are (kind, text) as the user got them; ``entry_prefixes(post_id)``
+    gives the client-id prefixes of a signal's legs."""
+    # a signal refused at first and traded later ends "traded" in the journal: only the notice remembers
+    refusal_texts = [text for kind, text in notices if kind in REFUSAL_NOTICES]
     findings = Findings()
     ends = _window_ends(entries, exits, final.now_ms + 1)
     orders_by_prefix: dict[int, list[OrderView]] = {}
@@ -216,7 +230,10 @@ def evaluate(
         if entry is not None and record.action == "cancel":
             # a pending entry is never reached by the price: any fill of it means it was not cancelled in time
             fills_after = sum((o.filled for o in orders_by_prefix[entry.post_id]), Decimal(0))
-        outcome = judge_exit(record, closes, fills_after, _reported(record.post_id, decisions, notices))
+        on_exchange = entry is None or bool(orders_by_prefix[entry.post_id])
+        gone = None if entry is None else _reported(entry.post_id, decisions, notices, GONE_NOTICES)
+        outcome = judge_exit(record, closes, fills_after, _reported(record.post_id, decisions, notices),
+                             signal_on_exchange=on_exchange, gone_reason=gone)
         findings.exits.append(outcome)
         decision = decisions.get(record.post_id)
         if decision is not None and decision.decision in REFUSED_DECISIONS and outcome.closed_size > 0:
@@ -325,3 +342,15 @@ def summary_table(findings: Findings) -> str:
     lines = ["| check | count | example |", "|---|---|---|"]
     lines += [f"| {name} | {count} | {example.replace('|', '/')[:300]} |" for name, count, example in rows]
     return "\n".join(lines)
+
+
+def outcome_lines(findings: Findings) -> str:
+    """Every exit's verdict and every finding, one a line."""
+    f = findings
+    lines = [f"{o.verdict}: {o.detail}" for o in f.exits]
+    for name, items in (("duplicate entry", f.duplicate_entries), ("refused then traded", f.refused_then_traded),
+                        ("orphan plan", f.orphan_plans), ("oversized plans", f.oversized_plans),
+                        ("stop breach", f.stop_breaches), ("entry order left", f.leftover_orders),
+                        ("position left", f.leftover_positions)):
+        lines += [f"{name}: {item}" for item in items]
+    return "\n".join(lines) + "\n"

@@ -10,15 +10,17 @@ final state is judged (benchmarks/chaos/checks.py).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from benchmarks.chaos.checks import (
     Breach,
@@ -28,6 +30,7 @@ from benchmarks.chaos.checks import (
     Findings,
     evaluate,
     exits_table,
+    outcome_lines,
     summary_table,
 )
 from benchmarks.chaos.notices import NoticeCollector
@@ -41,7 +44,14 @@ from benchmarks.chaos.scenario import (
     profit_price,
     through_stop_price,
 )
-from benchmarks.chaos.sim_admin import EXIT_ENDPOINTS, RATE_LIMITED_ENDPOINTS, LoggedCall, SimAdmin, SimState
+from benchmarks.chaos.sim_admin import (
+    EXIT_ENDPOINTS,
+    RATE_LIMITED_ENDPOINTS,
+    LoggedCall,
+    SimAdmin,
+    SimState,
+    parse_state,
+)
 from exchange.bitget.contracts import Contract
 from exchange.sim.catalogue import DEFAULT_CONTRACTS
 from parsing.channel_server import ChannelServer
@@ -59,7 +69,6 @@ TIMEOUT_ENDPOINTS: dict[ExitAction, tuple[str, ...]] = {
 HELD_REPLY_S = 8.0  # longer than the bot's bitget.timeout_seconds (5): the bot sees a timeout, the order stands
 RATE_LIMIT_BURST = 6  # 429 answers queued on each endpoint of RATE_LIMITED_ENDPOINTS
 BREAK_EVEN_TOLERANCE = Decimal("0.005")  # a stop this close to the entry price is "at entry"
-REFUSAL_NOTICES = frozenset({"SIGNAL_REFUSED", "NOTIFY_ONLY", "ORDER_REJECTED"})  # notices saying "not traded"
 EPOCHS_CHECKED = 4  # client-id epochs of a signal looked for on the exchange (a re-placed leg bumps it)
 
 
@@ -116,14 +125,50 @@ class ChaosResult:
 
     def details(self) -> str:
         """Every exit's verdict and every finding, one a line (written to ``outcomes.txt`` in the workdir)."""
-        f = self.findings
-        lines = [f"{o.verdict}: {o.detail}" for o in f.exits]
-        for name, items in (("duplicate entry", f.duplicate_entries), ("refused then traded", f.refused_then_traded),
-                            ("orphan plan", f.orphan_plans), ("oversized plans", f.oversized_plans),
-                            ("stop breach", f.stop_breaches), ("entry order left", f.leftover_orders),
-                            ("position left", f.leftover_positions)):
-            lines += [f"{name}: {item}" for item in items]
-        return "\n".join(lines) + "\n"
+        return outcome_lines(self.findings)
+
+
+SAVED_RUN = "run.json"
+
+
+@dataclass
+class SavedRun:
+    """Everything a run's verdicts are made from, kept in ``<workdir>/run.json`` so a run can be judged again
+    (``python -m benchmarks.chaos --judge DIR``) when a check is refined."""
+
+    entries: list[EntryRecord]
+    exits: list[ExitRecord]
+    breaches: list[Breach]
+    final: dict[str, Any]  # the simulator's /_sim/state at the end
+    decisions: dict[int, Decision]
+    notices: list[tuple[str, str]]
+
+    def judge(self) -> Findings:
+        return evaluate(entries=self.entries, exits=self.exits, breaches=self.breaches,
+                        final=parse_state(self.final), decisions=self.decisions, notices=self.notices,
+                        entry_prefixes=_entry_prefixes)
+
+    def write(self, path: Path) -> None:
+        data = {
+            "entries": [asdict(e) for e in self.entries], "exits": [asdict(e) for e in self.exits],
+            "breaches": [asdict(b) for b in self.breaches], "final": self.final,
+            "decisions": {str(k): asdict(v) for k, v in self.decisions.items()},
+            "notices": [list(n) for n in self.notices],
+        }
+        path.write_text(json.dumps(data, default=str), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> SavedRun:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            entries=[EntryRecord(**{**e, "stop": Decimal(e["stop"])}) for e in data["entries"]],
+            exits=[ExitRecord(**{**e, "size_before": Decimal(e["size_before"])}) for e in data["exits"]],
+            breaches=[Breach(**{**b, "stop": Decimal(b["stop"]), "mark": Decimal(b["mark"])})
+                      for b in data["breaches"]],
+            final=data["final"],
+            decisions={int(k): Decision(**v) for k, v in data["decisions"].items()},
+            notices=[(str(kind), str(text)) for kind, text in data["notices"]],
+        )
 
 
 def _git_commit() -> str:
@@ -258,15 +303,14 @@ class ChaosRun:
                           f"({time.monotonic() - started:.0f}s, kills {bot.kills})")
             final = self._final_state(admin, bot)
             monitor.stop()
-            monitor_breaches = list(monitor.breaches)
+            saved = SavedRun(entries=self._entries, exits=self._exits, breaches=list(monitor.breaches),
+                             final=final, decisions={}, notices=[])
             monitor = None
             bot.stop()
-            decisions = self._decisions(workdir / "journal.sqlite")
-            findings = evaluate(
-                entries=self._entries, exits=self._exits, breaches=monitor_breaches, final=final,
-                decisions=decisions, notices=[n.text for n in notices.notices()], entry_prefixes=_entry_prefixes,
-                refusals=[n.text for n in notices.notices() if n.kind in REFUSAL_NOTICES],
-            )
+            saved.decisions = self._decisions(workdir / "journal.sqlite")
+            saved.notices = [(n.kind, n.text) for n in notices.notices()]
+            saved.write(workdir / SAVED_RUN)
+            findings = saved.judge()
         finally:
             if monitor is not None:
                 monitor.stop()
@@ -284,14 +328,14 @@ class ChaosRun:
         (workdir / "outcomes.txt").write_text(result.details(), encoding="utf-8")
         return result
 
-    def _final_state(self, admin: SimAdmin, bot: BotProcess) -> SimState:
+    def _final_state(self, admin: SimAdmin, bot: BotProcess) -> dict[str, Any]:
         """The bot running and ready, a few reconciliation passes later: what the exchange then holds."""
         admin.clear_faults()
         bot.start()
         if not bot.wait_ready(max(20.0, self._budget(60.0))):
             self._not_ready += 1
         time.sleep(5.0)  # several open-order and position passes (1 s each)
-        return admin.state()
+        return admin.state_json()
 
     def _decisions(self, journal_path: Path) -> dict[int, Decision]:
         decisions: dict[int, Decision] = {}

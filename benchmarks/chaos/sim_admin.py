@@ -190,6 +190,10 @@ class SimAdmin:
     def state(self) -> SimState:
         return parse_state(self._get("state"))
 
+    def state_json(self) -> dict[str, Any]:
+        """The state as the simulator sent it (what a saved run keeps)."""
+        return self._get("state")
+
     def requests_since(self, since: int) -> tuple[int, list[LoggedCall]]:
         data = self._get("requests", {"since": str(since)})
         calls = [
