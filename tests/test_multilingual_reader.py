@@ -104,7 +104,7 @@ def test_a_stop_given_only_as_a_percentage_is_not_traded() -> None:
         ("Close #BTC long now", "BTCUSDT"), ("Close SOL now", "SOLUSDT"), ("Book profits on #AVAX now", "AVAXUSDT"),
         ("SOL 平仓", "SOLUSDT"), ("ETH 平仓离场", "ETHUSDT"), ("Закрываем #BTC", "BTCUSDT"),
         ("Đóng lệnh #SOL", "SOLUSDT"), ("#AVAX pozisyonu kapat", "AVAXUSDT"), ("Cerramos #XRP", "XRPUSDT"),
-        ("Fechamos #ADA agora", "ADAUSDT"), ("إغلاق #BNB", "BNBUSDT"), ("Tutup posisi #DOGE", "DOGEUSDT"),
+        ("Fechamos #ADA agora", "ADAUSDT"), ("Fechamos o #DOT", "DOTUSDT"), ("إغلاق #BNB", "BNBUSDT"), ("Tutup posisi #DOGE", "DOGEUSDT"),
         ("#SUI 청산", "SUIUSDT"), ("#LTC ببندید", "LTCUSDT"), ("Stopped out on #APT", "APTUSDT"),
         ("#NEAR all targets hit 🎯", "NEARUSDT"), ("#TIA закрываю все", "TIAUSDT"),
     ],

@@ -59,7 +59,8 @@ _ENTRY_CONDITION = re.compile(
     r"\bjika\b|kalau|setelah|tembus|إذا|اختراق|اگر|شکست|돌파|이탈"
 )
 _MULTIPLIER = re.compile(r"(?<![\d.,])\d{1,4}(?:[.,]\d{1,3})?[kK万萬](?![A-Za-z])")
-_ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|o)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
+# "or" in each language (not the Spanish "o": in Portuguese it is "the")
+_ALTERNATIVE = re.compile(r"或者|或是|(?<!\w)(?:or|или|hoặc|veya|atau|ou|أو)(?!\w)|또는|(?<!\w)یا(?!\w)", re.I)
 # a section appended to an entry post that reports on it ("Upd: ожидания не подтвердились"): the entry is stale
 _APPENDED_UPDATE = re.compile(r"(?im)^\s*(?:upd|update|апд|обновление|更新)\s*[:：]")
 _UPDATE_VERBS = re.compile(alternation(w for c in ("close", "move", "cancel", "all_done") for w in words(c)), re.I)
