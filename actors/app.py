@@ -66,6 +66,7 @@ from exchange.bitget.ws import DEMO_PUBLIC_URL
 from exchange.redact import RedactingFilter, register_secret
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
+from trading.facts import FactStore
 from trading.journal import Journal, JournalOpenError
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
@@ -332,6 +333,8 @@ class Runtime:
         self.metrics = Metrics()
         self.status = RuntimeStatus()
         self.gate = TradingGate()
+        # Facts observed off the critical path (prices, account, positions, symbol settings): trading/facts.py.
+        self.facts: FactStore[Any, Any] = FactStore()
         self.directory = ActorDirectory()
         self.progress = ProgressWatch()
         self.children = ChildBoard()  # the Supervisor's view of each actor, for /readyz
@@ -723,21 +726,25 @@ class Runtime:
         return [
             spec("price_feed", PriceFeed, True, settings=self._price_feed_settings(), client=client,
                  metrics=metrics, status=status, subscribers=[Address(d, "position_guard")], journal=journal,
-                 notifier=self.notifier),
+                 notifier=self.notifier, facts=self.facts),
             spec("order_manager", OrderManager, True, journal=journal, client=client, notifier=self.notifier,
                  metrics=metrics, status=status, gate=self.gate,
                  settings=OrderManagerSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
-                                                           plan_orders_supported=self.plan_orders_supported)),
+                                                           plan_orders_supported=self.plan_orders_supported),
+                 facts=self.facts, settings_recheck_s=config.risk.settings_recheck_seconds),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, status=status,
                  settings=PositionGuardSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
-                                                            plan_orders_supported=self.plan_orders_supported)),
+                                                            plan_orders_supported=self.plan_orders_supported),
+                 facts=self.facts),
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),
                  pos_mode=config.bitget.position_mode, zone_split=config.risk.entry_zone_split, gate=self.gate,
-                 max_signal_age_s=config.risk.max_signal_age_seconds),
+                 max_signal_age_s=config.risk.max_signal_age_seconds, facts=self.facts,
+                 max_fact_age_s=config.risk.max_fact_age_seconds,
+                 max_price_age_s=config.risk.max_price_age_seconds),
             spec("parser", Parser, False, journal=journal, risk_gate=Address(d, "risk_gate"),
                  notifier=self.notifier, metrics=metrics, vision=self.vision,
                  use_default_stop_loss=config.risk.use_default_stop_loss),

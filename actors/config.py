@@ -179,6 +179,13 @@ class RiskConfig(Section):
     # An entry that would fill at once (market, or zone already reached) older than this when decided is
     # notify_only; 0 disables. A limit entry still waiting for its price and every exit have no age limit.
     max_signal_age_seconds: float = Field(60.0, ge=0)
+    # Decisions use the account and positions of the guard's polls and the PriceFeed's prices while they are
+    # this fresh (and, for account and positions, asked for after the bot's latest entry); older ones are fetched
+    # on the critical path. A symbol's margin mode and leverage are set again only when an entry needs others or
+    # they were last set/read longer than settings_recheck_seconds ago (reconciliation reads them at half that).
+    max_fact_age_seconds: float = Field(6.0, gt=0, le=60)
+    max_price_age_seconds: float = Field(3.0, gt=0, le=60)
+    settings_recheck_seconds: float = Field(300.0, gt=0, le=86_400)
     stoploss: StopLossConfig = StopLossConfig()
 
     @field_validator("hard_stop_loss_required")

@@ -73,6 +73,7 @@ from trading.execution import (
     partial_close_size,
     stop_is_valid,
 )
+from trading.facts import FactStore, settings_after_set, settings_from_exchange, settings_plan, settings_to_recheck
 from trading.guard import (
     current_stop,
     moved_stop,
@@ -147,6 +148,8 @@ class OrderManager(SupervisedActor):
         status: StatusBoard,
         gate: TradingGate,
         settings: OrderManagerSettings,
+        facts: FactStore[Any, Any] | None = None,
+        settings_recheck_s: float = 300.0,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -185,6 +188,10 @@ class OrderManager(SupervisedActor):
         self._last_view: rec.ExchangeView | None = None
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
         self._stop_move_refusals: dict[str, int] = {}
+        # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
+        # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
+        self._facts: FactStore[Any, Any] = facts if facts is not None else FactStore()
+        self._settings_recheck_s = settings_recheck_s
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
 
@@ -250,6 +257,7 @@ class OrderManager(SupervisedActor):
             self._journal_unjournaled_closes()
             self._reconcile_pass()
             self._run_exits()
+            self._recheck_settings()
         elif isinstance(message, Tick) and message.what == "fills":
             self._watch_unprotected_entries()
         elif isinstance(message, Tick) and message.what.startswith(_PANIC_TICK):
@@ -289,28 +297,42 @@ class OrderManager(SupervisedActor):
                 self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
             return
         symbol = intent.symbol
-        try:
-            self._client.set_margin_mode(symbol, intent.margin_mode)
-        except BitgetError as exc:
-            if not self._margin_mode_already(message.signal_id, symbol, intent.margin_mode, exc):
+        hold = intent.side if self._pos_mode == "hedge_mode" and intent.margin_mode == "isolated" else None
+        known = self._facts.settings(symbol)
+        plan = settings_plan(known, margin_mode=intent.margin_mode, leverage=intent.leverage, hold_side=hold,
+                             now=time.time(), max_age_s=self._settings_recheck_s)
+        if not plan.nothing_to_do:
+            self._facts.forget_settings(symbol)  # whatever happens below, the old knowledge is not trusted
+        if plan.set_margin_mode:
+            try:
+                self._client.set_margin_mode(symbol, intent.margin_mode)
+            except BitgetError as exc:
+                if not self._margin_mode_already(message.signal_id, symbol, intent.margin_mode, exc):
+                    return
+        if plan.set_leverage:
+            try:
+                self._client.set_leverage(symbol, intent.leverage, hold_side=hold)
+            except BitgetError as exc:
+                tries = self._leverage_tries.get(message.signal_id, 0) + 1
+                if isinstance(exc, RateLimited) and tries <= _LEVERAGE_RETRIES:
+                    # Refused unprocessed (several signals within a second): the same bundle again in a moment.
+                    self._leverage_tries[message.signal_id] = tries
+                    self.schedule_once(exc.retry_after or 0.5, message)
+                    return
+                self._leverage_tries.pop(message.signal_id, None)
+                if not self._journal.transition_signal(message.signal_id, ["approved"], "refused",
+                                                       f"leverage not set: {exc.code}"):
+                    return
+                self._refused_before_send(message.signal_id, "leverage_not_set",
+                                          f"leverage {intent.leverage}: {exc.code}")
+                self._notifier.notify("SIGNAL_REFUSED",
+                                      f"{symbol}: leverage {intent.leverage} not accepted ({exc.code})")
                 return
-        try:
-            hold = intent.side if self._pos_mode == "hedge_mode" and intent.margin_mode == "isolated" else None
-            self._client.set_leverage(symbol, intent.leverage, hold_side=hold)
-        except BitgetError as exc:
-            tries = self._leverage_tries.get(message.signal_id, 0) + 1
-            if isinstance(exc, RateLimited) and tries <= _LEVERAGE_RETRIES:
-                # Refused unprocessed (several signals within a second): the same bundle again in a moment.
-                self._leverage_tries[message.signal_id] = tries
-                self.schedule_once(exc.retry_after or 0.5, message)
-                return
-            self._leverage_tries.pop(message.signal_id, None)
-            if not self._journal.transition_signal(message.signal_id, ["approved"], "refused",
-                                                   f"leverage not set: {exc.code}"):
-                return
-            self._refused_before_send(message.signal_id, "leverage_not_set", f"leverage {intent.leverage}: {exc.code}")
-            self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: leverage {intent.leverage} not accepted ({exc.code})")
-            return
+        if not plan.nothing_to_do:
+            before = known.value if known is not None and not plan.set_margin_mode else None
+            self._facts.put_settings(symbol, settings_after_set(before, margin_mode=intent.margin_mode,
+                                                                leverage=intent.leverage, hold_side=hold),
+                                     time.time(), "set")
         self._leverage_tries.pop(message.signal_id, None)
         payload = entry_payload(intent, attached_stop=self._attach_stop and not self._local_guard)
         # Open before the first send: a fill reported in the reply is protected at once, as this signal's. Only
@@ -330,6 +352,7 @@ class OrderManager(SupervisedActor):
             self._journal.set_signal_decision(message.signal_id, "traded", f"size {intent.size} lev {intent.leverage}")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
+            self._facts.forget_settings(symbol)  # maybe refused for them: read or set again next time
 
     def _observe_entry_latency(self, signal_id: int, client_oid: str) -> None:
         """Post seen -> first entry accepted, for the latency histogram (nothing when the entry was refused)."""
@@ -438,9 +461,30 @@ class OrderManager(SupervisedActor):
             self._journal.record_event("RECONCILED", {"decisions": len(decisions)})
             self._status.set("orders_reconciled", True)
 
+    def _recheck_settings(self) -> None:
+        """Read again the margin mode and leverage of the symbol whose known settings are the oldest, once they
+        are half as old as trusted: someone may have changed them by hand; a difference is set at the next entry
+        on that symbol. One request per pass at most."""
+        for symbol in settings_to_recheck(self._facts.all_settings(), time.time(), self._settings_recheck_s / 2):
+            sent = time.time()
+            try:
+                account = self._client.account(symbol)
+            except BitgetError as exc:
+                log.info("settings of %s unreadable (%s); set again at the next entry", symbol, exc.code)
+                self._facts.forget_settings(symbol)
+                continue
+            read = settings_from_exchange(account.margin_mode, account.isolated_long_lever,
+                                          account.isolated_short_lever, account.crossed_lever)
+            if read is None:
+                self._facts.forget_settings(symbol)
+            else:
+                self._facts.put_settings(symbol, read, sent, "reconcile")
+
     def _gather_decisions(self) -> list[rec.Decision]:
         # Positions before plans: a fill between the reads then looks like extra stop, never like a gap.
+        sent = time.time()
         positions = tuple(p for p in self._client.positions() if p.total > 0)
+        self._facts.put_positions(positions, sent, "reconcile")
         pending = tuple(self._client.pending_orders())
         rows = self._journal.orders(states=_OPEN_STATES)
         details: dict[str, Order | None] = {}

@@ -39,6 +39,7 @@ from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
 from trading.execution import default_stop
+from trading.facts import FactStore
 from trading.guard import (
     LiquidationWatch,
     LocalStopLatch,
@@ -118,6 +119,7 @@ class PositionGuard(SupervisedActor):
         metrics: Metrics,
         status: StatusBoard,
         settings: PositionGuardSettings,
+        facts: FactStore[Any, Position] | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -164,6 +166,7 @@ class PositionGuard(SupervisedActor):
         self._breaches = StopBreachWatch(stop_breach_grace_s,
                                          retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
         self._plans: list[PlanOrder] = []
+        self._facts = facts  # the RiskGate decides on these polls' account and positions while they are fresh
 
     def on_started(self) -> None:
         self._status.set("positions_protected", False, "first position check pending")
@@ -210,8 +213,11 @@ class PositionGuard(SupervisedActor):
     # --- positions ---------------------------------------------------------------------------------
     def _check_positions(self) -> None:
         started = time.monotonic()
+        sent = time.time()  # the view is at least this recent (a fact's time is when it was asked for)
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
+            if self._facts is not None:
+                self._facts.put_positions(tuple(positions), sent, "guard")
             list_plans = positions and (self._plans_supported or not self._local_guard)
             plans = self._client.plan_orders_pending("profit_loss") if list_plans else []
         except BitgetError as exc:
@@ -495,6 +501,7 @@ class PositionGuard(SupervisedActor):
     # --- account -----------------------------------------------------------------------------------
     def _check_account(self) -> None:
         started = time.monotonic()
+        sent = time.time()
         try:
             account = self._client.account()
         except BitgetError as exc:
@@ -505,6 +512,8 @@ class PositionGuard(SupervisedActor):
         finally:
             self._metrics.observe_poll("account", time.monotonic() - started)
         self._repeats.succeeded("account poll")
+        if self._facts is not None:
+            self._facts.put_account(account, sent, "guard")
         self._metrics.set_equity(account.equity)
         self._metrics.set_available(account.available)
         stored = self._journal.get_flag(PEAK_FLAG)

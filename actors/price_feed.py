@@ -34,6 +34,7 @@ from exchange.bitget.errors import BitgetError
 from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
 from exchange.bitget.models import Ticker
 from exchange.bitget.ws import TickerStream
+from trading.facts import FactStore
 from trading.journal import Journal
 from trading.modes import Mode
 
@@ -88,6 +89,7 @@ class PriceFeed(SupervisedActor):
         subscribers: Sequence[Recipient] = (),
         journal: Journal | None = None,
         notifier: Notices | None = None,
+        facts: FactStore[Any, Any] | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -102,6 +104,7 @@ class PriceFeed(SupervisedActor):
         self._on_rest_action = settings.local_guard_on_rest
         self._journal = journal
         self._notifier = notifier
+        self._facts = facts  # every price received is a fact the RiskGate may decide on while it is fresh
         self._feed = FeedStateMachine(
             prefer_ws=settings.ws_url is not None, stale_after_s=settings.stale_after_s,
             fallback_grace_s=settings.rest_grace_s, now=time.monotonic(),
@@ -196,6 +199,8 @@ class PriceFeed(SupervisedActor):
         self._metrics.observe_poll("price", time.monotonic() - started)
 
     def _forward(self, tick: PriceTick) -> None:
+        if self._facts is not None:
+            self._facts.put_price(tick.symbol, tick.mark or tick.last, time.time(), f"price_feed:{tick.source}")
         for subscriber in self._subscribers:
             subscriber.tell(tick)
 

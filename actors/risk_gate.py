@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor, TradingGate
-from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, WatchSymbol
+from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, Tick, WatchSymbol
 from actors.metrics import Metrics
 from actors.ports import Notices, Recipient, RiskGateExchange
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
@@ -20,6 +20,7 @@ from exchange.bitget.models import PosMode
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
 from trading.bundle import plan_bundle
 from trading.exits import UNDECIDED, exit_kind
+from trading.facts import Fact, FactStore, UsedFact, usable, used
 from trading.intents import ExitIntent, entry_intent
 from trading.journal import Journal, OrderState, SignalRow
 from trading.kill_switch import stricter
@@ -41,6 +42,7 @@ _UPDATE_KINDS = (Kind.UPDATE, Kind.CLOSE, Kind.CANCEL)
 # An update replying to a post still being read (a picture on the vision model) waits this often, this long apart.
 _READ_WAITS = 120
 _READ_WAIT_S = 1.0
+_CONTRACTS_TICK = "contracts"
 
 
 def link_update(journal: Journal, signal: SignalParsed) -> UpdateLink:
@@ -123,6 +125,10 @@ class RiskGate(SupervisedActor):
         busy_retries: int = 3,
         busy_retry_delay_s: float = 1.0,
         max_signal_age_s: float = 60.0,
+        facts: FactStore[Any, Any] | None = None,
+        max_fact_age_s: float = 6.0,
+        max_price_age_s: float = 3.0,
+        contracts_refresh_s: float = 1800.0,
     ) -> None:
         super().__init__(name, supervisor, mode=mode)
         self._journal = journal
@@ -142,10 +148,20 @@ class RiskGate(SupervisedActor):
         self._busy_attempts: dict[int, int] = {}
         self._max_signal_age_s = max_signal_age_s
         self._read_waits: dict[int, int] = {}
+        # Facts observed off the critical path (prices by the PriceFeed, account and positions by the guard's
+        # polls): decided on while fresh (trading.facts), fetched again otherwise.
+        self._facts: FactStore[Any, Any] = facts if facts is not None else FactStore()
+        self._max_fact_age_s = max_fact_age_s
+        self._max_price_age_s = max_price_age_s
+        self._contracts_refresh_s = contracts_refresh_s
+        self._used: list[UsedFact] = []
         # Signals handed on before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
 
     def on_started(self) -> None:
+        # The contract list is read now and refreshed periodically, so no decision waits for it.
+        self.schedule_every(self._contracts_refresh_s, Tick(_CONTRACTS_TICK))
+        self.schedule_once(0, Tick(_CONTRACTS_TICK))
         # A signal the Parser handed on but no RiskGate decided (the process or this actor died with it in the
         # mailbox) is refused and the user told: deciding it now, maybe much later, could trade a stale signal.
         for row in self._journal.signals_with_decision("parsed"):
@@ -165,6 +181,9 @@ class RiskGate(SupervisedActor):
             self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: {reason} ({detail})")
 
     def handle(self, message: Any) -> Any:
+        if isinstance(message, Tick) and message.what == _CONTRACTS_TICK:
+            self._refresh_contracts()
+            return None
         if isinstance(message, SignalParsed):
             current = self._journal.signal(message.signal_id)
             if current is not None and current.decision != "parsed":
@@ -178,10 +197,10 @@ class RiskGate(SupervisedActor):
         return None
 
     # --- entries ---------------------------------------------------------------------------------
-    def _entry(self, signal: SignalParsed) -> None:
+    def _entry(self, signal: SignalParsed, *, refetch: bool = False) -> None:
         parsed = signal.parsed
         try:
-            facts = self._gather(parsed.symbol or "")
+            facts = self._gather(parsed.symbol or "", refetch=refetch)
         except (RateLimited, ExchangeUnavailable) as exc:
             attempts = self._busy_attempts.get(signal.signal_id, 0) + 1
             if attempts <= self._busy_retries:
@@ -208,6 +227,11 @@ class RiskGate(SupervisedActor):
             mode = stricter(mode, self._gate.mode) or mode
         ctx = RiskContext(mode=mode, now=time.time(), last_entry_at=self._journal.last_entry_times())
         decision = evaluate_entry(parsed, self._limits, account, market, ctx)
+        if (not decision.approved or decision.plan is None) and not refetch and self._used_known_facts():
+            # Known facts may approve; a refusal on them is decided again on facts read now (a position closed or
+            # margin freed since the last poll must not cost the signal).
+            self._entry(signal, refetch=True)
+            return
         if not decision.approved or decision.plan is None or market.contract is None:  # approval implies a contract
             reason = decision.reason.value if decision.reason is not None else "REFUSED"
             self._refuse(signal, reason, decision.detail)
@@ -239,8 +263,13 @@ class RiskGate(SupervisedActor):
             decision.plan.symbol, decision.plan.side.value, decision.plan.size,
             decision.plan.stop_loss, decision.plan.risk_usdt,
         )
-        self._price_feed.tell(WatchSymbol(decision.plan.symbol))
         self._order_manager.tell(PlaceBundle(intent))
+        self._price_feed.tell(WatchSymbol(decision.plan.symbol))
+        # Which facts the approval used and how old they were (after the bundle is on its way: not on its path).
+        self._journal.record_event("DECISION_FACTS", {
+            "signal_id": signal.signal_id, "symbol": decision.plan.symbol,
+            "facts": {fact.name: fact.as_event() for fact in self._used},
+        })
 
     def _too_old(self, signal: SignalParsed, live: Decimal) -> bool:
         """An entry older than max_signal_age_seconds that would fill at once is notify_only, with its age."""
@@ -267,24 +296,66 @@ class RiskGate(SupervisedActor):
         )
         return True
 
-    def _gather(self, symbol: str) -> tuple[AccountView, MarketView] | None:
+    def _gather(self, symbol: str, *, refetch: bool = False) -> tuple[AccountView, MarketView] | None:
+        """The facts of a decision: the known ones while fresh (trading.facts), the rest fetched now (all of them
+        with ``refetch``)."""
+        self._used = []
         try:
-            contract = self._client.contract(symbol)
+            contract = self._client.contract(symbol)  # the client's list, refreshed off the critical path
         except UnknownSymbol:
             return None
-        ticker = self._client.ticker(symbol)
-        account = self._client.account()
-        positions = self._client.positions()
+        age = self._client.contracts_age() if hasattr(self._client, "contracts_age") else None
+        self._used.append(UsedFact("contract", "contracts", age if age is not None else 0.0))
+        now = time.time()
+        known_price = None if refetch else self._facts.price(symbol)
+        if usable(known_price, now, self._max_price_age_s) and known_price is not None:
+            price = known_price
+        else:
+            sent = time.time()
+            ticker = self._client.ticker(symbol)
+            price = Fact(ticker.mark or ticker.last, sent, "fetched")
+            self._facts.put_price(symbol, price.value, sent, "fetched")
+        # The bot's own orders change the account and the positions: a view asked for before the latest change of
+        # one (journaled, accepted, filled) is stale, whatever its age.
+        last_order = None if refetch else self._journal.last_order_change()
+        known_account = None if refetch else self._facts.account()
+        if usable(known_account, now, self._max_fact_age_s, not_before=last_order) and known_account is not None:
+            account = known_account
+        else:
+            sent = time.time()
+            account = Fact(self._client.account(), sent, "fetched")
+            self._facts.put_account(account.value, sent, "fetched")
+        known_positions = None if refetch else self._facts.positions()
+        if usable(known_positions, now, self._max_fact_age_s, not_before=last_order) and known_positions is not None:
+            positions = known_positions
+        else:
+            sent = time.time()
+            positions = Fact(tuple(self._client.positions()), sent, "fetched")
+            self._facts.put_positions(positions.value, sent, "fetched")
+        now = time.time()
+        self._used += [used("price", price, now), used("account", account, now), used("positions", positions, now)]
         peak = self._journal.get_flag("peak_equity")
-        equity = account.equity
+        equity = account.value.equity
         account_view = AccountView(
             equity=equity,
-            available=account.available,
+            available=account.value.available,
             # A working entry counts as exposure: a second signal must not open beside an unfilled first.
-            open_position_symbols=frozenset(p.symbol for p in positions if p.total > 0) | self._working_entries(),
+            open_position_symbols=frozenset(p.symbol for p in positions.value if p.total > 0)
+            | self._working_entries(),
             peak_equity=max(Decimal(peak), equity) if peak else equity,
         )
-        return account_view, MarketView(price=ticker.mark or ticker.last, contract=contract)
+        return account_view, MarketView(price=price.value, contract=contract)
+
+    def _used_known_facts(self) -> bool:
+        return any(fact.source != "fetched" for fact in self._used if fact.name != "contract")
+
+    def _refresh_contracts(self) -> None:
+        if not hasattr(self._client, "contracts"):
+            return
+        try:
+            self._client.contracts(refresh=True)
+        except BitgetError as exc:  # the cached list stays; a missing symbol is looked up when a signal needs it
+            log.info("contract list refresh failed: %s", exc.code)
 
     def _working_entries(self) -> frozenset[str]:
         working = (OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL)

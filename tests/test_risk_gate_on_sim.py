@@ -162,7 +162,8 @@ def test_an_entry_meeting_a_rate_limited_exchange_is_asked_again_not_dropped(tmp
     # Slow polls, so that the entry check is the only caller of all-position during the test.
     quiet = {"poll_intervals": {"account_seconds": 30, "positions_seconds": 30, "open_orders_seconds": 30},
              "price_feed": {"mode": "rest", "interval_seconds": 30, "stale_after_seconds": 60}, "health": {"port": 0}}
-    with running_system(tmp_path, monitor=quiet, risk={"cooldown_seconds": 0,
+    # No fact is fresh enough to decide on (max_fact_age_seconds): the gate reads the positions itself.
+    with running_system(tmp_path, monitor=quiet, risk={"cooldown_seconds": 0, "max_fact_age_seconds": 0.001,
                                                       "stoploss": {"stop_deadline_seconds": 60}}) as system:
         # Three 429s: the client's own read retries all fail, so the gate meets a rate-limited exchange.
         system.engine.faults.fail_next("all-position", http_status=429, times=3)

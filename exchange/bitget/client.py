@@ -394,6 +394,11 @@ class BitgetClient:
             self._contracts_fetched_at = self._monotonic()
         return dict(parsed)
 
+    def contracts_age(self) -> float | None:
+        """Seconds since the contract list was read (None: never)."""
+        with self._lock:
+            return None if self._contracts_fetched_at is None else self._monotonic() - self._contracts_fetched_at
+
     def cached_contract(self, symbol: str) -> Contract | None:
         with self._lock:
             return self._contracts.get(symbol)

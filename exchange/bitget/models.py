@@ -233,6 +233,10 @@ class Account:
     isolated_max_available: Decimal | None
     pos_mode: str | None = None  # only the single-account endpoint reports it
     margin_mode: str | None = None
+    # the single-account endpoint's leverages (the symbol's settings; None when not reported)
+    isolated_long_lever: Decimal | None = None
+    isolated_short_lever: Decimal | None = None
+    crossed_lever: Decimal | None = None
 
     @classmethod
     def from_api(cls, row: object, endpoint: str = "account") -> Account:
@@ -253,6 +257,9 @@ class Account:
             isolated_max_available=r.opt_dec("isolatedMaxAvailable"),
             pos_mode=r.opt_text("posMode"),
             margin_mode=r.opt_text("marginMode"),
+            isolated_long_lever=r.opt_dec("isolatedLongLever"),
+            isolated_short_lever=r.opt_dec("isolatedShortLever"),
+            crossed_lever=r.opt_dec("crossedMarginLeverage"),
         )
 
 
