@@ -433,3 +433,15 @@ def test_a_suggestion_without_stop_or_targets_is_commentary(text: str) -> None:
 def test_a_plain_entry_without_stop_is_still_an_entry() -> None:
     reading = only("#BTC LONG 65000")
     assert reading.kind is Kind.ENTRY and reading.stop_missing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("BTC 进场了", (Kind.UPDATE, UpdateType.ENTRY_FILLED)),
+     ("SOL 多单 第二止盈到位", (Kind.UPDATE, UpdateType.TP_HIT)),
+     ("ETH 止损打掉了", (Kind.CLOSE, UpdateType.CLOSE_ALL)),
+     ("BTC 空单 现价64500可以先出一半", (Kind.UPDATE, UpdateType.CLOSE_PARTIAL)),
+     ("姨太多单继续持有，止损拉到成本价", (Kind.UPDATE, UpdateType.MOVE_SL_TO_BE))],
+)
+def test_chinese_prose_updates(text: str, expected: tuple[Kind, UpdateType]) -> None:
+    assert kinds(text) == [expected], parse_text(text)
