@@ -128,8 +128,8 @@ def _reported(post_id: int, decisions: Mapping[int, Decision], notices: Iterable
 def _window_ends(entries: list[EntryRecord], exits: list[ExitRecord], end_ms: int) -> dict[int, int]:
     """Each exit post's window: until the next post on its symbol (the next step or the next cycle)."""
     starts: dict[str, list[int]] = {}
-    for record in [*entries, *exits]:
-        starts.setdefault(record.symbol, []).append(record.posted_ms)
+    for symbol, posted_ms in [(e.symbol, e.posted_ms) for e in entries] + [(x.symbol, x.posted_ms) for x in exits]:
+        starts.setdefault(symbol, []).append(posted_ms)
     ends: dict[int, int] = {}
     for record in exits:
         later = [t for t in starts[record.symbol] if t > record.posted_ms]
@@ -225,13 +225,14 @@ def evaluate(
             if o.symbol == record.symbol and o.closing and not o.from_plan and o.pos_side == record.side
             and record.posted_ms <= o.c_time < end
         ]
-        entry = entry_of_cycle.get(record.cycle)
+        entry_of_exit = entry_of_cycle.get(record.cycle)
         fills_after = Decimal(0)
-        if entry is not None and record.action == "cancel":
+        if entry_of_exit is not None and record.action == "cancel":
             # a pending entry is never reached by the price: any fill of it means it was not cancelled in time
-            fills_after = sum((o.filled for o in orders_by_prefix[entry.post_id]), Decimal(0))
-        on_exchange = entry is None or bool(orders_by_prefix[entry.post_id])
-        gone = None if entry is None else _reported(entry.post_id, decisions, notices, GONE_NOTICES)
+            fills_after = sum((o.filled for o in orders_by_prefix[entry_of_exit.post_id]), Decimal(0))
+        on_exchange = entry_of_exit is None or bool(orders_by_prefix[entry_of_exit.post_id])
+        gone = (None if entry_of_exit is None
+                else _reported(entry_of_exit.post_id, decisions, notices, GONE_NOTICES))
         outcome = judge_exit(record, closes, fills_after, _reported(record.post_id, decisions, notices),
                              signal_on_exchange=on_exchange, gone_reason=gone)
         findings.exits.append(outcome)

@@ -40,8 +40,8 @@ class NoticeCollector:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host}:{port}/notify"
+        port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{port}/notify"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="chaos-notices", daemon=True)
 

@@ -341,10 +341,10 @@ class ChaosRun:
         decisions: dict[int, Decision] = {}
         journal = Journal(str(journal_path))
         try:
-            for record in [*self._entries, *self._exits]:
-                row = journal.signal_for_post(CHANNEL, record.post_id)
+            for post_id in [e.post_id for e in self._entries] + [x.post_id for x in self._exits]:
+                row = journal.signal_for_post(CHANNEL, post_id)
                 if row is not None:
-                    decisions[record.post_id] = Decision(row.decision, row.reason)
+                    decisions[post_id] = Decision(row.decision, row.reason)
         finally:
             journal.close()
         return decisions
