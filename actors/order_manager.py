@@ -35,7 +35,7 @@ from actors.messages import (
     Tick,
 )
 from actors.metrics import Metrics
-from actors.ports import Notices, OrderExchange, Recipient, StatusBoard
+from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
@@ -148,7 +148,7 @@ class OrderManager(SupervisedActor):
         status: StatusBoard,
         gate: TradingGate,
         settings: OrderManagerSettings,
-        facts: FactStore[Any, Any] | None = None,
+        facts: ExchangeFacts | None = None,
         settings_recheck_s: float = 300.0,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
@@ -190,7 +190,7 @@ class OrderManager(SupervisedActor):
         self._stop_move_refusals: dict[str, int] = {}
         # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
         # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
-        self._facts: FactStore[Any, Any] = facts if facts is not None else FactStore()
+        self._facts: ExchangeFacts = facts if facts is not None else FactStore()
         self._settings_recheck_s = settings_recheck_s
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()

@@ -26,12 +26,16 @@ from exchange.bitget.models import (
     Ticker,
     TpslRequest,
 )
+from trading.facts import FactStore
+
+# The facts the exchange showed (account, positions, prices, symbol settings) as the actors share them.
+ExchangeFacts = FactStore[Account, Position]
 
 
 class Recipient(Protocol):
     """Anything a message can be told to: an :class:`~actors.directory.Address` or a pykka ref."""
 
-    def tell(self, message: Any, /) -> object: ...
+    def tell(self, message: object, /) -> object: ...
 
 
 class Notices(Protocol):

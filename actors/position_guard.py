@@ -34,12 +34,11 @@ from actors.messages import (
     WatchSymbol,
 )
 from actors.metrics import Metrics
-from actors.ports import GuardExchange, Notices, Recipient, StatusBoard
+from actors.ports import ExchangeFacts, GuardExchange, Notices, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
 from trading.execution import default_stop
-from trading.facts import FactStore
 from trading.guard import (
     LiquidationWatch,
     LocalStopLatch,
@@ -119,7 +118,7 @@ class PositionGuard(SupervisedActor):
         metrics: Metrics,
         status: StatusBoard,
         settings: PositionGuardSettings,
-        facts: FactStore[Any, Position] | None = None,
+        facts: ExchangeFacts | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)

@@ -28,13 +28,12 @@ from actors.base import SupervisedActor
 from actors.config import PriceFeedConfig
 from actors.messages import PriceTick, Tick, TickerSocketChanged, WatchSymbol
 from actors.metrics import Metrics
-from actors.ports import Notices, PriceFeedExchange, Recipient, StatusBoard
+from actors.ports import ExchangeFacts, Notices, PriceFeedExchange, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
 from exchange.bitget.models import Ticker
 from exchange.bitget.ws import TickerStream
-from trading.facts import FactStore
 from trading.journal import Journal
 from trading.modes import Mode
 
@@ -89,7 +88,7 @@ class PriceFeed(SupervisedActor):
         subscribers: Sequence[Recipient] = (),
         journal: Journal | None = None,
         notifier: Notices | None = None,
-        facts: FactStore[Any, Any] | None = None,
+        facts: ExchangeFacts | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)

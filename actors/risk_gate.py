@@ -14,7 +14,7 @@ from typing import Any
 from actors.base import SupervisedActor, TradingGate
 from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, Tick, WatchSymbol
 from actors.metrics import Metrics
-from actors.ports import Notices, Recipient, RiskGateExchange
+from actors.ports import ExchangeFacts, Notices, Recipient, RiskGateExchange
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
 from exchange.bitget.models import PosMode
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
@@ -125,7 +125,7 @@ class RiskGate(SupervisedActor):
         busy_retries: int = 3,
         busy_retry_delay_s: float = 1.0,
         max_signal_age_s: float = 60.0,
-        facts: FactStore[Any, Any] | None = None,
+        facts: ExchangeFacts | None = None,
         max_fact_age_s: float = 6.0,
         max_price_age_s: float = 3.0,
         contracts_refresh_s: float = 1800.0,
@@ -150,7 +150,7 @@ class RiskGate(SupervisedActor):
         self._read_waits: dict[int, int] = {}
         # Facts observed off the critical path (prices by the PriceFeed, account and positions by the guard's
         # polls): decided on while fresh (trading.facts), fetched again otherwise.
-        self._facts: FactStore[Any, Any] = facts if facts is not None else FactStore()
+        self._facts: ExchangeFacts = facts if facts is not None else FactStore()
         self._max_fact_age_s = max_fact_age_s
         self._max_price_age_s = max_price_age_s
         self._contracts_refresh_s = contracts_refresh_s

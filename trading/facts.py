@@ -27,7 +27,6 @@ from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 FactName = Literal["contract", "price", "account", "positions", "settings"]
-MarginMode = Literal["isolated", "crossed"]
 
 
 @dataclass(frozen=True)
