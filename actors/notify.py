@@ -19,7 +19,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlparse
 
 import requests
 
@@ -94,7 +93,8 @@ class Notifier:
         self._bot_api_url = bot_api_url.rstrip("/")
         self._retry_pause_s = retry_pause_s
         self.listeners: list[Callable[[Notice], None]] = []
-        register_secret(*self._secret_texts())
+        # the scrubber masks each in every form it can take (URL-quoted, JSON-escaped, a URL's path and query)
+        register_secret(bot_token.value if bot_token is not None else None, config.webhook.url)
         self._queue: queue.Queue[_Delivery | None] = queue.Queue(maxsize=_QUEUE_SIZE)
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
@@ -107,9 +107,9 @@ class Notifier:
         """Log the notice and queue it for the configured chat/webhook. Never raises, never blocks.
 
         ``fields`` go into the webhook's JSON body next to ``kind`` and ``text`` (which they cannot replace)."""
-        extra = tuple((k, self._scrub(v) if isinstance(v, str) else v) for k, v in (fields or {}).items()
+        extra = tuple((k, scrub(v) if isinstance(v, str) else v) for k, v in (fields or {}).items()
                       if k not in ("kind", "text"))
-        notice = Notice(kind, self._scrub(text), extra)  # a notice may quote a channel post: never a secret of ours
+        notice = Notice(kind, scrub(text), extra)  # a notice may quote a channel post: never a secret of ours
         log.warning("%s: %s", kind, notice.text)
         for listener in self.listeners:
             try:
@@ -132,22 +132,6 @@ class Notifier:
             logging.getLogger(name).removeFilter(self._log_filter)
 
     # --- internals ---------------------------------------------------------------------------------
-    def _secret_texts(self) -> list[str]:
-        secrets: list[str] = []
-        if self._bot_token is not None and self._bot_token.value:
-            token = self._bot_token.value
-            secrets += [token, quote(token, safe=""), quote(token)]
-        webhook = self._config.webhook.url
-        if webhook:
-            parsed = urlparse(webhook)
-            secrets += [webhook, parsed.path, parsed.query]
-        # longest first, so a URL is replaced whole before its path is
-        return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    @staticmethod
-    def _scrub(text: str) -> str:
-        return scrub(text)
-
     def _deliveries(self, notice: Notice) -> list[_Delivery]:
         deliveries: list[_Delivery] = []
         webhook = self._config.webhook
@@ -182,7 +166,7 @@ class Notifier:
             try:
                 self._deliver(delivery)
             except Exception as exc:  # the worker must outlive any one delivery
-                log.error("notice to %s failed: %s", delivery.target, self._scrub(f"{type(exc).__name__}: {exc}"))
+                log.error("notice to %s failed: %s", delivery.target, scrub(f"{type(exc).__name__}: {exc}"))
 
     def _deliver(self, delivery: _Delivery) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
@@ -198,7 +182,7 @@ class Notifier:
         try:
             response = self._session.post(delivery.url, json=delivery.payload, timeout=self._timeout)
         except requests.RequestException as exc:
-            log.error("notice to %s failed: %s", delivery.target, self._scrub(f"{type(exc).__name__}: {exc}"))
+            log.error("notice to %s failed: %s", delivery.target, scrub(f"{type(exc).__name__}: {exc}"))
             return self._retry_pause_s
         if response.status_code < 300:
             return None
