@@ -36,21 +36,30 @@ def _endpoints(system: System) -> list[str]:
     return [r.endpoint for r in system.engine.request_log]
 
 
+# Prices from the WebSocket (the simulator pushes on a change and at subscribe) and never from a REST poll while it
+# is silent: a "ticker" request before the order can then only be the decision's own.
+WS_PRICES = {"price_feed": {"mode": "ws", "interval_seconds": 0.2, "stale_after_seconds": 60}}
+
+
 def test_a_decision_on_fresh_facts_asks_the_exchange_nothing_but_the_order(tmp_path: Path) -> None:
-    with running_system(tmp_path, risk={"cooldown_seconds": 0, "max_fact_age_seconds": 30,
-                                        "max_price_age_seconds": 30}) as system:
+    with running_system(tmp_path, monitor=WS_PRICES, risk={"cooldown_seconds": 0, "max_fact_age_seconds": 30,
+                                                           "max_price_age_seconds": 30}) as system:
         _trade(system, "BTCUSDT")  # the first entry on BTC sets margin mode and leverage, and watches its price
         system.engine.close_positions("BTCUSDT")
-        # the guard's next polls (0.3 s apart) show the position gone and come after the bot's last order
+        # the guard's next polls (0.25 s and 0.3 s apart) show the position gone and come after the bot's last order
         wait_until(lambda: len(_decision_facts(system)) == 1, what="the first decision's facts")
         entries = len(system.entry_orders("BTCUSDT"))
 
         def polled_after_the_close() -> bool:
-            fresh = system.runtime.facts.positions()
+            # Both views the decision may take as known: the account poll and the positions poll each after the
+            # bot's latest order change (one without the other is fetched again, rightly).
+            facts = system.runtime.facts
+            account, fresh = facts.account(), facts.positions()
             last = system.runtime.journal.last_order_change() if system.runtime.journal else None
-            return fresh is not None and last is not None and fresh.observed_at > last and not fresh.value
+            return (fresh is not None and account is not None and last is not None and fresh.observed_at > last
+                    and account.observed_at > last and not fresh.value)
 
-        wait_until(polled_after_the_close, what="a positions poll after the close")
+        wait_until(polled_after_the_close, what="an account and a positions poll after the close")
         seen = len(system.engine.request_log)
         _trade(system, "BTCUSDT")
         assert len(system.entry_orders("BTCUSDT")) == entries + 1
