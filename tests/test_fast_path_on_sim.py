@@ -75,7 +75,8 @@ def test_a_decision_on_fresh_facts_asks_the_exchange_nothing_but_the_order(tmp_p
 def test_a_decision_on_stale_facts_fetches_them_again(tmp_path: Path) -> None:
     with running_system(tmp_path, monitor=QUIET, risk={"cooldown_seconds": 0, "max_fact_age_seconds": 0.05,
                                                        "max_price_age_seconds": 0.05}) as system:
-        assert system.runtime.facts.account() is not None, "the guard's first poll, at start"
+        # The guard polls the account as it starts, in its own thread: the listener's first poll may come first.
+        wait_until(lambda: system.runtime.facts.account() is not None, what="the guard's first poll, at start")
         seen = len(system.engine.request_log)
         _trade(system, "BTCUSDT")
         facts = _decision_facts(system)[-1]["facts"]
