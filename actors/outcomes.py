@@ -53,8 +53,9 @@ def tme_post_link(channel: str, message_id: int) -> str:
     return f"https://t.me/{channel}/{message_id}"
 
 
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+def _exact(value: Decimal | None) -> str | None:
+    """A figure for the webhook as its exact decimal text (a JSON number would go through a binary float)."""
+    return None if value is None else f"{value:f}"
 
 
 def _text(value: Decimal | None) -> str:
@@ -424,7 +425,7 @@ class OutcomeRecorder:
         }
         for name, value in facts.items():
             if isinstance(value, Decimal):
-                fields[name] = _num(value)
+                fields[name] = _exact(value)
             elif value is None or isinstance(value, (str, int, float, bool)):
                 fields[name] = value
             else:
@@ -457,7 +458,7 @@ class OutcomeRecorder:
         fees = sum((o.fees for o in closed), Decimal(0))
         wins = sum(1 for o in closed if o.realized_pnl > 0)
         fields: NoticeFields = {"date": day, "closed_trades": len(closed), "wins": wins,
-                                "losses": len(closed) - wins, "realized_pnl": _num(pnl), "fees": _num(fees),
+                                "losses": len(closed) - wins, "realized_pnl": _exact(pnl), "fees": _exact(fees),
                                 "open_trades": open_count}
         if not self._journal.claim_notice(f"daily:{day}", "DAILY_SUMMARY", dict(fields)):
             return False

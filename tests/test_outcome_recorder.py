@@ -71,14 +71,15 @@ def test_sparse_exchange_round_trip(tmp_path: Path) -> None:
         kinds = [k for k, _, _ in notices.sent]
         assert kinds == ["ENTRY_FILLED", "TAKE_PROFIT_FILLED", "STOP_MOVED", "STOP_FILLED", "POSITION_CLOSED"]
         by_kind = {k: f for k, _, f in notices.sent}
-        assert by_kind["ENTRY_FILLED"]["price"] == 100.0 and by_kind["ENTRY_FILLED"]["risk"] == 5.0
+        assert by_kind["ENTRY_FILLED"]["price"] == "100" and D(by_kind["ENTRY_FILLED"]["risk"]) == 5
         assert by_kind["TAKE_PROFIT_FILLED"]["target"] == 1
-        assert by_kind["STOP_MOVED"]["old_stop"] == 95.0 and by_kind["STOP_MOVED"]["new_stop"] == 100.2
+        assert by_kind["STOP_MOVED"]["old_stop"] == "95" and by_kind["STOP_MOVED"]["new_stop"] == "100.2"
         assert by_kind["STOP_FILLED"]["cause"] == "break_even_stop"
         closed = by_kind["POSITION_CLOSED"]
         realized = D("0.5") * D("10.1") + D("0.5") * D("0.1") - D("0.123")
-        assert closed["realized_pnl"] == float(realized) and closed["fees"] == float(D("0.123"))
-        assert closed["r_multiple"] == float(realized / 5) and closed["cause"] == "break_even_stop"
+        # money as exact decimal text, never through a binary float
+        assert D(closed["realized_pnl"]) == realized and D(closed["fees"]) == D("0.123")
+        assert D(closed["r_multiple"]) == realized / 5 and closed["cause"] == "break_even_stop"
         assert closed["holding_seconds"] == 179.0
         assert {r.leg: r.state for r in journal.orders(signal_id=sid) if r.leg.startswith("tp")} == {
             "tp1": OrderState.FILLED, "tp2": OrderState.CANCELED}
@@ -107,7 +108,7 @@ def test_a_hand_made_close_is_manual_and_a_foreign_open_is_not_ours(tmp_path: Pa
         closed = [f for k, _, f in notices.sent if k == "POSITION_CLOSED"]
         assert closed and closed[0]["cause"] == "manual"
         assert [k for k, _, _ in notices.sent] == ["ENTRY_FILLED", "CLOSE_FILLED", "POSITION_CLOSED"]
-        assert closed[0]["r_multiple"] == float((D(3) - D("0.12")) / 5)  # risk from the stop: (100 - 95) * 1
+        assert D(closed[0]["r_multiple"]) == (D(3) - D("0.12")) / 5  # risk from the stop: (100 - 95) * 1
 
 
 def test_daily_summary_once_a_day_just_after_its_time(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_entry_target_break_even_stop_told_once_each_with_exchange_figures(
         fees = -sum(f.fee for f in fills)
         assert Decimal(str(closed["realized_pnl"])) == pytest.approx(realized, abs=Decimal("1e-8"))
         assert Decimal(str(closed["fees"])) == pytest.approx(fees, abs=Decimal("1e-8"))
-        assert closed["size"] == float(sum(f.size for f in fills if f.trade_side == "close"))
+        assert Decimal(closed["size"]) == sum(f.size for f in fills if f.trade_side == "close")
         assert closed["cause"] == "break_even_stop"
         assert closed["r_multiple"] is not None and closed["holding_seconds"] is not None
         assert metric_pnl == pytest.approx(float(realized))
@@ -178,5 +178,5 @@ def test_a_local_guard_stop_is_told_as_a_stop(tmp_path: Path) -> None:
             (closed,) = wait_until(lambda: _bodies(hook, "POSITION_CLOSED"), what="POSITION_CLOSED")
             (stopped,) = _bodies(hook, "STOP_FILLED")
             assert stopped["cause"] == closed["cause"] == "stop"
-            assert closed["realized_pnl"] < 0 and closed["r_multiple"] < 0
+            assert Decimal(closed["realized_pnl"]) < 0 and Decimal(closed["r_multiple"]) < 0
             assert not _bodies(hook, "CLOSE_FILLED")
