@@ -445,3 +445,18 @@ def test_a_plain_entry_without_stop_is_still_an_entry() -> None:
 )
 def test_chinese_prose_updates(text: str, expected: tuple[Kind, UpdateType]) -> None:
     assert kinds(text) == [expected], parse_text(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["#ETH 4H close below 3000 = exit", "If BTC loses 60000, close longs", "Move SL to BE when TP1 hits",
+     "如果跌破63000就平仓", "Если закрепимся ниже 3000, закрываем #ETH"],
+)
+def test_an_instruction_on_a_condition_is_not_applied(text: str) -> None:
+    readings = parse_text(text)
+    assert readings and all(r.action is not Action.TRADE for r in readings), readings
+
+
+def test_a_candle_close_is_no_close_instruction() -> None:
+    assert all(r.update_type is not UpdateType.CLOSE_ALL
+               for r in parse_text("A daily close above 70000 on #BTC would be bullish"))

@@ -101,8 +101,35 @@ def _negated(text: str, start: int) -> bool:
 
 
 def _first(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """The first match of a cue that is not negated."""
-    return next((match for match in pattern.finditer(text) if not _negated(text, match.start())), None)
+    """The first match of a cue that is not negated (nor, for a close, a candle close)."""
+    return next((match for match in pattern.finditer(text)
+                 if not _negated(text, match.start()) and not (pattern is CLOSE and _candle_close(text, match))), None)
+
+
+# "a daily close below 60000", "4H close above", "закрытие свечи ниже": a candle's close, not a position's
+_CANDLE_AFTER = re.compile(
+    r"^\W{0,3}(?:\w+\s+){0,2}?(?:below|above|under|over|ниже|выше|下方|上方|altında|üstünde)", _I
+)
+_CANDLE_BEFORE = re.compile(r"(?:\b(?:daily|weekly|monthly|candle|the|a|\d{1,2}\s?[hHdDwW]|h\d|d1|w1)|свеч\w*)\W{0,2}$",
+                            _I)
+
+
+# "if it loses 3000, close", "если закрепимся ниже, выходим", "如果跌破就平仓": an exit on a condition
+_IF = re.compile(lexicon.alternation((
+    "if", "when", "once", "in case", "если", "когда", "如果", "若是", "假如", "nếu", "khi", "eğer", "si", "jika",
+    "kalau", "إذا", "اگر", "만약",
+)), _I)
+
+
+def conditional(text: str) -> bool:
+    """Whether a post's instruction waits for a condition (an "if", or a candle close beyond a level)."""
+    return bool(_IF.search(text)) or any(_candle_close(text, match) for match in CLOSE.finditer(text))
+
+
+def _candle_close(text: str, match: re.Match[str]) -> bool:
+    after = text[match.end() : match.end() + 30]
+    before = text[max(0, match.start() - 12) : match.start()]
+    return bool(_CANDLE_AFTER.search(after) or _CANDLE_BEFORE.search(before))
 
 
 @dataclass
@@ -238,7 +265,7 @@ def read_updates(
     share_stated = False
     close = _first(CLOSE, text)
     for match in CLOSE.finditer(text):
-        if _negated(text, match.start()):
+        if _negated(text, match.start()) or _candle_close(text, match):
             continue
         share = _percent_near(text, match)
         if share is not None:
@@ -337,7 +364,17 @@ def read_updates(
     if not cues.readings and STOP_WORD.search(text) and _NEGATIVE_PERCENT.search(text) and not _has_price(text):
         add(Kind.CLOSE, UpdateType.CLOSE_ALL, strong=False, action=Action.NOTIFY_ONLY, confidence=0.4,
             warnings=("reports a stop-out; the exchange stop closes the position",))
+    if conditional(text):
+        cues.readings = [
+            replace(r, action=Action.NOTIFY_ONLY, warnings=(*r.warnings, "an instruction on a condition"))
+            if r.action is Action.TRADE and r.update_type in _CONDITIONAL_TYPES else r
+            for r in cues.readings
+        ]
     return cues
+
+
+_CONDITIONAL_TYPES = (UpdateType.CLOSE_ALL, UpdateType.CLOSE_PARTIAL, UpdateType.SET_STOP, UpdateType.MOVE_SL_TO_BE,
+                      UpdateType.CANCEL_ENTRIES)
 
 
 def _stop_reached(text: str) -> bool:
