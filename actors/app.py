@@ -753,7 +753,8 @@ class Runtime:
                  daily_summary_at=config.notify.daily_summary_at),
             spec("listener", Listener, False,
                  settings=ListenerSettings.from_config(config.listener,
-                                                       skip_history_on_first_start=not config.demo.enabled),
+                                                       skip_history_on_first_start=not config.demo.enabled,
+                                                       push=config.telegram.push),
                  client=self.preview, journal=journal, parser=Address(d, "parser"), metrics=metrics,
                  media=self.media, status=status, notifier=self.notifier),
         ]

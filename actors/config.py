@@ -110,6 +110,9 @@ class TelegramConfig(Section):
     api_hash_env: str = "TELEGRAM_API_HASH"
     session_path: str = "var/telegram"
     channel: str | None = None
+    # listener.mode telegram: new and edited messages are pushed by Telegram and handed on at once; the poll
+    # (listener.polling_seconds) stays as catch-up and watchdog, and posts it finds unpushed are PUSH_MISSED.
+    push: bool = True
 
 
 class VlmConfig(Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,7 @@ from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited, post_link
 from parsing.rules import parse_text
 from parsing.signals import Kind
+from parsing.telegram_source import Pushed, TelegramSetupError
 from parsing.tme import UNREADABLE_MEDIA, skipped_messages
 from parsing.web_preview import CatchUp, PreviewRedirected, catch_up_report
 from trading.journal import Journal, PostStatus
@@ -42,6 +44,10 @@ CHANNEL_POLLED = "channel_polled"  # the /readyz fact: the channel was read succ
 SKIPPED = "skipped"  # the decision journaled for a post read past the catch-up pages and not handed on
 _LINKS_SHOWN = 5  # links listed at each end of a long list of posts in a notice
 _EMPTY_BASELINE_SKEW_S = 60.0  # after an empty first page: slack for our clock against the channel's
+PUSH_MISSED = "PUSH_MISSED"  # the journal event: posts the poll found that Telegram never pushed
+_PUSH_GRACE_S = 10.0  # a post the poll took first is a missed push only if no push came for it this long
+_PUSH_GAP_MAX = 20  # a pushed post this far past the last one seen, with ids between not pushed: left to the poll
+_PUSHED_KEPT = 2_000  # pushed ids remembered (the newest)
 
 
 class PollPlan:
@@ -88,8 +94,10 @@ class ChannelPoller:
         status: StatusBoard | None = None,
         catch_up_extra_seconds: float = 30.0,
         notify: Callable[[str, str], None] | None = None,
+        push_missed_grace_s: float = _PUSH_GRACE_S,
     ) -> None:
         self.source = source
+        self._push_grace_s = push_missed_grace_s
         self._extra_s = catch_up_extra_seconds
         self._notify = notify
         self._status = status  # /readyz: red until the first successful poll of the channel
@@ -101,9 +109,105 @@ class ChannelPoller:
         self._skip_history = skip_history_on_first_start
         self._media = media
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
+        # Push (Telegram mode): ids Telegram pushed, the last id seen when the subscription began (posts after it
+        # should all be pushed), and posts the poll took first, waiting for their push until the grace ends.
+        self._push_lock = threading.Lock()
+        self._pushed: set[int] = set()
+        self._push_from: int | None = None
+        self._unpushed: dict[int, float] = {}
+        self._push_from_pending = False
+        self.on_pushed: Callable[[Pushed], None] | None = None  # set by the Listener to subscribe
+
+    # --- push (Telegram mode): the poll stays, as catch-up and watchdog ----------------------------------------
+    def note_pushed(self, message_id: int) -> None:
+        """Telegram pushed ``message_id`` (called on the source's thread, before the post is taken)."""
+        with self._push_lock:
+            self._pushed.add(message_id)
+            if len(self._pushed) > _PUSHED_KEPT:
+                for old in sorted(self._pushed)[: len(self._pushed) - _PUSHED_KEPT]:
+                    self._pushed.discard(old)
+
+    def _was_pushed(self, post: Post) -> bool:
+        with self._push_lock:
+            return any(i in self._pushed for i in (post.album_ids or (post.message_id,)))
+
+    def take_pushed(self, pushed: Pushed) -> bool:
+        """A pushed message, taken at once when nothing can be missing before it; else left to the next poll,
+        which reads it in order (an album item, a post after a gap, anything before the first poll). True when
+        the post was taken."""
+        channel = self.source.channel
+        last_seen = self._journal.last_message_id(channel)
+        post = pushed.post
+        if post is None or last_seen is None or post.channel != channel:
+            return False
+        if pushed.edit:
+            if post.message_id > last_seen:
+                return False  # an edit of a post not seen yet: the poll reads its latest text
+            self._take(post)
+            return True
+        if post.message_id <= last_seen:
+            self._take(post)  # seen already (the poll was first): a duplicate, unless its text changed
+            return True
+        between = range(last_seen + 1, post.message_id)
+        with self._push_lock:
+            complete = len(between) < _PUSH_GAP_MAX and all(i in self._pushed for i in between)
+        if not complete:
+            return False
+        self._take(post)
+        return True
+
+    def _subscribe(self) -> bool:
+        """Subscribe to pushes when not subscribed on the current connection; True when it happened now."""
+        subscribe = getattr(self.source, "subscribe", None)
+        if self.on_pushed is None or subscribe is None or getattr(self.source, "subscribed", False):
+            return False
+        channel = self.source.channel
+        try:
+            newly = bool(subscribe(self.on_pushed))
+        except (PostSourceError, TelegramSetupError) as exc:
+            self._repeats.failed(f"{channel}: push subscription", f"{channel}: push unavailable ({exc}); polling")
+            return False
+        self._repeats.succeeded(f"{channel}: push subscription")
+        if newly:
+            log.info("%s: new and edited messages are pushed; polling every %.3gs as catch-up",
+                     channel, self.plan.interval_s)
+        return newly
+
+    def _pushes_expected_after(self, channel: str) -> None:
+        """Posts up to the last one seen by the poll that subscribed came before the subscription."""
+        with self._push_lock:
+            self._push_from = self._journal.last_message_id(channel) or 0
+
+    def _missed_pushes(self, taken: list[Post]) -> None:
+        """Posts the poll took as new: a push still missing after the grace means the push stream lost them (the
+        poll repaired it); journaled and logged, so a silent stream shows."""
+        now = time.monotonic()
+        with self._push_lock:
+            if self._push_from is None:
+                return
+            for post in taken:
+                if post.message_id > self._push_from:
+                    self._unpushed.setdefault(post.message_id, now)
+            pending = dict(self._unpushed)
+        missed = []
+        for message_id, since in sorted(pending.items()):
+            album = next((p for p in taken if p.message_id == message_id), None)
+            if self._was_pushed(album or Post(self.source.channel, message_id, "")):
+                self._unpushed.pop(message_id, None)
+            elif now - since >= self._push_grace_s:
+                missed.append(message_id)
+                self._unpushed.pop(message_id, None)
+        if missed:
+            channel = self.source.channel
+            log.warning("%s: %d post(s) were not pushed by Telegram and were read by the catch-up poll: %s",
+                        channel, len(missed), missed[:20])
+            self._journal.record_event(PUSH_MISSED, {"channel": channel, "count": len(missed),
+                                                     "message_ids": missed[:500]})
 
     def poll(self) -> float:
         channel = self.source.channel
+        if self._subscribe():
+            self._push_from_pending = True  # set by the first successful poll from now on
         started = time.monotonic()
         try:
             last_seen = self._journal.last_message_id(channel)
@@ -144,11 +248,17 @@ class ChannelPoller:
                 self._report_skipped(skipped)
         # one pass in id order: the journal's last post seen only ever moves past posts taken or set aside
         set_aside = {post.message_id for post in skipped}
+        taken: list[Post] = []
         for post in sorted([*posts, *skipped], key=lambda p: p.message_id):
             if post.message_id in set_aside:
                 self._record_skipped(post)
-            else:
-                self._take(post)
+            elif self._take(post):
+                taken.append(post)
+        if self._push_from_pending:
+            self._push_from_pending = False
+            self._pushes_expected_after(channel)
+        else:
+            self._missed_pushes(taken)
         if self._status is not None and not self._status.get(CHANNEL_POLLED):
             self._status.set(CHANNEL_POLLED, True)
         self._report_unreadable(latest_page, last_seen, first_start)
@@ -284,10 +394,11 @@ class ChannelPoller:
             self._journal.record_signal(post.channel, post.message_id, {}, SKIPPED,
                                         "past the catch-up pages and about no open signal")
 
-    def _take(self, post: Post) -> None:
+    def _take(self, post: Post) -> bool:
+        """Journal the post and hand it on when new or edited; True when it was new."""
         result = self._journal.record_post(post)
         if result.status is PostStatus.DUPLICATE:
-            return
+            return False
         message: PostSeen | PostEdited
         if result.status is PostStatus.NEW:
             self._metrics.post_seen()
@@ -296,6 +407,7 @@ class ChannelPoller:
             message = PostEdited(post, result.previous_text or "")
         self._store_images(post)  # first, so the reader of the post (the vision model) finds its images
         self._hand_on(message)
+        return result.status is PostStatus.NEW
 
     def _store_images(self, post: Post) -> None:
         if self._media is None:
@@ -336,15 +448,32 @@ class ListenerSettings:
     catch_up_extra_seconds: float = 30.0
     skip_history_on_first_start: bool = True
     poll_deadline_s: float | None = None  # None: derived from the page timeout and the catch-up bounds
+    push: bool = False  # Telegram mode (telegram.push): new and edited messages pushed, the poll as catch-up
+    push_missed_grace_s: float = _PUSH_GRACE_S  # a post only the poll found is reported once no push came this long
 
     @classmethod
-    def from_config(cls, listener: ListenerConfig, *, skip_history_on_first_start: bool) -> ListenerSettings:
+    def from_config(cls, listener: ListenerConfig, *, skip_history_on_first_start: bool,
+                    push: bool = False) -> ListenerSettings:
         return cls(
+            push=push,
             interval_s=listener.polling_seconds, jitter_s=listener.jitter_seconds,
             backoff_max_s=listener.backoff_max_seconds, max_catch_up_pages=listener.max_catch_up_pages,
             catch_up_extra_seconds=listener.catch_up_extra_seconds,
             skip_history_on_first_start=skip_history_on_first_start,
         )
+
+
+@dataclass(frozen=True)
+class _Push:
+    """A message Telegram pushed, told to the Listener by the source's thread (internal)."""
+
+    pushed: Pushed
+    at: float  # monotonic, when it arrived
+
+
+@dataclass(frozen=True)
+class _PushFailed:
+    error: BaseException
 
 
 class Listener(SupervisedActor):
@@ -375,6 +504,7 @@ class Listener(SupervisedActor):
             skip_history_on_first_start=settings.skip_history_on_first_start,
             media=media, status=status, catch_up_extra_seconds=settings.catch_up_extra_seconds,
             notify=notifier.notify if notifier is not None else None,
+            push_missed_grace_s=settings.push_missed_grace_s,
         )
         # every page of a full catch-up taking its whole timeout (the last one past the extra time), and slack
         page_timeout = float(getattr(client, "timeout", 30.0))
@@ -382,6 +512,15 @@ class Listener(SupervisedActor):
             page_timeout * (settings.max_catch_up_pages + 3) + settings.catch_up_extra_seconds + 10.0)
         self._executor: ThreadPoolExecutor | None = None
         self._poll_started: float | None = None
+        if settings.push:
+            self._poller.on_pushed = self._pushed  # subscribed by the first poll, on the poll thread
+
+    def _pushed(self, pushed: Pushed) -> None:
+        """Called on the source's thread for each pushed message: noted at once (so a poll racing it does not
+        call it missed), then taken on the poll thread, in turn with the polls."""
+        self._poller.note_pushed(pushed.message_id)
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Push(pushed, time.monotonic()))
 
     def on_started(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-poll")
@@ -389,7 +528,12 @@ class Listener(SupervisedActor):
         self.schedule_every(max(0.1, self._poll_deadline_s / 10), Tick("poll_watch"))
 
     def handle(self, message: Any) -> Any:
-        if isinstance(message, Tick) and message.what == "poll":
+        if isinstance(message, _Push):
+            if self._executor is not None:
+                self._executor.submit(self._poller.take_pushed, message.pushed).add_done_callback(self._push_done)
+        elif isinstance(message, _PushFailed):
+            raise message.error  # the journal failed under a pushed post: the supervisor restarts us
+        elif isinstance(message, Tick) and message.what == "poll":
             self._start_poll()
         elif isinstance(message, _PollFinished):
             self._poll_started = None
@@ -413,6 +557,14 @@ class Listener(SupervisedActor):
         self._poll_started = time.monotonic()
         future = self._executor.submit(self._poller.poll)
         future.add_done_callback(self._poll_done)
+
+    def _push_done(self, future: Future[bool]) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        assert error is not None
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_PushFailed(error))
 
     def _poll_done(self, future: Future[float]) -> None:
         if future.cancelled():

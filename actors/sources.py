@@ -31,7 +31,8 @@ def build_post_source(
     telegram = config.telegram
     if telegram_client_factory is None:
         api_hash = secrets.telegram_api_hash.value if secrets.telegram_api_hash is not None else None
-        telegram_client_factory = telethon_client_factory(telegram.session_path, secrets.telegram_api_id, api_hash)
+        telegram_client_factory = telethon_client_factory(telegram.session_path, secrets.telegram_api_id, api_hash,
+                                                          telegram.push)
         Path(telegram.session_path).parent.mkdir(parents=True, exist_ok=True)
     # "@name" and "name" are one channel: the journal keys posts by the bare name in both modes
     channel = (telegram.channel or listener.channel).lstrip("@")

@@ -29,6 +29,7 @@ import re
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -69,7 +70,28 @@ def _flood_wait_seconds(exc: BaseException) -> float | None:
     return float(seconds) if isinstance(seconds, (int, float)) else None
 
 
-def telethon_client_factory(session_path: str, api_id: str | None, api_hash: str | None) -> Callable[[], Any]:
+EventBuilder = Callable[[Any], Any]  # the channel's entity -> a Telethon event filter
+
+
+def telethon_event_builders() -> tuple[EventBuilder, EventBuilder]:
+    """Telethon's filters for the channel's new and edited messages (imported only when push is used)."""
+    from telethon import events
+
+    return (lambda entity: events.NewMessage(chats=entity), lambda entity: events.MessageEdited(chats=entity))
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """A message Telegram pushed: the post it makes (None when it is no post alone: an album item, a service
+    message), its message id and whether it is an edit."""
+
+    message_id: int
+    post: Post | None
+    edit: bool
+
+
+def telethon_client_factory(session_path: str, api_id: str | None, api_hash: str | None,
+                            receive_updates: bool = False) -> Callable[[], Any]:
     """A factory of Telethon clients, checked now: Telethon importable, credentials present and well formed."""
     if not api_id or not api_hash:
         raise TelegramSetupError("listener.mode telegram needs the Telegram api id and api hash in the environment "
@@ -83,9 +105,9 @@ def telethon_client_factory(session_path: str, api_id: str | None, api_hash: str
 
     def create() -> Any:
         # flood_sleep_threshold=0: a flood wait comes back to us as an error (our backoff waits, not the call);
-        # receive_updates=False: we poll history, nothing listens to the update stream.
+        # receive_updates: with push (telegram.push) new and edited messages arrive as events; without, we poll.
         return TelegramClient(session_path, int(api_id), api_hash, flood_sleep_threshold=0,
-                              receive_updates=False)
+                              receive_updates=receive_updates)
 
     return create
 
@@ -184,6 +206,7 @@ class TelegramSource:
         page_size: int = 20,
         timeout: float = 30.0,
         session_path: str = "",
+        event_builders: Callable[[], tuple[EventBuilder, EventBuilder]] | None = None,
     ) -> None:
         if not channel or "/" in channel:
             raise ValueError(f"bad channel name {channel!r}")
@@ -200,6 +223,8 @@ class TelegramSource:
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"telegram-{channel}", daemon=True)
         self._thread.start()
         self._call_lock = threading.Lock()
+        self._event_builders = event_builders or telethon_event_builders
+        self._subscribed_client: Any = None
 
     @property
     def channel(self) -> str:
@@ -226,6 +251,47 @@ class TelegramSource:
         )
         return posts_from_messages(self._channel,
                                    _without_cut_album(messages, self.page_size, cut_at_oldest=False))
+
+    def subscribe(self, on_pushed: Callable[[Pushed], None]) -> bool:
+        """Have Telegram push the channel's new and edited messages to ``on_pushed`` (called on this source's
+        thread: it must only hand the message on). True once subscribed on the current connection (again after a
+        reconnect made a new client); a failure is a ``TelegramSourceError``, or ``TelegramSetupError`` when push
+        is unavailable (Telethon missing). The polls go on regardless: they catch up whatever a push missed."""
+        try:
+            new_message, edited_message = self._event_builders()
+        except ImportError as exc:
+            raise TelegramSetupError(f"push needs Telethon: {INSTALL_HINT}") from exc
+        channel = self._channel
+
+        async def register(client: Any, entity: Any) -> bool:
+            if self._subscribed_client is client:
+                return False
+
+            def handler(edit: bool) -> Callable[[Any], Any]:
+                async def pushed(event: Any) -> None:
+                    message = getattr(event, "message", None)
+                    message_id = getattr(message, "id", None)
+                    if not isinstance(message_id, int):
+                        return
+                    alone = getattr(message, "grouped_id", None) is None  # an album is read whole, by a poll
+                    posts = posts_from_messages(channel, [message]) if alone else []
+                    try:
+                        on_pushed(Pushed(message_id, posts[0] if posts else None, edit))
+                    except Exception:  # the receiver's trouble must never stop Telegram's update loop
+                        log.exception("pushed message %s not handed on", message_id)
+
+                return pushed
+
+            client.add_event_handler(handler(False), new_message(entity))
+            client.add_event_handler(handler(True), edited_message(entity))
+            self._subscribed_client = client
+            return True
+
+        return bool(self._call(register))
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed_client is not None and self._subscribed_client is self._client
 
     def download_image(self, url: str) -> tuple[bytes, str]:
         """Bytes and content type of a ``tg://<channel>/<id>`` picture (a ``MediaStore`` fetcher)."""

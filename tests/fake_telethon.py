@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -61,6 +62,16 @@ class FloodWaitError(Exception):
         self.seconds = seconds
 
 
+@dataclass(frozen=True)
+class FakeEvent:
+    message: FakeMessage
+
+
+def fake_event_builders() -> tuple[Any, Any]:
+    """Stand-ins for Telethon's ``events.NewMessage(chats=...)`` / ``events.MessageEdited(chats=...)``."""
+    return (lambda entity: ("new", entity), lambda entity: ("edit", entity))
+
+
 class FakeTelegramClient:
     def __init__(self, channel: str, *, authorized: bool = True) -> None:
         self.channel = channel
@@ -72,15 +83,31 @@ class FakeTelegramClient:
         self.fail_next: list[BaseException] = []
         self._next_id = 1
         self._lock = threading.Lock()
+        self.handlers: list[tuple[str, Any]] = []  # (kind "new" | "edit", async callback)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.push_enabled = True  # False: the update stream is silent (Telegram's pushes are known to stop)
 
     # --- the channel, as a test edits it ---------------------------------------------------------
-    def post(self, text: str = "", **fields: Any) -> int:
+    def post(self, text: str = "", *, push: bool = True, **fields: Any) -> int:
+        """A new message; pushed to the subscribed handlers unless ``push`` is False (a push that got lost)."""
         with self._lock:
             message_id = self._next_id
             self._next_id += 1
             date = fields.pop("date", T0 + timedelta(minutes=message_id))
             self.messages[message_id] = FakeMessage(id=message_id, message=text, date=date, **fields)
-            return message_id
+        if push:
+            self._push("new", message_id)
+        return message_id
+
+    def _push(self, kind: str, message_id: int) -> None:
+        """Run the handlers of ``kind`` on the client's event loop, as Telethon does; returns once they ran."""
+        with self._lock:
+            loop, message = self._loop, self.messages[message_id]
+            handlers = [callback for wanted, callback in self.handlers if wanted == kind]
+        if loop is None or not self.push_enabled:
+            return
+        for callback in handlers:
+            asyncio.run_coroutine_threadsafe(callback(FakeEvent(message)), loop).result(5)
 
     def album(self, caption: str, pictures: list[bytes]) -> list[int]:
         group = 9000 + self._next_id
@@ -91,10 +118,20 @@ class FakeTelegramClient:
             ids.append(message_id)
         return ids
 
-    def edit(self, message_id: int, text: str) -> None:
+    def edit(self, message_id: int, text: str, *, push: bool = True) -> None:
         with self._lock:
             message = self.messages[message_id]
             self.messages[message_id] = replace(message, message=text, edit_date=message.date + timedelta(hours=1))
+        if push:
+            self._push("edit", message_id)
+
+    def add_event_handler(self, callback: Any, event: Any) -> None:
+        """Telethon's registration (called on the client's loop); ``event`` from ``fake_event_builders``."""
+        kind, entity = event
+        assert entity == f"entity:{self.channel}"
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self.handlers.append((kind, callback))
 
     # --- the Telethon methods TelegramSource calls -------------------------------------------------
     def is_connected(self) -> bool:
