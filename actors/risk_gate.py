@@ -315,9 +315,10 @@ class RiskGate(SupervisedActor):
             ticker = self._client.ticker(symbol)
             price = Fact(ticker.mark or ticker.last, sent, "fetched")
             self._facts.put_price(symbol, price.value, sent, "fetched")
-        # The bot's own orders change the account and the positions: a view asked for before the latest change of
-        # one (journaled, accepted, filled) is stale, whatever its age.
-        last_order = None if refetch else self._journal.last_order_change()
+        # The bot's own entries change the account and the positions: a view asked for before the latest change of
+        # one (journaled, accepted, filled) is stale, whatever its age. (A close or stop since only makes the view
+        # too cautious: a refusal on it is decided again on facts read now.)
+        last_order = None if refetch else self._journal.last_entry_change()
         known_account = None if refetch else self._facts.account()
         if usable(known_account, now, self._max_fact_age_s, not_before=last_order) and known_account is not None:
             account = known_account

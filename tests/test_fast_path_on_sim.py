@@ -52,10 +52,10 @@ def test_a_decision_on_fresh_facts_asks_the_exchange_nothing_but_the_order(tmp_p
 
         def polled_after_the_close() -> bool:
             # Both views the decision may take as known: the account poll and the positions poll each after the
-            # bot's latest order change (one without the other is fetched again, rightly).
+            # bot's latest entry change (one without the other is fetched again, rightly).
             facts = system.runtime.facts
             account, fresh = facts.account(), facts.positions()
-            last = system.runtime.journal.last_order_change() if system.runtime.journal else None
+            last = system.runtime.journal.last_entry_change() if system.runtime.journal else None
             return (fresh is not None and account is not None and last is not None and fresh.observed_at > last
                     and account.observed_at > last and not fresh.value)
 
@@ -94,7 +94,7 @@ def test_a_refusal_on_known_facts_is_decided_again_on_fetched_ones(tmp_path: Pat
         journal = system.runtime.journal
         assert journal is not None
         # the entry's follow-up (its take-profits) done: no order of the bot changes after the view below
-        wait_until(lambda: (journal.last_order_change() or 0) < time.time() - 0.5, what="the orders settled")
+        wait_until(lambda: (journal.last_entry_change() or 0) < time.time() - 0.5, what="the orders settled")
         system.runtime.facts.put_positions(tuple(system.runtime.client.positions()), time.time(), "guard")
         system.engine.close_positions("BTCUSDT")
         _trade(system, "SOLUSDT")

@@ -865,10 +865,12 @@ class Journal:
         rows = self._query("SELECT symbol, MAX(created_at) FROM orders WHERE reduce_only = 0 GROUP BY symbol")
         return {symbol: float(created) for symbol, created in rows}
 
-    def last_order_change(self) -> float | None:
-        """When any order of the bot was last journaled or changed state (an entry, a close, a stop): an account
-        or positions view asked for before this may not show it (trading/facts.py)."""
-        rows = self._query("SELECT MAX(updated_at) FROM orders")
+    def last_entry_change(self) -> float | None:
+        """When an order that adds exposure (not reduce-only: an entry) was last journaled or changed state (sent,
+        accepted, filled): an account or positions view asked for before this may not show it (trading/facts.py).
+        Reduce-only orders (closes, stops, take-profits) only ever make a view too cautious, which the RiskGate
+        corrects by deciding a refusal again on facts read now."""
+        rows = self._query("SELECT MAX(updated_at) FROM orders WHERE reduce_only = 0")
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     # --- fills -------------------------------------------------------------------------------------
