@@ -460,3 +460,10 @@ def test_an_instruction_on_a_condition_is_not_applied(text: str) -> None:
 def test_a_candle_close_is_no_close_instruction() -> None:
     assert all(r.update_type is not UpdateType.CLOSE_ALL
                for r in parse_text("A daily close above 70000 on #BTC would be bullish"))
+
+
+def test_cancelling_targets_or_the_stop_is_no_cancel_of_the_entries() -> None:
+    for text in ("Cancel stop loss #BTC", "cancel the TP orders", "取消止盈"):
+        (reading,) = parse_text(text)
+        assert (reading.kind, reading.action) == (Kind.UPDATE, Action.NOTIFY_ONLY), text
+    assert kinds("Cancel remaining limit orders #ETH") == [(Kind.CANCEL, UpdateType.CANCEL_ENTRIES)]

@@ -342,10 +342,18 @@ def read_updates(
         ))
         cues.strong = True
     cancel = _first(CANCEL, text)
-    if cancel and not TARGET_WORD.match(text, cancel.end(), cancel.end() + 6) and not re.match(
-        r"\s*(?:the\s+)?(?:tp|targets?|止盈)", text[cancel.end() :], _I
-    ):
-        add(Kind.CANCEL, UpdateType.CANCEL_ENTRIES, strong=False, confidence=0.7)
+    if cancel:
+        # "cancel TP", "cancel the stop loss", "取消止盈": not the entries; what then? the user decides
+        nearby = text[cancel.end() : cancel.end() + 24].split("\n", 1)[0]
+        of_exits = re.match(r"\s*(?:(?:the|all|your|remaining|our)\s+)*(?:" + TARGET_WORD.pattern + "|"
+                            + STOP_WORD.pattern + ")", nearby, _I)
+        if of_exits:
+            cues.readings.append(ParsedMessage(
+                kind=Kind.UPDATE, action=Action.NOTIFY_ONLY, symbol=symbol, confidence=0.3, signal_ref=signal_ref,
+                warnings=("cancels targets or the stop, not the entries: not applied",),
+            ))
+        else:
+            add(Kind.CANCEL, UpdateType.CANCEL_ENTRIES, strong=False, confidence=0.7)
     whole = _first(ALL_DONE, text) or close
     if whole and not share_stated and tp_index is None and KEEP.search(text) and not any(
         r.update_type is UpdateType.CLOSE_PARTIAL for r in cues.readings
