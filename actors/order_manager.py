@@ -121,6 +121,7 @@ class OrderManagerSettings:
     min_pass_interval_s: float = 1.0
     local_guard: bool = False  # stops are the bot's own: never sent to the exchange
     plan_orders_supported: bool = True
+    exit_delay_notice_s: float = 60.0  # an exit of the channel's not done after this long is told (EXIT_DELAYED)
 
     @classmethod
     def from_config(cls, config: Config, *, local_guard: bool, plan_orders_supported: bool) -> OrderManagerSettings:
@@ -184,6 +185,9 @@ class OrderManager(SupervisedActor):
         self._plans_supported = settings.plan_orders_supported
         self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
+        self._exit_delay_notice_s = settings.exit_delay_notice_s
+        self._exit_first_wait: dict[str, float] = {}  # exit key -> when this instance first saw it wait
+        self._exit_wait_why: dict[str, str] = {}  # exit key -> why its last run stopped short
         self._stopping = False
         self._last_view: rec.ExchangeView | None = None
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
@@ -813,10 +817,15 @@ class OrderManager(SupervisedActor):
             try:
                 done = self._run_exit(intent)
             except BitgetError as exc:  # the exchange could not be read or asked: the exit stays pending
-                log.warning("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, exc.code)
+                self._repeats.failed(f"exit {intent.key}", f"exit {intent.key} ({intent.kind} {intent.symbol}) "
+                                     f"waits: {exc.code}")
+                self._exit_wait_why[intent.key] = f"the exchange: {exc.code}"
                 done = False
             if not done:
                 waiting.add(intent.target_signal_id)
+                self._exit_delayed(intent)
+            else:
+                self._repeats.succeeded(f"exit {intent.key}")
         if waiting and not self._exit_retry_pending:
             self._exit_retry_pending = True
             self.schedule_once(_EXIT_RETRY_S, Tick(_EXITS_TICK))
@@ -835,6 +844,7 @@ class OrderManager(SupervisedActor):
             )
             if isinstance(step, ex.Wait):
                 log.info("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, step.reason)
+                self._exit_wait_why[intent.key] = step.reason
                 return False
             if isinstance(step, ex.Finish):
                 self._finish_exit(intent, step, position)
@@ -863,6 +873,24 @@ class OrderManager(SupervisedActor):
                 self._finish_exit(intent, finish, position)
                 return True
         return False
+
+    def _exit_delayed(self, intent: ExitIntent) -> None:
+        """An exit still not done ``exit_delay_notice_s`` after this instance first tried it is told once (journal-
+        claimed, also across restarts), with why it waits; it goes on being tried, and is told again when done."""
+        why = self._exit_wait_why.pop(intent.key, "not confirmed by the exchange yet")
+        now = time.monotonic()
+        waited = now - self._exit_first_wait.setdefault(intent.key, now)
+        row = self._journal.exit(intent.key) if waited >= self._exit_delay_notice_s else None
+        if row is None or row.state is not IntentState.PENDING:
+            return  # not late yet, or finished meanwhile (a partial close below the minimum)
+        detail = {"key": intent.key, "kind": intent.kind, "symbol": intent.symbol, "message_id": intent.message_id,
+                  "target_signal_id": intent.target_signal_id, "waited_s": int(waited), "why": why}
+        if not self._journal.claim_notice(f"exit_delayed:{intent.key}", "EXIT_DELAYED", detail):
+            return
+        self._journal.record_event("EXIT_DELAYED", detail)
+        self._notifier.notify("EXIT_DELAYED", f"post {intent.message_id} {intent.symbol} "
+                                              f"{intent.kind.replace('_', ' ')}: not done after {int(waited)} s, "
+                                              f"still trying: {why}")
 
     def _open(self, client_oid: str) -> bool:
         row = self._journal.order(client_oid)
@@ -1009,9 +1037,12 @@ class OrderManager(SupervisedActor):
                   "signal_id": intent.update_signal_id, "target_signal_id": intent.target_signal_id,
                   "message_id": intent.message_id, "detail": finish.detail}
         what = f"post {intent.message_id} {intent.symbol} {intent.kind.replace('_', ' ')}"
+        self._exit_first_wait.pop(intent.key, None)
         if finish.ok:
             self._journal.record_event("EXIT_DONE", detail)
             log.info("%s: done (%s)", what, finish.detail)
+            if self._journal.notice_claimed(f"exit_delayed:{intent.key}"):  # the user was told it was late
+                self._notifier.notify("EXIT_DONE", f"{what}: done after the delay: {finish.detail}")
         else:
             self._journal.record_event("EXIT_FAILED", detail)
             self._notifier.notify("EXIT_NOT_EXECUTED", f"{what}: not executed: {finish.detail}")

@@ -247,3 +247,31 @@ def test_a_close_the_replaced_instance_could_not_send_is_sent_by_the_new_one_at_
         om.start_manager()  # the newer instance (30 s outcome deadline: only a send at start-up is in time)
         wait_until(lambda: _done(om, intent), timeout=10, what="the close sent by the newer instance")
         assert [o.client_oid for o in _closes(om)] == [intent.client_oid(CLOSE_LEG)]
+
+
+def test_an_exit_held_up_by_the_exchange_is_told_while_it_waits_and_when_done(tmp_path: Path) -> None:
+    with order_side(tmp_path, check_interval_s=3600) as om:
+        signal_id = _open_position(om, Side.LONG)
+        om.stop_manager()
+        om.start_manager(exit_delay_notice_s=0.0)  # told at the first wait (60 s by default)
+        om.engine.faults.fail_next("single-position", http_status=503, times=1_000_000)  # positions unreadable
+        intent = _exit(om, signal_id, Side.LONG, "close_all", message_id=508)
+        om.ref.tell(ExecuteExit(intent))
+        (delayed,) = wait_until(lambda: [n for n in om.notices if n.kind == "EXIT_DELAYED"], what="the delay told")
+        assert "508" in delayed.text and "still trying" in delayed.text
+        assert om.journal.exit(intent.key).state is IntentState.PENDING and om.position_size("long") == D("0.020")
+        om.engine.faults.clear()
+        wait_until(lambda: _done(om, intent), what="the exit done once the exchange answers")
+        (done,) = wait_until(lambda: [n for n in om.notices if n.kind == "EXIT_DONE"], what="the completion told")
+        assert "508" in done.text and om.position_size("long") == 0 and len(_closes(om)) == 1
+        assert [n.kind for n in om.notices].count("EXIT_DELAYED") == 1  # told once, not at every retry
+        assert not [n for n in om.notices if n.kind == "EXIT_NOT_EXECUTED"]
+
+
+def test_an_exit_done_at_once_tells_nothing_more(tmp_path: Path) -> None:
+    with order_side(tmp_path) as om:
+        signal_id = _open_position(om, Side.LONG)
+        intent = _exit(om, signal_id, Side.LONG, "close_all", message_id=509)
+        om.ref.tell(ExecuteExit(intent))
+        wait_until(lambda: _done(om, intent), what="the exit done")
+        assert not [n for n in om.notices if n.kind in ("EXIT_DELAYED", "EXIT_DONE", "EXIT_NOT_EXECUTED")]
