@@ -32,28 +32,14 @@ LABEL = re.compile(
     r"|(?P<lev>leverage|lev(?![a-z])|плечо|kaldıraç|杠杆|槓桿|" + _words("leverage") + "))",
     _I,
 )
-DIRECTION_LONG = re.compile(
-    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|\blong\b|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|🟢|"
-    + _words("long"),
-    _I,
-)
-DIRECTION_SHORT = re.compile(
-    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|🔴|"
-    + _words("short"),
-    _I,
-)
+_LONG_WORDS = r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|"
+_SHORT_WORDS = r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|"
+DIRECTION_LONG = re.compile(_LONG_WORDS + "🟢|" + _words("long"), _I)
+DIRECTION_SHORT = re.compile(_SHORT_WORDS + "🔴|" + _words("short"), _I)
 # Directions in words only: a coloured circle decorates labels too ("🟢 TP", "🔴 SL"), so it counts only when no
 # word gives the direction (see parser._sides)
-WORD_LONG = re.compile(
-    r"(?<![A-Za-z])(?:long|buy)(?![A-Za-z])|лонг|做多|开多|開多|多单|多單|(?<![一-龥])多(?![一-龥])|"
-    + _words("long"),
-    _I,
-)
-WORD_SHORT = re.compile(
-    r"(?<![A-Za-z])(?:short|sell)(?![A-Za-z])|шорт|做空|开空|開空|空单|空單|市價空|市价空|(?<=\d)空|"
-    + _words("short"),
-    _I,
-)
+WORD_LONG = re.compile(_LONG_WORDS + _words("long"), _I)
+WORD_SHORT = re.compile(_SHORT_WORDS + _words("short"), _I)
 MARKET = re.compile(
     r"(?<![A-Za-z])(?:market\s+(?:price|entry|order)|at\s+market|cmp|current\s+price)(?![A-Za-z])"
     r"|(?<![A-Za-z])(?:entry|enter|entries)\s*[:：\-]?\s*(?:market|now)(?![A-Za-z])"
