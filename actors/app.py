@@ -36,6 +36,7 @@ from actors.order_manager import OrderManager, OrderManagerSettings
 from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
 from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
+from actors.ports import ExchangeFacts
 from actors.position_guard import PEAK_FLAG, PositionGuard, PositionGuardSettings
 from actors.price_feed import PriceFeed, PriceFeedSettings
 from actors.rate_limits import RateLimitReporter
@@ -334,7 +335,7 @@ class Runtime:
         self.status = RuntimeStatus()
         self.gate = TradingGate()
         # Facts observed off the critical path (prices, account, positions, symbol settings): trading/facts.py.
-        self.facts: FactStore[Any, Any] = FactStore()
+        self.facts: ExchangeFacts = FactStore()
         self.directory = ActorDirectory()
         self.progress = ProgressWatch()
         self.children = ChildBoard()  # the Supervisor's view of each actor, for /readyz

@@ -638,13 +638,12 @@ def check_live_requirements(config: Config, secrets: Secrets) -> list[tuple[str,
     """Problems that only matter when the bot would really run (credentials present, etc.)."""
     problems: list[tuple[str, str]] = []
     if not config.dry_run:
-        for key, secret in (
-            ("bitget.api_key_env", secrets.bitget_api_key),
-            ("bitget.api_secret_env", secrets.bitget_api_secret),
-            ("bitget.passphrase_env", secrets.bitget_passphrase),
+        for key, env_name, secret in (
+            ("bitget.api_key_env", config.bitget.api_key_env, secrets.bitget_api_key),
+            ("bitget.api_secret_env", config.bitget.api_secret_env, secrets.bitget_api_secret),
+            ("bitget.passphrase_env", config.bitget.passphrase_env, secrets.bitget_passphrase),
         ):
             if secret is None:
-                env_name = getattr(config.bitget, key.split(".")[1])
                 problems.append((key, f"environment variable {env_name} is not set (dry_run is false)"))
     if config.vlm.enabled and secrets.vlm_api_key is None:
         problems.append(("vlm.api_key_env", f"environment variable {config.vlm.api_key_env} is not set"))
