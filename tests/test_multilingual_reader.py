@@ -467,3 +467,10 @@ def test_cancelling_targets_or_the_stop_is_no_cancel_of_the_entries() -> None:
         (reading,) = parse_text(text)
         assert (reading.kind, reading.action) == (Kind.UPDATE, Action.NOTIFY_ONLY), text
     assert kinds("Cancel remaining limit orders #ETH") == [(Kind.CANCEL, UpdateType.CANCEL_ENTRIES)]
+
+
+def test_turkish_and_vietnamese_prose_updates() -> None:
+    assert kinds("#XRP hedefler tamamlandı ✅") == [(Kind.CLOSE, UpdateType.CLOSE_ALL)]
+    assert only("Pozisyonun yarısını kapatın #SOL").update_percent == D(50)
+    assert kinds("Dời SL về giá vào lệnh #ETH") == [(Kind.UPDATE, UpdateType.MOVE_SL_TO_BE)]
+    assert kinds("Lệnh #BNB đã khớp") == [(Kind.UPDATE, UpdateType.ENTRY_FILLED)]
