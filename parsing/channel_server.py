@@ -127,7 +127,6 @@ def render_channel_page(
     newer_exists: bool,
 ) -> str:
     """A full t.me/s page for ``page_posts`` (ascending)."""
-    title = html.escape(channel)
     head_links = ""
     more_before = ""
     more_after = ""
@@ -149,6 +148,19 @@ def render_channel_page(
                 f'data-after="{last}"></a></div>'
             )
     body = "".join(_render_post(channel, post, all_posts) for post in page_posts)
+    return _page(channel, head_links, more_before + body + more_after)
+
+
+def render_empty_channel_page(channel: str) -> str:
+    """A channel with no post yet, as t.me shows it: the channel's header over "No posts found"."""
+    return _page(channel, "", '<div class="tgme_widget_message_wrap js-widget_message_wrap">'
+                              '<div class="tgme_widget_message_centered"><div class="tme_no_messages_found">'
+                              "No posts found</div></div></div>")
+
+
+def _page(channel: str, head_links: str, history: str) -> str:
+    """The t.me/s page around the message history: the channel's title and header."""
+    title = html.escape(channel)
     return (
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         f"<title>{title} – Telegram</title>"
@@ -159,28 +171,8 @@ def render_channel_page(
         f'<div class="tgme_channel_info_header_username"><a href="https://t.me/{channel}">@{title}</a></div>'
         "</div></div></header>"
         f'<main class="tgme_main" data-url="/{channel}"><div class="tgme_container">'
-        f'<section class="tgme_channel_history js-message_history">{more_before}{body}{more_after}</section>'
+        f'<section class="tgme_channel_history js-message_history">{history}</section>'
         "</div></main></body></html>"
-    )
-
-
-def render_empty_channel_page(channel: str) -> str:
-    """A channel with no post yet, as t.me shows it: the channel's header over "No posts found"."""
-    title = html.escape(channel)
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        f"<title>{title} – Telegram</title>"
-        f'<meta property="og:title" content="{title}"></head>'
-        '<body class="widget_frame_base tgme_webpreview">'
-        '<header class="tgme_header"><div class="tgme_container"><div class="tgme_channel_info">'
-        f'<div class="tgme_channel_info_header_title"><span dir="auto">{title}</span></div>'
-        f'<div class="tgme_channel_info_header_username"><a href="https://t.me/{channel}">@{title}</a></div>'
-        "</div></div></header>"
-        f'<main class="tgme_main" data-url="/{channel}"><div class="tgme_container">'
-        '<section class="tgme_channel_history js-message_history"><div class="tgme_widget_message_wrap '
-        'js-widget_message_wrap"><div class="tgme_widget_message_centered">'
-        '<div class="tme_no_messages_found">'
-        "No posts found</div></div></div></section></div></main></body></html>"
     )
 
 
