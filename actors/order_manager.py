@@ -278,12 +278,14 @@ class OrderManager(SupervisedActor):
 
     def _refuse_interrupted_bundles(self) -> None:
         """Approved signals whose bundle died in a mailbox (no order journaled) are refused and reported, not sent
-        late: the price and the account they were sized for are gone."""
-        for row in self._journal.signals_with_decision("approved"):
+        late: the price and the account they were sized for are gone. So is a signal marked traded ("sending the
+        entries") by an instance that died before it journaled the first leg: else it stayed an open trade
+        that never was, and the user was never told."""
+        for row in [*self._journal.signals_with_decision("approved"), *self._journal.open_signals()]:
             if row.updated_at >= self._created_at or self._journal.orders(signal_id=row.id):
                 continue
             detail = "the bot stopped before sending this signal's orders; not traded"
-            if not self._journal.transition_signal(row.id, ["approved"], "refused", f"INTERRUPTED: {detail}"):
+            if not self._journal.transition_signal(row.id, [row.decision], "refused", f"INTERRUPTED: {detail}"):
                 continue
             self._refused_before_send(row.id, "INTERRUPTED", detail)
             self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: INTERRUPTED ({detail})")

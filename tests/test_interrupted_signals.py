@@ -38,3 +38,21 @@ def test_a_signal_left_undecided_by_a_crash_is_refused_and_reported_at_start_nev
         assert not system.entry_orders(), "an interrupted signal is never traded"
         assert system.runtime.metrics.registry.get_sample_value(
             "following_refusals_total", {"reason": "INTERRUPTED"}) == 2.0
+
+
+def test_a_signal_marked_traded_by_an_instance_that_died_before_its_first_leg_is_refused_and_reported(
+        tmp_path: Path) -> None:
+    from parsing.signals import Side
+    from tests.order_side import order_side
+
+    with order_side(tmp_path, start=False) as om:
+        bundle = om.entry(Side.LONG, size="0.010")
+        # What a kill -9 right after the OrderManager marked the signal "sending the entries" leaves behind.
+        assert om.journal.transition_signal(bundle.signal_id, ["approved"], "traded", "sending the entries")
+        om.start_manager()
+        row = wait_until(lambda: (r := om.journal.signal(bundle.signal_id)) and r.decision == "refused" and r,
+                         what="the signal refused")
+        assert row.reason.startswith("INTERRUPTED")
+        assert [n for n in om.notices if n.kind == "SIGNAL_REFUSED" and "INTERRUPTED" in n.text]
+        assert not om.journal.open_signals(), "no open trade that never was"
+        assert not om.engine.orders("BTCUSDT"), "never traded late"
