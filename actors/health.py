@@ -6,7 +6,8 @@ process is alive". Readiness means "safe to trade": exchange reachable, startup 
 open position protected... The callables decide; this module only serves their verdicts.
 
 A check that raises answers 503 with a generic message: exception texts can carry URLs, keys or payloads,
-so they are neither served nor logged (only the exception type is logged).
+so they are neither served nor logged (only the exception type is logged). What a check returns is served through
+the process's secret scrubber (its details quote errors).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from actors.metrics import Metrics
+from exchange.redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +231,8 @@ class HealthServer:
                     self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
             def _send_json(self, status: int, body: dict[str, Any]) -> None:
-                payload = json.dumps(body, default=str, sort_keys=True).encode()
+                # A check's detail is free text (a poll's error, a reconciliation failure): scrubbed like a log line.
+                payload = scrub(json.dumps(body, default=str, sort_keys=True)).encode()
                 self._send(status, "application/json", payload)
 
             def _send(self, status: int, content_type: str, payload: bytes) -> None:

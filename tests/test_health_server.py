@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from actors.base import ProgressWatch
 from actors.health import HealthServer
 from actors.metrics import Metrics
+from exchange.redact import register_secret
 
 SECRET = "api-secret-abc123"
 
@@ -135,3 +136,13 @@ def test_progress_watch_serves_as_liveness(metrics: Metrics, readiness: Probe) -
         assert get(f"http://{host}:{port}/healthz").status_code == 503
 
 
+
+
+def test_a_secret_quoted_in_a_check_detail_is_not_served(base_url: str, readiness: Probe) -> None:
+    register_secret(SECRET)  # as the runtime registers its keys at start
+    readiness.ok = False
+    readiness.detail = {"checks": {"channel_polled": False},
+                        "detail": {"channel_polled": f"poll failed: GET https://x.example/?token={SECRET}"}}
+    response = get(f"{base_url}/readyz")
+    assert response.status_code == 503
+    assert SECRET not in response.text and "***" in response.json()["detail"]["channel_polled"]
