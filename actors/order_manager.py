@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -823,6 +824,13 @@ class OrderManager(SupervisedActor):
                                      f"waits: {exc.code}")
                 self._exit_wait_why[intent.key] = f"the exchange: {exc.code}"
                 done = False
+            except (Superseded, JournalError, sqlite3.Error):
+                raise  # the instance is replaced, or the journal itself fails: not this exit's fault
+            except Exception as exc:  # a fault in this exit alone (not the exchange's answer): fail it and tell
+                log.exception("exit %s (%s %s) failed", intent.key, intent.kind, intent.symbol)
+                self._finish_exit(intent, ex.Finish(False, f"internal error ({type(exc).__name__}); check the "
+                                                           "position yourself"), None, broken=True)
+                done = True
             if not done:
                 waiting.add(intent.target_signal_id)
                 self._exit_delayed(intent)
@@ -1029,11 +1037,13 @@ class OrderManager(SupervisedActor):
         return stop_plans_for(position, self._client.plan_orders_pending("profit_loss", position.symbol),
                               self._pos_mode)
 
-    def _finish_exit(self, intent: ExitIntent, finish: ex.Finish, position: Position | None) -> None:
-        if intent.closes:
+    def _finish_exit(self, intent: ExitIntent, finish: ex.Finish, position: Position | None, *,
+                     broken: bool = False) -> None:
+        """``broken``: the exit raised; nothing is known of the position, so nothing is cleaned or closed."""
+        if intent.closes and not broken:
             self._clean_plans(symbol=intent.symbol)  # none left beside a flat side, none bigger than the rest
         if not self._journal.finish_exit(intent, finish.ok, finish.detail,
-                                         close_target=intent.kind == "close_all" and position is None):
+                                         close_target=not broken and intent.kind == "close_all" and position is None):
             return
         detail = {"key": intent.key, "kind": intent.kind, "symbol": intent.symbol, "hold_side": intent.hold_side,
                   "signal_id": intent.update_signal_id, "target_signal_id": intent.target_signal_id,

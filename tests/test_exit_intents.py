@@ -275,3 +275,37 @@ def test_an_exit_done_at_once_tells_nothing_more(tmp_path: Path) -> None:
         om.ref.tell(ExecuteExit(intent))
         wait_until(lambda: _done(om, intent), what="the exit done")
         assert not [n for n in om.notices if n.kind in ("EXIT_DELAYED", "EXIT_DONE", "EXIT_NOT_EXECUTED")]
+
+
+def test_an_exit_that_breaks_is_failed_and_told_and_the_other_exits_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trading.exits as exits
+
+    with order_side(tmp_path) as om:
+        broken_signal = _open_position(om, Side.LONG)
+        other = om.entry(Side.LONG, size="0.5", symbol="ETHUSDT", market=True)
+        om.send(other)
+        wait_until(lambda: om.position_size("long", "ETHUSDT") == D("0.5"), what="the second entry filled")
+        wait_until(lambda: om.journal.signal(other.signal_id).decision == "traded", what="the second traded")
+        real_next_step = exits.next_step
+
+        def next_step(intent: ExitIntent, **kwargs: Any) -> exits.ExitStep:
+            if intent.symbol == "BTCUSDT":
+                raise ZeroDivisionError("a fault in this exit alone")
+            return real_next_step(intent, **kwargs)
+
+        monkeypatch.setattr(exits, "next_step", next_step)
+        broken = _exit(om, broken_signal, Side.LONG, "close_all", message_id=510)
+        fine = ExitIntent(update_signal_id=om.journal.record_signal(CHANNEL, 511, {"kind": "update"}, "parsed", "",
+                                                                     symbol="ETHUSDT"),
+                          target_signal_id=other.signal_id, channel=CHANNEL, message_id=511, index=0,
+                          symbol="ETHUSDT", hold_side="long", kind="close_all")
+        assert om.journal.record_exit_intent(fine, "test")
+        om.ref.tell(ExecuteExit(fine))
+        wait_until(lambda: _done(om, fine), what="the other exit done")
+        assert om.position_size("long", "ETHUSDT") == 0
+        (notice,) = [n for n in om.notices if n.kind == "EXIT_NOT_EXECUTED"]
+        assert "510" in notice.text and "internal error" in notice.text
+        assert om.journal.exit(broken.key).state is IntentState.FAILED
+        assert not om.journal.signal(broken_signal).closed and om.position_size("long") == D("0.020")
+        assert om.ref.is_alive()
