@@ -40,7 +40,7 @@ from actors.ports import ExchangeFacts
 from actors.position_guard import PEAK_FLAG, PositionGuard, PositionGuardSettings
 from actors.price_feed import PriceFeed, PriceFeedSettings
 from actors.rate_limits import RateLimitReporter
-from actors.risk_gate import RiskGate
+from actors.risk_gate import RiskGate, RiskGateSettings
 from actors.sources import build_media_store, build_post_source
 from actors.status import RuntimeStatus
 from actors.supervisor import (
@@ -742,10 +742,7 @@ class Runtime:
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),
-                 pos_mode=config.bitget.position_mode, zone_split=config.risk.entry_zone_split, gate=self.gate,
-                 max_signal_age_s=config.risk.max_signal_age_seconds, facts=self.facts,
-                 max_fact_age_s=config.risk.max_fact_age_seconds,
-                 max_price_age_s=config.risk.max_price_age_seconds),
+                 settings=RiskGateSettings.from_config(config), gate=self.gate, facts=self.facts),
             spec("parser", Parser, False, journal=journal, risk_gate=Address(d, "risk_gate"),
                  notifier=self.notifier, metrics=metrics, vision=self.vision,
                  use_default_stop_loss=config.risk.use_default_stop_loss),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor, TradingGate
+from actors.config import Config
 from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, Tick, WatchSymbol
 from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, Recipient, RiskGateExchange
@@ -105,6 +107,27 @@ def reading_from_row(journal: Journal, row: SignalRow) -> SignalParsed:
                         posted_at=post.date if post else None)
 
 
+@dataclass(frozen=True)
+class RiskGateSettings:
+    """How the RiskGate plans entries and how old a signal or a known fact may be when it decides."""
+
+    pos_mode: PosMode
+    zone_split: int = 1
+    busy_retries: int = 3
+    busy_retry_delay_s: float = 1.0
+    max_signal_age_s: float = 60.0
+    max_fact_age_s: float = 6.0
+    max_price_age_s: float = 3.0
+    contracts_refresh_s: float = 1800.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> RiskGateSettings:
+        risk = config.risk
+        return cls(pos_mode=config.bitget.position_mode, zone_split=risk.entry_zone_split,
+                   max_signal_age_s=risk.max_signal_age_seconds, max_fact_age_s=risk.max_fact_age_seconds,
+                   max_price_age_s=risk.max_price_age_seconds)
+
+
 class RiskGate(SupervisedActor):
     def __init__(
         self,
@@ -119,16 +142,9 @@ class RiskGate(SupervisedActor):
         notifier: Notices,
         metrics: Metrics,
         limits: RiskLimits,
-        pos_mode: PosMode,
-        zone_split: int = 1,
+        settings: RiskGateSettings,
         gate: TradingGate | None = None,
-        busy_retries: int = 3,
-        busy_retry_delay_s: float = 1.0,
-        max_signal_age_s: float = 60.0,
         facts: ExchangeFacts | None = None,
-        max_fact_age_s: float = 6.0,
-        max_price_age_s: float = 3.0,
-        contracts_refresh_s: float = 1800.0,
     ) -> None:
         super().__init__(name, supervisor, mode=mode)
         self._journal = journal
@@ -138,22 +154,22 @@ class RiskGate(SupervisedActor):
         self._notifier = notifier
         self._metrics = metrics
         self._limits = limits
-        self._pos_mode = pos_mode
-        self._zone_split = zone_split
+        self._pos_mode = settings.pos_mode
+        self._zone_split = settings.zone_split
         self._gate = gate
         # A rate-limited or briefly unavailable exchange is asked again a little later before an entry is refused
         # (each refusal loses the signal for good). The slippage check still judges the price at that moment.
-        self._busy_retries = busy_retries
-        self._busy_retry_delay_s = busy_retry_delay_s
+        self._busy_retries = settings.busy_retries
+        self._busy_retry_delay_s = settings.busy_retry_delay_s
         self._busy_attempts: dict[int, int] = {}
-        self._max_signal_age_s = max_signal_age_s
+        self._max_signal_age_s = settings.max_signal_age_s
         self._read_waits: dict[int, int] = {}
         # Facts observed off the critical path (prices by the PriceFeed, account and positions by the guard's
         # polls): decided on while fresh (trading.facts), fetched again otherwise.
         self._facts: ExchangeFacts = facts if facts is not None else FactStore()
-        self._max_fact_age_s = max_fact_age_s
-        self._max_price_age_s = max_price_age_s
-        self._contracts_refresh_s = contracts_refresh_s
+        self._max_fact_age_s = settings.max_fact_age_s
+        self._max_price_age_s = settings.max_price_age_s
+        self._contracts_refresh_s = settings.contracts_refresh_s
         self._used: list[UsedFact] = []
         # Signals handed on before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()

@@ -18,7 +18,7 @@ from actors.config import NotifyConfig
 from actors.messages import ExecuteExit, SignalParsed
 from actors.metrics import Metrics
 from actors.notify import Notice, Notifier
-from actors.risk_gate import RiskGate
+from actors.risk_gate import RiskGate, RiskGateSettings
 from parsing.posts import Post
 from parsing.signals import Action, Kind, ParsedMessage, Side, UpdateType
 from tests.waiting import wait_until
@@ -51,7 +51,8 @@ class Gate:
     def start(self) -> None:
         self.ref = RiskGate.start(name="risk_gate", supervisor=None, journal=self.journal, client=None,
                                   order_manager=self.orders, price_feed=Inbox(), notifier=self.notifier,
-                                  metrics=Metrics(), limits=RiskLimits(), pos_mode="one_way_mode")
+                                  metrics=Metrics(), limits=RiskLimits(),
+                                  settings=RiskGateSettings(pos_mode="one_way_mode"))
 
     def stop(self) -> None:
         if self.ref is not None and self.ref.is_alive():
