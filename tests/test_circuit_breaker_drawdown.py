@@ -58,7 +58,9 @@ def test_drawdown_from_the_peak_trips_safe_mode_refuses_entries_and_keeps_managi
         assert refused.detail["reason"] == "mode_not_normal" and "safe" in refused.detail["detail"]
         assert system.entry_orders("ETHUSDT") == []
         registry = runtime.metrics.registry
-        assert registry.get_sample_value("following_refusals_total", {"reason": "mode_not_normal"}) == 1
+        # Counted just after the event is journaled (what the wait above saw).
+        wait_until(lambda: registry.get_sample_value("following_refusals_total", {"reason": "mode_not_normal"}) == 1,
+                   what="the refusal counted")
 
         # The open position is still managed: its stop stays, and a close from the channel is carried out.
         assert system.stop_plans("BTCUSDT")

@@ -32,12 +32,13 @@ def test_a_signal_left_undecided_by_a_crash_is_refused_and_reported_at_start_nev
             row = wait_until(lambda s=signal_id: (r := system.runtime.journal.signal(s)) and r.decision == "refused"
                              and r, what=f"signal {signal_id} refused")
             assert row.reason.startswith("INTERRUPTED")
+        # Each refusal's event and count follow its decision (what the waits above saw): wait for both counted.
+        wait_until(lambda: system.runtime.metrics.registry.get_sample_value(
+            "following_refusals_total", {"reason": "INTERRUPTED"}) == 2.0, what="both refusals counted")
         refusals = [e.detail for e in system.events("SIGNAL_REFUSED")]
         assert sorted(r["signal_id"] for r in refusals) == [left, approved], "only the undecided signals"
         assert system.runtime.journal.signal(decided).reason == "MAX_LEVERAGE: x"
         assert not system.entry_orders(), "an interrupted signal is never traded"
-        assert system.runtime.metrics.registry.get_sample_value(
-            "following_refusals_total", {"reason": "INTERRUPTED"}) == 2.0
 
 
 def test_a_signal_marked_traded_by_an_instance_that_died_before_its_first_leg_is_refused_and_reported(

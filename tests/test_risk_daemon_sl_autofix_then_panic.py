@@ -63,7 +63,9 @@ def test_repair_failing_past_the_timeout_closes_the_position_and_trips_safe_mode
         assert refused[0].detail["reason"] == "mode_not_normal"
         assert len(system.entry_orders()) == entries_before and not system.open_positions()
         metrics = runtime.metrics.registry
-        assert metrics.get_sample_value("following_refusals_total", {"reason": "mode_not_normal"}) == 1
+        # Counted just after the event is journaled (what the wait above saw).
+        wait_until(lambda: metrics.get_sample_value("following_refusals_total", {"reason": "mode_not_normal"}) == 1,
+                   what="the refusal counted")
 
 
 def test_a_refused_protective_close_is_sent_again_until_flat(tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ def test_each_refusal_is_journaled_with_its_reason_counted_and_sends_nothing(tmp
         system.channel.add_post(text(system))
         (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the refusal")
         assert refused.detail["reason"] == reason, refused.detail
-        assert _refusals(system, reason) == 1
+        # Counted just after the event is journaled (what the wait above saw).
+        wait_until(lambda: _refusals(system, reason) == 1, what="the refusal counted")
         journal = system.runtime.journal
         assert journal is not None
         row = journal.signal(refused.detail["signal_id"])
@@ -134,7 +135,9 @@ def test_max_open_positions_and_the_cooldown_per_symbol(tmp_path: Path) -> None:
         wait_until(lambda: len(system.open_positions()) == 2, what="two positions")
         system.channel.add_post(system.long_signal("ETHUSDT"))
         (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the third refused")
-        assert refused.detail["reason"] == "max_open_positions" and _refusals(system, "max_open_positions") == 1
+        assert refused.detail["reason"] == "max_open_positions"
+        # Counted just after the event is journaled (what the wait above saw).
+        wait_until(lambda: _refusals(system, "max_open_positions") == 1, what="the refusal counted")
 
         # BTC closed: a slot is free, but BTC itself is cooling down; another symbol is not.
         system.channel.add_post("#BTC/USDT close all", reply_to=btc)
@@ -142,7 +145,7 @@ def test_max_open_positions_and_the_cooldown_per_symbol(tmp_path: Path) -> None:
         system.channel.add_post(system.long_signal("BTCUSDT"))
         wait_until(lambda: len(_events(system, "SIGNAL_REFUSED")) == 2, what="BTC refused again")
         assert _events(system, "SIGNAL_REFUSED")[1].detail["reason"] == "cooldown"
-        assert _refusals(system, "cooldown") == 1
+        wait_until(lambda: _refusals(system, "cooldown") == 1, what="the cooldown refusal counted")
         system.channel.add_post(system.long_signal("ETHUSDT"))
         wait_until(lambda: system.entry_orders("ETHUSDT"), what="ETH traded")
         assert len(system.entry_orders("BTCUSDT")) == 1
@@ -154,7 +157,7 @@ def test_an_entry_whose_leverage_the_exchange_refuses_is_not_sent_and_the_refusa
         system.channel.add_post(system.long_signal("BTCUSDT"))
         (refused,) = wait_until(lambda: _events(system, "SIGNAL_REFUSED"), what="the refusal")
         assert refused.detail["reason"] == "leverage_not_set" and "40797" in refused.detail["detail"]
-        assert _refusals(system, "leverage_not_set") == 1
+        wait_until(lambda: _refusals(system, "leverage_not_set") == 1, what="the refusal counted")
         assert system.engine.requests_to("place-order") == [] and system.open_positions() == []
 
 

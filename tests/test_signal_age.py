@@ -66,8 +66,9 @@ def test_a_stale_entry_is_notify_only_with_its_age_counted_journaled_and_notifie
         assert 180 <= event["age_s"] < 240
         (row,) = [s for s in (journal.signal_for_post(CHANNEL, post, 0),) if s is not None]
         assert row.decision == "notify_only" and row.reason.startswith("SIGNAL_TOO_OLD: posted 1")
-        assert system.runtime.metrics.registry.get_sample_value(
-            "following_refusals_total", {"reason": "signal_too_old"}) == 1.0
+        # Counted just after the event is journaled (what the wait above saw).
+        wait_until(lambda: system.runtime.metrics.registry.get_sample_value(
+            "following_refusals_total", {"reason": "signal_too_old"}) == 1.0, what="the refusal counted")
         assert not system.entry_orders()
         # A fresh one right after it is traded as usual.
         system.channel.add_post(system.long_signal("ETHUSDT"))
