@@ -1050,6 +1050,12 @@ class OrderManager(SupervisedActor):
                   "message_id": intent.message_id, "detail": finish.detail}
         what = f"post {intent.message_id} {intent.symbol} {intent.kind.replace('_', ' ')}"
         self._exit_first_wait.pop(intent.key, None)
+        if not intent.from_channel:  # the guard's break-even move: the channel asked for nothing
+            if not finish.ok and position is not None:  # refused, or past the price; the old stop stays
+                self._journal.record_event("BREAK_EVEN_FAILED", detail)
+                self._notifier.notify("STOP_NOT_MOVED", f"{intent.symbol} {intent.hold_side}: break-even stop not "
+                                      f"moved: {finish.detail}; the previous stop stays")
+            return
         if finish.ok:
             self._journal.record_event("EXIT_DONE", detail)
             log.info("%s: done (%s)", what, finish.detail)

@@ -24,8 +24,8 @@ from typing import Any
 from actors.base import SupervisedActor
 from actors.config import Config
 from actors.messages import (
+    ExecuteExit,
     ModeChanged,
-    MoveStopToBreakEven,
     PriceTick,
     ProtectiveClose,
     ReducePosition,
@@ -57,6 +57,7 @@ from trading.guard import (
     set_local_stop,
     stop_rounding,
 )
+from trading.intents import first_target_break_even
 from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.reconcile import intents_from_journal
@@ -339,12 +340,20 @@ class PositionGuard(SupervisedActor):
             if tp1 is None or not first_target_taken(tp1.exchange_order_id, live_ids, position.total, filled):
                 continue
             if self._journal.get_flag(done_flag) is not None:
+                continue  # moved by a version that kept a flag instead of an intent
+            # An exit intent, journaled before the OrderManager is told: a crash in between leaves it pending, and
+            # the OrderManager resumes it at start-up; journaled once per signal, so the move happens once.
+            move = first_target_break_even(signal.id, channel=signal.channel, message_id=signal.message_id,
+                                           index=signal.index, symbol=position.symbol, hold_side=position.hold_side)
+            try:
+                if not self._journal.record_exit_intent(move, "first target filled: stop to break-even"):
+                    continue
+            except JournalError as exc:  # the stop in place stays; the next poll journals the move
+                log.error("%s: break-even move not journaled (%s); asked again at the next poll", position.symbol, exc)
                 continue
-            self._set_flag(done_flag, str(time.time()))
             self._journal.record_event("FIRST_TARGET_FILLED", {"signal_id": signal.id, "symbol": position.symbol,
-                                                               "hold_side": position.hold_side})
-            self._order_manager.tell(MoveStopToBreakEven(position.symbol, position.hold_side,
-                                                         f"signal {signal.id}: first target filled"))
+                                                               "hold_side": position.hold_side, "exit": move.key})
+            self._order_manager.tell(ExecuteExit(move))
 
     # --- open orders -------------------------------------------------------------------------------
     def _check_open_orders(self) -> None:

@@ -28,6 +28,10 @@ CODEC_VERSION = 1
 ExitKind = Literal["close_all", "close_partial", "cancel_entries", "set_stop", "break_even", "break_even_on_tp1"]
 HoldSide = PositionSide  # the one definition, shared with the exchange models
 EXIT_KINDS: tuple[ExitKind, ...] = get_args(ExitKind)
+ExitOrigin = Literal["channel", "guard"]
+# The guard's own exits (stop to break-even once the first target filled) are named by their target signal's post
+# under this epoch: never the prefix of an update's post nor of the target's own legs.
+GUARD_EPOCH = 1000
 CLOSE_LEG = "xc"  # the reduce-only market close of an exit; attempt n > 1 is "xc<n>"
 STOP_LEG = "xs"  # the new stop of a stop move; attempt n > 1 is "xs<n>"
 
@@ -50,6 +54,10 @@ class ExitIntent:
     kind: ExitKind
     percent: Decimal | None = None  # close_partial: share of the position, 0 < percent <= 100
     stop_price: Decimal | None = None  # set_stop: the new stop
+    # "channel": an update post's reading (update_signal_id is its row); "guard": the PositionGuard's own move
+    # after the first target filled (channel, message_id and index name the target's post, update_signal_id is
+    # the target: no reading of an update is decided by it).
+    origin: ExitOrigin = "channel"
 
     def __post_init__(self) -> None:
         if self.kind not in EXIT_KINDS:
@@ -58,11 +66,19 @@ class ExitIntent:
             raise ValueError("close_partial needs a percent in (0, 100]")
         if self.kind == "set_stop" and (self.stop_price is None or self.stop_price <= 0):
             raise ValueError("set_stop needs a positive stop price")
+        if self.origin == "guard" and self.kind != "break_even_on_tp1":
+            raise ValueError("the guard's own exits are break-even moves after the first target")
 
     @property
     def key(self) -> str:
         """Names the intent in the journal: the client-id prefix of the update's post."""
-        return signal_oid_prefix(self.channel, self.message_id, signal_index=self.index)
+        epoch = GUARD_EPOCH if self.origin == "guard" else 0
+        return signal_oid_prefix(self.channel, self.message_id, signal_index=self.index, epoch=epoch)
+
+    @property
+    def from_channel(self) -> bool:
+        """An update of the channel's (its reading is decided by the exit), not the guard's own move."""
+        return self.origin == "channel"
 
     def client_oid(self, leg: str, attempt: int = 1) -> str:
         """The client id of one request of this exit; a later attempt (after a refusal) gets its own."""
@@ -73,6 +89,14 @@ class ExitIntent:
     @property
     def closes(self) -> bool:
         return self.kind in ("close_all", "close_partial")
+
+
+def first_target_break_even(target_signal_id: int, *, channel: str, message_id: int, index: int, symbol: str,
+                            hold_side: HoldSide) -> ExitIntent:
+    """The guard's exit once a signal's first target filled: its stop to break-even, one per signal."""
+    return ExitIntent(update_signal_id=target_signal_id, target_signal_id=target_signal_id, channel=channel,
+                      message_id=message_id, index=index, symbol=symbol, hold_side=hold_side,
+                      kind="break_even_on_tp1", origin="guard")
 
 
 @dataclass(frozen=True)

@@ -983,7 +983,7 @@ class Journal:
                 (intent.key, intent.update_signal_id, intent.target_signal_id, IntentState.PENDING.value,
                  encode(intent), now, now),
             ).rowcount
-            if inserted == 1:
+            if inserted == 1 and intent.from_channel:
                 conn.execute("UPDATE signals SET decision = 'exit_pending', reason = ?, updated_at = ? WHERE id = ?",
                              (reason, now, intent.update_signal_id))
             return inserted == 1
@@ -1084,7 +1084,7 @@ class Journal:
                 "UPDATE intents SET state = ?, outcome = ?, updated_at = ? WHERE key = ? AND state = ?",
                 (state.value, outcome, now, intent.key, IntentState.PENDING.value),
             ).rowcount
-            if updated == 1:
+            if updated == 1 and intent.from_channel:
                 conn.execute("UPDATE signals SET decision = ?, reason = ?, updated_at = ? WHERE id = ?",
                              ("applied" if ok else "exit_failed", outcome, now, intent.update_signal_id))
                 if close_target:
