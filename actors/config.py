@@ -83,6 +83,9 @@ class ListenerConfig(Section):
     # Past max_catch_up_pages, keep paging this long for posts about open signals (0: stop at the page bound).
     catch_up_extra_seconds: float = Field(30.0, ge=0, le=600)
     backoff_max_seconds: float = Field(300.0, gt=0)
+    # Lighter polls: the newest page (whose recent posts show edits) every N polls, only the posts after the last
+    # one seen (?after=) in between; 1 reads the newest page every time. An edit is seen within N polls.
+    full_page_every_polls: int = Field(4, ge=1, le=100)
 
     @field_validator("target_url")
     @classmethod

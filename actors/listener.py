@@ -48,6 +48,7 @@ PUSH_MISSED = "PUSH_MISSED"  # the journal event: posts the poll found that Tele
 _PUSH_GRACE_S = 10.0  # a post the poll took first is a missed push only if no push came for it this long
 _PUSH_GAP_MAX = 20  # a pushed post this far past the last one seen, with ids between not pushed: left to the poll
 _PUSHED_KEPT = 2_000  # pushed ids remembered (the newest)
+_AFTER_PAGE_FULL = 10  # a newer-posts page this long may have more behind it: the newest page decides instead
 
 
 class PollPlan:
@@ -95,8 +96,14 @@ class ChannelPoller:
         catch_up_extra_seconds: float = 30.0,
         notify: Callable[[str, str], None] | None = None,
         push_missed_grace_s: float = _PUSH_GRACE_S,
+        full_page_every: int = 1,
     ) -> None:
         self.source = source
+        # Lighter polls: between two reads of the newest page (every full_page_every polls: edits of recent posts
+        # show only there) only the posts after the last one seen are asked for (?after=).
+        self._full_page_every = max(1, full_page_every)
+        self._polls = 0
+        self._newest_read = False  # a poll of this instance read the newest page successfully
         self._push_grace_s = push_missed_grace_s
         self._extra_s = catch_up_extra_seconds
         self._notify = notify
@@ -204,25 +211,50 @@ class ChannelPoller:
             self._journal.record_event(PUSH_MISSED, {"channel": channel, "count": len(missed),
                                                      "message_ids": missed[:500]})
 
+    def _newer_only(self, last_seen: int | None) -> list[Post] | None:
+        """The posts after ``last_seen`` when a lighter poll can tell everything (None: read the newest page).
+
+        The newest page is read on the first poll, after a failed one, every ``full_page_every`` polls (edits),
+        and whenever the newer posts do not follow on from the last one seen (a gap, an album) or may be more
+        than one page (the catch-up rules decide then); a newer-posts page is only ever taken when nothing can
+        be missing before it."""
+        fetch_after = getattr(self.source, "fetch_after", None)
+        if (fetch_after is None or last_seen is None or self._full_page_every <= 1 or not self._newest_read
+                or self.plan.failures > 0 or self._polls % self._full_page_every == 0):
+            return None
+        posts: list[Post] = fetch_after(last_seen)
+        if not posts:
+            return []
+        ids = sorted(p.message_id for p in posts)
+        if ids[0] != last_seen + 1 or len(posts) >= _AFTER_PAGE_FULL:
+            return None
+        return posts
+
     def poll(self) -> float:
         channel = self.source.channel
         if self._subscribe():
             self._push_from_pending = True  # set by the first successful poll from now on
         started = time.monotonic()
+        self._polls += 1
         try:
             last_seen = self._journal.last_message_id(channel)
             first_start = self._first_start(channel) if last_seen is None and self._skip_history else None
             # The latest page carries the new posts and the recent old ones (whose edits we must see);
             # only when it does not reach back to the last post seen is there a gap to page over.
-            posts = self.source.fetch_latest()
-            latest_page = getattr(self.source, "last_html", "")  # the web preview's page (catch-up pages follow)
             caught: CatchUp | None = None
-            if first_start is not None:
-                posts = self._split_history(channel, posts, first_start)
-            elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
-                caught = catch_up_report(self.source, last_seen, self._max_pages,
-                                         keep_beyond=self._open_signal_filter(), extra_seconds=self._extra_s)
-                posts = caught.posts
+            newer = self._newer_only(last_seen) if first_start is None else None
+            if newer is not None:  # nothing can be missing before these
+                posts, latest_page = newer, getattr(self.source, "last_html", "")
+            else:
+                posts = self.source.fetch_latest()
+                latest_page = getattr(self.source, "last_html", "")  # the web preview's page (catch-up pages follow)
+                self._newest_read = True
+                if first_start is not None:
+                    posts = self._split_history(channel, posts, first_start)
+                elif last_seen is not None and (not posts or min(p.message_id for p in posts) > last_seen + 1):
+                    caught = catch_up_report(self.source, last_seen, self._max_pages,
+                                             keep_beyond=self._open_signal_filter(), extra_seconds=self._extra_s)
+                    posts = caught.posts
         except PostSourceRateLimited as exc:
             self._poll_failed(f"rate limited ({exc})")
             self._repeats.failed(f"{channel}: channel poll", f"{channel}: rate limited ({exc}); backing off")
@@ -450,12 +482,13 @@ class ListenerSettings:
     poll_deadline_s: float | None = None  # None: derived from the page timeout and the catch-up bounds
     push: bool = False  # Telegram mode (telegram.push): new and edited messages pushed, the poll as catch-up
     push_missed_grace_s: float = _PUSH_GRACE_S  # a post only the poll found is reported once no push came this long
+    full_page_every: int = 1  # listener.full_page_every_polls: the newest page every N polls, newer posts between
 
     @classmethod
     def from_config(cls, listener: ListenerConfig, *, skip_history_on_first_start: bool,
                     push: bool = False) -> ListenerSettings:
         return cls(
-            push=push,
+            push=push, full_page_every=listener.full_page_every_polls,
             interval_s=listener.polling_seconds, jitter_s=listener.jitter_seconds,
             backoff_max_s=listener.backoff_max_seconds, max_catch_up_pages=listener.max_catch_up_pages,
             catch_up_extra_seconds=listener.catch_up_extra_seconds,
@@ -504,7 +537,7 @@ class Listener(SupervisedActor):
             skip_history_on_first_start=settings.skip_history_on_first_start,
             media=media, status=status, catch_up_extra_seconds=settings.catch_up_extra_seconds,
             notify=notifier.notify if notifier is not None else None,
-            push_missed_grace_s=settings.push_missed_grace_s,
+            push_missed_grace_s=settings.push_missed_grace_s, full_page_every=settings.full_page_every,
         )
         # every page of a full catch-up taking its whole timeout (the last one past the extra time), and slack
         page_timeout = float(getattr(client, "timeout", 30.0))
