@@ -387,6 +387,13 @@ def _dumps(data: dict[str, Any], *, scrubbed: bool = False) -> str:
     return json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
 
 
+def _where(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
+    """A WHERE clause of the conditions whose value is given (``("symbol = ?", symbol)``; None: no filter), and
+    its parameters."""
+    given = [(sql, value) for sql, value in conditions if value is not None]
+    return (f" WHERE {' AND '.join(sql for sql, _ in given)}" if given else ""), [value for _, value in given]
+
+
 def _scrubbed(text: str | None) -> str | None:
     return scrub(text) if text else text
 
@@ -911,15 +918,7 @@ class Journal:
 
     def fills(self, *, signal_id: int | None = None, symbol: str | None = None) -> list[FillRow]:
         """Stored fills matching the filters, in exchange time order (trade id breaks ties)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if signal_id is not None:
-            clauses.append("signal_id = ?")
-            params.append(signal_id)
-        if symbol is not None:
-            clauses.append("symbol = ?")
-            params.append(symbol)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(("signal_id = ?", signal_id), ("symbol = ?", symbol))
         rows = self._query(f"SELECT {self._FILL_COLUMNS} FROM fills{where} ORDER BY ts, trade_id", params)
         return [self._fill_row(row) for row in rows]
 
@@ -950,26 +949,15 @@ class Journal:
     # --- reading for status and reports ---------------------------------------------------------
     def signals(self, *, channel: str | None = None, since: float | None = None) -> list[SignalRow]:
         """Every signal row (any decision), oldest first, optionally of one channel / created since ``since``."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if channel is not None:
-            clauses.append("channel = ?")
-            params.append(channel)
-        if since is not None:
-            clauses.append("created_at >= ?")
-            params.append(since)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(("channel = ?", channel), ("created_at >= ?", since))
         rows = self._query(f"SELECT {self._SIGNAL_COLUMNS} FROM signals{where} ORDER BY id", params)
         return [self._signal_row(row) for row in rows]
 
     def post_counts(self, *, since: float | None = None) -> dict[str, int]:
         """channel -> number of posts seen (created since ``since``)."""
-        sql = "SELECT channel, COUNT(*) FROM posts"
-        params: list[Any] = []
-        if since is not None:
-            sql += " WHERE created_at >= ?"
-            params.append(since)
-        return {channel: int(count) for channel, count in self._query(sql + " GROUP BY channel", params)}
+        where, params = _where(("created_at >= ?", since))
+        rows = self._query(f"SELECT channel, COUNT(*) FROM posts{where} GROUP BY channel", params)
+        return {channel: int(count) for channel, count in rows}
 
     # --- intents -----------------------------------------------------------------------------------
     def record_exit_intent(self, intent: ExitIntent, reason: str) -> bool:
