@@ -1212,7 +1212,9 @@ class OrderManager(SupervisedActor):
 
         A close is reduce-only: it can only shrink the position. So when the journal cannot be written (disk
         full) it goes out anyway, and is journaled as soon as the journal can be written again."""
-        oid = action_client_oid("close", position.symbol, position.hold_side, size, time.time())
+        oid = self._close_oid(position, cause)
+        if oid is None:
+            return
         request = close_request(position, self._pos_mode, oid, size)
         payload = {"reason": reason, "cause": cause}
         try:
@@ -1228,6 +1230,22 @@ class OrderManager(SupervisedActor):
         except JournalError as exc:  # the intent is journaled, its state could not be: the client id dedupes
             log.error("%s close: the journal cannot be written (%s); sending it anyway", position.symbol, exc)
             self._send_unjournaled(request, payload)
+
+    def _close_oid(self, position: Position, cause: str) -> str | None:
+        """The client id of this close: deterministic per (cause, position, attempt), so a crash between send and
+        reply is resolved by looking the close up, never by a second close. None while the previous attempt's
+        outcome is still unknown (looked up again here; the next request or reconciliation pass decides it)."""
+        key = rec.position_key(position)
+        attempt, last = 1, None
+        while (row := self._journal.order(action_client_oid("close", cause, key, attempt))) is not None:
+            attempt, last = attempt + 1, row
+        if last is not None and last.state in _OPEN_STATES:
+            self._resolve(last.client_oid, last.symbol)
+            if self._open(last.client_oid):
+                log.warning("%s %s close (%s): the previous close %s is not decided yet; not sent again",
+                            position.symbol, position.hold_side, cause, last.client_oid)
+                return None
+        return action_client_oid("close", cause, key, attempt)
 
     def _record_close_intent(self, request: OrderRequest, payload: dict[str, Any]) -> bool:
         return self._journal.record_intent(
