@@ -124,7 +124,8 @@ class AcceptanceProbe:
             return len(self._accepted)
 
 
-def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monitors: bool = False) -> Config:
+def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monitors: bool = False,
+                 price_feed: str = "rest") -> Config:
     """The runtime on loopback with risk limits that allow back-to-back entries.
 
     By default the monitors (positions, open orders, account, price feed, supervisor heartbeats) keep the
@@ -137,7 +138,7 @@ def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monit
                      "jitter_seconds": 0, "backoff_max_seconds": 0.2},
         "risk": {"cooldown_seconds": 0, "max_open_positions": 100},
         # the simulator serves no WebSocket in dry run: the price feed polls REST at its default interval
-        "monitor": {"price_feed": {"mode": "rest"}, "health": {"port": 0}},
+        "monitor": {"price_feed": {"mode": price_feed}, "health": {"port": 0}},
         # prices stand still (and never come from the network): every signal stays valid
         "paper": {"seed": 3, "tick_seconds": 3600, "live_prices": False},
         "kill_switch": {"file": str(tmp / "KILL_SWITCH")},
@@ -220,17 +221,18 @@ def open_positions(runtime: Runtime, channel: TimedChannelServer, probe: Accepta
     return opened
 
 
-def run_idle(counts: Sequence[int], idle_s: float, deadline_s: float, latency_ms: float) -> int:
+def run_idle(counts: Sequence[int], idle_s: float, deadline_s: float, latency_ms: float,
+             price_feed: str = "rest") -> int:
     """Idle requests per second with 0, 1, 5 ... open positions (product default monitor intervals)."""
     print(f"idle request rate ({time.strftime('%Y-%m-%d %H:%M')}), window {idle_s:g} s, "
-          f"simulator latency {latency_ms:g} ms, monitors at the product defaults (price feed on REST)")
+          f"simulator latency {latency_ms:g} ms, monitors at the product defaults, price feed {price_feed}")
     failed = 0
     for count in counts:
         with tempfile.TemporaryDirectory(prefix="idle-rate-") as tmp_name:
             tmp = Path(tmp_name)
             channel = TimedChannelServer(CHANNEL)
             url = channel.start()
-            config = bench_config(tmp, url, 1.0)
+            config = bench_config(tmp, url, 1.0, price_feed=price_feed)
             runtime = Runtime(config, load_secrets(config, {}), env={})
             try:
                 runtime.start()
@@ -259,6 +261,9 @@ def run_idle(counts: Sequence[int], idle_s: float, deadline_s: float, latency_ms
 def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, seed: int, *,
         fast_monitors: bool = False, verbose: bool = False, latency_ms: float = 0.0, symbol_count: int = 0) -> int:
     rng = random.Random(seed)
+    own: list[int] = []
+    fetched_names: list[str] = []
+    settings_sets = 0
     repeat_ms: list[float] = []  # served -> accepted of posts on a symbol traded before (steady state)
     repeat_windows: list[list[str]] = []
     window_requests: list[list[str]] = []
@@ -269,6 +274,7 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
     open_rows: dict[str, int] = {}
     detail_requests = 0
     mode: Any = None
+    symbols: list[str] = []
     with tempfile.TemporaryDirectory(prefix="pipeline-latency-") as tmp_name:
         tmp = Path(tmp_name)
         channel = TimedChannelServer(CHANNEL)
@@ -317,6 +323,13 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
                 leg = row.leg.rstrip("0123456789")
                 open_rows[leg] = open_rows.get(leg, 0) + 1
             detail_requests = len(engine.requests_to("detail"))
+            # The decisions' own requests (trading/facts.py journals which facts each approval used and from where):
+            # a fact "fetched" was a request on the critical path; plus the settings set and the order itself.
+            own = [sum(1 for fact in event.detail.get("facts", {}).values() if fact.get("source") == "fetched")
+                   for event in runtime.journal.events("DECISION_FACTS")]
+            fetched_names = [name for event in runtime.journal.events("DECISION_FACTS")
+                             for name, fact in event.detail.get("facts", {}).items() if fact.get("source") == "fetched"]
+            settings_sets = len(engine.requests_to("set-margin-mode")) + len(engine.requests_to("set-leverage"))
         finally:
             runtime.stop()
             channel.stop()
@@ -346,6 +359,11 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
     if clock_skew_ms:
         print(f"probe vs order c_time: {min(clock_skew_ms):.2f} .. {max(clock_skew_ms):.2f} ms "
               f"(c_time is whole ms, taken inside the engine)")
+    if own:
+        steady = own[len(symbols):] if len(own) > len(symbols) else []
+        print(f"the decisions' own requests (facts fetched, from DECISION_FACTS): per entry {own}; steady state "
+              f"(symbol traded before) {steady}; fetched: {_counts(fetched_names)}; set-margin-mode + set-leverage "
+              f"requests in the run: {settings_sets} (for {len(symbols)} symbols); + 1 place-order each")
     print(f"journal orders still in an open state at the end, by leg: {open_rows or 'none'}; "
           f"order-detail requests seen by the simulator: {detail_requests}")
     if verbose:
@@ -374,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="round-robin over the first N simulator symbols (default: all 11)")
     parser.add_argument("--idle-positions", default=None,
                         help="measure the idle request rate with these numbers of open positions, e.g. 0,1,5")
+    parser.add_argument("--price-feed", choices=["rest", "ws"], default="rest",
+                        help="idle run: the price feed's mode (ws: the simulator's WebSocket, the product default)")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="idle window per count (default 30)")
     args = parser.parse_args(argv)
     if args.posts < 1 or args.poll_seconds <= 0 or args.deadline <= 0 or args.settle < 0:
@@ -383,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--latency-ms must be >= 0")
     if args.idle_positions is not None:
         counts = [int(part) for part in args.idle_positions.split(",") if part.strip()]
-        return run_idle(counts, args.idle_seconds, args.deadline, args.latency_ms)
+        return run_idle(counts, args.idle_seconds, args.deadline, args.latency_ms, args.price_feed)
     return run(args.posts, args.poll_seconds, args.deadline, args.settle, args.seed,
                fast_monitors=args.fast_monitors, verbose=args.verbose, latency_ms=args.latency_ms,
                symbol_count=args.symbols)
