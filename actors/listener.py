@@ -161,6 +161,7 @@ class ChannelPoller:
         if not complete:
             return False
         self._take(post)
+        self._repeats.succeeded(f"{channel}: push")
         return True
 
     def _subscribe(self) -> bool:
@@ -206,8 +207,9 @@ class ChannelPoller:
                 self._unpushed.pop(message_id, None)
         if missed:
             channel = self.source.channel
-            log.warning("%s: %d post(s) were not pushed by Telegram and were read by the catch-up poll: %s",
-                        channel, len(missed), missed[:20])
+            # Said once, then counted (a channel the account has not joined is never pushed: every post is missed).
+            self._repeats.failed(f"{channel}: push", f"{channel}: posts not pushed by Telegram were read by the "
+                                 "catch-up poll (PUSH_MISSED); push needs the account to be a member of the channel")
             self._journal.record_event(PUSH_MISSED, {"channel": channel, "count": len(missed),
                                                      "message_ids": missed[:500]})
 
