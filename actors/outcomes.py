@@ -58,14 +58,13 @@ def _exact(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
 
+_money = rules.money_text  # one rounding for reading, shared with the report
+
+
 def _text(value: Decimal | None) -> str:
     if value is None:
         return "?"
     return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}".rstrip("0").rstrip(".")
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.0001')):f}"
 
 
 def _duration(seconds: float | None) -> str:

@@ -344,8 +344,7 @@ def _short(text: str | None, places: int = 8) -> str:
     return f"{value.normalize():f}" if value else "0"
 
 
-def _money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.0001')):f}"
+_money = rules.money_text  # one rounding for reading, shared with the notices
 
 
 def _money_opt(value: Decimal | None) -> str:

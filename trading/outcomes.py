@@ -228,6 +228,11 @@ def stop_risk(avg_entry: Decimal | None, stop: Decimal | None, size: Decimal) ->
     return abs(avg_entry - stop) * size
 
 
+def money_text(value: Decimal) -> str:
+    """USDT for reading in a notice or a report: four decimals (the journal and the JSON keep every digit)."""
+    return f"{value.quantize(Decimal('0.0001')):f}"
+
+
 def max_drawdown(pnls: Iterable[Decimal]) -> Decimal:
     """Largest fall of realized equity (cumulative P&L from 0) from a peak, as a positive amount."""
     equity = peak = worst = ZERO
