@@ -54,6 +54,7 @@ def test_a_signal_marked_traded_by_an_instance_that_died_before_its_first_leg_is
         row = wait_until(lambda: (r := om.journal.signal(bundle.signal_id)) and r.decision == "refused" and r,
                          what="the signal refused")
         assert row.reason.startswith("INTERRUPTED")
-        assert [n for n in om.notices if n.kind == "SIGNAL_REFUSED" and "INTERRUPTED" in n.text]
+        wait_until(lambda: [n for n in om.notices if n.kind == "SIGNAL_REFUSED" and "INTERRUPTED" in n.text],
+                   what="the user told")  # told right after the decision is journaled
         assert not om.journal.open_signals(), "no open trade that never was"
         assert not om.engine.orders("BTCUSDT"), "never traded late"
