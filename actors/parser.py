@@ -115,12 +115,15 @@ class Parser(SupervisedActor):
                      for parsed in readings]
         unread = unread_post(channel=post.channel, text=post.text or "", reply_to=post.reply_to, readings=readings,
                              handed_on=any(handed_on), open_signals=open_signals(self._journal))
-        for index, (parsed, to_risk_gate) in enumerate(zip(readings, handed_on, strict=True)):
-            decision = "parsed" if to_risk_gate else "notify_only" if parsed.action is Action.NOTIFY_ONLY else "ignored"
-            signal_id = self._journal.record_signal(
-                post.channel, post.message_id, parsed.to_json(), decision, ";".join(parsed.warnings),
-                index=index, symbol=parsed.symbol,
-            )
+        decisions = ["parsed" if to_risk_gate else "notify_only" if parsed.action is Action.NOTIFY_ONLY else "ignored"
+                     for parsed, to_risk_gate in zip(readings, handed_on, strict=True)]
+        # All readings in one transaction: a crash between two of them would leave the post read with the later
+        # ones never journaled, decided or told.
+        signal_ids = self._journal.record_signals(post.channel, post.message_id, [
+            (parsed.to_json(), decision, ";".join(parsed.warnings), parsed.symbol)
+            for parsed, decision in zip(readings, decisions, strict=True)])
+        for index, (parsed, to_risk_gate, decision, signal_id) in enumerate(
+                zip(readings, handed_on, decisions, signal_ids, strict=True)):
             self._metrics.signal(decision)
             if to_risk_gate:
                 self._risk_gate.tell(

@@ -355,3 +355,18 @@ def test_concurrent_writers_lose_nothing_and_never_duplicate_an_intent(tmp_path:
         assert len(journal.events(kind="tick", limit=10_000)) == threads_count * per_thread
         assert len(journal.orders()) == threads_count * per_thread + per_thread
         assert accepted.count(True) == per_thread  # exactly one winner per shared client_oid
+
+
+def test_a_posts_readings_are_journaled_all_or_none(journal: Journal) -> None:
+    journal.record_post(make_post(5))
+    close = ({"kind": "update", "update_type": "close_all"}, "parsed", "", "BTCUSDT")
+    broken = ({"kind": "update"}, "parsed", "", object())  # a write failing after the first reading went in
+    with pytest.raises(sqlite3.Error):
+        journal.record_signals("chan", 5, [close, broken])  # type: ignore[list-item]
+    assert journal.signal_for_post("chan", 5, 0) is None, "no reading without the others"
+    assert [p.message_id for p in journal.unread_posts()] == [5], "so the post is read again at start"
+    stop = ({"kind": "update", "update_type": "set_stop"}, "parsed", "", "BTCUSDT")
+    first, second = journal.record_signals("chan", 5, [close, stop])
+    assert journal.record_signals("chan", 5, [close, stop]) == [first, second]  # again: the same rows
+    assert journal.record_signal("chan", 5, {}, "ignored", "", index=1) == second
+    assert journal.unread_posts() == []

@@ -54,7 +54,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -664,20 +664,32 @@ class Journal:
         symbol: str | None = None,
     ) -> int:
         """The id of the signal (channel, message_id, index); an existing one is returned unchanged."""
+        return self.record_signals(channel, message_id, [(parsed_json, decision, reason, symbol)], first_index=index)[0]
+
+    def record_signals(self, channel: str, message_id: int,
+                       readings: Sequence[tuple[dict[str, Any], str, str, str | None]], *,
+                       first_index: int = 0) -> list[int]:
+        """Every reading of one post, (parsed_json, decision, reason, symbol) as indexes ``first_index``, ... in
+        one transaction: a crash leaves all of them or none (a post with some of its readings journaled counts as
+        read, so the rest would never be). Existing rows are returned unchanged."""
         now = self._clock()
+        ids: list[int] = []
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM signals WHERE channel = ? AND message_id = ? AND idx = ?",
-                (channel, message_id, index),
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
-            cursor = conn.execute(
-                "INSERT INTO signals (channel, message_id, idx, symbol, parsed_json, decision, reason, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (channel, message_id, index, symbol, _dumps(parsed_json), decision, _scrubbed(reason), now, now),
-            )
-            return int(cursor.lastrowid or 0)
+            for index, (parsed_json, decision, reason, symbol) in enumerate(readings, start=first_index):
+                row = conn.execute(
+                    "SELECT id FROM signals WHERE channel = ? AND message_id = ? AND idx = ?",
+                    (channel, message_id, index),
+                ).fetchone()
+                if row is not None:
+                    ids.append(int(row[0]))
+                    continue
+                cursor = conn.execute(
+                    "INSERT INTO signals (channel, message_id, idx, symbol, parsed_json, decision, reason, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (channel, message_id, index, symbol, _dumps(parsed_json), decision, _scrubbed(reason), now, now),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
 
     def set_signal_decision(self, signal_id: int, decision: str, reason: str) -> None:
         with self._transaction() as conn:
