@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from exchange.bitget.models import PositionSide
 from parsing.posts import Post
 from parsing.signals import ParsedMessage
 from trading.modes import Mode
@@ -96,7 +97,7 @@ class ExecuteExit:
 @dataclass(frozen=True)
 class RepairStop:
     symbol: str
-    hold_side: str  # "long" | "short"
+    hold_side: PositionSide
     size: Decimal
     reason: str
 
@@ -104,7 +105,7 @@ class RepairStop:
 @dataclass(frozen=True)
 class ProtectiveClose:
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     reason: str
 
 
@@ -113,7 +114,7 @@ class ReducePosition:
     """Close ``fraction`` (0..1] of a position reduce-only, e.g. when liquidation comes near."""
 
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     fraction: Decimal
     reason: str
 
@@ -123,7 +124,7 @@ class MoveStopToBreakEven:
     """The first target filled on the exchange: move the position's stop to break-even (plus the buffer)."""
 
     symbol: str
-    hold_side: str
+    hold_side: PositionSide
     reason: str
 
 

@@ -57,9 +57,11 @@ from exchange.bitget.models import (
     PlacedOrder,
     PlanOrder,
     Position,
+    PositionSide,
     PosMode,
     TpslPlanType,
     TpslRequest,
+    as_position_side,
     one_of,
 )
 from exchange.bitget.semantics import tpsl_hold_side
@@ -606,7 +608,7 @@ class OrderManager(SupervisedActor):
                 keys.add(rec.position_key(position))
         return frozenset(keys)
 
-    def _protect(self, symbol: str, hold_side: str | None = None) -> None:
+    def _protect(self, symbol: str, hold_side: PositionSide | None = None) -> None:
         """Right after a fill: the filled size gets its stop and the targets are re-split over it."""
         intents = self._intents()
         try:
@@ -635,14 +637,14 @@ class OrderManager(SupervisedActor):
 
     # --- applying decisions ----------------------------------------------------------------------------
     def _apply(self, decisions: list[rec.Decision]) -> None:
-        filled: set[tuple[str, str]] = set()
+        filled: set[tuple[str, PositionSide | None]] = set()
         for decision in decisions:
             try:
                 if isinstance(decision, rec.SetOrderState):
                     self._apply_state(decision)
                     if decision.leg.startswith("entry") and decision.newly_filled > 0:
                         row = self._journal.order(decision.client_oid)
-                        side = str(row.payload.get("position_side", "")) if row is not None else ""
+                        side = as_position_side(row.payload.get("position_side")) if row is not None else None
                         filled.add((decision.symbol, side))
                 elif isinstance(decision, rec.MarkNeverSent):
                     self._journal.set_order_state(decision.client_oid, OrderState.REJECTED, error=decision.reason)
@@ -687,7 +689,7 @@ class OrderManager(SupervisedActor):
                     self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + str(symbol)))
         for symbol, side in filled:
             # A fill may have grown the position past its stop: protect it now, not at the next pass.
-            self._protect(symbol, side or None)
+            self._protect(symbol, side)
 
     def _apply_state(self, decision: rec.SetOrderState) -> None:
         self._journal.set_order_state(decision.client_oid, decision.state, exchange_order_id=decision.exchange_order_id,
@@ -912,7 +914,7 @@ class OrderManager(SupervisedActor):
             rows.append(row)
         return rows
 
-    def _read_position(self, symbol: str, hold_side: str) -> Position | None:
+    def _read_position(self, symbol: str, hold_side: PositionSide) -> Position | None:
         """The position as the exchange shows it; an unreadable one raises (it is not "gone")."""
         for position in self._client.position(symbol):
             if position.total > 0 and position.hold_side == hold_side:
@@ -1177,7 +1179,7 @@ class OrderManager(SupervisedActor):
         return current_stop(position, moved=moved_stop(self._journal, position), signal_stop=signal_stop,
                             contract=self._client.contract(position.symbol))
 
-    def _protective_close(self, symbol: str, hold_side: str, reason: str) -> None:
+    def _protective_close(self, symbol: str, hold_side: PositionSide, reason: str) -> None:
         position = self._position(symbol, hold_side)
         if position is not None:
             # A crossed local stop is the position's stop doing its job; anything else is a protective close.
@@ -1283,7 +1285,7 @@ class OrderManager(SupervisedActor):
                 return
             self._unjournaled_closes.pop(0)
 
-    def _position(self, symbol: str, hold_side: str | None = None) -> Position | None:
+    def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
         try:
             positions = self._client.position(symbol)
         except BitgetError as exc:

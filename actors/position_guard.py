@@ -37,7 +37,7 @@ from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, GuardExchange, Notices, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
-from exchange.bitget.models import PlanOrder, Position, PosMode
+from exchange.bitget.models import PlanOrder, Position, PosMode, as_position_side
 from trading.execution import default_stop
 from trading.guard import (
     LiquidationWatch,
@@ -174,8 +174,10 @@ class PositionGuard(SupervisedActor):
             now = time.monotonic()
             for event in self._journal.events("LOCAL_STOP_TRIGGERED", limit=100_000):
                 detail = event.detail
-                self._local_stops.restore(local_stop_flag(str(detail["symbol"]), str(detail["hold_side"]),
-                                                          detail.get("c_time")), now)
+                hold_side = as_position_side(detail.get("hold_side"))
+                if hold_side is not None:
+                    self._local_stops.restore(local_stop_flag(str(detail["symbol"]), hold_side,
+                                                              detail.get("c_time")), now)
         self._check_positions()
         self._check_account()
         self.schedule_every(self._positions_interval_s, Tick("positions"))

@@ -9,7 +9,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal, Protocol
 
 from exchange.bitget.contracts import Contract
-from exchange.bitget.models import PlanOrder, Position, PosMode
+from exchange.bitget.models import PlanOrder, Position, PositionSide, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
 
 STOP_PLAN_TYPES = frozenset({"loss_plan", "pos_loss"})
@@ -62,7 +62,7 @@ LocalStopVerdict = Literal["close", "hold", "stale", "no_stop"]
 LOCAL_STOP_FLAG = "local_stop:"
 
 
-def local_stop_flag(symbol: str, hold_side: str, c_time: int | None) -> str:
+def local_stop_flag(symbol: str, hold_side: PositionSide, c_time: int | None) -> str:
     """The journal flag holding one position's local stop. The opening time is part of the name: a position
     re-opened later on the same side is a new one and never inherits an old stop."""
     return f"{LOCAL_STOP_FLAG}{symbol}:{hold_side}:{c_time or 0}"
@@ -92,7 +92,7 @@ def set_local_stop(journal: FlagJournal, position: Position, stop: Decimal, sour
 MOVED_STOP_FLAG = "moved_stop:"
 
 
-def moved_stop_flag(symbol: str, hold_side: str, c_time: int | None) -> str:
+def moved_stop_flag(symbol: str, hold_side: PositionSide, c_time: int | None) -> str:
     """The journal flag holding the stop a position was last moved to (break-even, a channel's set-stop); the
     opening time is part of the name, as for local stops, so a re-opened position starts from its signal's."""
     return f"{MOVED_STOP_FLAG}{symbol}:{hold_side}:{c_time or 0}"
@@ -124,12 +124,12 @@ def current_stop(
     return contract.round_price(stop, stop_rounding(stop, position.average_open_price))
 
 
-def stop_crossed(hold_side: str, stop: Decimal, price: Decimal) -> bool:
+def stop_crossed(hold_side: PositionSide, stop: Decimal, price: Decimal) -> bool:
     return price <= stop if hold_side == "long" else price >= stop
 
 
 def local_stop_verdict(
-    hold_side: str,
+    hold_side: PositionSide,
     stop: Decimal | None,
     *,
     mark: Decimal | None,
@@ -327,7 +327,7 @@ def guarding_stops(position: Position, plans: Iterable[PlanOrder], pos_mode: Pos
     return [position.stop_loss] if position.stop_loss is not None and position.stop_loss > 0 else []
 
 
-def breached_stop(hold_side: str, stops: Iterable[Decimal], mark: Decimal | None) -> Decimal | None:
+def breached_stop(hold_side: PositionSide, stops: Iterable[Decimal], mark: Decimal | None) -> Decimal | None:
     """The stop the mark price is past (the first one a move against the position crosses), or None: a long's
     highest stop at or above the mark, a short's lowest at or below it."""
     if mark is None or mark <= 0:

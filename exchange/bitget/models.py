@@ -36,6 +36,11 @@ MARGIN_MODES: tuple[MarginMode, ...] = get_args(MarginMode)
 _Word = TypeVar("_Word", bound=str)
 
 
+def as_position_side(value: object) -> PositionSide | None:
+    """``value`` when it names a position side ("long"/"short", e.g. read back from a journal), else None."""
+    return "long" if value == "long" else "short" if value == "short" else None
+
+
 def one_of(value: object, options: tuple[_Word, ...], what: str) -> _Word:
     """``value`` as one of the words of a Literal (text read back from the journal); ValueError otherwise."""
     for option in options:
