@@ -15,7 +15,7 @@ API (all methods are thread-safe; one connection guarded by an RLock):
 - Media: ``record_media(url, sha256, path, size, content_type) -> bool``, ``media_by_sha256(sha)``,
   ``media_by_url(url)`` -> ``MediaRow | None``.
 - Signals: ``record_signal(channel, message_id, parsed_json, decision, reason, *, index=0, symbol=None)``
-  -> id,
+  -> id, ``record_signals(channel, message_id, readings)`` -> ids (all readings of a post in one transaction),
   ``set_signal_decision(signal_id, decision, reason)``, ``signal(signal_id)``,
   ``signal_for_post(channel, message_id, index=0)``, ``open_signals(symbol=None)``, ``set_signal_closed(id)``.
 - Orders: ``record_intent(client_oid, *, ...) -> bool`` (False: the client_oid exists, do NOT send again),
