@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar, cast
 
-from trading.journal import Journal
+from trading.journal import Journal, Superseded
 
 log = logging.getLogger("following.fencing")
 _Client = TypeVar("_Client")
@@ -24,8 +24,7 @@ WRITES = frozenset({
 })
 
 
-class Superseded(RuntimeError):
-    """This instance has been replaced by a newer one: it must not act any more."""
+__all__ = ["WRITES", "Fence", "FencedClient", "Superseded", "fenced"]
 
 
 class Fence:

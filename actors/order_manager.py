@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,16 +40,11 @@ from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
     DuplicateClientOid,
-    ExchangeUnavailable,
     OrderNotFound,
     RateLimited,
     UnknownOutcome,
 )
 from exchange.bitget.models import (
-    MARGIN_MODES,
-    ORDER_TYPES,
-    SIDES,
-    TRADE_SIDES,
     MarginMode,
     Order,
     OrderRequest,
@@ -62,10 +56,8 @@ from exchange.bitget.models import (
     TpslPlanType,
     TpslRequest,
     as_position_side,
-    one_of,
 )
 from exchange.bitget.semantics import tpsl_hold_side
-from trading import exits as ex
 from trading import reconcile as rec
 from trading.bundle import CLIENT_OID_PREFIX, LegPlan, break_even_stop, signal_oid_prefix
 from trading.execution import (
@@ -76,6 +68,7 @@ from trading.execution import (
     partial_close_size,
     stop_is_valid,
 )
+from trading.exit_executor import ExitExecutor, ExitSettings
 from trading.facts import FactStore, settings_after_set, settings_from_exchange, settings_plan, settings_to_recheck
 from trading.guard import (
     current_stop,
@@ -86,8 +79,8 @@ from trading.guard import (
     stop_rounding,
     uncovered_size,
 )
-from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent, entry_payload
-from trading.journal import IntentState, Journal, JournalError, OrderRow, OrderState
+from trading.intents import entry_payload
+from trading.journal import Journal, JournalError, OrderRow, OrderState
 from trading.modes import Mode
 
 log = logging.getLogger("following.orders")
@@ -104,8 +97,6 @@ _BREAK_EVEN_RETRY_S = 0.5  # ... this many seconds times the attempt number apar
 _MAX_LOOKUPS_PER_PASS = 8
 _EXITS_TICK = "exits"  # pending exits are tried again (one waited for its entry, the exchange, a lookup)
 _EXIT_RETRY_S = 0.5
-_EXIT_STEPS = 8  # steps of one exit per run (cancel, close, look up, ...); the rest at the next run
-_STOP_MOVE_REFUSALS = 3  # a stop move of an exit refused this often (not rate limited) fails, reported
 
 
 @dataclass(frozen=True)
@@ -188,13 +179,15 @@ class OrderManager(SupervisedActor):
         self._plans_supported = settings.plan_orders_supported
         self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
-        self._exit_delay_notice_s = settings.exit_delay_notice_s
-        self._exit_first_wait: dict[str, float] = {}  # exit key -> when this instance first saw it wait
-        self._exit_wait_why: dict[str, str] = {}  # exit key -> why its last run stopped short
         self._stopping = False
         self._last_view: rec.ExchangeView | None = None
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
-        self._stop_move_refusals: dict[str, int] = {}
+        self._exits = ExitExecutor(
+            journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
+            follow_up=_FollowUp(self), settings=ExitSettings(
+                pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=self._be_buffer,
+                stop_moves_enabled=settings.move_sl_to_be_on_tp1, local_guard=settings.local_guard,
+                delay_notice_s=settings.exit_delay_notice_s))
         # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
         # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
         self._facts: ExchangeFacts = facts if facts is not None else FactStore()
@@ -812,260 +805,9 @@ class OrderManager(SupervisedActor):
 
     # --- exits: the channel's updates, journaled as intents by the RiskGate --------------------------------
     def _run_exits(self) -> None:
-        """Every pending exit, oldest first; an exit waiting (for its entry, the exchange, a lookup) holds back
-        the later exits of the same signal, and all are tried again soon."""
-        waiting: set[int] = set()
-        for row in self._journal.exits(states=[IntentState.PENDING]):
-            intent = row.intent
-            if intent.target_signal_id in waiting:
-                continue
-            try:
-                done = self._run_exit(intent)
-            except BitgetError as exc:  # the exchange could not be read or asked: the exit stays pending
-                self._repeats.failed(f"exit {intent.key}", f"exit {intent.key} ({intent.kind} {intent.symbol}) "
-                                     f"waits: {exc.code}")
-                self._exit_wait_why[intent.key] = f"the exchange: {exc.code}"
-                done = False
-            except (Superseded, JournalError, sqlite3.Error):
-                raise  # the instance is replaced, or the journal itself fails: not this exit's fault
-            except Exception as exc:  # a fault in this exit alone (not the exchange's answer): fail it and tell
-                log.exception("exit %s (%s %s) failed", intent.key, intent.kind, intent.symbol)
-                self._finish_exit(intent, ex.Finish(False, f"internal error ({type(exc).__name__}); check the "
-                                                           "position yourself"), None, broken=True)
-                done = True
-            if not done:
-                waiting.add(intent.target_signal_id)
-                self._exit_delayed(intent)
-            else:
-                self._repeats.succeeded(f"exit {intent.key}")
-        if waiting and not self._exit_retry_pending:
+        if self._exits.run_all() and not self._exit_retry_pending:
             self._exit_retry_pending = True
             self.schedule_once(_EXIT_RETRY_S, Tick(_EXITS_TICK))
-
-    def _run_exit(self, intent: ExitIntent) -> bool:
-        """Steps of one exit until it waits (False) or is finished (True); see :mod:`trading.exits`."""
-        for _ in range(_EXIT_STEPS):
-            position = self._read_position(intent.symbol, intent.hold_side)
-            target = self._journal.signal(intent.target_signal_id)
-            entries = [r for r in self._journal.orders(signal_id=intent.target_signal_id) if r.leg.startswith("entry")]
-            step = ex.next_step(
-                intent, target_decision=target.decision if target is not None else None,
-                working_entries=[r for r in entries if r.state in _OPEN_STATES], closes=self._exit_closes(intent),
-                position=position, entry_filled=sum((r.filled_size or Decimal(0) for r in entries), Decimal(0)),
-                stop_moves_enabled=self._move_sl_on_tp1,
-            )
-            if isinstance(step, ex.Wait):
-                log.info("exit %s (%s %s) waits: %s", intent.key, intent.kind, intent.symbol, step.reason)
-                self._exit_wait_why[intent.key] = step.reason
-                return False
-            if isinstance(step, ex.Finish):
-                self._finish_exit(intent, step, position)
-                return True
-            if isinstance(step, ex.CancelEntries):
-                for row in step.rows:
-                    self._cancel_entry(row)
-                if any(self._open(row.client_oid) for row in step.rows):
-                    return False  # the exchange has not confirmed yet: the next run looks again
-            elif isinstance(step, ex.LookUp):
-                if step.row.state is OrderState.INTENT:
-                    self._send_exit_close(_request_from_row(step.row, self._margin_mode))
-                else:
-                    self._resolve(step.row.client_oid, step.row.symbol)
-                if self._open(step.row.client_oid):
-                    return False
-            elif isinstance(step, ex.SendClose):
-                assert position is not None
-                if not self._exit_close(intent, position, step):
-                    return False
-            elif isinstance(step, ex.MoveStop):
-                assert position is not None
-                finish = self._exit_stop(intent, position)
-                if finish is None:
-                    return False
-                self._finish_exit(intent, finish, position)
-                return True
-        return False
-
-    def _exit_delayed(self, intent: ExitIntent) -> None:
-        """An exit still not done ``exit_delay_notice_s`` after this instance first tried it is told once (journal-
-        claimed, also across restarts), with why it waits; it goes on being tried, and is told again when done."""
-        why = self._exit_wait_why.pop(intent.key, "not confirmed by the exchange yet")
-        now = time.monotonic()
-        waited = now - self._exit_first_wait.setdefault(intent.key, now)
-        row = self._journal.exit(intent.key) if waited >= self._exit_delay_notice_s else None
-        if row is None or row.state is not IntentState.PENDING:
-            return  # not late yet, or finished meanwhile (a partial close below the minimum)
-        detail = {"key": intent.key, "kind": intent.kind, "symbol": intent.symbol, "message_id": intent.message_id,
-                  "target_signal_id": intent.target_signal_id, "waited_s": int(waited), "why": why}
-        if not self._journal.claim_notice(f"exit_delayed:{intent.key}", "EXIT_DELAYED", detail):
-            return
-        self._journal.record_event("EXIT_DELAYED", detail)
-        self._notifier.notify("EXIT_DELAYED", f"post {intent.message_id} {intent.symbol} "
-                                              f"{intent.kind.replace('_', ' ')}: not done after {int(waited)} s, "
-                                              f"still trying: {why}")
-
-    def _open(self, client_oid: str) -> bool:
-        row = self._journal.order(client_oid)
-        return row is not None and row.state in _OPEN_STATES
-
-    def _exit_closes(self, intent: ExitIntent) -> list[OrderRow]:
-        rows: list[OrderRow] = []
-        while (row := self._journal.order(intent.client_oid(CLOSE_LEG, len(rows) + 1))) is not None:
-            rows.append(row)
-        return rows
-
-    def _read_position(self, symbol: str, hold_side: PositionSide) -> Position | None:
-        """The position as the exchange shows it; an unreadable one raises (it is not "gone")."""
-        for position in self._client.position(symbol):
-            if position.total > 0 and position.hold_side == hold_side:
-                return position
-        return None
-
-    def _cancel_entry(self, row: OrderRow) -> None:
-        try:
-            self._client.cancel_order(row.symbol, client_oid=row.client_oid)
-        except BitgetError as exc:
-            log.info("cancel %s: %s", row.client_oid, exc.code)
-        self._resolve(row.client_oid, row.symbol)
-
-    def _exit_close(self, intent: ExitIntent, position: Position, step: ex.SendClose) -> bool:
-        """Journal this attempt's close, then send it. False when it is not known to be done yet."""
-        size = step.size
-        if size is None and intent.kind == "close_partial" and intent.percent is not None:
-            size = partial_close_size(position, intent.percent, self._client.contract(position.symbol))
-            if size <= 0:
-                self._finish_exit(intent, ex.Finish(False, f"{intent.percent}% of {position.total} is below the "
-                                                           "exchange minimum: nothing closed"), position)
-                return False
-        if size is not None and size >= position.total:
-            size = None
-        request = close_request(position, self._pos_mode, step.client_oid, size)
-        if self._journal.record_intent(
-            step.client_oid, signal_id=intent.target_signal_id, symbol=position.symbol, leg="close",
-            side=request.side, trade_side=request.trade_side, order_type="market", size=request.size, price=None,
-            reduce_only=True, payload={"exit": intent.key, "kind": intent.kind, "position_side": position.hold_side,
-                                       "reason": f"post {intent.message_id}: {intent.kind}", "cause": "channel_close",
-                                       "margin_mode": request.margin_mode},
-        ):
-            self._send_exit_close(request)
-        return not self._open(step.client_oid)
-
-    def _send_exit_close(self, request: OrderRequest) -> None:
-        """Send a journaled close. A refusal the exchange gave without looking (rate limit, unavailable) is
-        journaled as transient: the exit sends its next attempt later; any other refusal is its outcome."""
-        oid = request.client_oid or ""
-        self._journal.set_order_state(oid, OrderState.SUBMITTED)
-        try:
-            placed = self._client.place_order(request)
-        except Superseded:
-            # Replaced right before sending: nothing left, so the newer instance sends it under this client id.
-            self._journal.set_order_state(oid, OrderState.INTENT)
-            raise
-        except DuplicateClientOid:
-            self._resolve(oid, request.symbol)
-            return
-        except UnknownOutcome as exc:
-            log.warning("close %s outcome unknown (%s); will look it up", oid, exc.code)
-            self._metrics.order("close", "unknown")
-            return
-        except (RateLimited, ExchangeUnavailable) as exc:
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{ex.TRANSIENT}{exc.code}")
-            self._metrics.order("close", "rejected")
-            return
-        except BitgetError as exc:
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
-            self._metrics.order("close", "rejected")
-            return
-        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.order("close", "accepted")
-        log.info("%s close %s %s accepted (%s)", request.symbol, request.side, request.size, oid)
-        self._resolve(oid, request.symbol)
-
-    def _exit_stop(self, intent: ExitIntent, position: Position) -> ex.Finish | None:
-        """Move the stop for an exit: the new stop first, then the old ones go. None: try again later."""
-        contract = self._client.contract(position.symbol)
-        break_even = intent.kind != "set_stop"
-        if intent.stop_price is not None and not break_even:
-            stop = contract.round_price(intent.stop_price, stop_rounding(intent.stop_price,
-                                                                         position.average_open_price))
-        else:
-            stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
-        mark = position.mark_price or position.average_open_price
-        if not stop_is_valid(position.hold_side, stop, mark):
-            return ex.Finish(False, f"stop {stop} is past the price {mark}: not moved")
-        reason = f"post {intent.message_id}: {intent.kind}"
-        if self._local_guard:
-            set_local_stop(self._journal, position, stop, reason)
-            self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
-                                                      "local": True, "break_even": break_even})
-            return ex.Finish(True, f"stop moved to {stop}")
-        current = self._stop_plans_strict(position)
-        if any(plan.trigger_price == stop for plan in current) and len(current) == 1:
-            remember_moved_stop(self._journal, position, stop)
-            return ex.Finish(True, f"stop at {stop} already")
-        if not any(plan.trigger_price == stop for plan in current):
-            try:
-                self._client.place_tpsl_order(TpslRequest(
-                    symbol=position.symbol, plan_type="pos_loss", trigger_price=stop,
-                    hold_side=tpsl_hold_side(position.hold_side, self._pos_mode), client_oid=intent.client_oid(
-                        STOP_LEG, 1 + self._stop_move_refusals.get(intent.key, 0))))
-            except (RateLimited, ExchangeUnavailable, UnknownOutcome) as exc:
-                log.warning("stop move of %s waits: %s", intent.key, exc.code)
-                return None
-            except BitgetError as exc:
-                refusals = self._stop_move_refusals.get(intent.key, 0) + 1
-                self._stop_move_refusals[intent.key] = refusals
-                self._metrics.order("stop", "rejected")
-                if refusals >= _STOP_MOVE_REFUSALS:
-                    return ex.Finish(False, f"new stop {stop} refused by the exchange: {exc.code}; the old stop stays")
-                return None
-            self._metrics.order("stop", "accepted")
-        for plan in current:
-            if plan.trigger_price == stop:
-                continue
-            try:
-                self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
-            except BitgetError as exc:
-                log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
-        self._stop_move_refusals.pop(intent.key, None)
-        remember_moved_stop(self._journal, position, stop)
-        previous = [plan.trigger_price for plan in current if plan.trigger_price != stop]
-        self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
-                                                  "previous": str(previous[0]) if previous else None,
-                                                  "break_even": break_even})
-        return ex.Finish(True, f"stop moved to {stop}")
-
-    def _stop_plans_strict(self, position: Position) -> list[PlanOrder]:
-        return stop_plans_for(position, self._client.plan_orders_pending("profit_loss", position.symbol),
-                              self._pos_mode)
-
-    def _finish_exit(self, intent: ExitIntent, finish: ex.Finish, position: Position | None, *,
-                     broken: bool = False) -> None:
-        """``broken``: the exit raised; nothing is known of the position, so nothing is cleaned or closed."""
-        if intent.closes and not broken:
-            self._clean_plans(symbol=intent.symbol)  # none left beside a flat side, none bigger than the rest
-        if not self._journal.finish_exit(intent, finish.ok, finish.detail,
-                                         close_target=not broken and intent.kind == "close_all" and position is None):
-            return
-        detail = {"key": intent.key, "kind": intent.kind, "symbol": intent.symbol, "hold_side": intent.hold_side,
-                  "signal_id": intent.update_signal_id, "target_signal_id": intent.target_signal_id,
-                  "message_id": intent.message_id, "detail": finish.detail}
-        what = f"post {intent.message_id} {intent.symbol} {intent.kind.replace('_', ' ')}"
-        self._exit_first_wait.pop(intent.key, None)
-        if not intent.from_channel:  # the guard's break-even move: the channel asked for nothing
-            if not finish.ok and position is not None:  # refused, or past the price; the old stop stays
-                self._journal.record_event("BREAK_EVEN_FAILED", detail)
-                self._notifier.notify("STOP_NOT_MOVED", f"{intent.symbol} {intent.hold_side}: break-even stop not "
-                                      f"moved: {finish.detail}; the previous stop stays")
-            return
-        if finish.ok:
-            self._journal.record_event("EXIT_DONE", detail)
-            log.info("%s: done (%s)", what, finish.detail)
-            if self._journal.notice_claimed(f"exit_delayed:{intent.key}"):  # the user was told it was late
-                self._notifier.notify("EXIT_DONE", f"{what}: done after the delay: {finish.detail}")
-        else:
-            self._journal.record_event("EXIT_FAILED", detail)
-            self._notifier.notify("EXIT_NOT_EXECUTED", f"{what}: not executed: {finish.detail}")
 
     def _cancel_entries(self, signal_id: int | None = None) -> None:
         """Cancel the working entries (of one signal, or all), then record what became of them."""
@@ -1243,7 +985,8 @@ class OrderManager(SupervisedActor):
             attempt, last = attempt + 1, row
         if last is not None and last.state in _OPEN_STATES:
             self._resolve(last.client_oid, last.symbol)
-            if self._open(last.client_oid):
+            again = self._journal.order(last.client_oid)
+            if again is not None and again.state in _OPEN_STATES:
                 log.warning("%s %s close (%s): the previous close %s is not decided yet; not sent again",
                             position.symbol, position.hold_side, cause, last.client_oid)
                 return None
@@ -1357,6 +1100,19 @@ class OrderManager(SupervisedActor):
         self.schedule_once(_BREAK_EVEN_RETRY_S * tries, message)
 
 
+class _FollowUp:
+    """What an exit asks of the rest of the order side (``trading.ports.OrderFollowUp``)."""
+
+    def __init__(self, manager: OrderManager) -> None:
+        self._manager = manager
+
+    def resolve(self, client_oid: str, symbol: str) -> None:
+        self._manager._resolve(client_oid, symbol)
+
+    def clean_plans(self, symbol: str) -> None:
+        self._manager._clean_plans(symbol=symbol)
+
+
 def _exact_decimal(value: object) -> Decimal | None:
     """A price read back from a journaled reading: its text (a float from an older journal goes through its
     shortest repr, the best that is left of it)."""
@@ -1369,17 +1125,6 @@ def _exact_decimal(value: object) -> Decimal | None:
 
 def _key(position: Position) -> tuple[str, str]:
     return position.symbol, position.hold_side
-
-
-def _request_from_row(row: OrderRow, margin_mode: MarginMode) -> OrderRequest:
-    """The close a journaled row describes, to send it under its own client id."""
-    return OrderRequest(
-        symbol=row.symbol, side=one_of(row.side, SIDES, "side"), size=row.size,
-        order_type=one_of(row.order_type, ORDER_TYPES, "order type"), price=row.price,
-        trade_side=None if row.trade_side is None else one_of(row.trade_side, TRADE_SIDES, "trade side"),
-        reduce_only=row.reduce_only, client_oid=row.client_oid,
-        margin_mode=one_of(row.payload.get("margin_mode") or margin_mode, MARGIN_MODES, "margin mode"),
-    )
 
 
 def _leg_label(leg: str) -> str:

@@ -71,6 +71,11 @@ SCHEMA_VERSION = 3
 KILL_SWITCH_FLAG = "kill_switch"
 
 
+class Superseded(RuntimeError):
+    """This instance has been replaced by a newer one (its journal generation moved on): it must not act any more.
+    Raised by ``actors.fencing.Fence`` right before an exchange write."""
+
+
 class JournalError(RuntimeError):
     """Base class for journal errors."""
 
