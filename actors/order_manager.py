@@ -842,11 +842,12 @@ class OrderManager(SupervisedActor):
             log.info("%s %s local stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
             return True
         current = self._stop_plans(position)
-        if any(p.trigger_price == stop for p in current):
-            remember_moved_stop(self._journal, position, stop)
-            return True  # already there (two readings of one post may both ask for it)
-        old = current
-        if not self._place_stop(position, stop, reason):
+        old = [p for p in current if p.trigger_price != stop]
+        if len(old) < len(current):  # already there: two readings of one post both asked, or an earlier try
+            if not old:  # whose reply was lost placed it; then the old stops still go, and the move is told
+                remember_moved_stop(self._journal, position, stop)
+                return True
+        elif not self._place_stop(position, stop, reason):
             return False
         for plan in old:
             try:

@@ -309,3 +309,23 @@ def test_an_exit_that_breaks_is_failed_and_told_and_the_other_exits_go_on(
         assert om.journal.exit(broken.key).state is IntentState.FAILED
         assert not om.journal.signal(broken_signal).closed and om.position_size("long") == D("0.020")
         assert om.ref.is_alive()
+
+
+def test_a_break_even_stop_whose_reply_was_lost_replaces_the_old_stop_and_is_told(tmp_path: Path) -> None:
+    from actors.messages import MoveStopToBreakEven
+
+    with order_side(tmp_path, client_timeout_s=1.0) as om:
+        _open_position(om, Side.LONG)
+        (old,) = wait_until(lambda: om.stops("long"), what="the entry's stop")
+        wait_until(lambda: len([p for p in om.engine.plan_orders("BTCUSDT") if p.plan_type == "profit_plan"]) == 3,
+                   what="the take-profits placed (the fault below is for the stop)")
+        om.engine.set_price("BTCUSDT", om.engine.price("BTCUSDT") * D("1.005"))  # break-even is below the price
+        # The new stop is placed, its reply never arrives: the move is asked again and finds it there.
+        om.engine.faults.timeout_after_accept("place-tpsl-order", delay_s=3.0)
+        om.ref.tell(MoveStopToBreakEven("BTCUSDT", "long", "first target filled"))
+        moved = wait_until(lambda: om.journal.events("STOP_MOVED"), what="the move journaled (told to the user)")
+        assert moved[0].detail["break_even"] is True and moved[0].detail["previous"] == str(old.trigger_price)
+        (stop,) = wait_until(lambda: [p for p in om.stops("long") if p.status == "live"] if all(
+            p.order_id != old.order_id for p in om.stops("long") if p.status == "live") else None,
+            what="the old stop cancelled")
+        assert stop.trigger_price > old.trigger_price and stop.trigger_price == D(moved[0].detail["stop"])
