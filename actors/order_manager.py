@@ -32,7 +32,6 @@ from actors.messages import (
     ProtectiveClose,
     ReducePosition,
     RepairStop,
-    Tick,
 )
 from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, StatusBoard
@@ -82,6 +81,7 @@ from trading.guard import (
 from trading.intents import entry_payload
 from trading.journal import Journal, JournalError, OrderRow, OrderState
 from trading.modes import Mode
+from trading.refusals import record_refusal
 
 log = logging.getLogger("following.orders")
 
@@ -89,14 +89,41 @@ _OPEN_STATES = list(rec.OPEN_STATES)
 _STARTUP_RETRY_S = 1.0  # a failed start-up reconciliation is tried again this soon
 _LEVERAGE_RETRIES = 3  # a signal whose leverage call was rate limited is tried again at most this often
 _PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
-_PANIC_TICK = "panic:"  # + reason
-_PROTECT_TICK = "protect:"  # + symbol: protect that symbol's positions again (after a rate limit)
 _BREAK_EVEN_RETRIES = 3  # a break-even move the exchange refused is asked again this often (backing off) ...
 _BREAK_EVEN_RETRY_S = 0.5  # ... this many seconds times the attempt number apart
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
-_EXITS_TICK = "exits"  # pending exits are tried again (one waited for its entry, the exchange, a lookup)
 _EXIT_RETRY_S = 0.5
+
+
+# --- the OrderManager's messages to itself (timers and retries; never carried to a restarted instance) ---------
+@dataclass(frozen=True)
+class _PassDue:
+    """A reconciliation pass is due (then the pending exits and one settings recheck)."""
+
+
+@dataclass(frozen=True)
+class _FillWatchDue:
+    """Entries sent without an attached stop are looked up (their fills need a stop at once)."""
+
+
+@dataclass(frozen=True)
+class _ExitsDue:
+    """Pending exits are tried again (one waited for its entry, the exchange or a lookup)."""
+
+
+@dataclass(frozen=True)
+class _PanicRetry:
+    """The panic close could not read the positions: try again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class _ProtectAgain:
+    """Protect this symbol's positions again (a stop or target request was rate limited)."""
+
+    symbol: str
 
 
 @dataclass(frozen=True)
@@ -222,9 +249,9 @@ class OrderManager(SupervisedActor):
         self._run_exits()
         if self.mode is Mode.PANIC:
             self._panic_close("restarted in panic")
-        self.schedule_every(max(self._check_interval_s, self._min_pass_interval_s), Tick("orders"))
+        self.schedule_every(max(self._check_interval_s, self._min_pass_interval_s), _PassDue())
         if not self._attach_stop:
-            self.schedule_every(self._fill_watch_s, Tick("fills"))
+            self.schedule_every(self._fill_watch_s, _FillWatchDue())
 
     def on_mode_changed(self, message: Any) -> None:
         if message.mode is Mode.PANIC:
@@ -246,25 +273,25 @@ class OrderManager(SupervisedActor):
             self._place_bundle(message)
         elif isinstance(message, ExecuteExit):
             self._run_exits()
-        elif isinstance(message, Tick) and message.what == _EXITS_TICK:
+        elif isinstance(message, _ExitsDue):
             self._exit_retry_pending = False
             self._run_exits()
         elif isinstance(message, RepairStop):
             self._repair_stop(message)
         elif isinstance(message, ProtectiveClose):
             self._protective_close(message.symbol, message.hold_side, message.reason)
-        elif isinstance(message, Tick) and message.what == "orders":
+        elif isinstance(message, _PassDue):
             self._journal_unjournaled_closes()
             self._reconcile_pass()
             self._run_exits()
             self._recheck_settings()
-        elif isinstance(message, Tick) and message.what == "fills":
+        elif isinstance(message, _FillWatchDue):
             self._watch_unprotected_entries()
-        elif isinstance(message, Tick) and message.what.startswith(_PANIC_TICK):
+        elif isinstance(message, _PanicRetry):
             if self.mode is Mode.PANIC:
-                self._panic_close(message.what.removeprefix(_PANIC_TICK))
-        elif isinstance(message, Tick) and message.what.startswith(_PROTECT_TICK):
-            self._protect(message.what.removeprefix(_PROTECT_TICK))
+                self._panic_close(message.reason)
+        elif isinstance(message, _ProtectAgain):
+            self._protect(message.symbol)
         elif isinstance(message, (ReducePosition, MoveStopToBreakEven)):
             self._guard_request(message)
 
@@ -453,7 +480,7 @@ class OrderManager(SupervisedActor):
             if not self._reconciled:
                 self._status.set("orders_reconciled", False, f"start-up reconciliation failed: {exc.code}")
                 # Not ready until it succeeds: try again soon, not only at the next regular pass.
-                self.schedule_once(min(self._check_interval_s, _STARTUP_RETRY_S), Tick("orders"))
+                self.schedule_once(min(self._check_interval_s, _STARTUP_RETRY_S), _PassDue())
             return
         self._repeats.succeeded("reconciliation")
         self._apply(decisions)
@@ -679,7 +706,7 @@ class OrderManager(SupervisedActor):
                 log.warning("reconcile decision %s failed: %s", type(decision).__name__, exc.code)
                 symbol = getattr(decision, "symbol", None)
                 if isinstance(exc, RateLimited) and isinstance(decision, (rec.ResizeStop, rec.ResizeTakeProfit)):
-                    self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + str(symbol)))
+                    self.schedule_once(exc.retry_after or 0.2, _ProtectAgain(str(symbol)))
         for symbol, side in filled:
             # A fill may have grown the position past its stop: protect it now, not at the next pass.
             self._protect(symbol, side)
@@ -769,7 +796,7 @@ class OrderManager(SupervisedActor):
             self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
             self._metrics.order(metric_leg, "rejected")
             if isinstance(exc, RateLimited):
-                self.schedule_once(exc.retry_after or 0.2, Tick(_PROTECT_TICK + decision.symbol))
+                self.schedule_once(exc.retry_after or 0.2, _ProtectAgain(decision.symbol))
             on_refused(exc)
             return None
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
@@ -807,7 +834,7 @@ class OrderManager(SupervisedActor):
     def _run_exits(self) -> None:
         if self._exits.run_all() and not self._exit_retry_pending:
             self._exit_retry_pending = True
-            self.schedule_once(_EXIT_RETRY_S, Tick(_EXITS_TICK))
+            self.schedule_once(_EXIT_RETRY_S, _ExitsDue())
 
     def _cancel_entries(self, signal_id: int | None = None) -> None:
         """Cancel the working entries (of one signal, or all), then record what became of them."""
@@ -945,7 +972,7 @@ class OrderManager(SupervisedActor):
         except BitgetError as exc:
             log.error("panic: positions unreadable (%s); trying again in %.1f s", exc.code, _PANIC_RETRY_S)
             self._panic_done = False
-            self.schedule_once(_PANIC_RETRY_S, Tick(_PANIC_TICK + reason))
+            self.schedule_once(_PANIC_RETRY_S, _PanicRetry(reason))
             return
         for position in positions:
             self._close(position, None, f"panic: {reason}", cause="panic")
@@ -1042,8 +1069,7 @@ class OrderManager(SupervisedActor):
 
     # --- refusals found right before sending: journaled and counted like the RiskGate's ----------------
     def _refused_before_send(self, signal_id: int, reason: str, detail: str) -> None:
-        self._journal.record_event("SIGNAL_REFUSED", {"signal_id": signal_id, "reason": reason, "detail": detail})
-        self._metrics.refusals_total.labels(reason=reason).inc()
+        record_refusal(self._journal, self._metrics, signal_id=signal_id, reason=reason, detail=detail)
 
     # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:

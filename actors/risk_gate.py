@@ -29,9 +29,11 @@ from trading.kill_switch import stricter
 from trading.linking import OpenSignal, UpdateLink, UpdateToLink
 from trading.linking import link_update as decide_link
 from trading.modes import Mode
+from trading.refusals import record_refusal
 from trading.risk import (
     AccountView,
     MarketView,
+    RefusalReason,
     RiskContext,
     RiskLimits,
     evaluate_entry,
@@ -191,9 +193,8 @@ class RiskGate(SupervisedActor):
             detail = "the bot stopped before deciding this signal; not traded"
             if not self._journal.transition_signal(row.id, ["parsed"], "refused", f"{reason}: {detail}"):
                 continue
-            event = {"signal_id": row.id, "message_id": row.message_id, "reason": reason, "detail": detail}
-            self._journal.record_event("SIGNAL_REFUSED", event)
-            self._metrics.refusals_total.labels(reason=reason).inc()
+            record_refusal(self._journal, self._metrics, signal_id=row.id, message_id=row.message_id, reason=reason,
+                           detail=detail)
             self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: {reason} ({detail})")
 
     def handle(self, message: Any) -> Any:
@@ -233,7 +234,8 @@ class RiskGate(SupervisedActor):
             return
         self._busy_attempts.pop(signal.signal_id, None)
         if facts is None:
-            self._refuse(signal, "SYMBOL_UNKNOWN", f"{parsed.symbol} is not a Bitget USDT-M contract")
+            self._refuse(signal, RefusalReason.SYMBOL_UNKNOWN.value,
+                         f"{parsed.symbol} is not a Bitget USDT-M contract")
             return
         account, market = facts
         if self._too_old(signal, market.price):
@@ -300,12 +302,8 @@ class RiskGate(SupervisedActor):
             return False
         why = f"{SIGNAL_TOO_OLD}: {verdict.detail}"
         self._journal.set_signal_decision(signal.signal_id, "notify_only", why)
-        self._journal.record_event(
-            "SIGNAL_REFUSED",
-            {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": SIGNAL_TOO_OLD,
-             "detail": verdict.detail, "age_s": round(verdict.age_s or 0.0, 1)},
-        )
-        self._metrics.refusal(SIGNAL_TOO_OLD)
+        record_refusal(self._journal, self._metrics, signal_id=signal.signal_id, message_id=signal.message_id,
+                       reason=SIGNAL_TOO_OLD, detail=verdict.detail, age_s=round(verdict.age_s or 0.0, 1))
         self._metrics.notify_only_signal()
         self._notifier.notify(
             "NOTIFY_ONLY", f"post {signal.message_id} {parsed.symbol or ''}: not traded, too old ({verdict.detail})"
@@ -382,11 +380,8 @@ class RiskGate(SupervisedActor):
     def _refuse(self, signal: SignalParsed, reason: str, detail: str) -> None:
         if not self._journal.transition_signal(signal.signal_id, ["parsed"], "refused", f"{reason}: {detail}"):
             return  # decided meanwhile: reported once, by whoever decided it
-        self._journal.record_event(
-            "SIGNAL_REFUSED",
-            {"signal_id": signal.signal_id, "message_id": signal.message_id, "reason": reason, "detail": detail},
-        )
-        self._metrics.refusals_total.labels(reason=reason).inc()
+        record_refusal(self._journal, self._metrics, signal_id=signal.signal_id, message_id=signal.message_id,
+                       reason=reason, detail=detail)
         self._metrics.signal("refused")
         self._notifier.notify(
             "SIGNAL_REFUSED", f"post {signal.message_id} {signal.parsed.symbol or ''}: {reason} ({detail})"
