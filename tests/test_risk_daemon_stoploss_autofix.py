@@ -17,7 +17,9 @@ from trading.execution import default_stop
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 1.5
+# The default deadline. The guard polls positions every 0.3 s here (fast_config) whatever the deadline, and a
+# repair takes well under a second; 1.5 s left a loaded 2-core machine too little room.
+DEADLINE_S = 5.0
 RISK = {"cooldown_seconds": 0, "default_stop_loss_pct": 0.02,
         "stoploss": {"stop_deadline_seconds": DEADLINE_S, "repair_timeout_seconds": 10}}
 STOP_REFUSED = ("40891", "Insufficient position, can not set take profit or stop loss")
