@@ -13,11 +13,8 @@ once, not at the next pass.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,26 +36,21 @@ from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
     DuplicateClientOid,
-    OrderNotFound,
     RateLimited,
     UnknownOutcome,
 )
 from exchange.bitget.models import (
     MarginMode,
-    Order,
     OrderRequest,
-    PlacedOrder,
     PlanOrder,
     Position,
     PositionSide,
     PosMode,
-    TpslPlanType,
     TpslRequest,
-    as_position_side,
 )
 from exchange.bitget.semantics import tpsl_hold_side
 from trading import reconcile as rec
-from trading.bundle import CLIENT_OID_PREFIX, LegPlan, break_even_stop, signal_oid_prefix
+from trading.bundle import LegPlan, break_even_stop
 from trading.execution import (
     action_client_oid,
     close_request,
@@ -79,8 +71,9 @@ from trading.guard import (
     uncovered_size,
 )
 from trading.intents import entry_payload
-from trading.journal import Journal, JournalError, OrderRow, OrderState
+from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
+from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
 from trading.refusals import record_refusal
 
 log = logging.getLogger("following.orders")
@@ -207,17 +200,23 @@ class OrderManager(SupervisedActor):
         self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
         self._stopping = False
-        self._last_view: rec.ExchangeView | None = None
-        self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
+        self._facts: ExchangeFacts = facts if facts is not None else FactStore()
+        self._recon = ReconciliationApplier(
+            journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
+            settings=ReconcileSettings(pos_mode=settings.pos_mode,
+                                       unknown_outcome_deadline_s=settings.unknown_outcome_deadline_s,
+                                       local_guard=settings.local_guard,
+                                       plan_orders_supported=settings.plan_orders_supported),
+            close_position=lambda position, size, reason: self._close(position, size, reason),
+            protect_later=lambda symbol, delay: self.schedule_once(delay, _ProtectAgain(symbol)))
         self._exits = ExitExecutor(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
-            follow_up=_FollowUp(self), settings=ExitSettings(
+            follow_up=self._recon, settings=ExitSettings(
                 pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=self._be_buffer,
                 stop_moves_enabled=settings.move_sl_to_be_on_tp1, local_guard=settings.local_guard,
                 delay_notice_s=settings.exit_delay_notice_s))
         # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
         # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
-        self._facts: ExchangeFacts = facts if facts is not None else FactStore()
         self._settings_recheck_s = settings_recheck_s
         # Signals approved before this instance existed can only have died in a former instance's mailbox.
         self._created_at = time.time()
@@ -286,12 +285,12 @@ class OrderManager(SupervisedActor):
             self._run_exits()
             self._recheck_settings()
         elif isinstance(message, _FillWatchDue):
-            self._watch_unprotected_entries()
+            self._recon.watch_unprotected_entries()
         elif isinstance(message, _PanicRetry):
             if self.mode is Mode.PANIC:
                 self._panic_close(message.reason)
         elif isinstance(message, _ProtectAgain):
-            self._protect(message.symbol)
+            self._recon.protect(message.symbol)
         elif isinstance(message, (ReducePosition, MoveStopToBreakEven)):
             self._guard_request(message)
 
@@ -440,7 +439,7 @@ class OrderManager(SupervisedActor):
         try:
             placed = self._client.place_order(request)
         except DuplicateClientOid:
-            self._resolve(oid, request.symbol)
+            self._recon.resolve(oid, request.symbol)
             return
         except UnknownOutcome as exc:
             # The order may exist: it stays SUBMITTED until a lookup by client id decides.
@@ -455,26 +454,12 @@ class OrderManager(SupervisedActor):
         self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
         self._metrics.order(_leg_label(leg), "accepted")
         log.info("%s %s %s %s accepted (%s)", request.symbol, leg, request.side, request.size, oid)
-        self._resolve(oid, request.symbol)
-
-    # --- following orders until they are done ------------------------------------------------------
-    def _resolve(self, oid: str, symbol: str) -> None:
-        """Ask the exchange what became of one order (by client id) and apply the answer."""
-        row = self._journal.order(oid)
-        if row is None or row.state.is_terminal:
-            return
-        try:
-            order = self._client.resolve_unknown(symbol, oid)
-        except BitgetError as exc:
-            log.info("lookup of %s failed: %s", oid, exc.code)
-            return
-        view = rec.ExchangeView(details={oid: order})
-        self._apply(rec.order_decisions([row], view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s))
+        self._recon.resolve(oid, request.symbol)
 
     def _reconcile_pass(self) -> None:
         """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded."""
         try:
-            decisions = self._gather_decisions()
+            decisions = self._recon.gather()
         except BitgetError as exc:
             self._repeats.failed("reconciliation", f"reconciliation failed: {exc.code}")
             if not self._reconciled:
@@ -483,8 +468,8 @@ class OrderManager(SupervisedActor):
                 self.schedule_once(min(self._check_interval_s, _STARTUP_RETRY_S), _PassDue())
             return
         self._repeats.succeeded("reconciliation")
-        self._apply(decisions)
-        self._clean_plans(self._last_view)
+        self._recon.apply(decisions)
+        self._recon.clean_after_pass()
         if not self._reconciled:
             self._reconciled = True
             self._journal.record_event("RECONCILED", {"decisions": len(decisions)})
@@ -509,327 +494,6 @@ class OrderManager(SupervisedActor):
             else:
                 self._facts.put_settings(symbol, read, sent, "reconcile")
 
-    def _gather_decisions(self) -> list[rec.Decision]:
-        # Positions before plans: a fill between the reads then looks like extra stop, never like a gap.
-        sent = time.time()
-        positions = tuple(p for p in self._client.positions() if p.total > 0)
-        self._facts.put_positions(positions, sent, "reconcile")
-        pending = tuple(self._client.pending_orders())
-        rows = self._journal.orders(states=_OPEN_STATES)
-        details: dict[str, Order | None] = {}
-        for row in rec.rows_to_look_up(rows, pending)[:_MAX_LOOKUPS_PER_PASS]:
-            details[row.client_oid] = self._lookup(row)
-        plans = self._pending_plans()
-        view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
-        self._last_view = view
-        exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
-        exchange_oids |= {f"ext{o.order_id}" for o in pending} | {f"ext{p.order_id}" for p in plans}
-        journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
-        signal_rows = self._open_signal_rows()
-        intents = rec.intents_from_journal(signal_rows, self._journal.entry_intents(signal_rows))
-        intents = self._with_moved_stops(intents, positions)
-        contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if _key(p) in intents}
-        return rec.reconcile(
-            rows, view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s, journaled_oids=journaled,
-            intents=intents, adopted_keys=self._adopted_keys(positions), contracts=contracts, pos_mode=self._pos_mode,
-            exchange_stops=not self._local_guard, take_profits=self._plans_supported,
-        ) + rec.unfilled_signal_decisions(signal_rows)
-
-    # --- clean plans: none of ours without its position, never more than the position -----------------------
-    def _clean_plans(self, view: rec.ExchangeView | None = None, symbol: str | None = None) -> None:
-        """Orphaned and oversized plans of ours (``rec.plan_hygiene_decisions``). A pass's snapshot (positions read
-        before plans) only nominates coins; each is read again, plans first, before anything is cancelled."""
-        if not self._plans_supported:
-            return
-        try:
-            if view is not None:
-                symbols = {d.symbol for d in self._hygiene(view.positions, view.plans)}
-            else:
-                symbols = {symbol} if symbol else set()
-            for name in sorted(symbols):
-                plans = tuple(self._client.plan_orders_pending("profit_loss", name))
-                positions = tuple(p for p in self._client.position(name) if p.total > 0)
-                self._apply(self._hygiene(positions, plans))
-        except BitgetError as exc:  # the next pass tries again
-            log.warning("plan clean-up failed: %s", exc.code)
-
-    def _hygiene(self, positions: tuple[Position, ...], plans: tuple[PlanOrder, ...]) -> list[rec.Decision]:
-        candidates = [p for p in plans if p.plan_type in rec.REDUCE_PLAN_TYPES]
-        if not candidates:
-            return []
-        ours: dict[str, frozenset[Decimal]] = {}
-        # Only plans without our client-id prefix need the journal (an entry's attached stop is named by the venue).
-        for name in {plan.symbol for plan in candidates if not (plan.client_oid or "").startswith(CLIENT_OID_PREFIX)}:
-            ours[name] = frozenset(
-                Decimal(str(row.payload["stop_loss"])) for row in self._journal.orders(symbol=name)
-                if row.leg.startswith("entry") and row.payload.get("attached_stop") and row.payload.get("stop_loss"))
-        if self._reported_foreign is None:
-            self._reported_foreign = {str(e.detail.get("order_id"))
-                                      for e in self._journal.events("FOREIGN_PLAN", limit=100000)}
-        reported = frozenset(self._reported_foreign)
-        contracts = {p.symbol: self._client.contract(p.symbol) for p in positions if p.total > 0}
-        return rec.plan_hygiene_decisions(positions, candidates, self._pos_mode, contracts=contracts,
-                                          our_stop_prices=ours, reported_foreign=reported)
-
-    def _cancel_plan(self, decision: rec.CancelPlan) -> None:
-        with contextlib.suppress(OrderNotFound):  # gone already (fired, or went with its position)
-            self._client.cancel_plan_order(decision.symbol, order_id=decision.order_id, plan_type=decision.plan_type)
-        row = self._journal.order(decision.client_oid) if decision.client_oid else None
-        if row is not None and not row.state.is_terminal:
-            self._journal.set_order_state(row.client_oid, OrderState.CANCELED)
-        self._journal.record_event("PLAN_CANCELLED", {"symbol": decision.symbol, "order_id": decision.order_id,
-                                                      "client_oid": decision.client_oid,
-                                                      "plan_type": decision.plan_type, "reason": decision.reason})
-        log.info("%s %s plan %s cancelled: %s", decision.symbol, decision.plan_type, decision.order_id, decision.reason)
-
-    def _pending_plans(self, symbol: str | None = None) -> tuple[PlanOrder, ...]:
-        if not self._plans_supported:
-            return ()  # the exchange has none to list (asking would fail every pass)
-        plans = tuple(self._client.plan_orders_pending("profit_loss", symbol))
-        return plans + tuple(self._client.plan_orders_pending("normal_plan", symbol)) if symbol is None else plans
-
-    def _lookup(self, row: OrderRow) -> Order | None:
-        """The order by its exchange id when known (an adopted order may have no client id of ours)."""
-        if row.exchange_order_id is None:
-            return self._client.resolve_unknown(row.symbol, row.client_oid)
-        try:
-            return self._client.order_detail(row.symbol, order_id=row.exchange_order_id)
-        except OrderNotFound:
-            return None
-
-    def _open_signal_rows(self) -> dict[int, list[OrderRow]]:
-        return {s.id: self._journal.orders(signal_id=s.id) for s in self._journal.open_signals()}
-
-    def _with_moved_stops(self, intents: dict[tuple[str, str], rec.PositionIntent],
-                          positions: Iterable[Position]) -> dict[tuple[str, str], rec.PositionIntent]:
-        """The intents with, for each position whose stop was moved (break-even, a set-stop), that stop: what
-        reconciliation places or checks is the stop the position should have now, not the signal's first one."""
-        current = dict(intents)
-        for position in positions:
-            intent = current.get(_key(position))
-            moved = moved_stop(self._journal, position) if intent is not None else None
-            if intent is not None and moved is not None:
-                current[_key(position)] = dataclasses.replace(intent, stop_price=moved)
-        return current
-
-    def _intents(self) -> dict[tuple[str, str], rec.PositionIntent]:
-        rows = self._open_signal_rows()
-        return rec.intents_from_journal(rows, self._journal.entry_intents(rows))
-
-    def _adopted_keys(self, positions: tuple[Position, ...]) -> frozenset[str]:
-        """Positions already reported as external, by this reconciliation or by the guard (whose events
-        carry no key: one recorded after the position opened counts), so each is alerted once."""
-        events = self._journal.events("EXTERNAL_POSITION", limit=100000)
-        keys = {str(e.detail["key"]) for e in events if e.detail.get("key")}
-        for position in positions:
-            opened_s = (position.c_time or 0) / 1000
-            if any(not e.detail.get("key") and (e.detail.get("symbol"), e.detail.get("hold_side")) == _key(position)
-                   and e.ts >= opened_s for e in events):
-                keys.add(rec.position_key(position))
-        return frozenset(keys)
-
-    def _protect(self, symbol: str, hold_side: PositionSide | None = None) -> None:
-        """Right after a fill: the filled size gets its stop and the targets are re-split over it."""
-        intents = self._intents()
-        try:
-            positions = [p for p in self._client.position(symbol) if p.total > 0]
-            plans = list(self._pending_plans(symbol)) if positions else []
-        except BitgetError as exc:
-            log.warning("%s: position unreadable after a fill (%s); the next pass retries", symbol, exc.code)
-            return
-        intents = self._with_moved_stops(intents, positions)
-        decisions: list[rec.Decision] = []
-        for position in positions:
-            intent = intents.get(_key(position))
-            if intent is None or (hold_side is not None and position.hold_side != hold_side):
-                continue
-            decisions += rec.protection_decisions(position, intent, plans, self._client.contract(symbol),
-                                                  self._pos_mode, exchange_stops=not self._local_guard,
-                                                  take_profits=self._plans_supported)
-        self._apply(decisions)
-
-    def _watch_unprotected_entries(self) -> None:
-        """Entries sent without an attached stop are watched closely: their fills need a stop at once."""
-        watched = [row for row in self._journal.orders(states=_OPEN_STATES)
-                   if row.leg.startswith("entry") and not row.payload.get("attached_stop", True)]
-        for row in watched:
-            self._resolve(row.client_oid, row.symbol)
-
-    # --- applying decisions ----------------------------------------------------------------------------
-    def _apply(self, decisions: list[rec.Decision]) -> None:
-        filled: set[tuple[str, PositionSide | None]] = set()
-        for decision in decisions:
-            try:
-                if isinstance(decision, rec.SetOrderState):
-                    self._apply_state(decision)
-                    if decision.leg.startswith("entry") and decision.newly_filled > 0:
-                        row = self._journal.order(decision.client_oid)
-                        side = as_position_side(row.payload.get("position_side")) if row is not None else None
-                        filled.add((decision.symbol, side))
-                elif isinstance(decision, rec.MarkNeverSent):
-                    self._journal.set_order_state(decision.client_oid, OrderState.REJECTED, error=decision.reason)
-                    self._journal.record_event("RECONCILE_NEVER_SENT", {"client_oid": decision.client_oid,
-                                                                       "symbol": decision.symbol, "leg": decision.leg})
-                    log.warning("%s %s (%s) never reached the exchange", decision.symbol, decision.leg,
-                                decision.client_oid)
-                elif isinstance(decision, rec.AdoptExternalOrder):
-                    self._adopt_order(decision)
-                elif isinstance(decision, rec.AdoptExternalPosition):
-                    self._journal.record_event("EXTERNAL_POSITION", {
-                        "symbol": decision.symbol, "hold_side": decision.hold_side, "size": str(decision.size),
-                        "key": decision.key, "by": "reconciliation"})
-                    self._notifier.notify("EXTERNAL_POSITION", f"{decision.symbol} {decision.hold_side} "
-                                          f"{decision.size} was not opened by this bot (adopted, not managed)")
-                elif isinstance(decision, (rec.PlaceStop, rec.ResizeStop)):
-                    self._apply_stop(decision)
-                elif isinstance(decision, rec.CloseUncovered):
-                    self._close_uncovered(decision)
-                elif isinstance(decision, (rec.PlaceTakeProfit, rec.ResizeTakeProfit)):
-                    self._apply_take_profit(decision)
-                elif isinstance(decision, rec.CancelPlan):
-                    self._cancel_plan(decision)
-                elif isinstance(decision, rec.ReportForeignPlan):
-                    if self._reported_foreign is not None:
-                        self._reported_foreign.add(decision.order_id)
-                    self._journal.record_event("FOREIGN_PLAN", {
-                        "symbol": decision.symbol, "order_id": decision.order_id, "plan_type": decision.plan_type,
-                        "size": str(decision.size) if decision.size is not None else None,
-                        "trigger_price": str(decision.trigger_price)})
-                    self._notifier.notify("FOREIGN_PLAN", f"{decision.symbol} {decision.plan_type} at "
-                                          f"{decision.trigger_price} (plan {decision.order_id}) was not placed by this "
-                                          "bot and has no position; left as it is")
-                elif isinstance(decision, rec.CloseSignal):
-                    self._journal.set_signal_closed(decision.signal_id)
-                    self._journal.record_event("RECONCILE_SIGNAL_CLOSED", {"signal_id": decision.signal_id,
-                                                                           "symbol": decision.symbol})
-            except BitgetError as exc:
-                log.warning("reconcile decision %s failed: %s", type(decision).__name__, exc.code)
-                symbol = getattr(decision, "symbol", None)
-                if isinstance(exc, RateLimited) and isinstance(decision, (rec.ResizeStop, rec.ResizeTakeProfit)):
-                    self.schedule_once(exc.retry_after or 0.2, _ProtectAgain(str(symbol)))
-        for symbol, side in filled:
-            # A fill may have grown the position past its stop: protect it now, not at the next pass.
-            self._protect(symbol, side)
-
-    def _apply_state(self, decision: rec.SetOrderState) -> None:
-        self._journal.set_order_state(decision.client_oid, decision.state, exchange_order_id=decision.exchange_order_id,
-                                      filled_size=decision.filled_size, avg_price=decision.avg_price)
-        if decision.state is not decision.previous_state:
-            self._journal.record_event("RECONCILE_STATE", {
-                "client_oid": decision.client_oid, "symbol": decision.symbol, "leg": decision.leg,
-                "from": decision.previous_state.value, "to": decision.state.value,
-                "filled": str(decision.filled_size) if decision.filled_size is not None else None})
-
-    def _adopt_order(self, decision: rec.AdoptExternalOrder) -> None:
-        """Journal an order nobody here placed (so it is reported once and its state followed), and alert."""
-        self._journal.record_intent(
-            decision.journal_oid, signal_id=None, symbol=decision.symbol, leg="external", side=decision.side or "?",
-            trade_side=decision.trade_side, order_type=decision.kind, size=decision.size, price=decision.price,
-            reduce_only=decision.reduce_only, payload={"order_id": decision.order_id, "state": decision.state},
-        )
-        self._journal.set_order_state(decision.journal_oid, OrderState.ACCEPTED, exchange_order_id=decision.order_id)
-        self._journal.record_event("EXTERNAL_ORDER", {"symbol": decision.symbol, "order_id": decision.order_id,
-                                                      "client_oid": decision.client_oid, "kind": decision.kind,
-                                                      "size": str(decision.size)})
-        self._notifier.notify("EXTERNAL_ORDER", f"{decision.symbol} {decision.kind} {decision.side} {decision.size} "
-                              f"(order {decision.order_id}) was not placed by this bot (adopted, not managed)")
-
-    def _apply_stop(self, decision: rec.PlaceStop | rec.ResizeStop) -> None:
-        if isinstance(decision, rec.ResizeStop):
-            self._client.modify_tpsl_order(decision.symbol, order_id=decision.order_id,
-                                           trigger_price=decision.trigger_price, size=decision.size)
-            self._journal.record_event("RECONCILE_STOP_RESIZED", {"symbol": decision.symbol, "size": str(decision.size),
-                                                                  "previous": str(decision.previous_size)})
-            log.info("%s stop resized %s -> %s", decision.symbol, decision.previous_size, decision.size)
-            return
-        signal = self._journal.signal(decision.signal_id)
-        if signal is None:
-            return
-        prefix = signal_oid_prefix(signal.channel, signal.message_id, signal_index=signal.index)
-        taken = [r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith(rec.STOP_LEG)]
-        leg = rec.STOP_LEG if not taken else f"{rec.STOP_LEG}{len(taken) + 1}"
-        oid = prefix + leg
-
-        def refused(exc: BitgetError) -> None:
-            if not isinstance(exc, RateLimited):
-                self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
-                                      f"{decision.size} refused: {exc.code}")
-
-        placed = self._place_plan_intent(oid, signal.id, leg, "loss_plan", decision, on_refused=refused)
-        if placed is None:
-            return
-        self._journal.record_event("RECONCILE_STOP_PLACED", {"symbol": decision.symbol, "size": str(decision.size),
-                                                             "stop": str(decision.trigger_price)})
-        log.info("%s stop %s placed for %s", decision.symbol, decision.trigger_price, decision.size)
-
-    def _place_plan_intent(
-        self,
-        oid: str,
-        signal_id: int,
-        leg: str,
-        plan_type: TpslPlanType,
-        decision: rec.PlaceStop | rec.PlaceTakeProfit,
-        *,
-        on_refused: Callable[[BitgetError], None],
-    ) -> PlacedOrder | None:
-        """Journal the intent, then place one stop or take-profit plan the reconciliation asked for.
-
-        None when it was not placed: already journaled, outcome unknown (stays SUBMITTED; the next pass finds it
-        among the plans), or refused (journaled REJECTED and counted; a rate-limited one is tried again in a
-        moment under a new leg, not at the next pass)."""
-        metric_leg = "stop" if plan_type == "loss_plan" else "tp"
-        hold = tpsl_hold_side(decision.hold_side, self._pos_mode)
-        if not self._journal.record_intent(
-            oid, signal_id=signal_id, symbol=decision.symbol, leg=leg, side=hold, trade_side=None,
-            order_type=plan_type, size=decision.size, price=decision.trigger_price, reduce_only=True, payload={},
-        ):
-            return None
-        self._journal.set_order_state(oid, OrderState.SUBMITTED)
-        try:
-            placed = self._client.place_tpsl_order(TpslRequest(
-                symbol=decision.symbol, plan_type=plan_type, trigger_price=decision.trigger_price, hold_side=hold,
-                size=decision.size, client_oid=oid,
-            ))
-        except UnknownOutcome:
-            return None
-        except BitgetError as exc:
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=str(exc.code))
-            self._metrics.order(metric_leg, "rejected")
-            if isinstance(exc, RateLimited):
-                self.schedule_once(exc.retry_after or 0.2, _ProtectAgain(decision.symbol))
-            on_refused(exc)
-            return None
-        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.order(metric_leg, "accepted")
-        return placed
-
-    def _close_uncovered(self, decision: rec.CloseUncovered) -> None:
-        position = self._position(decision.symbol, decision.hold_side)
-        if position is None:
-            return
-        reason = f"stop {decision.stop_price} already passed (mark {decision.mark}) with {decision.size} uncovered"
-        self._close(position, min(decision.size, position.total), reason)
-        self._journal.record_event("RECONCILE_UNCOVERED_CLOSED", {"symbol": decision.symbol, "size": str(decision.size),
-                                                                  "stop": str(decision.stop_price),
-                                                                  "mark": str(decision.mark)})
-        self._notifier.notify("PROTECTIVE_CLOSE", f"{decision.symbol} {decision.hold_side}: {reason}; closed")
-
-    def _apply_take_profit(self, decision: rec.PlaceTakeProfit | rec.ResizeTakeProfit) -> None:
-        if isinstance(decision, rec.ResizeTakeProfit):
-            self._client.modify_tpsl_order(decision.symbol, order_id=decision.order_id,
-                                           trigger_price=decision.trigger_price, size=decision.size)
-            self._journal.record_event("RECONCILE_TP_RESIZED", {"client_oid": decision.client_oid,
-                                                                "size": str(decision.size),
-                                                                "previous": str(decision.previous_size)})
-            return
-        oid = decision.client_oid
-
-        def refused(exc: BitgetError) -> None:
-            log.warning("take-profit %d on %s refused: %s", decision.step, decision.symbol, exc.code)
-
-        self._place_plan_intent(oid, decision.signal_id, oid.rsplit("_", 1)[-1], "profit_plan", decision,
-                                on_refused=refused)
-
     # --- exits: the channel's updates, journaled as intents by the RiskGate --------------------------------
     def _run_exits(self) -> None:
         if self._exits.run_all() and not self._exit_retry_pending:
@@ -847,7 +511,7 @@ class OrderManager(SupervisedActor):
                 self._client.cancel_order(row.symbol, client_oid=row.client_oid)
             except BitgetError as exc:
                 log.info("cancel %s: %s", row.client_oid, exc.code)
-            self._resolve(row.client_oid, row.symbol)
+            self._recon.resolve(row.client_oid, row.symbol)
 
     def _replace_stop(self, position: Position, stop: Decimal, reason: str, *, break_even: bool = False) -> bool:
         """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
@@ -938,7 +602,7 @@ class OrderManager(SupervisedActor):
         """The stop the position should have now: where it was last moved (break-even, set-stop), else the stop
         its signal's entries carried, else the signal's reading; exact text, rounded away from the entry."""
         signals = self._journal.open_signals(position.symbol)
-        intent = self._intents().get(_key(position))
+        intent = self._recon.intents().get(_key(position))
         signal_stop = intent.stop_price if intent is not None else None
         if signal_stop is None:
             for row in reversed(signals):
@@ -1012,7 +676,7 @@ class OrderManager(SupervisedActor):
         while (row := self._journal.order(action_client_oid("close", cause, key, attempt))) is not None:
             attempt, last = attempt + 1, row
         if last is not None and last.state in _OPEN_STATES:
-            self._resolve(last.client_oid, last.symbol)
+            self._recon.resolve(last.client_oid, last.symbol)
             again = self._journal.order(last.client_oid)
             if again is not None and again.state in _OPEN_STATES:
                 log.warning("%s %s close (%s): the previous close %s is not decided yet; not sent again",
@@ -1093,7 +757,7 @@ class OrderManager(SupervisedActor):
                 self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
-                self._clean_plans(symbol=position.symbol)  # the reduce plans never sum to more than the rest
+                self._recon.clean_plans(position.symbol)  # the reduce plans never sum to more than the rest
 
     def _move_to_break_even(self, message: MoveStopToBreakEven) -> None:
         """Stop to break-even; a move the exchange refused (the old stop stays) is asked again, a bounded number
@@ -1125,19 +789,6 @@ class OrderManager(SupervisedActor):
         self._break_even_tries[key] = tries
         self._journal.record_event("BREAK_EVEN_RETRY", detail)
         self.schedule_once(_BREAK_EVEN_RETRY_S * tries, message)
-
-
-class _FollowUp:
-    """What an exit asks of the rest of the order side (``trading.ports.OrderFollowUp``)."""
-
-    def __init__(self, manager: OrderManager) -> None:
-        self._manager = manager
-
-    def resolve(self, client_oid: str, symbol: str) -> None:
-        self._manager._resolve(client_oid, symbol)
-
-    def clean_plans(self, symbol: str) -> None:
-        self._manager._clean_plans(symbol=symbol)
 
 
 def _exact_decimal(value: object) -> Decimal | None:
