@@ -35,25 +35,20 @@ from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, Statu
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
-    DuplicateClientOid,
     RateLimited,
-    UnknownOutcome,
 )
 from exchange.bitget.models import (
     MarginMode,
-    OrderRequest,
     PlanOrder,
     Position,
-    PositionSide,
     PosMode,
     TpslRequest,
 )
 from exchange.bitget.semantics import tpsl_hold_side
 from trading import reconcile as rec
-from trading.bundle import LegPlan, break_even_stop
+from trading.bundle import break_even_stop
 from trading.execution import (
     action_client_oid,
-    close_request,
     default_stop,
     margin_mode_in_place,
     partial_close_size,
@@ -73,6 +68,7 @@ from trading.guard import (
 from trading.intents import entry_payload
 from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
+from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
 from trading.refusals import record_refusal
 
@@ -189,7 +185,6 @@ class OrderManager(SupervisedActor):
         # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
         self._min_pass_interval_s = settings.min_pass_interval_s
         self._panic_done = False
-        self._unjournaled_closes: list[tuple[OrderRequest, dict[str, Any]]] = []  # sent while the disk was full
         self._reconciled = False
         self._leverage_tries: dict[int, int] = {}
         # local_guard: stops live in the journal and the PositionGuard closes by market when one is crossed; no
@@ -207,8 +202,14 @@ class OrderManager(SupervisedActor):
                                        unknown_outcome_deadline_s=settings.unknown_outcome_deadline_s,
                                        local_guard=settings.local_guard,
                                        plan_orders_supported=settings.plan_orders_supported),
-            close_position=lambda position, size, reason: self._close(position, size, reason),
+            close_position=lambda position, size, reason: self._closer.close(position, size, reason),
             protect_later=lambda symbol, delay: self.schedule_once(delay, _ProtectAgain(symbol)))
+        self._sender = OrderSender(journal=journal, client=self._client, notifier=notifier, metrics=metrics,
+                                   follow_up=self._recon, entries_allowed=self._entries_allowed,
+                                   margin_mode=settings.margin_mode,
+                                   preset_stop=settings.attach_stop and not settings.local_guard)
+        self._closer = Closer(journal=journal, client=self._client, notifier=notifier, metrics=metrics,
+                              sender=self._sender, follow_up=self._recon, pos_mode=settings.pos_mode)
         self._exits = ExitExecutor(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
             follow_up=self._recon, settings=ExitSettings(
@@ -278,9 +279,9 @@ class OrderManager(SupervisedActor):
         elif isinstance(message, RepairStop):
             self._repair_stop(message)
         elif isinstance(message, ProtectiveClose):
-            self._protective_close(message.symbol, message.hold_side, message.reason)
+            self._closer.protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, _PassDue):
-            self._journal_unjournaled_closes()
+            self._closer.journal_unjournaled()
             self._reconcile_pass()
             self._run_exits()
             self._recheck_settings()
@@ -372,7 +373,7 @@ class OrderManager(SupervisedActor):
         for number, leg in enumerate(intent.legs):
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
-            self._submit(leg, message.signal_id, payload=payload)
+            self._sender.submit(leg, message.signal_id, payload=payload)
             if number == 0:
                 self._observe_entry_latency(message.signal_id, leg.client_oid)
         legs = self._journal.orders(signal_id=message.signal_id)
@@ -410,51 +411,6 @@ class OrderManager(SupervisedActor):
         self._refused_before_send(signal_id, "margin_mode_not_set", f"{wanted}: {detail}")
         self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: {wanted} margin not set ({detail}); entry not sent")
         return False
-
-    def _submit(self, leg: LegPlan, signal_id: int | None, payload: dict[str, Any]) -> None:
-        """Journal the intent, then send; never send a client id that was journaled before."""
-        recorded = self._journal.record_intent(
-            leg.client_oid, signal_id=signal_id, symbol=leg.symbol, leg=leg.leg, side=leg.side,
-            trade_side=leg.trade_side, order_type=leg.order_type, size=leg.size, price=leg.price,
-            reduce_only=leg.reduce_only, payload=payload,
-        )
-        if not recorded:
-            log.info("intent %s already journaled: not sent again", leg.client_oid)
-            return
-        request = OrderRequest(
-            symbol=leg.symbol, side=leg.side, size=leg.size, order_type=leg.order_type, price=leg.price,
-            trade_side=leg.trade_side, reduce_only=leg.reduce_only, client_oid=leg.client_oid,
-            margin_mode=self._margin_mode,
-            preset_stop_loss_price=leg.preset_stop_loss_price if self._attach_stop and not self._local_guard else None,
-        )
-        self._send(request, leg.leg)
-
-    def _send(self, request: OrderRequest, leg: str) -> None:
-        oid = request.client_oid or ""
-        is_entry = leg.startswith("entry")
-        if is_entry and not self._entries_allowed():
-            self._journal.set_order_state(oid, OrderState.REJECTED, error="mode is not normal")
-            return
-        self._journal.set_order_state(oid, OrderState.SUBMITTED)
-        try:
-            placed = self._client.place_order(request)
-        except DuplicateClientOid:
-            self._recon.resolve(oid, request.symbol)
-            return
-        except UnknownOutcome as exc:
-            # The order may exist: it stays SUBMITTED until a lookup by client id decides.
-            log.warning("order %s outcome unknown (%s); will look it up", oid, exc.code)
-            self._metrics.order(_leg_label(leg), "unknown")
-            return
-        except BitgetError as exc:
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{exc.code}")
-            self._metrics.order(_leg_label(leg), "rejected")
-            self._notifier.notify("ORDER_REJECTED", f"{request.symbol} {leg} rejected by the exchange: {exc.code}")
-            return
-        self._journal.set_order_state(oid, OrderState.ACCEPTED, exchange_order_id=placed.order_id)
-        self._metrics.order(_leg_label(leg), "accepted")
-        log.info("%s %s %s %s accepted (%s)", request.symbol, leg, request.side, request.size, oid)
-        self._recon.resolve(oid, request.symbol)
 
     def _reconcile_pass(self) -> None:
         """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded."""
@@ -583,7 +539,7 @@ class OrderManager(SupervisedActor):
         partly covered one (grown past its sized stop) a stop plan sized to the gap."""
         if self._local_guard:
             return  # the PositionGuard holds the stop itself
-        position = self._position(message.symbol, message.hold_side)
+        position = self._closer.position(message.symbol, message.hold_side)
         if position is None:
             return
         plans = self._stop_plans(position)
@@ -613,15 +569,6 @@ class OrderManager(SupervisedActor):
         return current_stop(position, moved=moved_stop(self._journal, position), signal_stop=signal_stop,
                             contract=self._client.contract(position.symbol))
 
-    def _protective_close(self, symbol: str, hold_side: PositionSide, reason: str) -> None:
-        position = self._position(symbol, hold_side)
-        if position is not None:
-            # A crossed local stop is the position's stop doing its job; anything else is a protective close.
-            self._close(position, None, reason, cause="stop" if reason.startswith("local stop") else "protective")
-            self._journal.record_event("PROTECTIVE_CLOSE", {"symbol": symbol, "hold_side": hold_side,
-                                                            "reason": reason})
-            self._notifier.notify("PROTECTIVE_CLOSE", f"{symbol} {hold_side} closed: {reason}")
-
     def _panic_close(self, reason: str) -> None:
         """Once per panic: cancel working entries, close every position reduce-only; stops stay."""
         if self._panic_done:
@@ -639,97 +586,9 @@ class OrderManager(SupervisedActor):
             self.schedule_once(_PANIC_RETRY_S, _PanicRetry(reason))
             return
         for position in positions:
-            self._close(position, None, f"panic: {reason}", cause="panic")
+            self._closer.close(position, None, f"panic: {reason}", cause="panic")
         self._journal.record_event("PANIC_CLOSE", {"positions": len(positions), "reason": reason})
         self._notifier.notify("PANIC_CLOSE", f"closed {len(positions)} position(s): {reason}")
-
-    def _close(self, position: Position, size: Decimal | None, reason: str, cause: str = "protective") -> None:
-        """``cause`` (trading.outcomes.CAUSES) is journaled with the order: the outcome notices name it.
-
-        A close is reduce-only: it can only shrink the position. So when the journal cannot be written (disk
-        full) it goes out anyway, and is journaled as soon as the journal can be written again."""
-        oid = self._close_oid(position, cause)
-        if oid is None:
-            return
-        request = close_request(position, self._pos_mode, oid, size)
-        payload = {"reason": reason, "cause": cause}
-        try:
-            recorded = self._record_close_intent(request, payload)
-        except JournalError as exc:
-            log.error("%s close: the journal cannot be written (%s); sending it unjournaled", position.symbol, exc)
-            self._send_unjournaled(request, payload)
-            return
-        if not recorded:
-            return
-        try:
-            self._send(request, "close")
-        except JournalError as exc:  # the intent is journaled, its state could not be: the client id dedupes
-            log.error("%s close: the journal cannot be written (%s); sending it anyway", position.symbol, exc)
-            self._send_unjournaled(request, payload)
-
-    def _close_oid(self, position: Position, cause: str) -> str | None:
-        """The client id of this close: deterministic per (cause, position, attempt), so a crash between send and
-        reply is resolved by looking the close up, never by a second close. None while the previous attempt's
-        outcome is still unknown (looked up again here; the next request or reconciliation pass decides it)."""
-        key = rec.position_key(position)
-        attempt, last = 1, None
-        while (row := self._journal.order(action_client_oid("close", cause, key, attempt))) is not None:
-            attempt, last = attempt + 1, row
-        if last is not None and last.state in _OPEN_STATES:
-            self._recon.resolve(last.client_oid, last.symbol)
-            again = self._journal.order(last.client_oid)
-            if again is not None and again.state in _OPEN_STATES:
-                log.warning("%s %s close (%s): the previous close %s is not decided yet; not sent again",
-                            position.symbol, position.hold_side, cause, last.client_oid)
-                return None
-        return action_client_oid("close", cause, key, attempt)
-
-    def _record_close_intent(self, request: OrderRequest, payload: dict[str, Any]) -> bool:
-        return self._journal.record_intent(
-            request.client_oid or "", signal_id=None, symbol=request.symbol, leg="close", side=request.side,
-            trade_side=request.trade_side, order_type="market", size=request.size, price=None,
-            reduce_only=True, payload=payload,
-        )
-
-    def _send_unjournaled(self, request: OrderRequest, payload: dict[str, Any]) -> None:
-        """Send a reduce-only close the journal could not record; keep it in memory to journal it later."""
-        try:
-            self._client.place_order(request)
-            result = "accepted"
-        except DuplicateClientOid:
-            result = "accepted"
-        except UnknownOutcome:
-            result = "unknown"
-        except BitgetError as exc:
-            result = "rejected"
-            log.error("unjournaled close %s refused: %s", request.client_oid, exc.code)
-        self._metrics.order("close", result)
-        self._unjournaled_closes.append((request, payload))
-        log.warning("close %s on %s sent (%s) without a journal entry; journaled when the disk allows",
-                    request.client_oid, request.symbol, result)
-
-    def _journal_unjournaled_closes(self) -> None:
-        """Closes sent while the journal could not be written, journaled now (SUBMITTED: reconciliation then
-        asks the exchange what became of each by client id, as for any sent order)."""
-        while self._unjournaled_closes:
-            request, payload = self._unjournaled_closes[0]
-            try:
-                self._record_close_intent(request, {**payload, "journaled_late": True})
-                self._journal.set_order_state(request.client_oid or "", OrderState.SUBMITTED)
-            except JournalError:
-                return
-            self._unjournaled_closes.pop(0)
-
-    def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
-        try:
-            positions = self._client.position(symbol)
-        except BitgetError as exc:
-            log.warning("position %s unreadable: %s", symbol, exc.code)
-            return None
-        for position in positions:
-            if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
-                return position
-        return None
 
     # --- refusals found right before sending: journaled and counted like the RiskGate's ----------------
     def _refused_before_send(self, signal_id: int, reason: str, detail: str) -> None:
@@ -742,7 +601,7 @@ class OrderManager(SupervisedActor):
             if self._move_sl_on_tp1 or (message.symbol, message.hold_side) in self._break_even_tries:
                 self._move_to_break_even(message)
             return
-        position = self._position(message.symbol, message.hold_side)
+        position = self._closer.position(message.symbol, message.hold_side)
         if position is None:
             return
         try:
@@ -753,7 +612,7 @@ class OrderManager(SupervisedActor):
         if isinstance(message, ReducePosition):
             size = partial_close_size(position, message.fraction * 100, contract)
             if size > 0:
-                self._close(position, size, message.reason, cause="liquidation_reduce")
+                self._closer.close(position, size, message.reason, cause="liquidation_reduce")
                 self._journal.record_event("POSITION_REDUCED", {"symbol": position.symbol, "size": str(size),
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
@@ -763,7 +622,7 @@ class OrderManager(SupervisedActor):
         """Stop to break-even; a move the exchange refused (the old stop stays) is asked again, a bounded number
         of times ``_BREAK_EVEN_RETRY_S`` apart, each refusal journaled."""
         key = (message.symbol, message.hold_side)
-        position = self._position(message.symbol, message.hold_side)
+        position = self._closer.position(message.symbol, message.hold_side)
         if position is None:
             self._break_even_tries.pop(key, None)
             return
@@ -803,10 +662,3 @@ def _exact_decimal(value: object) -> Decimal | None:
 
 def _key(position: Position) -> tuple[str, str]:
     return position.symbol, position.hold_side
-
-
-def _leg_label(leg: str) -> str:
-    for label in ("entry", "tp", "stop", "close"):
-        if leg.startswith(label):
-            return label
-    return "other"
