@@ -39,38 +39,22 @@ from exchange.bitget.errors import (
 )
 from exchange.bitget.models import (
     MarginMode,
-    PlanOrder,
-    Position,
     PosMode,
-    TpslRequest,
 )
-from exchange.bitget.semantics import tpsl_hold_side
 from trading import reconcile as rec
-from trading.bundle import break_even_stop
 from trading.execution import (
-    action_client_oid,
-    default_stop,
     margin_mode_in_place,
     partial_close_size,
-    stop_is_valid,
 )
 from trading.exit_executor import ExitExecutor, ExitSettings
 from trading.facts import FactStore, settings_after_set, settings_from_exchange, settings_plan, settings_to_recheck
-from trading.guard import (
-    current_stop,
-    moved_stop,
-    remember_moved_stop,
-    set_local_stop,
-    stop_plans_for,
-    stop_rounding,
-    uncovered_size,
-)
 from trading.intents import entry_payload
 from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
 from trading.refusals import record_refusal
+from trading.stop_keeper import StopKeeper, StopSettings
 
 log = logging.getLogger("following.orders")
 
@@ -78,8 +62,6 @@ _OPEN_STATES = list(rec.OPEN_STATES)
 _STARTUP_RETRY_S = 1.0  # a failed start-up reconciliation is tried again this soon
 _LEVERAGE_RETRIES = 3  # a signal whose leverage call was rate limited is tried again at most this often
 _PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
-_BREAK_EVEN_RETRIES = 3  # a break-even move the exchange refused is asked again this often (backing off) ...
-_BREAK_EVEN_RETRY_S = 0.5  # ... this many seconds times the attempt number apart
 # At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
 _MAX_LOOKUPS_PER_PASS = 8
 _EXIT_RETRY_S = 0.5
@@ -192,7 +174,6 @@ class OrderManager(SupervisedActor):
         # said unsupported) no take-profit plan is placed either and plans are never listed.
         self._local_guard = settings.local_guard
         self._plans_supported = settings.plan_orders_supported
-        self._break_even_tries: dict[tuple[str, str], int] = {}
         self._exit_retry_pending = False
         self._stopping = False
         self._facts: ExchangeFacts = facts if facts is not None else FactStore()
@@ -210,6 +191,10 @@ class OrderManager(SupervisedActor):
                                    preset_stop=settings.attach_stop and not settings.local_guard)
         self._closer = Closer(journal=journal, client=self._client, notifier=notifier, metrics=metrics,
                               sender=self._sender, follow_up=self._recon, pos_mode=settings.pos_mode)
+        self._stops = StopKeeper(journal=journal, client=self._client, notifier=notifier, metrics=metrics,
+                                 intents=self._recon.intents, settings=StopSettings(
+                                     pos_mode=settings.pos_mode, break_even_buffer=self._be_buffer,
+                                     default_stop_loss_pct=self._default_stop_pct, local_guard=settings.local_guard))
         self._exits = ExitExecutor(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
             follow_up=self._recon, settings=ExitSettings(
@@ -277,7 +262,7 @@ class OrderManager(SupervisedActor):
             self._exit_retry_pending = False
             self._run_exits()
         elif isinstance(message, RepairStop):
-            self._repair_stop(message)
+            self._stops.repair(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, ProtectiveClose):
             self._closer.protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, _PassDue):
@@ -469,106 +454,6 @@ class OrderManager(SupervisedActor):
                 log.info("cancel %s: %s", row.client_oid, exc.code)
             self._recon.resolve(row.client_oid, row.symbol)
 
-    def _replace_stop(self, position: Position, stop: Decimal, reason: str, *, break_even: bool = False) -> bool:
-        """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
-        stop could not be placed (the old one stays). The stop goes on the tick grid away from the entry."""
-        try:
-            stop = self._client.contract(position.symbol).round_price(
-                stop, stop_rounding(stop, position.average_open_price))
-        except BitgetError as exc:
-            log.warning("%s: contract unreadable (%s); stop not moved to %s", position.symbol, exc.code, stop)
-            return False
-        mark = position.mark_price or position.average_open_price
-        if not stop_is_valid(position.hold_side, stop, mark):
-            self._notifier.notify("STOP_NOT_MOVED", f"{position.symbol}: stop {stop} is past the price {mark}")
-            return True  # a request that can never succeed: nothing to retry
-        if self._local_guard:
-            set_local_stop(self._journal, position, stop, reason)
-            self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
-                                                      "local": True, "break_even": break_even})
-            log.info("%s %s local stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
-            return True
-        current = self._stop_plans(position)
-        old = [p for p in current if p.trigger_price != stop]
-        if len(old) < len(current):  # already there: two readings of one post both asked, or an earlier try
-            if not old:  # whose reply was lost placed it; then the old stops still go, and the move is told
-                remember_moved_stop(self._journal, position, stop)
-                return True
-        elif not self._place_stop(position, stop, reason):
-            return False
-        for plan in old:
-            try:
-                self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
-            except BitgetError as exc:
-                log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
-        remember_moved_stop(self._journal, position, stop)
-        self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
-                                                  "previous": str(old[0].trigger_price) if old else None,
-                                                  "break_even": break_even})
-        log.info("%s %s stop moved to %s (%s)", position.symbol, position.hold_side, stop, reason)
-        return True
-
-    def _place_stop(self, position: Position, stop: Decimal, reason: str, size: Decimal | None = None) -> bool:
-        """A whole-position stop (``pos_loss``), or with ``size`` a stop plan for that part only."""
-        hold = tpsl_hold_side(position.hold_side, self._pos_mode)
-        oid = action_client_oid("stop", position.symbol, position.hold_side, stop, time.time())
-        try:
-            self._client.place_tpsl_order(TpslRequest(
-                symbol=position.symbol, plan_type="pos_loss" if size is None else "loss_plan", trigger_price=stop,
-                hold_side=hold, size=size, client_oid=oid,
-            ))
-        except BitgetError as exc:
-            log.error("stop %s on %s refused: %s (%s)", stop, position.symbol, exc.code, reason)
-            self._metrics.order("stop", "rejected")
-            return False
-        self._metrics.order("stop", "accepted")
-        return True
-
-    def _stop_plans(self, position: Position) -> list[PlanOrder]:
-        if self._local_guard:
-            return []  # no stop of ours is on the exchange
-        try:
-            plans = self._client.plan_orders_pending("profit_loss", position.symbol)
-        except BitgetError:
-            return []
-        return stop_plans_for(position, plans, self._pos_mode)
-
-    # --- protection --------------------------------------------------------------------------------
-    def _repair_stop(self, message: RepairStop) -> None:
-        """The part of the position no stop covers gets one: the whole position a position-level stop, a
-        partly covered one (grown past its sized stop) a stop plan sized to the gap."""
-        if self._local_guard:
-            return  # the PositionGuard holds the stop itself
-        position = self._closer.position(message.symbol, message.hold_side)
-        if position is None:
-            return
-        plans = self._stop_plans(position)
-        gap = uncovered_size(position, plans, self._pos_mode)
-        if gap <= 0:
-            return
-        stop = self._intended_stop(position)
-        if stop is None or not stop_is_valid(position.hold_side, stop, position.mark_price or stop):
-            stop = default_stop(position, self._default_stop_pct, self._client.contract(position.symbol))
-        size = None if gap >= position.total else gap
-        if self._place_stop(position, stop, message.reason, size=size):
-            self._journal.record_event("STOP_REPAIRED", {"symbol": position.symbol, "stop": str(stop),
-                                                         "size": str(size) if size is not None else "position"})
-
-    def _intended_stop(self, position: Position) -> Decimal | None:
-        """The stop the position should have now: where it was last moved (break-even, set-stop), else the stop
-        its signal's entries carried, else the signal's reading; exact text, rounded away from the entry."""
-        signals = self._journal.open_signals(position.symbol)
-        intent = self._recon.intents().get(_key(position))
-        signal_stop = intent.stop_price if intent is not None else None
-        if signal_stop is None:
-            for row in reversed(signals):
-                value, side = row.parsed.get("stop_loss"), row.parsed.get("side")
-                if value is not None and side in (None, position.hold_side):
-                    signal_stop = _exact_decimal(value)
-                    break
-        return current_stop(position, moved=moved_stop(self._journal, position), signal_stop=signal_stop,
-                            contract=self._client.contract(position.symbol))
-
     def _panic_close(self, reason: str) -> None:
         """Once per panic: cancel working entries, close every position reduce-only; stops stay."""
         if self._panic_done:
@@ -598,8 +483,10 @@ class OrderManager(SupervisedActor):
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:
         if isinstance(message, MoveStopToBreakEven):
             # The guard's first-target rule obeys move_sl_to_be; a retry (of a channel's explicit move too) always runs.
-            if self._move_sl_on_tp1 or (message.symbol, message.hold_side) in self._break_even_tries:
-                self._move_to_break_even(message)
+            if self._move_sl_on_tp1 or self._stops.retrying(message.symbol, message.hold_side):
+                retry_s = self._stops.move_to_break_even(message)
+                if retry_s is not None:
+                    self.schedule_once(retry_s, message)
             return
         position = self._closer.position(message.symbol, message.hold_side)
         if position is None:
@@ -617,48 +504,3 @@ class OrderManager(SupervisedActor):
                                                                 "hold_side": position.hold_side,
                                                                 "reason": message.reason})
                 self._recon.clean_plans(position.symbol)  # the reduce plans never sum to more than the rest
-
-    def _move_to_break_even(self, message: MoveStopToBreakEven) -> None:
-        """Stop to break-even; a move the exchange refused (the old stop stays) is asked again, a bounded number
-        of times ``_BREAK_EVEN_RETRY_S`` apart, each refusal journaled."""
-        key = (message.symbol, message.hold_side)
-        position = self._closer.position(message.symbol, message.hold_side)
-        if position is None:
-            self._break_even_tries.pop(key, None)
-            return
-        try:
-            contract = self._client.contract(position.symbol)
-            stop = break_even_stop(position.average_open_price, position.hold_side, self._be_buffer, contract)
-            moved = self._replace_stop(position, stop, message.reason, break_even=True)
-        except BitgetError as exc:
-            log.warning("%s: break-even move failed (%s)", position.symbol, exc.code)
-            moved = False
-        if moved:
-            self._break_even_tries.pop(key, None)
-            return
-        tries = self._break_even_tries.get(key, 0) + 1
-        detail = {"symbol": message.symbol, "hold_side": message.hold_side, "attempt": tries,
-                  "reason": message.reason}
-        if tries > _BREAK_EVEN_RETRIES:
-            self._break_even_tries.pop(key, None)
-            self._journal.record_event("BREAK_EVEN_FAILED", detail)
-            self._notifier.notify("STOP_NOT_MOVED", f"{message.symbol} {message.hold_side}: break-even stop refused "
-                                  f"{tries} times; the previous stop stays")
-            return
-        self._break_even_tries[key] = tries
-        self._journal.record_event("BREAK_EVEN_RETRY", detail)
-        self.schedule_once(_BREAK_EVEN_RETRY_S * tries, message)
-
-
-def _exact_decimal(value: object) -> Decimal | None:
-    """A price read back from a journaled reading: its text (a float from an older journal goes through its
-    shortest repr, the best that is left of it)."""
-    try:
-        price = Decimal(value) if isinstance(value, str) else Decimal(repr(value))
-    except (ArithmeticError, ValueError, TypeError):
-        return None
-    return price if price.is_finite() else None
-
-
-def _key(position: Position) -> tuple[str, str]:
-    return position.symbol, position.hold_side
