@@ -35,35 +35,29 @@ from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, Statu
 from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import (
     BitgetError,
-    RateLimited,
 )
 from exchange.bitget.models import (
     MarginMode,
     PosMode,
 )
 from trading import reconcile as rec
+from trading.entry_sender import EntrySender
 from trading.execution import (
-    margin_mode_in_place,
     partial_close_size,
 )
 from trading.exit_executor import ExitExecutor, ExitSettings
-from trading.facts import FactStore, settings_after_set, settings_from_exchange, settings_plan, settings_to_recheck
-from trading.intents import entry_payload
+from trading.facts import FactStore
 from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
-from trading.refusals import record_refusal
 from trading.stop_keeper import StopKeeper, StopSettings
 
 log = logging.getLogger("following.orders")
 
 _OPEN_STATES = list(rec.OPEN_STATES)
 _STARTUP_RETRY_S = 1.0  # a failed start-up reconciliation is tried again this soon
-_LEVERAGE_RETRIES = 3  # a signal whose leverage call was rate limited is tried again at most this often
 _PANIC_RETRY_S = 0.5  # panic close could not read the positions: try again this soon
-# At most this many order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass.
-_MAX_LOOKUPS_PER_PASS = 8
 _EXIT_RETRY_S = 0.5
 
 
@@ -155,28 +149,23 @@ class OrderManager(SupervisedActor):
         self._metrics = metrics
         self._status = status
         self._gate = gate
-        self._pos_mode = settings.pos_mode
-        self._margin_mode = settings.margin_mode
         self._check_interval_s = settings.check_interval_s
-        self._unknown_deadline_s = settings.unknown_outcome_deadline_s
-        self._be_buffer = Decimal(str(settings.break_even_buffer_pct))
+        be_buffer = Decimal(str(settings.break_even_buffer_pct))
         self._move_sl_on_tp1 = settings.move_sl_to_be_on_tp1
-        self._default_stop_pct = Decimal(str(settings.default_stop_loss_pct))
         self._attach_stop = settings.attach_stop
         self._fill_watch_s = settings.fill_watch_interval_s
         # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
         self._min_pass_interval_s = settings.min_pass_interval_s
         self._panic_done = False
         self._reconciled = False
-        self._leverage_tries: dict[int, int] = {}
-        # local_guard: stops live in the journal and the PositionGuard closes by market when one is crossed; no
-        # stop is ever sent to the exchange (no preset, no plan). Without plan orders at all (the start-up probe
-        # said unsupported) no take-profit plan is placed either and plans are never listed.
-        self._local_guard = settings.local_guard
-        self._plans_supported = settings.plan_orders_supported
         self._exit_retry_pending = False
         self._stopping = False
+        # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
+        # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
         self._facts: ExchangeFacts = facts if facts is not None else FactStore()
+        # The procedures (trading/): plain objects over the fenced client; this actor keeps messages, timers and
+        # lifecycle. local_guard: stops live in the journal, none is sent to the exchange (no preset, no plan);
+        # without plan orders (the start-up probe said unsupported) no take-profit plan is placed or listed.
         self._recon = ReconciliationApplier(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
             settings=ReconcileSettings(pos_mode=settings.pos_mode,
@@ -193,19 +182,20 @@ class OrderManager(SupervisedActor):
                               sender=self._sender, follow_up=self._recon, pos_mode=settings.pos_mode)
         self._stops = StopKeeper(journal=journal, client=self._client, notifier=notifier, metrics=metrics,
                                  intents=self._recon.intents, settings=StopSettings(
-                                     pos_mode=settings.pos_mode, break_even_buffer=self._be_buffer,
-                                     default_stop_loss_pct=self._default_stop_pct, local_guard=settings.local_guard))
+                                     pos_mode=settings.pos_mode, break_even_buffer=be_buffer,
+                                     default_stop_loss_pct=Decimal(str(settings.default_stop_loss_pct)),
+                                     local_guard=settings.local_guard))
+        self._entries = EntrySender(
+            journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
+            sender=self._sender, entries_allowed=self._entries_allowed, fence_check=self._fence.check,
+            pos_mode=settings.pos_mode, preset_stop=settings.attach_stop and not settings.local_guard,
+            settings_recheck_s=settings_recheck_s, created_at=time.time())
         self._exits = ExitExecutor(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
             follow_up=self._recon, settings=ExitSettings(
-                pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=self._be_buffer,
+                pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=be_buffer,
                 stop_moves_enabled=settings.move_sl_to_be_on_tp1, local_guard=settings.local_guard,
                 delay_notice_s=settings.exit_delay_notice_s))
-        # Each symbol's margin mode and leverage as last set or read (trading.facts): set again only when an entry
-        # needs other ones or they are older than settings_recheck_s; reconciliation reads them before then.
-        self._settings_recheck_s = settings_recheck_s
-        # Signals approved before this instance existed can only have died in a former instance's mailbox.
-        self._created_at = time.time()
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:
@@ -229,7 +219,7 @@ class OrderManager(SupervisedActor):
                 continue  # an exit's close journaled and never sent: its exit sends it (same client id)
             # Journaled, maybe sent before a crash: only the exchange can tell; unknown until the deadline.
             self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
-        self._refuse_interrupted_bundles()
+        self._entries.refuse_interrupted()
         self._reconcile_pass()
         self._run_exits()
         if self.mode is Mode.PANIC:
@@ -255,7 +245,9 @@ class OrderManager(SupervisedActor):
 
     def _handle(self, message: Any) -> None:
         if isinstance(message, PlaceBundle):
-            self._place_bundle(message)
+            retry_s = self._entries.place(message)
+            if retry_s is not None:
+                self.schedule_once(retry_s, message)
         elif isinstance(message, ExecuteExit):
             self._run_exits()
         elif isinstance(message, _ExitsDue):
@@ -269,7 +261,7 @@ class OrderManager(SupervisedActor):
             self._closer.journal_unjournaled()
             self._reconcile_pass()
             self._run_exits()
-            self._recheck_settings()
+            self._entries.recheck_settings()
         elif isinstance(message, _FillWatchDue):
             self._recon.watch_unprotected_entries()
         elif isinstance(message, _PanicRetry):
@@ -283,119 +275,6 @@ class OrderManager(SupervisedActor):
     # --- entries -------------------------------------------------------------------------------------
     def _entries_allowed(self) -> bool:
         return self.mode is Mode.NORMAL and self._gate.entries_allowed()
-
-    def _refuse_interrupted_bundles(self) -> None:
-        """Approved signals whose bundle died in a mailbox (no order journaled) are refused and reported, not sent
-        late: the price and the account they were sized for are gone. So is a signal marked traded ("sending the
-        entries") by an instance that died before it journaled the first leg: else it stayed an open trade
-        that never was, and the user was never told."""
-        for row in [*self._journal.signals_with_decision("approved"), *self._journal.open_signals()]:
-            if row.updated_at >= self._created_at or self._journal.orders(signal_id=row.id):
-                continue
-            detail = "the bot stopped before sending this signal's orders; not traded"
-            if not self._journal.transition_signal(row.id, [row.decision], "refused", f"INTERRUPTED: {detail}"):
-                continue
-            self._refused_before_send(row.id, "INTERRUPTED", detail)
-            self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: INTERRUPTED ({detail})")
-
-    def _place_bundle(self, message: PlaceBundle) -> None:
-        intent = message.intent
-        current = self._journal.signal(message.signal_id)
-        if current is not None and current.decision != "approved":
-            # Decided meanwhile (refused as interrupted when this actor started): never sent twice or late.
-            log.info("signal %s is %s; its bundle is not sent", message.signal_id, current.decision)
-            return
-        if not self._entries_allowed():
-            if self._journal.transition_signal(message.signal_id, ["approved"], "refused",
-                                               "MODE_NOT_NORMAL: checked before send"):
-                self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
-            return
-        symbol = intent.symbol
-        hold = intent.side if self._pos_mode == "hedge_mode" and intent.margin_mode == "isolated" else None
-        known = self._facts.settings(symbol)
-        plan = settings_plan(known, margin_mode=intent.margin_mode, leverage=intent.leverage, hold_side=hold,
-                             now=time.time(), max_age_s=self._settings_recheck_s)
-        if not plan.nothing_to_do:
-            self._facts.forget_settings(symbol)  # whatever happens below, the old knowledge is not trusted
-        if plan.set_margin_mode:
-            try:
-                self._client.set_margin_mode(symbol, intent.margin_mode)
-            except BitgetError as exc:
-                if not self._margin_mode_already(message.signal_id, symbol, intent.margin_mode, exc):
-                    return
-        if plan.set_leverage:
-            try:
-                self._client.set_leverage(symbol, intent.leverage, hold_side=hold)
-            except BitgetError as exc:
-                tries = self._leverage_tries.get(message.signal_id, 0) + 1
-                if isinstance(exc, RateLimited) and tries <= _LEVERAGE_RETRIES:
-                    # Refused unprocessed (several signals within a second): the same bundle again in a moment.
-                    self._leverage_tries[message.signal_id] = tries
-                    self.schedule_once(exc.retry_after or 0.5, message)
-                    return
-                self._leverage_tries.pop(message.signal_id, None)
-                if not self._journal.transition_signal(message.signal_id, ["approved"], "refused",
-                                                       f"leverage not set: {exc.code}"):
-                    return
-                self._refused_before_send(message.signal_id, "leverage_not_set",
-                                          f"leverage {intent.leverage}: {exc.code}")
-                self._notifier.notify("SIGNAL_REFUSED",
-                                      f"{symbol}: leverage {intent.leverage} not accepted ({exc.code})")
-                return
-        if not plan.nothing_to_do:
-            before = known.value if known is not None and not plan.set_margin_mode else None
-            self._facts.put_settings(symbol, settings_after_set(before, margin_mode=intent.margin_mode,
-                                                                leverage=intent.leverage, hold_side=hold),
-                                     time.time(), "set")
-        self._leverage_tries.pop(message.signal_id, None)
-        payload = entry_payload(intent, attached_stop=self._attach_stop and not self._local_guard)
-        # Open before the first send: a fill reported in the reply is protected at once, as this signal's. Only
-        # from "approved": a signal another instance refused (reported "not traded") is never traded.
-        self._fence.check()
-        if not self._journal.transition_signal(message.signal_id, ["approved"], "traded", "sending the entries"):
-            log.info("signal %s was decided meanwhile; its bundle is not sent", message.signal_id)
-            return
-        for number, leg in enumerate(intent.legs):
-            if not self._entries_allowed():  # a kill switch may have fired between two legs
-                break
-            self._sender.submit(leg, message.signal_id, payload=payload)
-            if number == 0:
-                self._observe_entry_latency(message.signal_id, leg.client_oid)
-        legs = self._journal.orders(signal_id=message.signal_id)
-        if any(row.state is not OrderState.REJECTED for row in legs):
-            self._journal.set_signal_decision(message.signal_id, "traded", f"size {intent.size} lev {intent.leverage}")
-        else:
-            self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
-            self._facts.forget_settings(symbol)  # maybe refused for them: read or set again next time
-
-    def _observe_entry_latency(self, signal_id: int, client_oid: str) -> None:
-        """Post seen -> first entry accepted, for the latency histogram (nothing when the entry was refused)."""
-        row = self._journal.order(client_oid)
-        signal = self._journal.signal(signal_id)
-        if row is None or signal is None or row.state not in (OrderState.ACCEPTED, OrderState.PARTIAL,
-                                                               OrderState.FILLED):
-            return
-        seen = self._journal.post_seen_at(signal.channel, signal.message_id)
-        if seen is not None and hasattr(self._metrics, "entry_accepted"):
-            self._metrics.entry_accepted(signal.channel, time.time() - seen)
-
-    def _margin_mode_already(self, signal_id: int, symbol: str, wanted: str, error: BitgetError) -> bool:
-        """A refused set-margin-mode is harmless only if the symbol is in that mode already; else no entry."""
-        try:
-            reported = self._client.account(symbol).margin_mode
-        except BitgetError as exc:
-            reported, detail = None, f"{error.code}; mode unreadable: {exc.code}"
-        else:
-            detail = f"{error.code}; the symbol is in {reported or 'an unknown'} margin"
-        if margin_mode_in_place(wanted, reported):
-            log.info("set margin mode %s on %s: %s; already in place", wanted, symbol, error.code)
-            return True
-        if not self._journal.transition_signal(signal_id, ["approved"], "refused",
-                                               f"margin mode {wanted} not set: {detail}"):
-            return False
-        self._refused_before_send(signal_id, "margin_mode_not_set", f"{wanted}: {detail}")
-        self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: {wanted} margin not set ({detail}); entry not sent")
-        return False
 
     def _reconcile_pass(self) -> None:
         """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded."""
@@ -416,26 +295,6 @@ class OrderManager(SupervisedActor):
             self._journal.record_event("RECONCILED", {"decisions": len(decisions)})
             self._status.set("orders_reconciled", True)
 
-    def _recheck_settings(self) -> None:
-        """Read again the margin mode and leverage of the symbol whose known settings are the oldest, once they
-        are half as old as trusted: someone may have changed them by hand; a difference is set at the next entry
-        on that symbol. One request per pass at most."""
-        for symbol in settings_to_recheck(self._facts.all_settings(), time.time(), self._settings_recheck_s / 2):
-            sent = time.time()
-            try:
-                account = self._client.account(symbol)
-            except BitgetError as exc:
-                log.info("settings of %s unreadable (%s); set again at the next entry", symbol, exc.code)
-                self._facts.forget_settings(symbol)
-                continue
-            read = settings_from_exchange(account.margin_mode, account.isolated_long_lever,
-                                          account.isolated_short_lever, account.crossed_lever)
-            if read is None:
-                self._facts.forget_settings(symbol)
-            else:
-                self._facts.put_settings(symbol, read, sent, "reconcile")
-
-    # --- exits: the channel's updates, journaled as intents by the RiskGate --------------------------------
     def _run_exits(self) -> None:
         if self._exits.run_all() and not self._exit_retry_pending:
             self._exit_retry_pending = True
@@ -474,10 +333,6 @@ class OrderManager(SupervisedActor):
             self._closer.close(position, None, f"panic: {reason}", cause="panic")
         self._journal.record_event("PANIC_CLOSE", {"positions": len(positions), "reason": reason})
         self._notifier.notify("PANIC_CLOSE", f"closed {len(positions)} position(s): {reason}")
-
-    # --- refusals found right before sending: journaled and counted like the RiskGate's ----------------
-    def _refused_before_send(self, signal_id: int, reason: str, detail: str) -> None:
-        record_refusal(self._journal, self._metrics, signal_id=signal_id, reason=reason, detail=detail)
 
     # --- requests from the PositionGuard (liquidation distance, first target filled) ------------------
     def _guard_request(self, message: ReducePosition | MoveStopToBreakEven) -> None:
