@@ -770,23 +770,28 @@ def run_forever(config: Config, secrets: Secrets) -> int:
                       backup_count=logs.backup_count)
     runtime = Runtime(config, secrets)
     stop_requested = threading.Event()
+    # Before anything starts: /healthz answers before start() returns, and a signal meeting the OS default then
+    # (SIGUSR1/SIGUSR2/SIGTERM end the process at once) would be no safe mode and no graceful stop.
+    handlers = install_signal_handlers(None, stop_requested.set, gate=runtime.gate)
     try:
-        runtime.start()
-    except StartupError as exc:
-        runtime.stop()
-        log.error("cannot start: %s", exc)
-        return 2
-    except BaseException:
-        runtime.stop()  # never leave actors running (and restarting) behind a failed start
-        raise
-    assert runtime.supervisor is not None
-    handlers = install_signal_handlers(runtime.supervisor, stop_requested.set, gate=runtime.gate)
-    try:
-        while not stop_requested.wait(0.5):
-            pass
+        try:
+            runtime.start()
+        except StartupError as exc:
+            runtime.stop()
+            log.error("cannot start: %s", exc)
+            return 2
+        except BaseException:
+            runtime.stop()  # never leave actors running (and restarting) behind a failed start
+            raise
+        assert runtime.supervisor is not None
+        handlers.attach(runtime.supervisor)
+        try:
+            while not stop_requested.wait(0.5):
+                pass
+        finally:
+            log.info("stopping")
+            runtime.stop()
     finally:
-        log.info("stopping")
-        runtime.stop()
         handlers.restore()
     return 0
 

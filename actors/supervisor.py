@@ -641,6 +641,9 @@ class Supervisor(pykka.ThreadingActor):
 
 
 # --- OS signals --------------------------------------------------------------------------------------
+_ATTACHED = -1  # on the bridge's queue: the Supervisor was attached (no signal has a negative number)
+
+
 class SignalHandlers:
     """Installed handlers; ``restore()`` puts the previous ones back and ends the bridge thread.
 
@@ -648,6 +651,11 @@ class SignalHandlers:
     a lock (e.g. inside a pykka ``tell``), so the handler itself only does lock-free work: tighten the
     gate (an attribute write) and put the signal number on a ``SimpleQueue`` (reentrant by design).
     A bridge thread turns it into a ``RequestMode`` tell or the ``on_stop`` call.
+
+    Installed before the runtime starts (``supervisor=None``), so that no signal during start-up meets the OS
+    default (SIGUSR1, SIGUSR2 and SIGTERM would end the process on the spot, while /healthz may already answer):
+    a stop is asked for at once, a mode change tightens the gate at once and reaches the Supervisor once
+    ``attach`` gives it.
     """
 
     _SAFE_SIGNALS = (signal.SIGUSR1,)
@@ -655,12 +663,13 @@ class SignalHandlers:
     _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(
-        self, supervisor: pykka.ActorRef[Any], on_stop: Callable[[], None], gate: TradingGate | None
+        self, supervisor: pykka.ActorRef[Any] | None, on_stop: Callable[[], None], gate: TradingGate | None
     ) -> None:
         self._supervisor = supervisor
         self._on_stop = on_stop
         self._gate = gate
         self._pending: SimpleQueue[int | None] = SimpleQueue()
+        self._held: list[int] = []  # mode signals that came before the Supervisor (bridge thread only)
         self._previous: dict[int, Any] = {}
         self._bridge = threading.Thread(target=self._forward, name="signal-bridge", daemon=True)
 
@@ -668,6 +677,11 @@ class SignalHandlers:
         self._bridge.start()
         for signum in (*self._SAFE_SIGNALS, *self._PANIC_SIGNALS, *self._STOP_SIGNALS):
             self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def attach(self, supervisor: pykka.ActorRef[Any]) -> None:
+        """The Supervisor now exists: mode signals go to it, those held since the install first."""
+        self._supervisor = supervisor
+        self._pending.put(_ATTACHED)
 
     def restore(self) -> None:
         for signum, previous in self._previous.items():
@@ -689,23 +703,41 @@ class SignalHandlers:
             signum = self._pending.get()
             if signum is None:
                 return
-            try:
-                if signum in self._STOP_SIGNALS:
+            if signum == _ATTACHED:
+                held, self._held = self._held, []
+                for waiting in held:
+                    self._request_mode(waiting)
+                continue
+            if signum in self._STOP_SIGNALS:
+                try:
                     self._on_stop()
-                    continue
-                mode = Mode.PANIC if signum in self._PANIC_SIGNALS else Mode.SAFE
-                reason = f"received {signal.Signals(signum).name}"
-                self._supervisor.tell(RequestMode(mode=mode, reason=reason, source="signal"))
-            except pykka.ActorDeadError:
-                logger.warning("signal %s arrived after the supervisor stopped", signum)
-            except Exception:
-                logger.exception("handling signal %s failed", signum)
+                except Exception:
+                    logger.exception("handling signal %s failed", signum)
+                continue
+            if self._supervisor is None:
+                logger.info("signal %s during start-up: the mode changes once the supervisor runs", signum)
+                self._held.append(signum)
+                continue
+            self._request_mode(signum)
+
+    def _request_mode(self, signum: int) -> None:
+        supervisor = self._supervisor
+        assert supervisor is not None
+        try:
+            mode = Mode.PANIC if signum in self._PANIC_SIGNALS else Mode.SAFE
+            reason = f"received {signal.Signals(signum).name}"
+            supervisor.tell(RequestMode(mode=mode, reason=reason, source="signal"))
+        except pykka.ActorDeadError:
+            logger.warning("signal %s arrived after the supervisor stopped", signum)
+        except Exception:
+            logger.exception("handling signal %s failed", signum)
 
 
 def install_signal_handlers(
-    supervisor: pykka.ActorRef[Any], on_stop: Callable[[], None], *, gate: TradingGate | None = None
+    supervisor: pykka.ActorRef[Any] | None, on_stop: Callable[[], None], *, gate: TradingGate | None = None
 ) -> SignalHandlers:
-    """SIGUSR1 -> SAFE, SIGUSR2 -> PANIC, SIGTERM/SIGINT -> ``on_stop()``. Call from the main thread."""
+    """SIGUSR1 -> SAFE, SIGUSR2 -> PANIC, SIGTERM/SIGINT -> ``on_stop()``. Call from the main thread; with
+    ``supervisor=None`` before the runtime starts, then ``attach`` the Supervisor."""
     handlers = SignalHandlers(supervisor, on_stop, gate)
     handlers.install()
     return handlers

@@ -126,15 +126,45 @@ def test_live_mode_trades_on_a_bitget_compatible_server_and_never_leaks_secrets(
         assert secret not in exposed
 
 
-def test_sigterm_stops_the_process_within_ten_seconds_with_exit_code_0(tmp_path: Path) -> None:
+def _demo_process(tmp_path: Path) -> subprocess.Popen[str]:
     demo = yaml.safe_load((REPO / "conf" / "demo.yaml").read_text())
     demo["monitor"]["health"]["port"] = 0
     demo["storage"] = {"db_path": str(tmp_path / "demo.sqlite"), "media_dir": str(tmp_path / "media")}
     demo["kill_switch"] = {"file": str(tmp_path / "KILL_SWITCH")}
     conf = tmp_path / "demo.yaml"
     conf.write_text(yaml.safe_dump(demo))
-    process = subprocess.Popen([sys.executable, str(REPO / "bin" / "following"), "--conf", str(conf)],
-                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, str(REPO / "bin" / "following"), "--conf", str(conf)],
+                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_signal_during_start_up_is_handled_not_the_end_of_the_process(tmp_path: Path) -> None:
+    """SIGUSR1 as soon as the bot logs its first start-up line (the health server may answer before start-up
+    ends): safe mode once running, and SIGTERM still stops it gracefully, never the OS default's sudden end."""
+    process = _demo_process(tmp_path)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("PAPER trading" in x for x in lines), timeout=30, what="the first start-up line")
+        process.send_signal(signal.SIGUSR1)
+        wait_until(lambda: process.poll() is not None or any("health on http://" in x for x in lines), timeout=30,
+                   what="the health server line")
+        assert process.poll() is None, f"the process ended (exit {process.returncode}) on a start-up signal"
+        line = next(x for x in lines if "health on http://" in x)
+        base = re.search(r"http://[0-9.]+:\d+", line).group(0)  # type: ignore[union-attr]
+        wait_until(lambda: 'following_trading_mode{mode="safe"} 1.0' in requests.get(f"{base}/metrics",
+                                                                                      timeout=2).text,
+                   what="safe mode from the signal sent during start-up")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_stops_the_process_within_ten_seconds_with_exit_code_0(tmp_path: Path) -> None:
+    process = _demo_process(tmp_path)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)
     reader.start()

@@ -328,6 +328,25 @@ def test_sigusr_signals_reach_the_supervisor(journal: Journal, signum: int, expe
         handlers.restore()
 
 
+def test_signals_during_start_up_wait_for_the_supervisor_instead_of_ending_the_process(journal: Journal) -> None:
+    """Installed before the runtime starts: a signal then meets our handler, never the OS default (which ends the
+    process for SIGUSR1 and SIGTERM); the mode change reaches the Supervisor once it is attached."""
+    gate = TradingGate()
+    stop_requested = threading.Event()
+    handlers = install_signal_handlers(None, stop_requested.set, gate=gate)
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert wait_until(lambda: gate.mode is Mode.SAFE), "the gate tightened at once"
+        sup = start_supervisor(journal, gate=gate)
+        handlers.attach(sup)
+        assert wait_until(lambda: sup.proxy().get_mode().get(timeout=WAIT_S) is Mode.SAFE)
+        assert event_details(journal, "MODE_CHANGED")[-1]["source"] == "signal"
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop_requested.wait(WAIT_S)
+    finally:
+        handlers.restore()
+
+
 def test_sigterm_calls_on_stop_and_handlers_are_restored(journal: Journal) -> None:
     previous = signal.getsignal(signal.SIGTERM)
     stop_requested = threading.Event()
