@@ -4,11 +4,14 @@ Every order is journaled as an intent (with its deterministic client id) before 
 crash can never produce a second entry: after a restart the intent is found and the exchange is asked by
 client id what became of it. Entries are checked against the trading gate right before the request.
 
-Reconciliation (``trading/reconcile.py`` decides, this actor gathers and applies) runs at start-up, where
-``orders_reconciled`` stays red until a pass succeeded, and then every pass interval: order states, intents
-that never arrived, external orders and positions (journaled and alerted), and each position's stop and
-take-profit ladder sized to what filled. A fill seen in an order's reply or by the fill watch is protected at
-once, not at the next pass.
+Reconciliation (``trading/reconcile.py`` decides, ``trading/reconciliation_applier.py`` gathers and applies)
+runs at start-up, where ``orders_reconciled`` stays red until a pass succeeded, and then every pass interval:
+order states, intents that never arrived, external orders and positions (journaled and alerted), and each
+position's stop and take-profit ladder sized to what filled. A fill seen in an order's reply or by the fill watch
+is protected at once, not at the next pass.
+
+The procedures live in ``trading/`` as plain objects over this actor's fenced client (entries, sending and
+closes, stops, reconciliation, exits); this actor keeps the message handling, its timers and its lifecycle.
 """
 
 from __future__ import annotations
@@ -33,18 +36,11 @@ from actors.messages import (
 from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, StatusBoard
 from actors.repeats import RepeatedFailures
-from exchange.bitget.errors import (
-    BitgetError,
-)
-from exchange.bitget.models import (
-    MarginMode,
-    PosMode,
-)
+from exchange.bitget.errors import BitgetError
+from exchange.bitget.models import MarginMode, PosMode
 from trading import reconcile as rec
 from trading.entry_sender import EntrySender
-from trading.execution import (
-    partial_close_size,
-)
+from trading.execution import partial_close_size
 from trading.exit_executor import ExitExecutor, ExitSettings
 from trading.facts import FactStore
 from trading.journal import Journal, JournalError, OrderState
