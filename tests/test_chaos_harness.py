@@ -10,8 +10,17 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from benchmarks.chaos.checks import ExitRecord, judge_exit, orphan_plans, oversized_plans
-from benchmarks.chaos.runner import SAVED_RUN, BreachMonitor, ChaosOptions, ChaosRun, SavedRun
+from benchmarks.chaos.checks import EntryRecord, ExitRecord, evaluate, judge_exit, orphan_plans, oversized_plans
+from benchmarks.chaos.procs import CHANNEL
+from benchmarks.chaos.runner import (
+    SAVED_RUN,
+    BreachMonitor,
+    ChaosOptions,
+    ChaosRun,
+    SavedRun,
+    _entry_prefixes,
+    _exit_prefixes,
+)
 from benchmarks.chaos.scenario import CYCLE_KINDS, EXITS_OF, entry_signal, plan_cycles
 from benchmarks.chaos.sim_admin import OrderView, PlanView, PositionView, SimAdmin, SimState
 from exchange.sim.catalogue import DEFAULT_CONTRACTS
@@ -52,6 +61,37 @@ def test_a_close_taken_once_is_executed_twice_is_a_duplicate() -> None:
     half = _exit("close_half")
     assert judge_exit(half, [_close("0.05")], D(0), None).verdict == "executed"
     assert judge_exit(half, [_close("0.1")], D(0), None).verdict == "duplicate"
+
+
+def test_a_late_close_is_its_own_exits_even_in_the_next_exits_window() -> None:
+    """A 50% close held back by a 429 burst and a kill runs after the next exit ("close all") of the same position
+    was posted, 32 ms before that exit's own close: each exit executed once, in order, named by its client id."""
+    from trading.bundle import client_oid
+
+    def order(oid: str, side: str, size: str, c_time: int, reduce_only: bool = True) -> OrderView:
+        return OrderView(order_id=oid, client_oid=oid, symbol="BTCUSDT", side=side, trade_side="",
+                         reduce_only=reduce_only, pos_mode="one_way_mode", size=D(size), filled=D(size),
+                         state="filled", c_time=c_time, order_source="normal")
+
+    entry = EntryRecord(cycle=1, symbol="BTCUSDT", side="long", kind="partial_then_close", post_id=10, posted_ms=0,
+                        stop=D("60000"), seen_on_exchange=True)
+    half, full = (ExitRecord(cycle=1, symbol="BTCUSDT", side="long", action=action,  # type: ignore[arg-type]
+                             post_id=post, posted_ms=posted, size_before=D("0.1"), entry_orders_before=0,
+                             effect_seen=post == 12, settle_s=25.0, fault="rate_limit_burst" if post == 11 else "none",
+                             kill="none")
+                  for action, post, posted in (("close_half", 11, 1_000), ("close_all", 12, 60_000)))
+    orders = (order(client_oid(CHANNEL, 10, "entry"), "buy", "0.1", 100, reduce_only=False),
+              order(client_oid(CHANNEL, 11, "xc2"), "sell", "0.05", 60_100),  # the late 50% (a second attempt)
+              order(client_oid(CHANNEL, 12, "xc"), "sell", "0.05", 60_132))
+    final = SimState(now_ms=90_000, orders=orders, plans=(), positions=(), last={}, mark={})
+
+    def verdicts(by_client_id: bool) -> list[str]:
+        findings = evaluate(entries=[entry], exits=[half, full], breaches=[], final=final, decisions={}, notices=[],
+                            entry_prefixes=_entry_prefixes, exit_prefixes=_exit_prefixes if by_client_id else None)
+        return [o.verdict for o in findings.exits]
+
+    assert verdicts(by_client_id=True) == ["executed", "executed"]
+    assert verdicts(by_client_id=False) == ["lost", "duplicate"]  # what the time windows alone made of it
 
 
 def test_an_exit_not_executed_is_lost_unless_the_user_was_told() -> None:

@@ -137,6 +137,36 @@ def _window_ends(entries: list[EntryRecord], exits: list[ExitRecord], end_ms: in
     return ends
 
 
+def attribute_closes(
+    exits: list[ExitRecord], orders: Iterable[OrderView], ends: Mapping[int, int],
+    exit_prefixes: Callable[[int], tuple[str, ...]] | None,
+) -> dict[int, list[OrderView]]:
+    """The close orders (reduce-only, not a triggered plan) each exit post is answerable for.
+
+    A close whose client id starts with an exit post's prefix is that exit's, whenever it ran: a close delayed
+    past its settle time (a 429 burst, a kill) and executed right before the next exit of the same position is
+    still the first exit's. Only a close whose client id names no exit (e.g. a protective close of the bot's own)
+    falls back to the time window: the exit posted last before it on its symbol and side."""
+    owner_of_prefix: dict[str, int] = {}
+    if exit_prefixes is not None:
+        for record in exits:
+            for prefix in exit_prefixes(record.post_id):
+                owner_of_prefix[prefix] = record.post_id
+    closes: dict[int, list[OrderView]] = {record.post_id: [] for record in exits}
+    for order in orders:
+        if not order.closing or order.from_plan:
+            continue
+        owner = next((post for prefix, post in owner_of_prefix.items() if order.client_oid.startswith(prefix)), None)
+        if owner is not None:
+            closes[owner].append(order)
+            continue
+        for record in exits:
+            if (order.symbol == record.symbol and order.pos_side == record.side
+                    and record.posted_ms <= order.c_time < ends[record.post_id]):
+                closes[record.post_id].append(order)
+    return closes
+
+
 def judge_exit(
     record: ExitRecord, closes: list[OrderView], entry_fills_after: Decimal, reason: str | None,
     *, signal_on_exchange: bool = True, gone_reason: str | None = None,
@@ -203,9 +233,11 @@ def evaluate(
     decisions: Mapping[int, Decision],
     notices: list[tuple[str, str]],
     entry_prefixes: Callable[[int], tuple[str, ...]],
+    exit_prefixes: Callable[[int], tuple[str, ...]] | None = None,
 ) -> Findings:
     """Every check of the run. ``notices`` are (kind, text) as the user got them; ``entry_prefixes(post_id)``
-    gives the client-id prefixes of a signal's legs."""
+    gives the client-id prefixes of a signal's legs, ``exit_prefixes(post_id)`` those of an exit post's requests
+    (its closes ``xc``, ``xc2``, ...): a close is that exit's whenever it ran, see ``attribute_closes``."""
     # a signal refused at first and traded later ends "traded" in the journal: only the notice remembers
     refusal_texts = [text for kind, text in notices if kind in REFUSAL_NOTICES]
     findings = Findings()
@@ -218,13 +250,9 @@ def evaluate(
         ]
     entry_of_cycle = {e.cycle: e for e in entries}
 
+    closes_of = attribute_closes(exits, final.orders, ends, exit_prefixes)
     for record in exits:
-        end = ends[record.post_id]
-        closes = [
-            o for o in final.orders
-            if o.symbol == record.symbol and o.closing and not o.from_plan and o.pos_side == record.side
-            and record.posted_ms <= o.c_time < end
-        ]
+        closes = closes_of[record.post_id]
         entry_of_exit = entry_of_cycle.get(record.cycle)
         fills_after = Decimal(0)
         if entry_of_exit is not None and record.action == "cancel":

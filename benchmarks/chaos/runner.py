@@ -70,6 +70,7 @@ HELD_REPLY_S = 8.0  # longer than the bot's bitget.timeout_seconds (5): the bot 
 RATE_LIMIT_BURST = 6  # 429 answers queued on each endpoint of RATE_LIMITED_ENDPOINTS
 BREAK_EVEN_TOLERANCE = Decimal("0.005")  # a stop this close to the entry price is "at entry"
 EPOCHS_CHECKED = 4  # client-id epochs of a signal looked for on the exchange (a re-placed leg bumps it)
+EXIT_READINGS_CHECKED = 4  # readings of one exit post whose client ids name it (a chaos update is one reading)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class SavedRun:
     def judge(self) -> Findings:
         return evaluate(entries=self.entries, exits=self.exits, breaches=self.breaches,
                         final=parse_state(self.final), decisions=self.decisions, notices=self.notices,
-                        entry_prefixes=_entry_prefixes)
+                        entry_prefixes=_entry_prefixes, exit_prefixes=_exit_prefixes)
 
     def write(self, path: Path) -> None:
         data = {
@@ -184,6 +185,11 @@ def _git_commit() -> str:
 
 def _entry_prefixes(post_id: int) -> tuple[str, ...]:
     return tuple(signal_oid_prefix(CHANNEL, post_id, epoch=epoch) for epoch in range(EPOCHS_CHECKED))
+
+
+def _exit_prefixes(post_id: int) -> tuple[str, ...]:
+    """The client-id prefixes of an exit post's requests (``ExitIntent.key``: its readings, epoch 0)."""
+    return tuple(signal_oid_prefix(CHANNEL, post_id, signal_index=index) for index in range(EXIT_READINGS_CHECKED))
 
 
 class BreachMonitor:
