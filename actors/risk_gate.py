@@ -189,13 +189,8 @@ class RiskGate(SupervisedActor):
                 # An exit has no age: a close posted or left undecided meanwhile is decided and executed now.
                 self._update(reading_from_row(self._journal, row))
                 continue
-            reason = "INTERRUPTED"
-            detail = "the bot stopped before deciding this signal; not traded"
-            if not self._journal.transition_signal(row.id, ["parsed"], "refused", f"{reason}: {detail}"):
-                continue
-            record_refusal(self._journal, self._metrics, signal_id=row.id, message_id=row.message_id, reason=reason,
-                           detail=detail)
-            self._notifier.notify("SIGNAL_REFUSED", f"post {row.message_id} {row.symbol or ''}: {reason} ({detail})")
+            self._refuse_row(row.id, row.message_id, row.symbol, "INTERRUPTED",
+                             "the bot stopped before deciding this signal; not traded")
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, Tick) and message.what == _CONTRACTS_TICK:
@@ -378,14 +373,16 @@ class RiskGate(SupervisedActor):
                          if row.leg.startswith("entry"))
 
     def _refuse(self, signal: SignalParsed, reason: str, detail: str) -> None:
-        if not self._journal.transition_signal(signal.signal_id, ["parsed"], "refused", f"{reason}: {detail}"):
+        self._refuse_row(signal.signal_id, signal.message_id, signal.parsed.symbol, reason, detail)
+
+    def _refuse_row(self, signal_id: int, message_id: int, symbol: str | None, reason: str, detail: str) -> None:
+        """The one way a signal is refused: journaled, counted (refusal and signal outcome), user told."""
+        if not self._journal.transition_signal(signal_id, ["parsed"], "refused", f"{reason}: {detail}"):
             return  # decided meanwhile: reported once, by whoever decided it
-        record_refusal(self._journal, self._metrics, signal_id=signal.signal_id, message_id=signal.message_id,
+        record_refusal(self._journal, self._metrics, signal_id=signal_id, message_id=message_id,
                        reason=reason, detail=detail)
         self._metrics.signal("refused")
-        self._notifier.notify(
-            "SIGNAL_REFUSED", f"post {signal.message_id} {signal.parsed.symbol or ''}: {reason} ({detail})"
-        )
+        self._notifier.notify("SIGNAL_REFUSED", f"post {message_id} {symbol or ''}: {reason} ({detail})")
 
     # --- updates ---------------------------------------------------------------------------------
     def _update(self, signal: SignalParsed) -> None:

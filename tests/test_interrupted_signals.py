@@ -35,6 +35,9 @@ def test_a_signal_left_undecided_by_a_crash_is_refused_and_reported_at_start_nev
         # Each refusal's event and count follow its decision (what the waits above saw): wait for both counted.
         wait_until(lambda: system.runtime.metrics.registry.get_sample_value(
             "following_refusals_total", {"reason": "interrupted"}) == 2.0, what="both refusals counted")
+        # The RiskGate's interrupted refusal counts as a refused signal like every other refusal.
+        wait_until(lambda: (system.runtime.metrics.registry.get_sample_value(
+            "following_signals_total", {"outcome": "refused"}) or 0.0) >= 1.0, what="refused signal counted")
         refusals = [e.detail for e in system.events("SIGNAL_REFUSED")]
         assert sorted(r["signal_id"] for r in refusals) == [left, approved], "only the undecided signals"
         assert system.runtime.journal.signal(decided).reason == "MAX_LEVERAGE: x"
