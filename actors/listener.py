@@ -20,12 +20,11 @@ from typing import Any
 import pykka
 
 from actors.base import SupervisedActor
-from actors.config import ListenerConfig
 from actors.messages import PostEdited, PostSeen, Tick
-from actors.metrics import Metrics
 from actors.ports import Notices, Recipient, StatusBoard
-from actors.repeats import RepeatedFailures
 from exchange.backoff import capped_exponential
+from ops.metrics import Metrics
+from ops.repeats import RepeatedFailures
 from parsing.media import MediaStore, MediaUrlRefused
 from parsing.posts import Post, PostSource, PostSourceError, PostSourceRateLimited, post_link
 from parsing.rules import parse_text
@@ -33,6 +32,7 @@ from parsing.signals import Kind
 from parsing.telegram_source import Pushed, TelegramSetupError
 from parsing.tme import UNREADABLE_MEDIA, skipped_messages
 from parsing.web_preview import CatchUp, PreviewRedirected, catch_up_report
+from runtime.config import ListenerConfig
 from trading.journal import Journal, PostStatus
 from trading.linking import OpenSignal, UpdateToLink, may_concern_open_signal
 from trading.modes import Mode

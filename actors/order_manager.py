@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor, TradingGate
-from actors.config import Config
 from actors.fencing import Fence, Superseded, fenced
 from actors.messages import (
     ExecuteExit,
@@ -33,11 +32,12 @@ from actors.messages import (
     ReducePosition,
     RepairStop,
 )
-from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, OrderExchange, Recipient, StatusBoard
-from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import MarginMode, PosMode
+from ops.metrics import Metrics
+from ops.repeats import RepeatedFailures
+from runtime.config import Config
 from trading import reconcile as rec
 from trading.entry_sender import EntrySender
 from trading.execution import partial_close_size

@@ -22,10 +22,10 @@ from typing import Any, ClassVar, Protocol
 
 from actors.base import SupervisedActor
 from actors.messages import Tick
-from actors.metrics import Metrics
 from actors.ports import Recipient
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import Fill, Order, PosMode
+from ops.metrics import Metrics
 from trading import outcomes as rules
 from trading.journal import FillRow, Journal, OrderRow, OrderState, SignalRow
 from trading.modes import Mode

@@ -14,15 +14,15 @@ from typing import Any
 
 from actors.base import SupervisedActor
 from actors.messages import PostEdited, PostReadByModel, PostSeen, SignalParsed
-from actors.metrics import Metrics
 from actors.ports import Notices, Recipient
 from actors.risk_gate import open_signals
-from actors.vision import ModelReads
+from ops.metrics import Metrics
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.reading import OnError, Parse, read_safely
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage, reading_context
+from runtime.vision import ModelReads
 from trading.journal import Journal
 from trading.modes import Mode
 from trading.risk import needs_default_stop

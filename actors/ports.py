@@ -4,7 +4,7 @@ methods will do, the real ones and the test doubles alike).
 Each actor asks only for what it uses: the PriceFeed's exchange reads positions and tickers, the OrderManager's
 also places and cancels. ``BitgetClient`` satisfies every exchange protocol here; ``Notifier``,
 ``RuntimeStatus`` and ``Address`` (or a pykka ref) the others. mypy checks that at the wiring
-(``actors/app.py``), so a method renamed on one side is a type error, not an ``AttributeError`` at 3 a.m.
+(``runtime/wiring.py``), so a method renamed on one side is a type error, not an ``AttributeError`` at 3 a.m.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from actors.notify import NoticeValue
 from exchange.bitget.contracts import Contract
 from exchange.bitget.models import (
     Account,
@@ -26,6 +25,7 @@ from exchange.bitget.models import (
     Ticker,
     TpslRequest,
 )
+from ops.notify import NoticeValue
 from trading.facts import FactStore
 
 # The facts the exchange showed (account, positions, prices, symbol settings) as the actors share them.
@@ -39,13 +39,13 @@ class Recipient(Protocol):
 
 
 class Notices(Protocol):
-    """The user's notice channel (:class:`~actors.notify.Notifier`)."""
+    """The user's notice channel (:class:`~ops.notify.Notifier`)."""
 
     def notify(self, kind: str, text: str, fields: Mapping[str, NoticeValue] | None = None) -> None: ...
 
 
 class StatusBoard(Protocol):
-    """The readiness facts /readyz reads (:class:`~actors.status.RuntimeStatus`)."""
+    """The readiness facts /readyz reads (:class:`~ops.status.RuntimeStatus`)."""
 
     def set(self, name: str, ok: bool, detail: str = "") -> None: ...
 

@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.config import Config
 from actors.messages import (
     ExecuteExit,
     ModeChanged,
@@ -33,11 +32,12 @@ from actors.messages import (
     Tick,
     WatchSymbol,
 )
-from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, GuardExchange, Notices, Recipient, StatusBoard
-from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode, as_position_side
+from ops.metrics import Metrics
+from ops.repeats import RepeatedFailures
+from runtime.config import Config
 from trading.execution import default_stop
 from trading.guard import (
     LiquidationWatch,

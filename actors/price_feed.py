@@ -25,15 +25,15 @@ from typing import Any, Literal
 import pykka
 
 from actors.base import SupervisedActor
-from actors.config import PriceFeedConfig
 from actors.messages import PriceTick, Tick, TickerSocketChanged, WatchSymbol
-from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, PriceFeedExchange, Recipient, StatusBoard
-from actors.repeats import RepeatedFailures
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.feed_state import FeedStateMachine, FeedView, ReconnectBackoff, feed_readiness
 from exchange.bitget.models import Ticker
 from exchange.bitget.ws import TickerStream
+from ops.metrics import Metrics
+from ops.repeats import RepeatedFailures
+from runtime.config import PriceFeedConfig
 from trading.journal import Journal
 from trading.modes import Mode
 

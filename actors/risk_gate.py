@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor, TradingGate
-from actors.config import Config
 from actors.messages import ExecuteExit, PlaceBundle, SignalParsed, Tick, WatchSymbol
-from actors.metrics import Metrics
 from actors.ports import ExchangeFacts, Notices, Recipient, RiskGateExchange
 from exchange.bitget.errors import BitgetError, ExchangeUnavailable, RateLimited, UnknownSymbol
 from exchange.bitget.models import PosMode
+from ops.metrics import Metrics
 from parsing.signals import Action, Kind, ParsedMessage, UpdateType
+from runtime.config import Config
 from trading.bundle import plan_bundle
 from trading.exits import UNDECIDED, exit_kind
 from trading.facts import Fact, FactStore, UsedFact, usable, used

@@ -106,7 +106,7 @@ class JournalLike(Protocol):
 
 
 class SupervisorCounters(Protocol):
-    """What the Supervisor counts (:class:`~actors.metrics.Metrics`)."""
+    """What the Supervisor counts (:class:`~ops.metrics.Metrics`)."""
 
     def set_mode(self, mode: Mode | str) -> None: ...
     def actor_restarted(self, actor: str) -> None: ...

@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.parse_command import load_contract_symbols, read_text
+from cli.parse import load_contract_symbols, read_text
 from parsing.signals import Action, Kind, ParsedMessage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     listed: Collection[str] | None = None
     if args.conf:
-        from actors.config import load_config
+        from runtime.config import load_config
 
         contracts = load_contract_symbols(load_config(args.conf))
         if contracts.note:

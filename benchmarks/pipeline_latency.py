@@ -1,6 +1,6 @@
 """End-to-end latency: a post becoming visible on the channel server -> the entry accepted by the simulator.
 
-Starts the whole runtime on loopback (the same ``actors.app.Runtime`` that ``following run`` starts, in dry
+Starts the whole runtime on loopback (the same ``runtime.wiring.Runtime`` that ``following run`` starts, in dry
 run on the built-in simulator, with a loopback ``ChannelServer`` as the channel), then publishes N valid long
 signals one at a time and reports two distributions:
 
@@ -46,9 +46,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.app import Runtime
-from actors.config import Config, load_secrets, parse_config
 from parsing.channel_server import ChannelServer
+from runtime.config import Config, load_secrets, parse_config
+from runtime.wiring import Runtime
 from trading.journal import OrderState
 
 CHANNEL = "bench_signals"

@@ -27,8 +27,8 @@ from typing import Any
 
 from actors.listener import Listener, ListenerSettings
 from actors.messages import PostSeen
-from actors.metrics import Metrics
 from benchmarks.pipeline_latency import percentile
+from ops.metrics import Metrics
 from parsing.telegram_source import TelegramSource
 from tests.fake_telethon import FakeTelegramClient, fake_event_builders
 from trading.journal import Journal

@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.app import Runtime
-from actors.config import Config, load_secrets, parse_config
 from parsing.channel_server import ChannelServer
+from runtime.config import Config, load_secrets, parse_config
+from runtime.wiring import Runtime
 
 CHANNEL = "e2e_signals"
 

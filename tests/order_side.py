@@ -17,17 +17,17 @@ from typing import Any
 import pykka
 
 from actors.base import TradingGate
-from actors.config import NotifyConfig
 from actors.messages import PlaceBundle
-from actors.metrics import Metrics
-from actors.notify import Notice, Notifier
 from actors.order_manager import OrderManager, OrderManagerSettings
-from actors.status import RuntimeStatus
 from exchange.bitget.client import BitgetClient
 from exchange.bitget.contracts import Contract
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import RunningSim, running_sim
+from ops.metrics import Metrics
+from ops.notify import Notice, Notifier
+from ops.status import RuntimeStatus
 from parsing.signals import Side
+from runtime.config import NotifyConfig
 from trading.bundle import plan_bundle
 from trading.intents import entry_intent
 from trading.journal import Journal, OrderRow

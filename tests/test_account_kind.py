@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from actors.app import Runtime
-from actors.cli import main
-from actors.config import account_kind, load_secrets, parse_config
+from cli.main import main
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
+from runtime.config import account_kind, load_secrets, parse_config
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, fast_config, wait_listening
 
 CREDS = SimCredentials(api_key="demo-key-1", api_secret="demo-secret-1", passphrase="demo-pass-1")

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import Heartbeat, PostSeen
-from actors.metrics import Metrics
 from actors.parser import Parser
+from ops.metrics import Metrics
 from parsing.posts import Post
 from parsing.reading import MAX_TEXT_CHARS, clean_text, read_safely
 from parsing.rules import parse_text

@@ -26,7 +26,7 @@ def _fake_checkout(tmp_path: Path, *, venv: bool) -> Path:
     checkout = tmp_path / "checkout"
     (checkout / "bin").mkdir(parents=True)
     (checkout / "bin" / "following").write_bytes((REPO / "bin" / "following").read_bytes())
-    for name in ("actors", "exchange", "parsing", "trading", "conf", "pyproject.toml"):
+    for name in ("actors", "cli", "exchange", "ops", "parsing", "runtime", "trading", "conf", "pyproject.toml"):
         (checkout / name).symlink_to(REPO / name)
     if venv:
         python = checkout / ".venv" / "bin" / "python"

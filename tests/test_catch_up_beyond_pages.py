@@ -18,7 +18,7 @@ import pytest
 
 from actors.listener import SKIPPED, ChannelPoller, PollPlan
 from actors.messages import PostSeen
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
 from parsing.web_preview import PreviewUnavailable, WebPreviewClient, catch_up_report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.cli import main
+from cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_secrets_are_masked_in_the_effective_config(tmp_path: Path) -> None:
     env = {"BITGET_API_KEY": secret, "BITGET_API_SECRET": secret + "x", "BITGET_PASSPHRASE": secret + "y",
            "PATH": "/usr/bin:/bin"}
     path = _write(tmp_path, "dry_run: false\n")
-    result = subprocess.run([sys.executable, "-m", "actors.cli", "check-config", "--conf", str(path)],
+    result = subprocess.run([sys.executable, "-m", "cli.main", "check-config", "--conf", str(path)],
                             capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stderr
     assert secret not in result.stdout + result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.cli import main
+from cli.main import main
 from exchange.sim.catalogue import DEFAULT_CONTRACTS
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import running_sim

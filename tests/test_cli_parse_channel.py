@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from actors.cli import main
+from cli.main import main
 from parsing.channel_server import ChannelServer
 
 BTC = "#BTC/USDT LONG\nEntry: 65000\nStop: 64000\nTarget 1: 66000"
@@ -164,7 +164,7 @@ def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path) -> None:
 
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps({"text": BTC, "message_id": n}) + "\n" for n in range(3000)), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "actors.cli", "parse", "--jsonl", str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "parse", "--jsonl", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent)
     assert proc.stdout is not None and proc.stderr is not None
     assert json.loads(proc.stdout.readline())["input"] == 1

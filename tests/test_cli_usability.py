@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.cli import build_parser, main
+from cli.main import build_parser, main
 from exchange.sim.__main__ import build_parser as build_sim_parser
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actors.app import Runtime
-from actors.cli import main
-from actors.config import SHIPPED_DEMO_POSTS, load_config, load_secrets, parse_config
+from cli.main import main
+from runtime.config import SHIPPED_DEMO_POSTS, load_config, load_secrets, parse_config
+from runtime.wiring import Runtime
 from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.app import Runtime
 from actors.messages import RequestMode
+from runtime.wiring import Runtime
 from tests.e2e import running_system
 from tests.test_local_guard import LOCAL_GUARD, PRICE_FEED, closes, cross, open_locally_guarded, open_size
 from tests.waiting import wait_until

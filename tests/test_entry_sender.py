@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.signals import Side
 from tests.order_side import OrderSide, order_side
 from trading.entry_sender import EntrySender

@@ -1,4 +1,4 @@
-"""conf/example.yaml documents every option: each key of actors/config.py is in it, set or as a commented line
+"""conf/example.yaml documents every option: each key of runtime/config.py is in it, set or as a commented line
 (an unknown key in it is already an error: test_cli_check_config loads it)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from actors.config import Config
+from runtime.config import Config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "example.yaml"
 

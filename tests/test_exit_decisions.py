@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.config import NotifyConfig
 from actors.messages import ExecuteExit, SignalParsed
-from actors.metrics import Metrics
-from actors.notify import Notice, Notifier
 from actors.risk_gate import RiskGate, RiskGateSettings
+from ops.metrics import Metrics
+from ops.notify import Notice, Notifier
 from parsing.posts import Post
 from parsing.signals import Action, Kind, ParsedMessage, Side, UpdateType
+from runtime.config import NotifyConfig
 from tests.waiting import wait_until
 from trading.exits import exit_kind
 from trading.intents import EXIT_KINDS, ExitIntent, IntentCodecError, decode, decode_exit, encode

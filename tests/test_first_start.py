@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from actors.listener import CHANNEL_POLLED, ChannelPoller, PollPlan
 from actors.messages import PostSeen
-from actors.metrics import Metrics
-from actors.status import RuntimeStatus
+from ops.metrics import Metrics
+from ops.status import RuntimeStatus
 from parsing.channel_server import ChannelServer
 from parsing.tme import page_info
 from parsing.web_preview import PreviewUnavailable, WebPreviewClient
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, fast_config, running_system
 from tests.waiting import wait_until
 from trading.journal import Journal

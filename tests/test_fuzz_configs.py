@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from actors.cli import main
-from actors.config import Config, ConfigError, load_config
+from cli.main import main
+from runtime.config import Config, ConfigError, load_config
 
 
 def _known_keys() -> dict[str, list[str]]:

@@ -8,9 +8,9 @@ import requests
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from actors.base import ProgressWatch
-from actors.health import HealthServer
-from actors.metrics import Metrics
 from exchange.redact import register_secret
+from ops.health import HealthServer
+from ops.metrics import Metrics
 
 SECRET = "api-secret-abc123"
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from actors.health import MAX_HANDLER_THREADS, HealthServer, PortUnavailable
-from actors.metrics import Metrics
+from ops.health import MAX_HANDLER_THREADS, HealthServer, PortUnavailable
+from ops.metrics import Metrics
 from tests.waiting import wait_until
 
 

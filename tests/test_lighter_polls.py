@@ -12,7 +12,7 @@ import pytest
 
 from actors.listener import ChannelPoller, PollPlan
 from actors.messages import PostEdited, PostSeen
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.channel_server import ChannelServer
 from parsing.web_preview import WebPreviewClient
 from trading.journal import Journal

@@ -11,7 +11,7 @@ import pykka
 
 from actors.listener import Listener, ListenerSettings
 from actors.messages import ChildFailed, Heartbeat, PostSeen
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.posts import Post
 from tests.waiting import wait_until
 from trading.journal import Journal

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, fast_config, running_system, wait_listening
 from tests.test_move_sl_to_be import signal
 from tests.waiting import wait_until

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.metrics import OVERFLOW_LABEL_VALUE, Metrics
+from ops.metrics import OVERFLOW_LABEL_VALUE, Metrics
 from trading.modes import Mode
 
 

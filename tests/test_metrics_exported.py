@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.config import NotifyConfig, Secret, TelegramBotNotify, WebhookNotify
-from actors.notify import TELEGRAM_TEXT_LIMIT, Notifier, cut_for_telegram
+from ops.notify import TELEGRAM_TEXT_LIMIT, Notifier, cut_for_telegram
 from parsing.channel_server import ChannelServer
+from runtime.config import NotifyConfig, Secret, TelegramBotNotify, WebhookNotify
 from tests.e2e import running_system
 from tests.notify_server import NotifyServer
 from tests.waiting import wait_until

@@ -13,9 +13,9 @@ from typing import Any
 import requests
 import yaml
 
-from actors.app import READY_CHECKS, configure_logging
-from actors.health import HealthServer
-from actors.metrics import Metrics
+from ops.health import HealthServer
+from ops.metrics import Metrics
+from runtime.wiring import READY_CHECKS, configure_logging
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "observability"
 SYNTHETIC = {"up"}  # made by Prometheus itself, not by the bot

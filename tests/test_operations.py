@@ -16,11 +16,11 @@ import pytest
 import requests
 import yaml
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from actors.supervisor import install_signal_handlers
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, System, fast_config, running_system, wait_listening
 from tests.waiting import wait_until
 from trading.modes import Mode

@@ -116,7 +116,7 @@ def test_daily_summary_once_a_day_just_after_its_time(tmp_path: Path) -> None:
 
     import pytest
 
-    from actors.config import ConfigError, parse_config
+    from runtime.config import ConfigError, parse_config
     from trading.outcomes import daily_summary_due
 
     at = datetime(2026, 3, 5, 20, 0, tzinfo=timezone.utc).timestamp()
@@ -139,8 +139,8 @@ def test_daily_summary_once_a_day_just_after_its_time(tmp_path: Path) -> None:
 
 def test_a_failing_pass_never_stops_the_tracker(tmp_path: Path) -> None:
     from actors.messages import Tick
-    from actors.metrics import Metrics
     from actors.outcomes import OutcomeTracker
+    from ops.metrics import Metrics
 
     class Broken(SparseExchange):
         def fills(self, symbol: str, order_id: str | None = None, *, start_time_ms: int | None = None) -> list[Fill]:

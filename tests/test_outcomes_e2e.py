@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from actors import status_command as sc
-from actors.app import Runtime
-from actors.cli import main as cli_main
-from actors.config import load_secrets
+from cli import status as sc
+from cli.main import main as cli_main
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, running_system
 from tests.notify_server import NotifyServer
 from tests.waiting import wait_until

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from exchange.bitget.capability import (
     Capability,
     PlanOrderCapability,
@@ -27,6 +25,8 @@ from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import AuthError, BitgetError, ExchangeUnavailable, RateLimited
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, fast_config
 from tests.waiting import wait_until
 from trading.modes import Mode

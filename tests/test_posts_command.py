@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.cli import main
+from cli.main import main
 from parsing.channel_server import ChannelServer
 
 FIELDS = {"message_id", "date", "text", "image_urls", "reply_to", "forwarded_from", "edited", "skipped"}

@@ -12,10 +12,6 @@ import pytest
 import requests
 import responses
 
-from actors.app import Runtime
-from actors.config import load_secrets
-from actors.metrics import Metrics
-from actors.rate_limits import RateLimitReporter
 from exchange.bitget.client import BitgetClient
 from exchange.bitget.ratelimit import (
     DEFAULT_LIMITS,
@@ -27,7 +23,11 @@ from exchange.bitget.ratelimit import (
     TokenBucket,
 )
 from exchange.sim.testing import running_sim
+from ops.metrics import Metrics
 from parsing.channel_server import ChannelServer
+from runtime.config import load_secrets
+from runtime.rate_limits import RateLimitReporter
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, fast_config
 from tests.waiting import wait_until
 from trading.modes import Mode

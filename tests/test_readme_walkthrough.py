@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from actors.cli import main
-from actors.config import parse_config
+from cli.main import main
+from runtime.config import parse_config
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -90,5 +90,6 @@ def test_each_steps_config_passes_check_config_with_its_account_kind(
                                   "NOTIFY_ONLY"])
 def test_the_lines_it_quotes_are_printed_by_the_bot(line: str) -> None:
     assert line in _walkthrough()
-    sources = "".join(path.read_text(encoding="utf-8") for path in (REPO / "actors").glob("*.py"))
+    sources = "".join(path.read_text(encoding="utf-8")
+                      for package in ("actors", "cli", "ops", "runtime") for path in (REPO / package).glob("*.py"))
     assert line in sources

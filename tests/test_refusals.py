@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from trading.journal import Journal
 from trading.refusals import record_refusal
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.repeats import RepeatedFailures
+from ops.repeats import RepeatedFailures
 from tests.e2e import running_system
 from tests.waiting import wait_until
 

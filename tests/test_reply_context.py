@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from actors.messages import Heartbeat, PostSeen, SignalParsed
-from actors.metrics import Metrics
 from actors.parser import Parser
+from ops.metrics import Metrics
 from parsing.posts import Post
 from parsing.rules import parse_text
 from parsing.signals import Action, ReadingContext, Side, UpdateType, reading_context

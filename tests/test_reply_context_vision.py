@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from actors.messages import Heartbeat, PostSeen, SignalParsed
-from actors.metrics import Metrics
 from actors.parser import Parser
+from ops.metrics import Metrics
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.rules import parse_text

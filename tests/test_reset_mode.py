@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actors.cli import main
+from cli.main import main
 from tests.e2e import running_system
 from tests.waiting import wait_until
 from trading.journal import Journal

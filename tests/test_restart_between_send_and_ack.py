@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
 from parsing.signals import Side
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, System, fast_config, wait_listening
 from tests.order_side import order_side
 from tests.waiting import wait_until

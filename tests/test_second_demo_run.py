@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actors.app import Runtime
-from actors.config import load_config, load_secrets
 from actors.position_guard import PEAK_FLAG
+from runtime.config import load_config, load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import running_system
 from tests.waiting import wait_until
 from trading.journal import Journal

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from actors.cli import main
-from actors.config import NotifyConfig
-from actors.notify import Notifier
+from cli.main import main
 from exchange.redact import MASK, RedactingFilter, Redactor, register_secret
 from exchange.sim.__main__ import run_sim
+from ops.notify import Notifier
 from parsing.vlm.client import VLMClient
+from runtime.config import NotifyConfig
 from trading.journal import Journal
 
 VLM_KEY = "nvapi-" + "Zq7" * 20  # 66 characters

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from actors.app import Runtime
-from actors.config import load_secrets
 from exchange.sim.engine import SimExchange
 from exchange.sim.testing import SimCredentials, running_sim
 from parsing.channel_server import ChannelServer
+from runtime.config import load_secrets
+from runtime.wiring import Runtime
 from tests.e2e import CHANNEL, System, fast_config, running_system, wait_listening
 from tests.waiting import wait_until
 from trading.signal_age import entry_age_verdict, posted_epoch, signal_age_s

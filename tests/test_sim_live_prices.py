@@ -133,7 +133,7 @@ def _live_engine_with_an_extra_coin() -> SimExchange:
 
 
 def test_live_prices_are_on_by_default_and_in_the_prod_template_but_not_in_the_offline_demo() -> None:
-    from actors.config import load_config, parse_config
+    from runtime.config import load_config, parse_config
 
     repo = Path(__file__).resolve().parents[1]
     assert parse_config({}).paper.live_prices is True
@@ -190,7 +190,7 @@ def test_parse_with_a_dry_run_conf_checks_coins_against_the_same_live_list(
 ) -> None:
     import json
 
-    from actors.cli import main
+    from cli.main import main
 
     messages = tmp_path / "messages.jsonl"
     texts = ["#WIF/USDT LONG\nEntry: 2.5\nStop: 2.4\nTarget 1: 2.6", "CTK / USDT\nLONG : 1.38\nSTOP : 1.28$"]
@@ -214,7 +214,7 @@ def test_parse_with_a_dry_run_conf_checks_coins_against_the_same_live_list(
 
 
 def test_a_live_prices_url_that_is_no_http_url_is_a_config_error() -> None:
-    from actors.config import ConfigError, parse_config
+    from runtime.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match=r"paper\.live_prices_url"):
         parse_config({"paper": {"live_prices_url": "api.bitget.com"}})

@@ -29,7 +29,7 @@ def _config(tmp_path: Path, *, port: int, db: Path) -> Path:
 
 
 def _run(conf: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "actors.cli", "run", "--conf", str(conf)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "cli.main", "run", "--conf", str(conf)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -96,7 +96,7 @@ def test_a_full_disk_at_open_is_a_typed_error(tmp_path: Path) -> None:
 
 
 def test_reset_mode_on_a_damaged_journal_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from actors.cli import main
+    from cli.main import main
 
     db = tmp_path / "journal.sqlite"
     db.write_bytes(b"not a database" * 100)

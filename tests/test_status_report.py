@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actors import status_command as sc
-from actors.cli import main as cli_main
-from actors.config import parse_config
+from cli import status as sc
+from cli.main import main as cli_main
 from exchange.bitget.models import PlanOrder, Position
+from runtime.config import parse_config
 from trading.journal import FillRow, Journal
 
 D = Decimal

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.telegram_commands import CommandRate, PanicConfirmations, Update, command_word, decide
+from ops.telegram_commands import CommandRate, PanicConfirmations, Update, command_word, decide
 from tests.bot_api_server import FakeBotApi
 from tests.e2e import running_system
 from tests.waiting import wait_until

@@ -12,7 +12,7 @@ import pykka
 
 from actors.listener import PUSH_MISSED, Listener, ListenerSettings
 from actors.messages import PostEdited, PostSeen
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.telegram_source import TelegramSource
 from tests.fake_telethon import FakeTelegramClient, fake_event_builders
 from tests.test_listener_actor import Recorder

@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from actors.config import check_live_requirements, load_secrets, parse_config
 from actors.listener import ChannelPoller, PollPlan
 from actors.messages import PostEdited, PostSeen
-from actors.metrics import Metrics
-from actors.sources import build_media_store, build_post_source
+from ops.metrics import Metrics
 from parsing.posts import PostSourceRateLimited
 from parsing.telegram_source import (
     TelegramNotAuthorized,
@@ -26,6 +24,8 @@ from parsing.telegram_source import (
     telethon_client_factory,
 )
 from parsing.web_preview import WebPreviewClient, catch_up
+from runtime.config import check_live_requirements, load_secrets, parse_config
+from runtime.sources import build_media_store, build_post_source
 from tests.fake_telethon import Document, FakeTelegramClient, FloodWaitError, FwdHeader, PeerChannel, Photo, ReplyHeader
 from trading.journal import Journal
 
@@ -223,7 +223,7 @@ def test_a_signal_read_by_the_user_client_becomes_one_protected_entry(tmp_path: 
 
     fake = FakeTelegramClient(E2E_CHANNEL)
     fake.post("on the channel before the first start: history")
-    monkeypatch.setattr("actors.sources.telethon_client_factory", lambda *credentials: lambda: fake)
+    monkeypatch.setattr("runtime.sources.telethon_client_factory", lambda *credentials: lambda: fake)
     env = {"TELEGRAM_API_ID": "12345", "TELEGRAM_API_HASH": "0123456789abcdef"}
     telegram = {"session_path": str(tmp_path / "tg" / "session")}
     with running_system(tmp_path, env, listener={"mode": "telegram"}, telegram=telegram) as system:

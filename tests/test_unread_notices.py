@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from actors.messages import Heartbeat, PostSeen, SignalParsed
-from actors.metrics import Metrics
 from actors.parser import Parser
+from ops.metrics import Metrics
 from parsing.posts import Post
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage
@@ -153,8 +153,8 @@ def test_a_post_handed_on_is_never_unread() -> None:
 
 
 def test_a_post_quoting_our_secrets_never_carries_them_to_the_chat(journal: Journal) -> None:
-    from actors.config import NotifyConfig, Secret, TelegramBotNotify, WebhookNotify
-    from actors.notify import Notifier
+    from ops.notify import Notifier
+    from runtime.config import NotifyConfig, Secret, TelegramBotNotify, WebhookNotify
     from tests.notify_server import NotifyServer
     from tests.waiting import wait_until
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from actors.listener import ChannelPoller, PollPlan
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.posts import Post
 from parsing.tme import parse_page
 from trading.journal import Journal

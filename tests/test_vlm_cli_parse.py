@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.cli import main
+from cli.main import main
 from parsing.hybrid import IMAGE_NOT_READ
 from parsing.vlm.local_server import LocalVlmServer
 from tests.vlm_helpers import PNG_1PX, image_answer

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from actors.cli import main
-from actors.config import ConfigError, load_secrets, parse_config
 from actors.messages import Heartbeat, PostSeen, SignalParsed
-from actors.metrics import Metrics
 from actors.parser import Parser
-from actors.vision import build_vision, journal_image_loader
+from cli.main import main
+from ops.metrics import Metrics
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.vlm.schema import VlmAnswer, parse_answer
+from runtime.config import ConfigError, load_secrets, parse_config
+from runtime.vision import build_vision, journal_image_loader
 from tests.vlm_helpers import CHART_TEXT, PNG_1PX, image_answer
 from tests.waiting import wait_until
 from trading.journal import Journal

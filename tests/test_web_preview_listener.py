@@ -13,7 +13,7 @@ import requests
 
 from actors.listener import ChannelPoller, PollPlan
 from actors.messages import PostSeen
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.channel_server import ChannelServer
 from parsing.media import MediaStore, url_host
 from parsing.web_preview import (

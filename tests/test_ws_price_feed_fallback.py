@@ -12,15 +12,15 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.app import price_feed_ws_url
-from actors.config import ConfigError, parse_config
 from actors.messages import PriceTick, WatchSymbol
-from actors.metrics import Metrics
 from actors.price_feed import EVENT_FALLBACK, PriceFeed, PriceFeedSettings
-from actors.status import RuntimeStatus
 from exchange.bitget.client import BitgetClient
 from exchange.sim.testing import RunningSim, running_sim
 from exchange.sim.ws_server import SimWsServer
+from ops.metrics import Metrics
+from ops.status import RuntimeStatus
+from runtime.config import ConfigError, parse_config
+from runtime.wiring import price_feed_ws_url
 from tests.waiting import wait_until
 from trading.journal import Journal
 

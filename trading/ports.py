@@ -43,7 +43,7 @@ class OrderCounters(Protocol):
 
 
 class FailureLog(Protocol):
-    """A failure said once, then counted (``actors.repeats.RepeatedFailures``)."""
+    """A failure said once, then counted (``ops.repeats.RepeatedFailures``)."""
 
     def failed(self, key: str, message: str) -> None: ...
 

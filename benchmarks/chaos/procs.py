@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def _python_module(*args: str) -> list[str]:
-    return [sys.executable, "-m", "actors.cli", *args]
+    return [sys.executable, "-m", "cli.main", *args]
 
 
 class SimProcess:

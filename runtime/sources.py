@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.config import Config, Secrets
 from parsing.media import BytesFetcher, MediaStore, url_host
 from parsing.posts import PostSource
 from parsing.telegram_source import TelegramSource, telethon_client_factory
 from parsing.web_preview import WebPreviewClient
+from runtime.config import Config, Secrets
 from trading.journal import Journal
 
 

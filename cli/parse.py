@@ -28,7 +28,6 @@ from typing import Any, TextIO
 
 import requests
 
-from actors.config import Config
 from exchange.bitget.client import BitgetClient
 from exchange.bitget.errors import BitgetError
 from parsing.hybrid import Extractor, looks_like_signal, read_hybrid, with_image_note
@@ -36,6 +35,7 @@ from parsing.posts import Post
 from parsing.reading import clean_text, read_safely
 from parsing.rules import parse_text
 from parsing.signals import Action, Kind, ParsedMessage, ReadingContext, UpdateType, reading_context
+from runtime.config import Config
 from trading.linking import OpenSignal, UpdateToLink, link_update
 from trading.symbol_check import check_symbols
 from trading.unread import post_link, unread_post
@@ -342,7 +342,7 @@ def _general(why: str) -> str:
 def channel_posts(url: str | None, html: str | None, pages: int, timeout: float = 15.0) -> tuple[str, list[Post]]:
     """The channel's name and its recent posts, ascending: ``pages`` pages of the web preview back from the newest,
     or one saved page. InputError for a bad address or an unreadable page."""
-    from actors.posts_command import posts_from_html, preview_client
+    from cli.posts import posts_from_html, preview_client
     from parsing.web_preview import PreviewError, smallest_id
 
     try:

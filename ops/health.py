@@ -26,8 +26,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from actors.metrics import Metrics
 from exchange.redact import scrub
+from ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from typing import Any
 
 import requests
 
-from actors.config import Config
 from actors.outcomes import sized_risk
 from actors.ports import PositionsAndPlans
 from exchange.bitget.errors import BitgetError
 from exchange.bitget.models import PlanOrder, Position, PosMode
 from exchange.bitget.semantics import tpsl_hold_side
+from runtime.config import Config
 from trading import outcomes as rules
 from trading.guard import stop_plans_for
 from trading.journal import Journal, OrderState, SignalRow

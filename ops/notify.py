@@ -22,8 +22,8 @@ from typing import Any
 
 import requests
 
-from actors.config import NotifyConfig, Secret
 from exchange.redact import RedactingFilter, register_secret, scrub, scrub_cut
+from runtime.config import NotifyConfig, Secret
 
 log = logging.getLogger("following.notify")
 

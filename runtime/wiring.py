@@ -25,24 +25,16 @@ import yaml
 
 from actors.base import ActorDirectory, ProgressWatch, TradingGate
 from actors.busy import BUSY
-from actors.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from actors.directory import Address
-from actors.health import HealthServer, PortUnavailable
 from actors.listener import CHANNEL_POLLED, Listener, ListenerSettings
 from actors.messages import ModeChanged, RequestMode
-from actors.metrics import Metrics
-from actors.notify import Notifier
 from actors.order_manager import OrderManager, OrderManagerSettings
 from actors.outcomes import OutcomeTracker
 from actors.parser import Parser
-from actors.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from actors.ports import ExchangeFacts
 from actors.position_guard import PEAK_FLAG, PositionGuard, PositionGuardSettings
 from actors.price_feed import PriceFeed, PriceFeedSettings
-from actors.rate_limits import RateLimitReporter
 from actors.risk_gate import RiskGate, RiskGateSettings
-from actors.sources import build_media_store, build_post_source
-from actors.status import RuntimeStatus
 from actors.supervisor import (
     ChildBoard,
     ChildSpec,
@@ -52,7 +44,6 @@ from actors.supervisor import (
     SupervisorContext,
     install_signal_handlers,
 )
-from actors.vision import build_vision
 from exchange.bitget.capability import (
     Capability,
     PlanOrderCapability,
@@ -65,8 +56,17 @@ from exchange.bitget.errors import BitgetError
 from exchange.bitget.ratelimit import RepeatedLimitDetector
 from exchange.bitget.ws import DEMO_PUBLIC_URL
 from exchange.redact import RedactingFilter, register_secret
+from ops.health import HealthServer, PortUnavailable
+from ops.metrics import Metrics
+from ops.notify import Notifier
+from ops.status import RuntimeStatus
 from parsing.channel_server import ChannelServer
 from parsing.posts import Post
+from runtime.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
+from runtime.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
+from runtime.rate_limits import RateLimitReporter
+from runtime.sources import build_media_store, build_post_source
+from runtime.vision import build_vision
 from trading.facts import FactStore
 from trading.journal import Journal, JournalOpenError
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
@@ -546,7 +546,7 @@ class Runtime:
     # --- Telegram commands -------------------------------------------------------------------------------
     def _start_commands(self) -> Any:
         """The command bot when notify.telegram_bot is enabled with a token and allowed chats; else None."""
-        from actors.telegram_commands import BotApi, CommandBot, CommandHandlers
+        from ops.telegram_commands import BotApi, CommandBot, CommandHandlers
 
         bot = self.config.notify.telegram_bot
         token = self.secrets.bot_token
@@ -571,7 +571,7 @@ class Runtime:
     _POSITIONS_CACHE_S = 5.0  # a command flood reads the exchange at most this often
 
     def _cached_positions(self) -> list[dict[str, Any]]:
-        from actors.status_command import exchange_positions
+        from cli.status import exchange_positions
 
         cached = self._positions_cache
         if cached is not None and time.monotonic() - cached[0] < self._POSITIONS_CACHE_S:
@@ -594,13 +594,13 @@ class Runtime:
         return None
 
     def _command_status(self) -> str:
-        from actors.status_command import collect_status, render_status
+        from cli.status import collect_status, render_status
 
         assert self.journal is not None
         return render_status(collect_status(self.config, self.journal, bot=self._bot_view))
 
     def _command_positions(self) -> str:
-        from actors.status_command import render_positions
+        from cli.status import render_positions
 
         answer = self._bot_view("/positions")
         if answer is None or answer[0] != 200:
@@ -608,7 +608,7 @@ class Runtime:
         return render_positions(answer[1]["positions"])
 
     def _command_report(self) -> str:
-        from actors.status_command import collect_report, render_report
+        from cli.status import collect_report, render_report
 
         assert self.journal is not None
         return render_report(collect_report(self.journal), trades=False)
@@ -641,7 +641,7 @@ class Runtime:
 
     def positions_view(self) -> tuple[bool, dict[str, Any]]:
         """Open positions with their stops and targets left, as this bot's exchange client reads them."""
-        from actors.status_command import exchange_positions
+        from cli.status import exchange_positions
 
         assert self.client is not None
         try:

@@ -1,6 +1,6 @@
 """Wiring of the vision model: the client from the config, and where a post's images come from.
 
-Kept out of ``actors/app.py`` and ``actors/parser.py`` so the seams stay small: ``build_vision(config, secrets,
+Kept out of ``runtime/wiring.py`` and ``actors/parser.py`` so the seams stay small: ``build_vision(config, secrets,
 metrics, journal)`` returns the Parser's ``HybridReader`` (None when ``vlm.enabled`` is false), and
 ``ModelReads`` runs the Parser's model calls off the actor thread.
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pykka
 
-from actors.config import Config, ConfigError, Secrets
 from actors.messages import PostReadByModel
-from actors.metrics import Metrics
+from ops.metrics import Metrics
 from parsing.hybrid import HybridReader
 from parsing.posts import Post
 from parsing.signals import Action, Kind, ParsedMessage
 from parsing.vlm.client import RequestObserver, VLMClient
+from runtime.config import Config, ConfigError, Secrets
 from trading.journal import Journal
 
 log = logging.getLogger("following.vision")

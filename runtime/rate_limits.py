@@ -12,9 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from actors.metrics import Metrics
-from actors.plan_capability import EventJournal
 from exchange.bitget.ratelimit import RepeatedLimitDetector
+from ops.metrics import Metrics
+from runtime.plan_capability import EventJournal
 
 log = logging.getLogger("following.ratelimit")
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from actors.config import (
+from exchange.redact import register_secret, scrub
+from runtime.config import (
     Config,
     ConfigError,
     check_live_requirements,
@@ -21,7 +22,6 @@ from actors.config import (
     load_config,
     load_secrets,
 )
-from exchange.redact import register_secret, scrub
 from trading.journal import JournalOpenError
 
 EXIT_OK = 0
@@ -66,7 +66,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from actors.app import run_forever
+    from runtime.wiring import run_forever
 
     config = _load_or_report(args.conf)
     if config is None:
@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reset_mode(args: argparse.Namespace) -> int:
-    from actors.app import reset_mode
+    from runtime.wiring import reset_mode
 
     config = _load_or_report(args.conf)
     if config is None:
@@ -109,7 +109,7 @@ def _status_exchange(config: Config) -> Any:
     """Direct read-only exchange access for `status` when the bot does not answer (never for paper)."""
     if config.dry_run:
         return None
-    from actors.status_command import exchange_positions
+    from cli.status import exchange_positions
     from exchange.bitget.client import BitgetClient, Credentials
 
     secrets = load_secrets(config)
@@ -127,7 +127,7 @@ def _status_exchange(config: Config) -> Any:
 def cmd_status(args: argparse.Namespace) -> int:
     import os
 
-    from actors import status_command as sc
+    from cli import status as sc
     from trading.kill_switch import read_kill_switch
 
     config = _load_or_report(args.conf)
@@ -153,7 +153,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from actors import status_command as sc
+    from cli import status as sc
 
     config = _load_or_report(args.conf)
     if config is None:
@@ -185,7 +185,7 @@ def cmd_sim(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from actors import parse_command as command
+    from cli import parse as command
 
     listed: frozenset[str] | None = None
     config: Config | None = None
@@ -227,7 +227,7 @@ def _parse_vision(config: Config | None) -> tuple[Any, float] | None:
     """The vision model for `parse` when --conf enables it (ConfigError when it cannot be built)."""
     if config is None:
         return None
-    from actors.vision import build_vlm_client
+    from runtime.vision import build_vlm_client
 
     if not config.vlm.enabled:
         return None
@@ -235,7 +235,7 @@ def _parse_vision(config: Config | None) -> tuple[Any, float] | None:
 
 
 def cmd_posts(args: argparse.Namespace) -> int:
-    from actors.posts_command import run
+    from cli.posts import run
 
     return run(args.url, args.html)
 

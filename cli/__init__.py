@@ -1,0 +1,1 @@
+"""The command line: `following` and its subcommands."""

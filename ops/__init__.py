@@ -1,0 +1,1 @@
+"""Operations: health and metrics endpoints, notices, the status board, commands from the phone."""

@@ -1,0 +1,1 @@
+"""The runtime: configuration, and the wiring of journal, exchange, actors and servers."""
