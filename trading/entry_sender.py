@@ -91,6 +91,8 @@ class EntrySender:
             if self._journal.transition_signal(message.signal_id, ["approved"], "refused",
                                                "MODE_NOT_NORMAL: checked before send"):
                 self._refused_before_send(message.signal_id, "mode_not_normal", "checked before send")
+                self._notifier.notify("SIGNAL_REFUSED", f"{intent.symbol}: not traded: trading is stopped "
+                                                        "(safe or panic mode) before its entry was sent")
             return None
         symbol = intent.symbol
         hold = intent.side if self._pos_mode == "hedge_mode" and intent.margin_mode == "isolated" else None
@@ -136,15 +138,22 @@ class EntrySender:
         if not self._journal.transition_signal(message.signal_id, ["approved"], "traded", "sending the entries"):
             log.info("signal %s was decided meanwhile; its bundle is not sent", message.signal_id)
             return None
+        submitted = 0
         for number, leg in enumerate(intent.legs):
             if not self._entries_allowed():  # a kill switch may have fired between two legs
                 break
             self._sender.submit(leg, message.signal_id, payload=payload)
+            submitted += 1
             if number == 0:
                 self._observe_entry_latency(message.signal_id, leg.client_oid)
         legs = self._journal.orders(signal_id=message.signal_id)
         if any(row.state is not OrderState.REJECTED for row in legs):
             self._journal.set_signal_decision(message.signal_id, "traded", f"size {intent.size} lev {intent.leverage}")
+        elif submitted == 0:  # the kill switch fired after the checks, before the first leg: nothing was sent
+            self._journal.set_signal_decision(message.signal_id, "refused", "MODE_NOT_NORMAL: before the first leg")
+            self._refused_before_send(message.signal_id, "mode_not_normal", "before the first leg")
+            self._notifier.notify("SIGNAL_REFUSED", f"{symbol}: not traded: trading is stopped "
+                                                    "(safe or panic mode) before its entry was sent")
         else:
             self._journal.set_signal_decision(message.signal_id, "refused", "every entry leg was rejected")
             self._facts.forget_settings(symbol)  # maybe refused for them: read or set again next time
