@@ -187,15 +187,21 @@ class Closer:
             self._unjournaled_closes.pop(0)
 
     def position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
-        try:
-            positions = self._client.position(symbol)
-        except BitgetError as exc:
-            log.warning("position %s unreadable: %s", symbol, exc.code)
-            return None
-        for position in positions:
-            if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
-                return position
+        return read_open_position(self._client, symbol, hold_side)
+
+
+def read_open_position(client: ExecutionExchange, symbol: str, hold_side: PositionSide | None = None,
+                       ) -> Position | None:
+    """The open position on ``symbol`` (on ``hold_side`` when given), None when flat or unreadable (logged)."""
+    try:
+        positions = client.position(symbol)
+    except BitgetError as exc:
+        log.warning("position %s unreadable: %s", symbol, exc.code)
         return None
+    for position in positions:
+        if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
+            return position
+    return None
 
 
 def _leg_label(leg: str) -> str:

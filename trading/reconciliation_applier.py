@@ -37,6 +37,7 @@ from trading.bundle import CLIENT_OID_PREFIX, signal_oid_prefix
 from trading.facts import FactStore
 from trading.guard import moved_stop
 from trading.journal import Journal, OrderRow, OrderState
+from trading.order_sender import read_open_position
 from trading.ports import ExecutionExchange, Notices, OrderCounters
 from trading.reconcile import OPEN_STATES
 
@@ -105,15 +106,7 @@ class ReconciliationApplier:
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
 
     def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
-        try:
-            positions = self._client.position(symbol)
-        except BitgetError as exc:
-            log.warning("position %s unreadable: %s", symbol, exc.code)
-            return None
-        for position in positions:
-            if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
-                return position
-        return None
+        return read_open_position(self._client, symbol, hold_side)
 
     def resolve(self, oid: str, symbol: str) -> None:
         """Ask the exchange what became of one order (by client id) and apply the answer."""

@@ -29,6 +29,7 @@ from trading.guard import (
     uncovered_size,
 )
 from trading.journal import Journal
+from trading.order_sender import read_open_position
 from trading.ports import ExecutionExchange, Notices, OrderCounters
 
 log = logging.getLogger("following.orders")
@@ -72,15 +73,7 @@ class StopKeeper:
         self._break_even_tries: dict[tuple[str, str], int] = {}
 
     def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
-        try:
-            positions = self._client.position(symbol)
-        except BitgetError as exc:
-            log.warning("position %s unreadable: %s", symbol, exc.code)
-            return None
-        for position in positions:
-            if position.total > 0 and (hold_side is None or position.hold_side == hold_side):
-                return position
-        return None
+        return read_open_position(self._client, symbol, hold_side)
 
     def replace_stop(self, position: Position, stop: Decimal, reason: str, *, break_even: bool = False) -> bool:
         """New stop first, then the old ones are cancelled: never a moment without a stop. False when the new
