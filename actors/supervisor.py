@@ -236,7 +236,11 @@ class Supervisor(pykka.ThreadingActor):
         self.directory = directory or ActorDirectory()
         self._metrics = metrics
         self._mode_callbacks = list(on_mode_change)
-        self._mode = initial_mode
+        # The starting mode is decided here, in the caller's thread, not in on_start: whoever reads the gate
+        # right after start() returns (a status page, a signal racing start-up) never sees NORMAL when SAFE was
+        # configured or PANIC persisted.
+        self._mode = stricter(initial_mode, self._restored_mode()) or Mode.NORMAL
+        self.gate.tighten(self._mode)
         self._stop_timeout_s = stop_timeout_s
         self._clock = clock
         self._rng = rng or random.Random()
@@ -248,8 +252,6 @@ class Supervisor(pykka.ThreadingActor):
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_start(self) -> None:
-        restored = self._restored_mode()
-        self._mode = stricter(self._mode, restored) or Mode.NORMAL
         self.gate.set_mode(self._mode)
         self._call_metrics("set_mode", self._mode.value)
         if self._mode is not Mode.NORMAL:

@@ -246,9 +246,11 @@ def test_runtime_starts_safe_on_a_probe_timeout_and_reprobes_after_the_short_ttl
             assert "SAFE_MODE: starting in safe mode: plan-order probe failed" in caplog.text  # operator told
 
             live_sim.engine.faults.latency("orders-plan-pending", 0)
-            wait_until(lambda: len(events(runtime, "PLAN_ORDER_CAPABILITY_PROBE")) >= 2, timeout=10,
-                       what="a re-probe after the short TTL")  # fmt: skip
-            assert events(runtime, "PLAN_ORDER_CAPABILITY_PROBE")[1]["capability"] == "supported"
+            # A re-probe may already have timed out again while the lines above ran on a loaded machine.
+            wait_until(lambda: events(runtime, "PLAN_ORDER_CAPABILITY_PROBE")[-1]["capability"] == "supported",
+                       timeout=10, what="a re-probe after the short TTL")  # fmt: skip
+            capabilities = [e["capability"] for e in events(runtime, "PLAN_ORDER_CAPABILITY_PROBE")]
+            assert set(capabilities[:-1]) == {"unknown"} and capabilities[-1] == "supported"
             assert runtime.gate.mode is Mode.SAFE  # safe mode stays until an operator resets it
         finally:
             runtime.stop()

@@ -262,6 +262,20 @@ def test_panic_survives_a_process_restart_until_an_operator_resets_it(journal: J
     assert wait_until(lambda: [c.mode for c in script.mode_changes] == [Mode.NORMAL])
 
 
+def test_the_gate_holds_the_starting_mode_as_soon_as_the_supervisor_exists(journal: Journal) -> None:
+    # Built, not started: on_start has not run, yet a status page or a signal racing start-up reads the gate.
+    configured_safe = TradingGate()
+    Supervisor([], journal=journal, gate=configured_safe, initial_mode=Mode.SAFE)
+    assert configured_safe.mode is Mode.SAFE
+
+    sup = start_supervisor(journal)
+    assert sup.proxy().request_mode(Mode.PANIC, "stop loss failed", "guard").get(timeout=WAIT_S)
+    sup.stop(timeout=WAIT_S)
+    persisted_panic = TradingGate()
+    Supervisor([], journal=journal, gate=persisted_panic, initial_mode=Mode.SAFE)
+    assert persisted_panic.mode is Mode.PANIC and not persisted_panic.entries_allowed()
+
+
 def test_reset_is_refused_while_the_kill_switch_file_is_present(journal: Journal, tmp_path: Path) -> None:
     switch = tmp_path / "KILL_SWITCH"
     switch.touch()
