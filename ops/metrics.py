@@ -194,6 +194,10 @@ class Metrics:
             "following_ready_check", "1 for each passing readiness check, 0 for a failing one (updated on every "
             "scrape)", ["check"], registry=registry,
         )  # fmt: skip
+        self.notices_undelivered = Gauge(
+            "following_notices_undelivered", "Notices not yet accepted by the chat/webhook: queued, retrying or to be "
+            "re-sent after a restart (updated on every scrape)", registry=registry,
+        )  # fmt: skip
         self._before_render: list[Callable[[], None]] = []
         self.build_info = Gauge(
             "following_build_info", "The running bot's version (always 1)", ["version", "python"], registry=registry
@@ -344,6 +348,9 @@ class Metrics:
 
     def set_available(self, usdt: Decimal | float) -> None:
         self.available_usdt.set(float(usdt))
+
+    def set_notices_undelivered(self, count: int) -> None:
+        self.notices_undelivered.set(max(0, count))
 
     # --- exposition --------------------------------------------------------------------------------
     def render(self) -> bytes:

@@ -348,6 +348,12 @@ class NotifyConfig(Section):
     telegram_bot: TelegramBotNotify = TelegramBotNotify()
     webhook: WebhookNotify = WebhookNotify()
     daily_summary_at: str = ""  # "HH:MM" (UTC): a DAILY_SUMMARY of the last 24 hours once a day; "" = none
+    # The outbox (journal): a notice not accepted by the chat/webhook before a stop, crash or kill is re-sent at the
+    # next start when younger than this (older ones, and all but the newest ``redeliver_max``, are given up and
+    # counted in one NOTICES_NOT_RESENT notice); delivered/given-up rows are deleted after ``outbox_keep_days``.
+    redeliver_within_hours: float = Field(24.0, ge=0, le=24 * 365)
+    redeliver_max: int = Field(100, ge=0, le=100_000)
+    outbox_keep_days: float = Field(7.0, gt=0, le=3650)
 
     @field_validator("daily_summary_at")
     @classmethod

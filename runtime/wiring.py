@@ -417,6 +417,9 @@ class Runtime:
         self.preview = build_post_source(config, self.secrets, site_url)
         self.media = build_media_store(config, self.journal, self.preview, site_url)
         self.notifier = Notifier(config.notify, self.secrets.bot_token, bot_api_url=config.notify.telegram_bot.api_url)
+        # from here on every notice is in the journal's outbox until delivered; an earlier run's leftovers are re-sent
+        self.notifier.use_journal(self.journal)
+        self.metrics.before_render(lambda: self.metrics.set_notices_undelivered(self.notifier.undelivered()))
         if self.start_safe_reason:
             self.notifier.notify("SAFE_MODE", f"starting in safe mode: {self.start_safe_reason}")
         self.supervisor = Supervisor.start(**self._supervisor_args())

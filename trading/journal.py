@@ -34,6 +34,11 @@ API (all methods are thread-safe; one connection guarded by an RLock):
   ``fills(signal_id=None, symbol=None) -> list[FillRow]`` (exchange time order).
 - Notices: ``claim_notice(key, kind, detail) -> bool`` (True once per key, ever: a notice is sent once),
   ``notice_claimed(key)``, ``notices(kind=None)``.
+- Outbox (notices on their way to the chat/webhook, ``ops/notify.py``): ``outbox_add(kind, text, fields) -> id``
+  (before queueing), ``outbox_update(id, delivered_to=, attempts=, delivered=, gave_up=, error=)``,
+  ``outbox_pending(after_id=, up_to_id=, limit=)``, ``outbox_notice(id)``, ``outbox_last_id()``,
+  ``outbox_pending_count()``, ``outbox_expire(max_age_s=, keep=, up_to_id=) -> OutboxExpiry`` (given up at a
+  restart: too old, or beyond the newest ``keep``), ``outbox_prune(older_than_s) -> int``.
 - Reading: ``signals(channel=None, since=None)``, ``post_counts(since=None)``.
 - Flags: ``set_flag(name, value | None)``, ``get_flag(name)``; ``KILL_SWITCH_FLAG`` = "kill_switch".
 
@@ -67,7 +72,7 @@ from trading.intents import EntryIntent, ExitIntent, IntentCodecError, decode_en
 
 _WRITE_ALERT_INTERVAL_S = 60.0
 _MAX_PENDING_EVENTS = 10_000
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 KILL_SWITCH_FLAG = "kill_switch"
 
 
@@ -232,6 +237,32 @@ class FillRow:
 
 
 @dataclass(frozen=True)
+class OutboxRow:
+    """A notice in the outbox (see ``Journal.outbox_add``)."""
+
+    id: int
+    kind: str
+    text: str
+    fields: dict[str, Any]
+    created_at: float
+    delivered_at: float | None
+    delivered_to: tuple[str, ...]
+    attempts: int
+    gave_up: bool
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxExpiry:
+    """Pending notices given up in one go (too old, or past the re-send cap): how many, their span and kinds."""
+
+    count: int
+    first_at: float | None
+    last_at: float | None
+    kinds: dict[str, int]
+
+
+@dataclass(frozen=True)
 class EventRow:
     id: int
     ts: float
@@ -360,6 +391,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated_at REAL NOT NULL
         )""",
         "CREATE INDEX intents_state ON intents (state, created_at)",
+    ),
+    4: (
+        # The notice outbox: every notice meant for the chat/webhook, written before it is queued and marked when
+        # delivered, so a crash or kill never loses one (re-sent at the next start). ``text`` and ``fields_json``
+        # are scrubbed; ``delivered_to`` lists the targets ("webhook", "telegram bot") that accepted it already.
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            fields_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            delivered_at REAL,
+            delivered_to TEXT NOT NULL DEFAULT '',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            gave_up INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (gave_up, delivered_at, id)",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -962,6 +1011,104 @@ class Journal:
             params.append(kind)
         rows = self._query(sql + " ORDER BY created_at, rowid", params)
         return [(key, k, json.loads(detail), float(created)) for key, k, detail, created in rows]
+
+    # --- the notice outbox ---------------------------------------------------------------------------
+    _OUTBOX_COLUMNS = ("id, kind, text, fields_json, created_at, delivered_at, delivered_to, attempts, gave_up, "
+                       "last_error")
+    _OUTBOX_PENDING = "gave_up = 0 AND delivered_at IS NULL"
+
+    def outbox_add(self, kind: str, text: str, fields: dict[str, Any]) -> int:
+        """Write a notice before it is queued for the chat/webhook; its id. Text and fields are scrubbed."""
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO outbox (kind, text, fields_json, created_at) VALUES (?, ?, ?, ?)",
+                (kind, scrub(text), _dumps(fields, scrubbed=True), self._clock()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def outbox_update(self, notice_id: int, *, delivered_to: Iterable[str], attempts: int, delivered: bool,
+                      gave_up: bool = False, error: str | None = None) -> None:
+        """After a delivery round: the targets that accepted the notice so far, the attempts made, ``delivered``
+        (every target accepted it), ``gave_up`` (a target refused it for good) and the last error (scrubbed)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET delivered_to = ?, attempts = attempts + ?, "
+                "delivered_at = COALESCE(delivered_at, ?), gave_up = MAX(gave_up, ?), "
+                "last_error = COALESCE(?, last_error) WHERE id = ?",
+                (",".join(sorted(set(delivered_to))), int(attempts), self._clock() if delivered else None,
+                 int(gave_up), _scrubbed(error), notice_id),
+            )
+
+    def outbox_pending(self, *, after_id: int = 0, up_to_id: int | None = None, limit: int = 100) -> list[OutboxRow]:
+        """Notices neither delivered nor given up, ``after_id < id <= up_to_id``, oldest first, at most ``limit``."""
+        rows = self._query(
+            f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE {self._OUTBOX_PENDING} AND id > ? AND id <= ? "
+            "ORDER BY id LIMIT ?",
+            (after_id, up_to_id if up_to_id is not None else 2**62, max(0, int(limit))),
+        )
+        return [self._outbox_row(row) for row in rows]
+
+    def outbox_notice(self, notice_id: int) -> OutboxRow | None:
+        rows = self._query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (notice_id,))
+        return self._outbox_row(rows[0]) if rows else None
+
+    def outbox_last_id(self) -> int:
+        rows = self._query("SELECT MAX(id) FROM outbox")
+        return int(rows[0][0] or 0)
+
+    def outbox_pending_count(self) -> int:
+        return int(self._query(f"SELECT COUNT(*) FROM outbox WHERE {self._OUTBOX_PENDING}")[0][0])
+
+    def outbox_expire(self, *, max_age_s: float, keep: int, up_to_id: int | None = None,
+                      reason: str | None = None) -> OutboxExpiry:
+        """Give up the pending notices (id <= ``up_to_id``) older than ``max_age_s`` and, of the younger ones, all
+        but the ``keep`` newest (``reason`` their error, else one naming the rule); what was given up, for one
+        summary notice."""
+        cutoff = self._clock() - max_age_s
+        bound = up_to_id if up_to_id is not None else 2**62
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"SELECT id FROM outbox WHERE {self._OUTBOX_PENDING} AND id <= ? AND created_at >= ? "
+                "ORDER BY id DESC LIMIT 1 OFFSET ?", (bound, cutoff, max(0, int(keep))),
+            ).fetchone()
+            crowded = int(row[0]) if row else 0  # this one and older ones beyond the ``keep`` newest
+            where = f"{self._OUTBOX_PENDING} AND id <= ? AND (created_at < ? OR id <= ?)"
+            params = (bound, cutoff, crowded)
+            counted = conn.execute(
+                f"SELECT kind, COUNT(*), MIN(created_at), MAX(created_at) FROM outbox WHERE {where} GROUP BY kind",
+                params,
+            ).fetchall()
+            conn.execute(
+                f"UPDATE outbox SET gave_up = 1, last_error = CASE WHEN created_at < ? THEN ? ELSE ? END WHERE {where}",
+                (cutoff, reason or f"not re-sent: older than {max_age_s / 3600:g} h at a restart",
+                 reason or f"not re-sent: more than {keep} notices were waiting at a restart", *params),
+            )
+        kinds = {str(kind): int(count) for kind, count, _, _ in counted}
+        firsts = [float(first) for _, _, first, _ in counted]
+        lasts = [float(last) for _, _, _, last in counted]
+        return OutboxExpiry(sum(kinds.values()), min(firsts, default=None), max(lasts, default=None), kinds)
+
+    def outbox_prune(self, older_than_s: float) -> int:
+        """Delete the delivered and given-up notices raised more than ``older_than_s`` ago; how many."""
+        with self._transaction() as conn:
+            return int(conn.execute(
+                "DELETE FROM outbox WHERE (delivered_at IS NOT NULL OR gave_up = 1) AND created_at < ?",
+                (self._clock() - older_than_s,),
+            ).rowcount)
+
+    @staticmethod
+    def _outbox_row(row: Sequence[Any]) -> OutboxRow:
+        (notice_id, kind, text, fields_json, created, delivered_at, delivered_to, attempts, gave_up, error) = row
+        try:
+            loaded = json.loads(fields_json)
+        except ValueError:
+            loaded = {}
+        return OutboxRow(
+            int(notice_id), str(kind), str(text), loaded if isinstance(loaded, dict) else {}, float(created),
+            None if delivered_at is None else float(delivered_at),
+            tuple(target for target in str(delivered_to or "").split(",") if target), int(attempts), bool(gave_up),
+            error,
+        )
 
     # --- reading for status and reports ---------------------------------------------------------
     def signals(self, *, channel: str | None = None, since: float | None = None) -> list[SignalRow]:
