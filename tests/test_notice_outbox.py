@@ -6,12 +6,19 @@ endpoint is down (or answers 500) stopped with the notice still undelivered, and
 
 from __future__ import annotations
 
+import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from ops.metrics import Metrics
 from ops.notify import NOT_RESENT_KIND, Notifier
@@ -25,6 +32,7 @@ TOKEN = "123456789:AAHoutboxTOKENvalue-xyz"
 CHAT = "-1009876543"
 HOOK_PATH = "/hooks/T111/outbox-secret-hook"
 SEND = f"/bot{TOKEN}/sendMessage"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -356,3 +364,63 @@ def test_a_notice_failing_for_longer_than_the_bound_is_given_up_in_the_same_run(
         wait_until(lambda: live.undelivered() == 0, timeout=10, what="nothing left waiting")
         live.close()
     assert row.last_error == "not delivered within 0 h" and row.attempts == 2
+
+
+def _bot_process(conf: Path) -> tuple[subprocess.Popen[str], list[str]]:
+    process = subprocess.Popen([sys.executable, str(REPO / "bin" / "following"), "--conf", str(conf)],
+                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    assert process.stderr is not None
+    stderr = process.stderr
+    threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")), daemon=True).start()
+    return process, lines
+
+
+def _safe_mode_by_signal(process: subprocess.Popen[str], lines: list[str]) -> None:
+    line = wait_until(lambda: next((x for x in lines if "health on http://" in x), None), timeout=60,
+                      what="the health server line")
+    base = re.search(r"http://[0-9.]+:\d+", line).group(0)  # type: ignore[union-attr]
+    wait_until(lambda: requests.get(f"{base}/healthz", timeout=2).status_code == 200, timeout=30)
+    process.send_signal(signal.SIGUSR1)
+
+
+@pytest.mark.slow
+def test_a_notice_lost_to_kill_9_reaches_the_webhook_after_the_restart(tmp_path: Path,
+                                                                         endpoint: NotifyServer) -> None:
+    """The real process: the webhook is down (503) when safe mode is notified, the bot is killed with SIGKILL; the
+    next start delivers the MODE_CHANGED notice, marked as re-sent."""
+    demo = yaml.safe_load((REPO / "conf" / "demo.yaml").read_text())
+    demo["monitor"]["health"]["port"] = 0
+    demo["storage"] = {"db_path": str(tmp_path / "demo.sqlite"), "media_dir": str(tmp_path / "media")}
+    demo["kill_switch"] = {"file": str(tmp_path / "KILL_SWITCH")}
+    demo["notify"] = {"webhook": {"enabled": True, "url": f"{endpoint.url}/hook"}}
+    conf = tmp_path / "demo.yaml"
+    conf.write_text(yaml.safe_dump(demo))
+
+    def mode_changes() -> list[Received]:
+        return [r for r in endpoint.requests() if r.body.get("kind") == "MODE_CHANGED"]
+
+    endpoint.status = 503
+    process, lines = _bot_process(conf)
+    try:
+        _safe_mode_by_signal(process, lines)
+        wait_until(mode_changes, timeout=30, what="the safe-mode notice tried at the webhook")
+    finally:
+        process.kill()  # SIGKILL: nothing is flushed
+        process.wait()
+    with Journal(str(tmp_path / "demo.sqlite")) as journal:
+        assert any(row.kind == "MODE_CHANGED" for row in journal.outbox_pending(limit=1000))
+    endpoint.status = 200
+    tried = len(mode_changes())
+    process, lines = _bot_process(conf)
+    try:
+        resent = wait_until(lambda: [r for r in mode_changes()[tried:] if r.body.get("resent")], timeout=60,
+                            what="the notice re-sent after the restart")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert str(resent[0].body["text"]).startswith("(re-sent after a restart; first raised ")
+    assert "trading mode is now safe" in str(resent[0].body["text"])
