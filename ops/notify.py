@@ -203,8 +203,12 @@ class Notifier:
         what an earlier run left undelivered. Prunes old rows; a problem with the outbox is logged, never raised."""
         config = self._config
         targets = self._targets()
+        pruned = 0
         try:
             pruned = journal.outbox_prune(config.outbox_keep_days * 86400.0)
+        except Exception as exc:  # a full disk: pruning waits for the next start, re-sending does not
+            log.error("the notice outbox cannot be pruned (%s)", scrub(f"{type(exc).__name__}: {exc}"))
+        try:
             last_id = journal.outbox_last_id()
             if targets:
                 expired = journal.outbox_expire(max_age_s=config.redeliver_within_hours * 3600.0,
@@ -216,7 +220,7 @@ class Notifier:
         except Exception as exc:
             log.error("the notice outbox cannot be read (%s): undelivered notices of an earlier run are not re-sent",
                       scrub(f"{type(exc).__name__}: {exc}"))
-            last_id, waiting, expired, pruned = 0, 0, None, 0
+            last_id, waiting, expired = 0, 0, None
         self._journal = journal
         if pruned:
             log.info("notice outbox: %d delivered notice(s) older than %g days deleted", pruned,
