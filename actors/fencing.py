@@ -13,6 +13,7 @@ import logging
 from typing import Any, TypeVar, cast
 
 from trading.journal import Journal, Superseded
+from trading.shared_listings import WriteLog
 
 log = logging.getLogger("following.fencing")
 _Client = TypeVar("_Client")
@@ -45,26 +46,31 @@ class Fence:
 
 
 class FencedClient:
-    """The exchange client of one instance: every write checks the fence first."""
+    """The exchange client of one instance: every write checks the fence first, and is counted in ``writes``
+    (when given): a listing read before or during a write is not decided on (trading.shared_listings)."""
 
-    def __init__(self, client: Any, fence: Fence) -> None:
+    def __init__(self, client: Any, fence: Fence, writes: WriteLog | None = None) -> None:
         self._client = client
         self._fence = fence
+        self._writes = writes
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
         if name not in WRITES:
             return attribute
-        fence = self._fence
+        fence, writes = self._fence, self._writes
 
         def fenced(*args: Any, **kwargs: Any) -> Any:
             fence.check()
-            return attribute(*args, **kwargs)
+            if writes is None:
+                return attribute(*args, **kwargs)
+            with writes.writing():
+                return attribute(*args, **kwargs)
 
         return fenced
 
 
-def fenced(client: _Client, fence: Fence) -> _Client:
+def fenced(client: _Client, fence: Fence, writes: WriteLog | None = None) -> _Client:
     """``client`` behind ``fence``, with the client's own type: the proxy answers every attribute the client has
-    (reads as they are, writes checked first), so it is used as the client it wraps."""
-    return cast(_Client, FencedClient(client, fence))
+    (reads as they are, writes checked first and counted in ``writes``), so it is used as the client it wraps."""
+    return cast(_Client, FencedClient(client, fence, writes))

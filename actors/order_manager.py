@@ -47,6 +47,7 @@ from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
+from trading.shared_listings import SharedListings
 from trading.stop_keeper import StopKeeper, StopSettings
 
 log = logging.getLogger("following.orders")
@@ -104,6 +105,7 @@ class OrderManagerSettings:
     local_guard: bool = False  # stops are the bot's own: never sent to the exchange
     plan_orders_supported: bool = True
     exit_delay_notice_s: float = 60.0  # an exit of the channel's not done after this long is told (EXIT_DELAYED)
+    shared_listing_max_age_s: float = 6.0  # a pass may decide on the guard's listings this old (risk.max_fact_age)
 
     @classmethod
     def from_config(cls, config: Config, *, local_guard: bool, plan_orders_supported: bool) -> OrderManagerSettings:
@@ -114,6 +116,7 @@ class OrderManagerSettings:
             break_even_buffer_pct=stop.break_even_buffer_pct, move_sl_to_be_on_tp1=stop.move_sl_to_be,
             default_stop_loss_pct=config.risk.default_stop_loss_pct, attach_stop=stop.attach_to_entry,
             local_guard=local_guard, plan_orders_supported=plan_orders_supported,
+            shared_listing_max_age_s=config.risk.max_fact_age_seconds,
         )
 
 
@@ -133,6 +136,7 @@ class OrderManager(SupervisedActor):
         settings: OrderManagerSettings,
         facts: ExchangeFacts | None = None,
         settings_recheck_s: float = 300.0,
+        listings: SharedListings | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -140,7 +144,10 @@ class OrderManager(SupervisedActor):
         # The newest instance holds the fence: one replaced meanwhile (stuck in a slow request while the
         # Supervisor started this one) finds every exchange write refused and stops.
         self._fence = Fence(journal, "order_manager")
-        self._client = fenced(client, self._fence)
+        # The guard's listings, shared (trading.shared_listings): every write of this instance is counted there, and a
+        # pass decides on the guard's reading only while it is fresh, newer than every write, and shows nothing to do.
+        self._listings = listings if listings is not None else SharedListings()
+        self._client = fenced(client, self._fence, self._listings.writes)
         self._notifier = notifier
         self._metrics = metrics
         self._status = status
@@ -167,7 +174,9 @@ class OrderManager(SupervisedActor):
             settings=ReconcileSettings(pos_mode=settings.pos_mode,
                                        unknown_outcome_deadline_s=settings.unknown_outcome_deadline_s,
                                        local_guard=settings.local_guard,
-                                       plan_orders_supported=settings.plan_orders_supported),
+                                       plan_orders_supported=settings.plan_orders_supported,
+                                       shared_listing_max_age_s=settings.shared_listing_max_age_s),
+            listings=self._listings,
             close_position=lambda position, size, reason: self._closer.close(position, size, reason),
             protect_later=lambda symbol, delay: self.schedule_once(delay, _ProtectAgain(symbol)))
         self._sender = OrderSender(journal=journal, client=self._client, notifier=notifier, metrics=metrics,

@@ -62,6 +62,7 @@ from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.reconcile import intents_from_journal
 from trading.risk import drawdown_breached, update_peak
+from trading.shared_listings import Listings, SharedListings, WriteMark
 
 log = logging.getLogger("following.guard")
 
@@ -120,6 +121,7 @@ class PositionGuard(SupervisedActor):
         status: StatusBoard,
         settings: PositionGuardSettings,
         facts: ExchangeFacts | None = None,
+        listings: SharedListings | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -167,6 +169,12 @@ class PositionGuard(SupervisedActor):
                                          retry_s=max(_LOCAL_STOP_RETRY_S, 2 * self._positions_interval_s))
         self._plans: list[PlanOrder] = []
         self._facts = facts  # the RiskGate decides on these polls' account and positions while they are fresh
+        # Each positions poll reads open orders and plans too and publishes the reading for the OrderManager's
+        # reconciliation, which then need not read them again (trading.shared_listings).
+        self._listings = listings
+        # With them, the open orders are read with a positions poll at their own interval on average (the poll
+        # nearest each due time: never more often), not on a timer of their own.
+        self._orders_due_at = float("-inf")  # monotonic
 
     def on_started(self) -> None:
         self._status.set("positions_protected", False, "first position check pending")
@@ -182,7 +190,7 @@ class PositionGuard(SupervisedActor):
         self._check_account()
         self.schedule_every(self._positions_interval_s, Tick("positions"))
         self.schedule_every(self._account_interval_s, Tick("account"))
-        if self._orders_interval_s is not None:
+        if self._orders_interval_s is not None and self._listings is None:
             self._check_open_orders()
             self.schedule_every(self._orders_interval_s, Tick("orders"))
 
@@ -216,12 +224,15 @@ class PositionGuard(SupervisedActor):
     def _check_positions(self) -> None:
         started = time.monotonic()
         sent = time.time()  # the view is at least this recent (a fact's time is when it was asked for)
+        writes = self._listings.writes.mark() if self._listings is not None and self._orders_due(started) else None
         try:
             positions = [p for p in self._client.positions() if p.total > 0]
             if self._facts is not None:
                 self._facts.put_positions(tuple(positions), sent, "guard")
-            list_plans = positions and (self._plans_supported or not self._local_guard)
-            plans = self._client.plan_orders_pending("profit_loss") if list_plans else []
+            if writes is not None:
+                plans = self._read_shared_listings(positions, started, writes)
+            else:
+                plans = self._own_plans(positions)
         except BitgetError as exc:
             self._metrics.poll_error("positions")
             self._status.set("exchange", False, f"positions unreadable: {exc.code}")
@@ -295,6 +306,47 @@ class PositionGuard(SupervisedActor):
         else:
             self._status.set("positions_protected", True)
 
+    def _read_shared_listings(self, positions: list[Position], observed_at: float,
+                              writes: WriteMark) -> list[PlanOrder]:
+        """The rest of one complete reading for the OrderManager's reconciliation too (trading.shared_listings):
+        open orders, then every pending plan it lists, published; returns the stop and take-profit plans the
+        guard checks positions against. A listing only the OrderManager needs that fails is no reason to skip
+        this poll's checks: nothing is published and the guard's own plans are read as before."""
+        assert self._listings is not None
+        asked = time.monotonic()
+        try:
+            pending = tuple(self._client.pending_orders())
+        except BitgetError as exc:
+            self._metrics.poll_error("orders")
+            self._repeats.failed("open orders poll", f"open orders unreadable: {exc.code}")
+            return self._own_plans(positions)
+        finally:
+            self._metrics.observe_poll("orders", time.monotonic() - asked)
+        self._repeats.succeeded("open orders poll")
+        self._metrics.set_open_orders(len(pending))
+        self._orders_read(asked)
+        try:
+            tpsl = tuple(self._client.plan_orders_pending("profit_loss")) if self._plans_supported else ()
+            triggers = tuple(self._client.plan_orders_pending("normal_plan")) if self._plans_supported else ()
+        except BitgetError as exc:
+            log.info("plans not read for the shared listings (%s); the order manager reads its own", exc.code)
+            return self._own_plans(positions)
+        self._listings.publish(Listings(positions=tuple(positions), pending=pending, plans=tpsl + triggers,
+                                        observed_at=observed_at, writes=writes, source="guard"))
+        return list(tpsl) if self._plans_supported else self._own_plans(positions)
+
+    def _orders_due(self, now: float) -> bool:
+        return now >= self._orders_due_at - self._positions_interval_s / 2
+
+    def _orders_read(self, now: float) -> None:
+        interval = self._orders_interval_s or self._positions_interval_s
+        following = self._orders_due_at + interval
+        self._orders_due_at = following if following > now else now + interval
+
+    def _own_plans(self, positions: list[Position]) -> list[PlanOrder]:
+        list_plans = positions and (self._plans_supported or not self._local_guard)
+        return self._client.plan_orders_pending("profit_loss") if list_plans else []
+
     def _note_new_position(self, position: Position, key: tuple[str, str]) -> None:
         if key in self._known_positions:
             return
@@ -360,6 +412,7 @@ class PositionGuard(SupervisedActor):
     # --- open orders -------------------------------------------------------------------------------
     def _check_open_orders(self) -> None:
         started = time.monotonic()
+
         try:
             orders = self._client.pending_orders()
         except BitgetError as exc:

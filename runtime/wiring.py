@@ -72,6 +72,7 @@ from trading.journal import Journal, JournalOpenError
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
 from trading.risk import RiskLimits
+from trading.shared_listings import SharedListings
 
 if TYPE_CHECKING:
     from exchange.sim.engine import SimExchange
@@ -336,6 +337,9 @@ class Runtime:
         self.gate = TradingGate()
         # Facts observed off the critical path (prices, account, positions, symbol settings): trading/facts.py.
         self.facts: ExchangeFacts = FactStore()
+        # The guard's reading of positions, open orders and plans, which reconciliation decides on while it is fresh
+        # and newer than every write of the OrderManager (trading.shared_listings): one reading instead of two.
+        self.listings = SharedListings()
         self.directory = ActorDirectory()
         self.progress = ProgressWatch()
         self.children = ChildBoard()  # the Supervisor's view of each actor, for /readyz
@@ -735,13 +739,13 @@ class Runtime:
                  metrics=metrics, status=status, gate=self.gate,
                  settings=OrderManagerSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
                                                            plan_orders_supported=self.plan_orders_supported),
-                 facts=self.facts, settings_recheck_s=config.risk.settings_recheck_seconds),
+                 facts=self.facts, settings_recheck_s=config.risk.settings_recheck_seconds, listings=self.listings),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, status=status,
                  settings=PositionGuardSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
                                                             plan_orders_supported=self.plan_orders_supported),
-                 facts=self.facts),
+                 facts=self.facts, listings=self.listings),
             spec("risk_gate", RiskGate, False, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, limits=risk_limits(config),

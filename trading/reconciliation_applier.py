@@ -40,6 +40,7 @@ from trading.journal import Journal, OrderRow, OrderState
 from trading.order_sender import read_open_position
 from trading.ports import ExecutionExchange, Notices, OrderCounters
 from trading.reconcile import OPEN_STATES
+from trading.shared_listings import Listings, SharedListings, listing_verdict
 
 log = logging.getLogger("following.orders")
 
@@ -76,6 +77,7 @@ class ReconcileSettings:
     unknown_outcome_deadline_s: float = 30.0
     local_guard: bool = False  # stops are the bot's own: none is placed or checked on the exchange
     plan_orders_supported: bool = True  # without plan orders no take-profit plan is placed and none listed
+    shared_listing_max_age_s: float = 0.0  # a pass may decide on the guard's reading this old (0: never)
 
 
 class ReconciliationApplier:
@@ -90,6 +92,7 @@ class ReconciliationApplier:
         settings: ReconcileSettings,
         close_position: Callable[[Position, Decimal, str], None],
         protect_later: Callable[[str, float], object],
+        listings: SharedListings | None = None,
     ) -> None:
         self._journal = journal
         self._client = client
@@ -103,6 +106,10 @@ class ReconciliationApplier:
         self._close_position = close_position  # reduce-only by market, journaled (the OrderManager's closes)
         self._protect_later = protect_later  # (symbol, delay): protect that symbol again after a rate limit
         self._last_view: rec.ExchangeView | None = None
+        # The guard's shared reading (None: always read here) and how old it may be when a pass decides on it.
+        self._listings = listings
+        self._listing_max_age_s = settings.shared_listing_max_age_s
+        self._view_observed_at: float | None = None  # monotonic time of the view the last pass decided on
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
 
     def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
@@ -122,18 +129,53 @@ class ReconciliationApplier:
         self.apply(rec.order_decisions([row], view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s))
 
     def gather(self) -> list[rec.Decision]:
+        """What one pass should do. On the guard's shared reading when it may be used (trading.shared_listings)
+        and shows nothing to do; otherwise, and whenever that reading shows anything to act on, on the exchange
+        read again now: no decision that acts is ever taken on another actor's reading."""
+        shared = self._usable_listing()
+        if shared is not None:
+            decisions = self._decide(shared.positions, shared.pending, shared.plans, shared.observed_at)
+            if not decisions:
+                self._count("used")
+                return decisions
+            self._count("read_again")
+            log.debug("the shared listing shows %d decision(s): reading the exchange again", len(decisions))
+        return self._gather_own()
+
+    def _usable_listing(self) -> Listings | None:
+        if self._listings is None:
+            return None
+        latest = self._listings.latest()
+        verdict = listing_verdict(latest, now=time.monotonic(), max_age_s=self._listing_max_age_s,
+                                  writes=self._listings.writes.mark(), not_older_than=self._view_observed_at)
+        return latest if verdict.usable else None
+
+    def _count(self, what: str) -> None:
+        if self._listings is not None:
+            self._listings.count(what)
+
+    def _gather_own(self) -> list[rec.Decision]:
         # Positions before plans: a fill between the reads then looks like extra stop, never like a gap.
-        sent = time.time()
+        observed_at, sent = time.monotonic(), time.time()
         positions = tuple(p for p in self._client.positions() if p.total > 0)
         self._facts.put_positions(positions, sent, "reconcile")
         pending = tuple(self._client.pending_orders())
+        self._count("own_reading")
+        return self._decide(positions, pending, None, observed_at)
+
+    def _decide(self, positions: tuple[Position, ...], pending: tuple[Order, ...],
+                plans: tuple[PlanOrder, ...] | None, observed_at: float) -> list[rec.Decision]:
+        """Decisions on one view: positions and open orders as read, the lookups by client id made now, the plans
+        as read (None: read now, after the lookups, as a pass always read them)."""
         rows = self._journal.orders(states=OPEN_STATES)
         details: dict[str, Order | None] = {}
         for row in rec.rows_to_look_up(rows, pending)[:MAX_LOOKUPS_PER_PASS]:
             details[row.client_oid] = self._lookup(row)
-        plans = self.pending_plans()
+        if plans is None:
+            plans = self.pending_plans()
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
         self._last_view = view
+        self._view_observed_at = observed_at
         exchange_oids = {o.client_oid for o in pending} | {p.client_oid for p in plans}
         exchange_oids |= {f"ext{o.order_id}" for o in pending} | {f"ext{p.order_id}" for p in plans}
         journaled = frozenset(oid for oid in exchange_oids if oid and self._journal.order(oid) is not None)
