@@ -35,7 +35,10 @@ D = Decimal
 LISTING_ENDPOINTS = ("all-position", "orders-pending", "orders-plan-pending")
 
 
-def _listing(observed_at: float = 100.0, writes: WriteMark = WriteMark(3, 3)) -> Listings:
+SETTLED = WriteMark(3, 3)  # three writes so far, none under way
+
+
+def _listing(observed_at: float = 100.0, writes: WriteMark = SETTLED) -> Listings:
     return Listings(positions=(), pending=(), plans=(), observed_at=observed_at, writes=writes, source="guard")
 
 
