@@ -48,6 +48,7 @@ from trading.modes import Mode
 from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
 from trading.shared_listings import SharedListings
+from trading.stop_intents import UNKNOWN_STOP_GRACE_S, is_stop_intent
 from trading.stop_keeper import StopKeeper, StopSettings
 
 log = logging.getLogger("following.orders")
@@ -189,7 +190,9 @@ class OrderManager(SupervisedActor):
                                  intents=self._recon.intents, settings=StopSettings(
                                      pos_mode=settings.pos_mode, break_even_buffer=be_buffer,
                                      default_stop_loss_pct=Decimal(str(settings.default_stop_loss_pct)),
-                                     local_guard=settings.local_guard))
+                                     local_guard=settings.local_guard,
+                                     unknown_stop_grace_s=min(UNKNOWN_STOP_GRACE_S,
+                                                              settings.unknown_outcome_deadline_s)))
         self._entries = EntrySender(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
             sender=self._sender, entries_allowed=self._entries_allowed, fence_check=self._fence.check,
@@ -220,11 +223,12 @@ class OrderManager(SupervisedActor):
     def _start_up(self) -> None:
         self._status.set("orders_reconciled", False, "start-up reconciliation pending")
         for row in self._journal.orders(states=[OrderState.INTENT]):
-            if row.payload.get("exit"):
-                continue  # an exit's close journaled and never sent: its exit sends it (same client id)
+            if row.payload.get("exit") or is_stop_intent(row):
+                continue  # an exit's close, a stop of ours, journaled and never sent: sent under the same client id
             # Journaled, maybe sent before a crash: only the exchange can tell; unknown until the deadline.
             self._journal.set_order_state(row.client_oid, OrderState.SUBMITTED)
         self._entries.refuse_interrupted()
+        self._stops.resume()
         self._reconcile_pass()
         self._run_exits()
         if self.mode is Mode.PANIC:
@@ -264,6 +268,7 @@ class OrderManager(SupervisedActor):
             self._closer.protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, _PassDue):
             self._closer.journal_unjournaled()
+            self._stops.resume()
             self._reconcile_pass()
             self._run_exits()
             self._entries.recheck_settings()
