@@ -203,7 +203,8 @@ class OrderManager(SupervisedActor):
             follow_up=self._recon, settings=ExitSettings(
                 pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=be_buffer,
                 stop_moves_enabled=settings.move_sl_to_be_on_tp1, local_guard=settings.local_guard,
-                delay_notice_s=settings.exit_delay_notice_s))
+                delay_notice_s=settings.exit_delay_notice_s,
+                unknown_stop_grace_s=min(UNKNOWN_STOP_GRACE_S, settings.unknown_outcome_deadline_s)))
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:

@@ -12,10 +12,12 @@ from actors.messages import RepairStop
 from actors.order_manager import OrderManagerSettings
 from exchange.bitget.models import OrderRequest, PlanOrder, Position
 from exchange.bitget.semantics import tpsl_hold_side
-from tests.order_side import OrderSide, order_side
+from parsing.signals import Side
+from tests.order_side import CHANNEL, OrderSide, order_side
 from tests.waiting import wait_until
 from trading.execution import action_client_oid, default_stop
-from trading.journal import OrderRow, OrderState
+from trading.intents import STOP_LEG, ExitIntent
+from trading.journal import IntentState, OrderRow, OrderState
 from trading.reconcile import position_key
 from trading.stop_intents import (
     NeverArrived,
@@ -186,3 +188,35 @@ def test_a_journaled_unsent_stop_is_sent_as_it_is_or_superseded() -> None:
     assert _step([journaled], {}) == SendJournaled(journaled)
     other = _row(1, OrderState.INTENT, price="63000.0")
     assert _step([other], {}) == Supersede(other)
+
+
+def test_a_channels_stop_move_journaled_and_never_sent_is_sent_once_under_its_own_id(tmp_path: Path) -> None:
+    with order_side(tmp_path, check_interval_s=3600) as om:
+        bundle = om.entry(Side.LONG, size="0.020", market=True)
+        om.send(bundle)
+        (old,) = wait_until(lambda: om.stops("long"), what="the entry's stop")
+        wait_until(lambda: len(om.take_profits("long")) == 3, what="the take-profits placed")
+        position = om.client.position("BTCUSDT")[0]
+        contract = om.client.contract("BTCUSDT")
+        stop = contract.round_price(position.average_open_price * D("0.995"))
+        om.stop_manager()
+        update_id = om.journal.record_signal(CHANNEL, 900, {"kind": "update"}, "parsed", "", symbol="BTCUSDT")
+        intent = ExitIntent(update_signal_id=update_id, target_signal_id=bundle.signal_id, channel=CHANNEL,
+                            message_id=900, index=0, symbol="BTCUSDT", hold_side="long", kind="set_stop",
+                            stop_price=stop)
+        assert om.journal.record_exit_intent(intent, "test")
+        wanted = StopWanted(symbol="BTCUSDT", hold_side="long", tpsl_hold=tpsl_hold_side("long", "one_way_mode"),
+                            trigger_price=stop, size=None, position_size=position.total)
+        intents = StopIntents(journal=om.journal, client=om.client, notifier=_Quiet(), metrics=_Quiet())
+        oid = intent.client_oid(STOP_LEG)
+        # The crash: the exit's new stop is journaled, the request never goes out.
+        assert intents.journal(wanted, oid, signal_id=None, purpose="exit", stop_for=intent.key, attempt=1,
+                               reason="set stop", extra={"exit": intent.key})
+
+        om.start_manager()
+        wait_until(lambda: om.journal.exit(intent.key).state is IntentState.DONE, what="the move resumed")
+        (plan,) = om.stops("long")
+        assert plan.client_oid == oid and plan.trigger_price == stop and plan.order_id != old.order_id
+        row = om.journal.order(oid)
+        assert row is not None and row.state is OrderState.ACCEPTED
+        assert om.journal.order(intent.client_oid(STOP_LEG, 2)) is None

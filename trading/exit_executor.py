@@ -27,11 +27,9 @@ from exchange.bitget.models import (
     TRADE_SIDES,
     MarginMode,
     OrderRequest,
-    PlanOrder,
     Position,
     PositionSide,
     PosMode,
-    TpslRequest,
     one_of,
 )
 from exchange.bitget.semantics import tpsl_hold_side
@@ -43,6 +41,7 @@ from trading.intents import CLOSE_LEG, STOP_LEG, ExitIntent
 from trading.journal import IntentState, Journal, JournalError, OrderRow, OrderState, Superseded
 from trading.ports import ExecutionExchange, FailureLog, Notices, OrderCounters, OrderFollowUp
 from trading.reconcile import OPEN_STATES
+from trading.stop_intents import UNKNOWN_STOP_GRACE_S, StopIntents, StopWanted, by_client_oid, refusals
 
 log = logging.getLogger("following.orders")
 
@@ -58,6 +57,7 @@ class ExitSettings:
     stop_moves_enabled: bool = True  # move_sl_to_be: the first target's break-even move
     local_guard: bool = False  # stops are the bot's own, kept in the journal
     delay_notice_s: float = 60.0  # an exit not done after this long is told (EXIT_DELAYED)
+    unknown_stop_grace_s: float = UNKNOWN_STOP_GRACE_S  # a new stop sent without answer, not listed this long: lost
 
 
 class ExitExecutor:
@@ -72,7 +72,8 @@ class ExitExecutor:
         self._settings = settings
         self._first_wait: dict[str, float] = {}  # exit key -> when this executor first saw it wait
         self._wait_why: dict[str, str] = {}  # exit key -> why its last run stopped short
-        self._stop_move_refusals: dict[str, int] = {}
+        self._stops = StopIntents(journal=journal, client=client, notifier=notifier, metrics=metrics,
+                                  grace_s=settings.unknown_stop_grace_s)
 
     def run_all(self) -> bool:
         """Every pending exit, oldest first; an exit waiting (for its entry, the exchange, a lookup) holds back
@@ -261,27 +262,33 @@ class ExitExecutor:
             self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
                                                       "local": True, "break_even": break_even})
             return ex.Finish(True, f"stop moved to {stop}")
-        current = self._stop_plans_strict(position)
-        if any(plan.trigger_price == stop for plan in current) and len(current) == 1:
-            remember_moved_stop(self._journal, position, stop)
-            return ex.Finish(True, f"stop at {stop} already")
-        if not any(plan.trigger_price == stop for plan in current):
-            try:
-                self._client.place_tpsl_order(TpslRequest(
-                    symbol=position.symbol, plan_type="pos_loss", trigger_price=stop,
-                    hold_side=tpsl_hold_side(position.hold_side, self._settings.pos_mode), client_oid=intent.client_oid(
-                        STOP_LEG, 1 + self._stop_move_refusals.get(intent.key, 0))))
-            except (RateLimited, ExchangeUnavailable, UnknownOutcome) as exc:
-                log.warning("stop move of %s waits: %s", intent.key, exc.code)
+        plans = self._client.plan_orders_pending("profit_loss", position.symbol)  # unreadable: the exit waits
+        current = stop_plans_for(position, plans, self._settings.pos_mode)
+        listed = by_client_oid(plans)
+
+        def oid_for(attempt: int) -> str:
+            return intent.client_oid(STOP_LEG, attempt)
+
+        if any(plan.trigger_price == stop for plan in current):
+            self._stops.settle(oid_for, listed)  # an earlier attempt whose reply was lost, or another reading
+            if len(current) == 1:
+                remember_moved_stop(self._journal, position, stop)
+                return ex.Finish(True, f"stop at {stop} already")
+        else:
+            wanted = StopWanted(symbol=position.symbol, hold_side=position.hold_side,
+                                tpsl_hold=tpsl_hold_side(position.hold_side, self._settings.pos_mode),
+                                trigger_price=stop, size=None, position_size=position.total)
+            outcome = self._stops.place(wanted, oid_for, purpose="exit", stop_for=intent.key, reason=reason,
+                                        listed=listed, tell_refusal=False, extra={"exit": intent.key})
+            if outcome == "pending":
+                log.warning("stop move of %s waits: the new stop's outcome is not known yet", intent.key)
                 return None
-            except BitgetError as exc:
-                refusals = self._stop_move_refusals.get(intent.key, 0) + 1
-                self._stop_move_refusals[intent.key] = refusals
-                self._metrics.order("stop", "rejected")
-                if refusals >= STOP_MOVE_REFUSALS:
-                    return ex.Finish(False, f"new stop {stop} refused by the exchange: {exc.code}; the old stop stays")
+            if outcome == "refused":
+                attempts = self._stops.attempts(oid_for)
+                if refusals(attempts) >= STOP_MOVE_REFUSALS:
+                    return ex.Finish(False, f"new stop {stop} refused by the exchange: {attempts[-1].error}; the old "
+                                            "stop stays")
                 return None
-            self._metrics.order("stop", "accepted")
         for plan in current:
             if plan.trigger_price == stop:
                 continue
@@ -289,17 +296,12 @@ class ExitExecutor:
                 self._client.cancel_plan_order(position.symbol, order_id=plan.order_id, plan_type=plan.plan_type)
             except BitgetError as exc:
                 log.warning("old stop %s on %s not cancelled: %s", plan.order_id, position.symbol, exc.code)
-        self._stop_move_refusals.pop(intent.key, None)
         remember_moved_stop(self._journal, position, stop)
         previous = [plan.trigger_price for plan in current if plan.trigger_price != stop]
         self._journal.record_event("STOP_MOVED", {"symbol": position.symbol, "stop": str(stop), "reason": reason,
                                                   "previous": str(previous[0]) if previous else None,
                                                   "break_even": break_even})
         return ex.Finish(True, f"stop moved to {stop}")
-
-    def _stop_plans_strict(self, position: Position) -> list[PlanOrder]:
-        return stop_plans_for(position, self._client.plan_orders_pending("profit_loss", position.symbol),
-                              self._settings.pos_mode)
 
     def _finish(self, intent: ExitIntent, finish: ex.Finish, position: Position | None, *,
                      broken: bool = False) -> None:

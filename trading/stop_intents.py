@@ -41,6 +41,7 @@ StopPurpose = Literal["repair", "move", "exit"]
 StopOutcome = Literal["placed", "pending", "refused"]
 STOP_INTENT_LEG = "sl_"  # the leg of a stop intent is "sl_<purpose>" (a stop fill's cause is "stop")
 TRANSIENT = "transient:"  # the error of a refusal given without looking (rate limit, unavailable)
+REFUSED = "refused:"  # the error of a refusal the exchange gave after looking at the stop
 NEVER_ARRIVED = "sent, no answer, and not on the exchange after the grace"
 UNKNOWN_STOP_GRACE_S = 5.0  # a stop sent without an answer and not listed this long after is taken as lost
 
@@ -129,6 +130,11 @@ def by_client_oid(plans: Sequence[PlanOrder] | None) -> dict[str, PlanOrder] | N
     if plans is None:
         return None
     return {plan.client_oid: plan for plan in plans if plan.client_oid}
+
+
+def refusals(attempts: Sequence[OrderRow]) -> int:
+    """How many of the attempts the exchange refused after looking at them (not rate limited, not lost)."""
+    return sum(1 for row in attempts if row.state is OrderState.REJECTED and (row.error or "").startswith(REFUSED))
 
 
 def is_stop_intent(row: OrderRow) -> bool:
@@ -254,7 +260,7 @@ class StopIntents:
             return "refused"
         except BitgetError as exc:
             why = f"{exc.code} {exc.message}".strip()
-            self._journal.set_order_state(oid, OrderState.REJECTED, error=why)
+            self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{REFUSED} {why}")
             self._metrics.order("stop", "rejected")
             detail: dict[str, Any] = {"client_oid": oid, "symbol": wanted.symbol, "hold_side": wanted.hold_side,
                                       "stop": str(wanted.trigger_price), "purpose": purpose, "error": why}
