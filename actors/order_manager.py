@@ -105,6 +105,9 @@ class OrderManagerSettings:
     min_pass_interval_s: float = 1.0
     local_guard: bool = False  # stops are the bot's own: never sent to the exchange
     plan_orders_supported: bool = True
+    # A stop of ours sent without an answer and not listed this long after (at most the outcome deadline) is taken
+    # as lost and its next attempt goes; until then no second stop is sent (trading.stop_intents).
+    unknown_stop_grace_s: float = UNKNOWN_STOP_GRACE_S
     exit_delay_notice_s: float = 60.0  # an exit of the channel's not done after this long is told (EXIT_DELAYED)
     shared_listing_max_age_s: float = 6.0  # a pass may decide on the guard's listings this old (risk.max_fact_age)
 
@@ -170,13 +173,15 @@ class OrderManager(SupervisedActor):
         # The procedures (trading/): plain objects over the fenced client; this actor keeps messages, timers and
         # lifecycle. local_guard: stops live in the journal, none is sent to the exchange (no preset, no plan);
         # without plan orders (the start-up probe said unsupported) no take-profit plan is placed or listed.
+        stop_grace_s = min(settings.unknown_stop_grace_s, settings.unknown_outcome_deadline_s)
         self._recon = ReconciliationApplier(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
             settings=ReconcileSettings(pos_mode=settings.pos_mode,
                                        unknown_outcome_deadline_s=settings.unknown_outcome_deadline_s,
                                        local_guard=settings.local_guard,
                                        plan_orders_supported=settings.plan_orders_supported,
-                                       shared_listing_max_age_s=settings.shared_listing_max_age_s),
+                                       shared_listing_max_age_s=settings.shared_listing_max_age_s,
+                                       unknown_stop_grace_s=stop_grace_s),
             listings=self._listings,
             close_position=lambda position, size, reason: self._closer.close(position, size, reason),
             protect_later=lambda symbol, delay: self.schedule_once(delay, _ProtectAgain(symbol)))
@@ -191,8 +196,7 @@ class OrderManager(SupervisedActor):
                                      pos_mode=settings.pos_mode, break_even_buffer=be_buffer,
                                      default_stop_loss_pct=Decimal(str(settings.default_stop_loss_pct)),
                                      local_guard=settings.local_guard,
-                                     unknown_stop_grace_s=min(UNKNOWN_STOP_GRACE_S,
-                                                              settings.unknown_outcome_deadline_s)))
+                                     unknown_stop_grace_s=stop_grace_s))
         self._entries = EntrySender(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, facts=self._facts,
             sender=self._sender, entries_allowed=self._entries_allowed, fence_check=self._fence.check,
@@ -204,7 +208,7 @@ class OrderManager(SupervisedActor):
                 pos_mode=settings.pos_mode, margin_mode=settings.margin_mode, break_even_buffer=be_buffer,
                 stop_moves_enabled=settings.move_sl_to_be_on_tp1, local_guard=settings.local_guard,
                 delay_notice_s=settings.exit_delay_notice_s,
-                unknown_stop_grace_s=min(UNKNOWN_STOP_GRACE_S, settings.unknown_outcome_deadline_s)))
+                unknown_stop_grace_s=stop_grace_s))
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def on_started(self) -> None:

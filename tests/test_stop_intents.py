@@ -220,3 +220,24 @@ def test_a_channels_stop_move_journaled_and_never_sent_is_sent_once_under_its_ow
         row = om.journal.order(oid)
         assert row is not None and row.state is OrderState.ACCEPTED
         assert om.journal.order(intent.client_oid(STOP_LEG, 2)) is None
+
+
+def test_a_fills_stop_still_in_flight_is_waited_for_not_sent_again(tmp_path: Path) -> None:
+    """The entry carries no stop; its fill's stop request is slow: the client gives up (unknown outcome) while the
+    exchange still applies it. The passes meanwhile see an uncovered fill, and wait for that stop."""
+    with order_side(tmp_path, attach_stop=False, client_timeout_s=0.5, unknown_outcome_deadline_s=120.0,
+                    start=False) as om:
+        om.start_manager(unknown_stop_grace_s=120.0)  # however slow the machine, the stop lands within the grace
+        om.engine.faults.latency("place-tpsl-order", 2.0)  # handled (applied) 2 s after it arrives
+        bundle = om.entry(Side.LONG, size="0.030", market=True, targets=1)
+        om.send(bundle)
+        wait_until(lambda: om.position_size("long") == D("0.030"), what="the entry filled")
+        (stop,) = wait_until(lambda: om.stops("long"), what="the slow stop applied")
+        rows = [r for r in om.journal.orders(signal_id=bundle.signal_id) if r.leg.startswith("sl")]
+        wait_until(lambda: om.journal.order(rows[0].client_oid).state is OrderState.ACCEPTED,
+                   what="its row completed from the listing")
+        passes = len(om.engine.requests_to("orders-pending"))
+        wait_until(lambda: len(om.engine.requests_to("orders-pending")) >= passes + 3, what="three more passes")
+        assert om.stops("long") == [stop]
+        assert [r.client_oid for r in om.journal.orders(signal_id=bundle.signal_id) if r.leg.startswith("sl")] == [
+            stop.client_oid]

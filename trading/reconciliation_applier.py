@@ -41,6 +41,7 @@ from trading.order_sender import read_open_position
 from trading.ports import ExecutionExchange, Notices, OrderCounters
 from trading.reconcile import OPEN_STATES
 from trading.shared_listings import Listings, SharedListings, listing_verdict
+from trading.stop_intents import UNKNOWN_STOP_GRACE_S, StopIntents, StopWanted
 
 log = logging.getLogger("following.orders")
 
@@ -78,6 +79,7 @@ class ReconcileSettings:
     local_guard: bool = False  # stops are the bot's own: none is placed or checked on the exchange
     plan_orders_supported: bool = True  # without plan orders no take-profit plan is placed and none listed
     shared_listing_max_age_s: float = 0.0  # a pass may decide on the guard's reading this old (0: never)
+    unknown_stop_grace_s: float = UNKNOWN_STOP_GRACE_S  # a stop sent without answer, not listed this long: lost
 
 
 class ReconciliationApplier:
@@ -111,6 +113,8 @@ class ReconciliationApplier:
         self._listing_max_age_s = settings.shared_listing_max_age_s
         self._view_observed_at: float | None = None  # monotonic time of the view the last pass decided on
         self._reported_foreign: set[str] | None = None  # plans of others already reported (FOREIGN_PLAN)
+        self._stops = StopIntents(journal=journal, client=client, notifier=notifier, metrics=metrics,
+                                  grace_s=settings.unknown_stop_grace_s)
 
     def _position(self, symbol: str, hold_side: PositionSide | None = None) -> Position | None:
         return read_open_position(self._client, symbol, hold_side)
@@ -408,17 +412,28 @@ class ReconciliationApplier:
         if signal is None:
             return
         prefix = signal_oid_prefix(signal.channel, signal.message_id, signal_index=signal.index)
-        taken = [r for r in self._journal.orders(signal_id=signal.id) if r.leg.startswith(rec.STOP_LEG)]
-        leg = rec.STOP_LEG if not taken else f"{rec.STOP_LEG}{len(taken) + 1}"
-        oid = prefix + leg
 
-        def refused(exc: BitgetError) -> None:
-            if not isinstance(exc, RateLimited):
+        def leg_for(attempt: int) -> str:  # the signal's stops: legs sl, sl2, ... under <prefix><leg>
+            return rec.STOP_LEG if attempt == 1 else f"{rec.STOP_LEG}{attempt}"
+
+        def oid_for(attempt: int) -> str:
+            return prefix + leg_for(attempt)
+
+        wanted = StopWanted(symbol=decision.symbol, hold_side=decision.hold_side,
+                            tpsl_hold=tpsl_hold_side(decision.hold_side, self._pos_mode),
+                            trigger_price=decision.trigger_price, size=decision.size, position_size=decision.size)
+        outcome = self._stops.place(wanted, oid_for, purpose="protect", stop_for=f"signal {signal.id}",
+                                    reason="a fill no stop covers", listed=self._stops.listed(decision.symbol),
+                                    signal_id=signal.id, tell_refusal=False, leg_for=leg_for)
+        if outcome == "refused":
+            if self._stops.retry_after is not None:  # rate limited: again in a moment, not at the next pass
+                self._protect_later(decision.symbol, self._stops.retry_after)
+            else:
+                attempts = self._stops.attempts(oid_for)
                 self._notifier.notify("STOP_REFUSED", f"{decision.symbol} stop {decision.trigger_price} for "
-                                      f"{decision.size} refused: {exc.code}")
-
-        placed = self._place_plan_intent(oid, signal.id, leg, "loss_plan", decision, on_refused=refused)
-        if placed is None:
+                                      f"{decision.size} refused: {attempts[-1].error if attempts else ''}")
+            return
+        if outcome == "pending":
             return
         self._journal.record_event("RECONCILE_STOP_PLACED", {"symbol": decision.symbol, "size": str(decision.size),
                                                              "stop": str(decision.trigger_price)})

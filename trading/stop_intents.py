@@ -37,7 +37,7 @@ from trading.ports import ExecutionExchange, Notices, OrderCounters
 log = logging.getLogger("following.orders")
 
 StopPlanType = Literal["pos_loss", "loss_plan"]
-StopPurpose = Literal["repair", "move", "exit"]
+StopPurpose = Literal["repair", "move", "exit", "protect"]
 StopOutcome = Literal["placed", "pending", "refused"]
 STOP_INTENT_LEG = "sl_"  # the leg of a stop intent is "sl_<purpose>" (a stop fill's cause is "stop")
 TRANSIENT = "transient:"  # the error of a refusal given without looking (rate limit, unavailable)
@@ -138,7 +138,8 @@ def refusals(attempts: Sequence[OrderRow]) -> int:
 
 
 def is_stop_intent(row: OrderRow) -> bool:
-    return row.leg.startswith(STOP_INTENT_LEG) and bool(row.payload.get("stop_for"))
+    """A row written by ``StopIntents`` (a reconciliation stop keeps its legs ``sl``, ``sl2``, ...)."""
+    return row.leg.startswith("sl") and bool(row.payload.get("stop_for")) and bool(row.payload.get("purpose"))
 
 
 # --- applying it -----------------------------------------------------------------------------------------
@@ -153,6 +154,7 @@ class StopIntents:
         self._metrics = metrics
         self._grace_s = grace_s
         self._clock = clock
+        self.retry_after: float | None = None  # after a rate-limited attempt: the wait the exchange asked for
 
     def attempts(self, oid_for: Callable[[int], str]) -> list[OrderRow]:
         rows: list[OrderRow] = []
@@ -182,9 +184,10 @@ class StopIntents:
             self._journal.set_order_state(last.client_oid, OrderState.REJECTED, error="not needed any more: not sent")
 
     def journal(self, wanted: StopWanted, oid: str, *, signal_id: int | None, purpose: StopPurpose, stop_for: str,
-                attempt: int, reason: str, extra: Mapping[str, object] | None = None) -> bool:
-        """Journal one attempt (INTENT) without sending it. False when the client id is journaled already."""
-        leg = f"{STOP_INTENT_LEG}{purpose}"
+                attempt: int, reason: str, extra: Mapping[str, object] | None = None, leg: str | None = None) -> bool:
+        """Journal one attempt (INTENT) without sending it. False when the client id is journaled already.
+        ``leg``: the journal's leg (default ``sl_<purpose>``)."""
+        leg = leg or f"{STOP_INTENT_LEG}{purpose}"
         return self._journal.record_intent(
             oid, signal_id=signal_id, symbol=wanted.symbol, leg=leg, side=wanted.tpsl_hold, trade_side=None,
             order_type=wanted.plan_type, size=wanted.size if wanted.size is not None else wanted.position_size,
@@ -195,13 +198,17 @@ class StopIntents:
 
     def place(self, wanted: StopWanted, oid_for: Callable[[int], str], *, purpose: StopPurpose, stop_for: str,
               reason: str, listed: Mapping[str, PlanOrder] | None, signal_id: int | None = None,
-              tell_refusal: bool = True, extra: Mapping[str, object] | None = None) -> StopOutcome:
+              tell_refusal: bool = True, extra: Mapping[str, object] | None = None,
+              leg_for: Callable[[int], str] | None = None) -> StopOutcome:
         """The stop wanted, through its attempts: ``placed`` (the exchange shows or accepted it), ``pending`` (an
         attempt's outcome is not known yet: nothing sent again) or ``refused`` (this attempt was refused; told to
         the user once per stop with ``tell_refusal``, else the caller tells)."""
+        self.retry_after = None
         while True:
             step = next_stop_step(self.attempts(oid_for), wanted, listed, now=self._clock(), grace_s=self._grace_s)
             if isinstance(step, Placed):
+                # The last attempt arrived. The caller may have decided on an older reading that lacked it: the
+                # request is done; a need left beside it is the next request's, decided on a reading showing it.
                 self._journal.set_order_state(step.row.client_oid, OrderState.ACCEPTED, exchange_order_id=step.order_id)
                 return "placed"
             if isinstance(step, Undecided):
@@ -223,7 +230,8 @@ class StopIntents:
                 return self._send(step.row, wanted, purpose, stop_for, tell_refusal)
             oid = oid_for(step.attempt)
             if not self.journal(wanted, oid, signal_id=signal_id, purpose=purpose, stop_for=stop_for,
-                                attempt=step.attempt, reason=reason, extra=extra):
+                                attempt=step.attempt, reason=reason, extra=extra,
+                                leg=leg_for(step.attempt) if leg_for is not None else None):
                 return "pending"  # written meanwhile by another caller: never sent twice
             row = self._journal.order(oid)
             if row is None:
@@ -254,6 +262,7 @@ class StopIntents:
             self._metrics.order("stop", "unknown")
             return "pending"
         except (RateLimited, ExchangeUnavailable) as exc:
+            self.retry_after = (exc.retry_after or 0.2) if isinstance(exc, RateLimited) else None
             self._journal.set_order_state(oid, OrderState.REJECTED, error=f"{TRANSIENT}{exc.code}")
             self._metrics.order("stop", "rejected")
             log.warning("%s stop %s (%s) not taken now: %s", wanted.symbol, wanted.trigger_price, oid, exc.code)
