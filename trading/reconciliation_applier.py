@@ -445,11 +445,12 @@ class ReconciliationApplier:
         signal_id: int,
         leg: str,
         plan_type: TpslPlanType,
-        decision: rec.PlaceStop | rec.PlaceTakeProfit,
+        decision: rec.PlaceTakeProfit,
         *,
         on_refused: Callable[[BitgetError], None],
     ) -> PlacedOrder | None:
-        """Journal the intent, then place one stop or take-profit plan the reconciliation asked for.
+        """Journal the intent, then place one take-profit plan the reconciliation asked for (its stops go through
+        ``trading.stop_intents``).
 
         None when it was not placed: already journaled, outcome unknown (stays SUBMITTED; the next pass finds it
         among the plans), or refused (journaled REJECTED and counted; a rate-limited one is tried again in a
