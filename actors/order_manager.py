@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import pykka
 
 from actors.base import SupervisedActor, TradingGate
 from actors.fencing import Fence, Superseded, fenced
@@ -63,6 +66,13 @@ _EXIT_RETRY_S = 0.5
 @dataclass(frozen=True)
 class _PassDue:
     """A reconciliation pass is due (then the pending exits and one settings recheck)."""
+
+
+@dataclass(frozen=True)
+class _PassStep:
+    """The next step of the running pass (``number``: which pass; a step of an abandoned pass is dropped)."""
+
+    number: int
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,8 @@ class OrderManager(SupervisedActor):
         # A whole pass reads all positions (5/s at Bitget, shared with the guard): not more often than this.
         self._min_pass_interval_s = settings.min_pass_interval_s
         self._panic_done = False
+        self._pass: Iterator[None] | None = None  # the regular pass under way, one step per message
+        self._pass_number = 0
         self._reconciled = False
         self._exit_retry_pending = False
         self._stopping = False
@@ -272,11 +284,13 @@ class OrderManager(SupervisedActor):
         elif isinstance(message, ProtectiveClose):
             self._closer.protective_close(message.symbol, message.hold_side, message.reason)
         elif isinstance(message, _PassDue):
-            self._closer.journal_unjournaled()
-            self._stops.resume()
-            self._reconcile_pass()
-            self._run_exits()
-            self._entries.recheck_settings()
+            if self._pass is None:  # one pass at a time: a tick during a pass's pauses is not another pass
+                self._pass_number += 1
+                self._pass = self._pass_steps()
+                self._step_pass()
+        elif isinstance(message, _PassStep):
+            if self._pass is not None and message.number == self._pass_number:
+                self._step_pass()
         elif isinstance(message, _FillWatchDue):
             self._recon.watch_unprotected_entries()
         elif isinstance(message, _PanicRetry):
@@ -291,10 +305,46 @@ class OrderManager(SupervisedActor):
     def _entries_allowed(self) -> bool:
         return self.mode is Mode.NORMAL and self._gate.entries_allowed()
 
-    def _reconcile_pass(self) -> None:
-        """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded."""
+    # --- reconciliation passes, in steps -------------------------------------------------------------
+    def _pass_steps(self) -> Iterator[None]:
+        """One regular pass, pausing after each request: each step is a message of its own (``_PassStep``), so an
+        entry or an exit told meanwhile is handled between two steps, not after the whole pass."""
+        self._closer.journal_unjournaled()
+        self._stops.resume()
+        yield
+        yield from self._reconcile_steps()
+        yield
+        self._run_exits()
+        yield
+        self._entries.recheck_settings()
+
+    def _step_pass(self) -> None:
+        """The pass's next step; the one after it is told to self, behind whatever waits in the mailbox."""
+        assert self._pass is not None
         try:
-            decisions = self._recon.gather()
+            next(self._pass)
+        except StopIteration:
+            self._pass = None
+            return
+        except BaseException:
+            self._pass = None  # Superseded (this instance stops) or a bug: the next tick starts a new pass
+            raise
+        try:
+            self.actor_ref.tell(_PassStep(self._pass_number))
+        except pykka.ActorDeadError:  # stopping: the pass ends here, the next instance starts its own
+            self._pass = None
+
+    def _reconcile_pass(self) -> None:
+        """One reconciliation pass without pauses (at start-up, before anything else is handled)."""
+        for _ in self._reconcile_steps():
+            pass
+
+    def _reconcile_steps(self) -> Iterator[None]:
+        """One reconciliation of the journal against the exchange; /readyz stays red until one succeeded. The
+        reading pauses after each request (``ReconciliationApplier.gather_steps``: a write made in a pause starts
+        it over); the decisions are applied in the step that checked them, and the clean-up reads again itself."""
+        try:
+            decisions = yield from self._recon.gather_steps()
         except BitgetError as exc:
             self._repeats.failed("reconciliation", f"reconciliation failed: {exc.code}")
             if not self._reconciled:
@@ -304,6 +354,7 @@ class OrderManager(SupervisedActor):
             return
         self._repeats.succeeded("reconciliation")
         self._recon.apply(decisions)
+        yield
         self._recon.clean_after_pass()
         if not self._reconciled:
             self._reconciled = True

@@ -13,10 +13,10 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from exchange.bitget.errors import BitgetError, OrderNotFound, RateLimited, UnknownOutcome
 from exchange.bitget.models import (
@@ -46,6 +46,17 @@ from trading.stop_intents import UNKNOWN_STOP_GRACE_S, StopIntents, StopWanted
 log = logging.getLogger("following.orders")
 
 MAX_LOOKUPS_PER_PASS = 8  # order-detail lookups per pass (Bitget allows 10/s); the rest wait for the next pass
+_READ_ATTEMPTS = 3  # a pass's reading is started over after a write made during its pauses; the last one never pauses
+T = TypeVar("T")
+
+
+def run_through(steps: Generator[None, None, T]) -> T:
+    """Run a stepped procedure to its end without pausing; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 class ReconcileExchange(ExecutionExchange, Protocol):
@@ -133,18 +144,40 @@ class ReconciliationApplier:
         self.apply(rec.order_decisions([row], view, now=time.time(), unknown_deadline_s=self._unknown_deadline_s))
 
     def gather(self) -> list[rec.Decision]:
-        """What one pass should do. On the guard's shared reading when it may be used (trading.shared_listings)
-        and shows nothing to do; otherwise, and whenever that reading shows anything to act on, on the exchange
-        read again now: no decision that acts is ever taken on another actor's reading."""
+        """What one pass should do (``gather_steps`` run through without pauses)."""
+        return run_through(self.gather_steps())
+
+    def gather_steps(self) -> Generator[None, None, list[rec.Decision]]:
+        """What one pass should do, pausing (a bare ``yield``) after each request so that the OrderManager can
+        handle a waiting entry or exit in between. On the guard's shared reading when it may be used
+        (trading.shared_listings) and shows nothing to do; otherwise, and whenever that reading shows anything to
+        act on, on the exchange read again now: no decision that acts is ever taken on another actor's reading.
+
+        A write of the bot's made during the pauses (an entry sent meanwhile) makes what was read before it stale:
+        the reading starts over, and its last attempt runs without pauses. The decisions are returned with no
+        pause after the last read, so nothing is written between the check and their application."""
+        for attempt in range(_READ_ATTEMPTS):
+            pausing = self._listings is not None and attempt < _READ_ATTEMPTS - 1
+            before = self._listings.writes.mark() if self._listings is not None else None
+            decisions = yield from self._gather_once(pausing)
+            if self._listings is None or self._listings.writes.mark() == before:
+                return decisions
+            self._count("read_over")
+        return decisions
+
+    def _gather_once(self, pausing: bool) -> Generator[None, None, list[rec.Decision]]:
         shared = self._usable_listing()
         if shared is not None:
-            decisions = self._decide(shared.positions, shared.pending, shared.plans, shared.observed_at)
+            decisions = yield from self._decide(shared.positions, shared.pending, shared.plans, shared.observed_at,
+                                                pausing)
             if not decisions:
                 self._count("used")
                 return decisions
             self._count("read_again")
             log.debug("the shared listing shows %d decision(s): reading the exchange again", len(decisions))
-        return self._gather_own()
+            if pausing:
+                yield
+        return (yield from self._gather_own(pausing))
 
     def _usable_listing(self) -> Listings | None:
         if self._listings is None:
@@ -158,25 +191,35 @@ class ReconciliationApplier:
         if self._listings is not None:
             self._listings.count(what)
 
-    def _gather_own(self) -> list[rec.Decision]:
+    def _gather_own(self, pausing: bool) -> Generator[None, None, list[rec.Decision]]:
         # Positions before plans: a fill between the reads then looks like extra stop, never like a gap.
         observed_at, sent = time.monotonic(), time.time()
         positions = tuple(p for p in self._client.positions() if p.total > 0)
         self._facts.put_positions(positions, sent, "reconcile")
+        if pausing:
+            yield
         pending = tuple(self._client.pending_orders())
         self._count("own_reading")
-        return self._decide(positions, pending, None, observed_at)
+        if pausing:
+            yield
+        return (yield from self._decide(positions, pending, None, observed_at, pausing))
 
     def _decide(self, positions: tuple[Position, ...], pending: tuple[Order, ...],
-                plans: tuple[PlanOrder, ...] | None, observed_at: float) -> list[rec.Decision]:
+                plans: tuple[PlanOrder, ...] | None, observed_at: float,
+                pausing: bool) -> Generator[None, None, list[rec.Decision]]:
         """Decisions on one view: positions and open orders as read, the lookups by client id made now, the plans
         as read (None: read now, after the lookups, as a pass always read them)."""
         rows = self._journal.orders(states=OPEN_STATES)
         details: dict[str, Order | None] = {}
         for row in rec.rows_to_look_up(rows, pending)[:MAX_LOOKUPS_PER_PASS]:
             details[row.client_oid] = self._lookup(row)
+            if pausing:
+                yield
         if plans is None:
-            plans = self.pending_plans()
+            plans = tuple(self._client.plan_orders_pending("profit_loss")) if self._plans_supported else ()
+            if pausing and self._plans_supported:
+                yield
+            plans += tuple(self._client.plan_orders_pending("normal_plan")) if self._plans_supported else ()
         view = rec.ExchangeView(pending=pending, details=details, plans=plans, positions=positions)
         self._last_view = view
         self._view_observed_at = observed_at
