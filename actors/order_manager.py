@@ -50,6 +50,7 @@ from trading.journal import Journal, JournalError, OrderState
 from trading.modes import Mode
 from trading.order_sender import Closer, OrderSender
 from trading.reconciliation_applier import ReconcileSettings, ReconciliationApplier
+from trading.settings_ahead import PrepareSettings, SettingsPreparer
 from trading.shared_listings import SharedListings
 from trading.stop_intents import UNKNOWN_STOP_GRACE_S, is_stop_intent
 from trading.stop_keeper import StopKeeper, StopSettings
@@ -151,6 +152,7 @@ class OrderManager(SupervisedActor):
         facts: ExchangeFacts | None = None,
         settings_recheck_s: float = 300.0,
         listings: SharedListings | None = None,
+        prepare: PrepareSettings | None = None,
     ) -> None:
         self._repeats = RepeatedFailures(log)  # an outage is said once, then counted
         super().__init__(name, supervisor, mode=mode)
@@ -214,6 +216,10 @@ class OrderManager(SupervisedActor):
             sender=self._sender, entries_allowed=self._entries_allowed, fence_check=self._fence.check,
             pos_mode=settings.pos_mode, preset_stop=settings.attach_stop and not settings.local_guard,
             settings_recheck_s=settings_recheck_s, created_at=time.time())
+        # Margin mode and leverage set ahead on watched symbols, one per pass (trading/settings_ahead.py).
+        self._prepare = None if prepare is None else SettingsPreparer(
+            journal=journal, client=self._client, facts=self._facts, settings=prepare,
+            entries_allowed=self._entries_allowed)
         self._exits = ExitExecutor(
             journal=journal, client=self._client, notifier=notifier, metrics=metrics, failures=self._repeats,
             follow_up=self._recon, settings=ExitSettings(
@@ -317,6 +323,9 @@ class OrderManager(SupervisedActor):
         self._run_exits()
         yield
         self._entries.recheck_settings()
+        if self._prepare is not None:
+            yield
+            self._prepare.prepare_one()  # margin mode and leverage ahead on one watched symbol
 
     def _step_pass(self) -> None:
         """The pass's next step; the one after it is told to self, behind whatever waits in the mailbox."""

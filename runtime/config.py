@@ -29,6 +29,7 @@ from pydantic import (
 
 from exchange.bitget.models import MarginMode, PosMode
 from parsing.media import TELEGRAM_MEDIA_HOSTS
+from parsing.rules.symbols import normalize_symbol
 
 BITGET_REST = "https://api.bitget.com"
 _HOST_PATTERN = re.compile(r"[A-Za-z0-9*-]+(\.[A-Za-z0-9*-]+)*(:[0-9]{1,5})?")
@@ -192,7 +193,26 @@ class RiskConfig(Section):
     max_fact_age_seconds: float = Field(6.0, gt=0, le=60)
     max_price_age_seconds: float = Field(3.0, gt=0, le=60)
     settings_recheck_seconds: float = Field(300.0, gt=0, le=86_400)
+    # Margin mode and leverage set ahead of signals on watched symbols (listed here, named by the channel within
+    # prepare_settings_recent_days or since the start, or holding a position), one symbol per reconciliation pass,
+    # journaled SETTINGS_PREPARED; false: they are set only on an entry's path.
+    prepare_settings: bool = True
+    prepare_settings_symbols: tuple[str, ...] = Field((), max_length=500)
+    prepare_settings_recent_days: float = Field(30.0, ge=0, le=365)
     stoploss: StopLossConfig = StopLossConfig()
+
+    @field_validator("prepare_settings_symbols", mode="before")
+    @classmethod
+    def _usdt_m_symbols(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            return value
+        symbols: list[str] = []
+        for raw in value:
+            symbol = normalize_symbol(raw)
+            if symbol is None:
+                raise ValueError(f"{str(raw)[:40]!r} is not a USDT-M contract name (like BTCUSDT or BTC)")
+            symbols.append(symbol)
+        return tuple(dict.fromkeys(symbols))
 
     @field_validator("hard_stop_loss_required")
     @classmethod

@@ -34,10 +34,16 @@ def build_post_source(
         telegram_client_factory = telethon_client_factory(telegram.session_path, secrets.telegram_api_id, api_hash,
                                                           telegram.push)
         Path(telegram.session_path).parent.mkdir(parents=True, exist_ok=True)
-    # "@name" and "name" are one channel: the journal keys posts by the bare name in both modes
-    channel = (telegram.channel or listener.channel).lstrip("@")
-    return TelegramSource(channel, telegram_client_factory,
+    return TelegramSource(journal_channel(config), telegram_client_factory,
                           timeout=max(listener.timeout_seconds, 5.0), session_path=telegram.session_path)
+
+
+def journal_channel(config: Config) -> str:
+    """The followed channel's name as the journal keys its posts and signals."""
+    if config.listener.mode != "telegram" or config.demo.enabled:
+        return config.listener.channel
+    # "@name" and "name" are one channel: the journal keys posts by the bare name in both modes
+    return (config.telegram.channel or config.listener.channel).lstrip("@")
 
 
 def build_media_store(config: Config, journal: Journal, source: PostSource,

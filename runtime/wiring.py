@@ -65,13 +65,14 @@ from parsing.posts import Post
 from runtime.config import BITGET_WS_PUBLIC, Config, Secrets, account_description, account_kind
 from runtime.plan_capability import CapabilityWatch, decide_and_record, plan_order_capability, probe_client
 from runtime.rate_limits import RateLimitReporter
-from runtime.sources import build_media_store, build_post_source
+from runtime.sources import build_media_store, build_post_source, journal_channel
 from runtime.vision import build_vision
 from trading.facts import FactStore
 from trading.journal import Journal, JournalOpenError
 from trading.kill_switch import KillSwitchReading, read_kill_switch, reset_allowed
 from trading.modes import Mode
 from trading.risk import RiskLimits
+from trading.settings_ahead import PrepareSettings
 from trading.shared_listings import SharedListings
 
 if TYPE_CHECKING:
@@ -148,6 +149,17 @@ def risk_limits(config: Config) -> RiskLimits:
         default_leverage=risk.default_leverage,
         margin_mode=risk.margin_mode,
         taker_fee_rate=risk.taker_fee_rate,
+    )
+
+
+def prepare_settings(config: Config) -> PrepareSettings:
+    """Margin mode and leverage set ahead on watched symbols (trading/settings_ahead.py), as configured."""
+    risk = config.risk
+    return PrepareSettings(
+        enabled=risk.prepare_settings, symbols=risk.prepare_settings_symbols,
+        recent_days=risk.prepare_settings_recent_days, interval_s=risk.settings_recheck_seconds,
+        margin_mode=risk.margin_mode, pos_mode=config.bitget.position_mode, limits=risk_limits(config),
+        channel=journal_channel(config),
     )
 
 
@@ -739,7 +751,8 @@ class Runtime:
                  metrics=metrics, status=status, gate=self.gate,
                  settings=OrderManagerSettings.from_config(config, local_guard=self.stop_mode == "local_guard",
                                                            plan_orders_supported=self.plan_orders_supported),
-                 facts=self.facts, settings_recheck_s=config.risk.settings_recheck_seconds, listings=self.listings),
+                 facts=self.facts, settings_recheck_s=config.risk.settings_recheck_seconds, listings=self.listings,
+                 prepare=prepare_settings(config)),
             spec("position_guard", PositionGuard, True, journal=journal, client=client,
                  order_manager=Address(d, "order_manager"), price_feed=Address(d, "price_feed"),
                  notifier=self.notifier, metrics=metrics, status=status,

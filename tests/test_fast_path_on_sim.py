@@ -120,8 +120,10 @@ def test_margin_mode_and_leverage_are_set_once_and_again_only_on_a_difference(tm
 def test_settings_changed_by_hand_are_found_by_reconciliation_and_set_again(tmp_path: Path) -> None:
     monitor = {"poll_intervals": {"account_seconds": 0.25, "positions_seconds": 0.3, "open_orders_seconds": 0.2},
                "price_feed": {"mode": "rest", "interval_seconds": 0.2}, "health": {"port": 0}}
-    with running_system(tmp_path, monitor=monitor, risk={"cooldown_seconds": 0,
-                                                         "settings_recheck_seconds": 1}) as system:
+    # On the entry's path: with settings ahead on, the next pass would set them back before the signal
+    # (tests/test_settings_ahead.py).
+    with running_system(tmp_path, monitor=monitor, risk={"cooldown_seconds": 0, "settings_recheck_seconds": 1,
+                                                         "prepare_settings": False}) as system:
         engine = system.engine
         _trade(system, "BTCUSDT")
         engine.close_positions("BTCUSDT")

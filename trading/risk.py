@@ -200,6 +200,37 @@ def _distance_from_zone(price: Decimal, zone: tuple[Decimal, ...]) -> Decimal:
     return Decimal(0)
 
 
+@dataclass(frozen=True)
+class LeverageChoice:
+    """The leverage an entry gets (None: refused, ``refusal`` says why) and what was changed on the way."""
+
+    leverage: int | None
+    warnings: tuple[str, ...] = ()
+    refusal: str = ""
+
+
+def choose_leverage(requested: int | None, limits: RiskLimits, contract: Contract) -> LeverageChoice:
+    """The signal's leverage or the default; the config's cap (or refusal, policy REJECT), then the contract's
+    bounds. The one rule for an entry's leverage: the RiskGate sizes with it, settings ahead predict it."""
+    warnings: list[str] = []
+    leverage = requested if requested is not None else limits.default_leverage
+    if leverage > limits.max_leverage:
+        if limits.leverage_policy == "REJECT":
+            return LeverageChoice(None, tuple(warnings), f"leverage {leverage} > max {limits.max_leverage}")
+        warnings.append(f"leverage {leverage} capped to {limits.max_leverage}")
+        leverage = limits.max_leverage
+    if leverage > contract.max_lever:
+        warnings.append(f"leverage {leverage} capped to the contract's {contract.max_lever}")
+        leverage = contract.max_lever
+    if leverage < contract.min_lever:
+        if contract.min_lever > limits.max_leverage:
+            return LeverageChoice(None, tuple(warnings),
+                                  f"contract minimum leverage {contract.min_lever} > max {limits.max_leverage}")
+        warnings.append(f"leverage {leverage} raised to the contract's minimum {contract.min_lever}")
+        leverage = contract.min_lever
+    return LeverageChoice(leverage, tuple(warnings))
+
+
 def evaluate_entry(
     signal: ParsedMessage,
     limits: RiskLimits,
@@ -325,27 +356,11 @@ def evaluate_entry(
                 warnings,
             )
 
-    # Leverage: the signal's or the default; the config's cap, then the contract's.
-    leverage = signal.leverage if signal.leverage is not None else limits.default_leverage
-    if leverage > limits.max_leverage:
-        if limits.leverage_policy == "REJECT":
-            return _refuse(
-                RefusalReason.LEVERAGE_ABOVE_MAX, f"leverage {leverage} > max {limits.max_leverage}", warnings
-            )
-        warnings.append(f"leverage {leverage} capped to {limits.max_leverage}")
-        leverage = limits.max_leverage
-    if leverage > contract.max_lever:
-        warnings.append(f"leverage {leverage} capped to the contract's {contract.max_lever}")
-        leverage = contract.max_lever
-    if leverage < contract.min_lever:
-        if contract.min_lever > limits.max_leverage:
-            return _refuse(
-                RefusalReason.LEVERAGE_ABOVE_MAX,
-                f"contract minimum leverage {contract.min_lever} > max {limits.max_leverage}",
-                warnings,
-            )
-        warnings.append(f"leverage {leverage} raised to the contract's minimum {contract.min_lever}")
-        leverage = contract.min_lever
+    choice = choose_leverage(signal.leverage, limits, contract)
+    warnings.extend(choice.warnings)
+    if choice.leverage is None:
+        return _refuse(RefusalReason.LEVERAGE_ABOVE_MAX, choice.refusal, warnings)
+    leverage = choice.leverage
 
     if signal.margin_mode is not None and signal.margin_mode != limits.margin_mode:
         warnings.append(f"signal asks {signal.margin_mode} margin; using {limits.margin_mode}")
