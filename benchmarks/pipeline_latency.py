@@ -20,6 +20,10 @@ With ``--latency-ms L`` the simulator answers every request after ``L`` ms (``Fa
 logged between the page that carried the post being served and the entry order (the critical path as an outside
 request log shows it; a background poll landing in that window counts too, and is listed by endpoint).
 
+``--prepare`` lists the symbols the run posts on in ``risk.prepare_settings_symbols`` (and caps the leverage at
+the signals' 5x, ``risk.max_leverage: 5``, the leverage then predicted) and waits until their margin mode and
+leverage were set ahead (``SETTINGS_PREPARED``) before the first post: a symbol's first signal on a watched symbol.
+
 ``--idle-positions 0,1,5`` measures the idle request rate instead: that many positions opened through signals,
 then every request the simulator logs over ``--idle-seconds`` counted, per endpoint.
 
@@ -46,6 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from exchange.sim.catalogue import DEFAULT_CONTRACTS
 from parsing.channel_server import ChannelServer
 from runtime.config import Config, load_secrets, parse_config
 from runtime.wiring import Runtime
@@ -125,7 +130,7 @@ class AcceptanceProbe:
 
 
 def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monitors: bool = False,
-                 price_feed: str = "rest") -> Config:
+                 price_feed: str = "rest", prepare: Sequence[str] = ()) -> Config:
     """The runtime on loopback with risk limits that allow back-to-back entries.
 
     By default the monitors (positions, open orders, account, price feed, supervisor heartbeats) keep the
@@ -145,6 +150,8 @@ def bench_config(tmp: Path, channel_url: str, poll_seconds: float, *, fast_monit
         "storage": {"db_path": str(tmp / "journal.sqlite"), "media_dir": str(tmp / "media")},
         "logging": {"level": "WARNING"},
     }
+    if prepare:  # settings ahead on these symbols, at the leverage the signals ask (long_signal: 5x)
+        data["risk"].update({"prepare_settings_symbols": list(prepare), "max_leverage": 5})
     if fast_monitors:
         data["risk"]["stoploss"] = {"repair_timeout_seconds": 2}
         data["monitor"] = {
@@ -192,6 +199,18 @@ def wait_ready(runtime: Runtime, timeout: float) -> bool:
         if runtime.readiness()[0]:
             return True
         time.sleep(0.05)
+    return False
+
+
+def wait_prepared(runtime: Runtime, symbols: Sequence[str], timeout: float) -> bool:
+    """Every symbol's margin mode and leverage set ahead (or found in place) before the first post."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        settings = [runtime.facts.settings(symbol) for symbol in symbols]
+        if all(fact is not None and fact.value.long_leverage == 5 and fact.value.margin_mode == "isolated"
+               for fact in settings):
+            return True
+        time.sleep(0.2)
     return False
 
 
@@ -259,13 +278,17 @@ def run_idle(counts: Sequence[int], idle_s: float, deadline_s: float, latency_ms
 
 
 def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, seed: int, *,
-        fast_monitors: bool = False, verbose: bool = False, latency_ms: float = 0.0, symbol_count: int = 0) -> int:
+        fast_monitors: bool = False, verbose: bool = False, latency_ms: float = 0.0, symbol_count: int = 0,
+        prepare: bool = False) -> int:
     rng = random.Random(seed)
     own: list[int] = []
     fetched_names: list[str] = []
     settings_sets = 0
+    prepared_sets = 0
     repeat_ms: list[float] = []  # served -> accepted of posts on a symbol traded before (steady state)
     repeat_windows: list[list[str]] = []
+    first_ms: list[float] = []  # ... of the first post on each symbol (first use)
+    first_windows: list[list[str]] = []
     window_requests: list[list[str]] = []
     raw_ms: list[float] = []
     processing_ms: list[float] = []
@@ -279,7 +302,10 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
         tmp = Path(tmp_name)
         channel = TimedChannelServer(CHANNEL)
         url = channel.start()
-        config = bench_config(tmp, url, poll_seconds, fast_monitors=fast_monitors)
+        catalogue = sorted(c.symbol for c in DEFAULT_CONTRACTS)
+        symbols = catalogue[:symbol_count] if symbol_count > 0 else catalogue
+        config = bench_config(tmp, url, poll_seconds, fast_monitors=fast_monitors,
+                              prepare=symbols if prepare else ())
         runtime = Runtime(config, load_secrets(config, {}), env={})
         try:
             runtime.start()
@@ -290,7 +316,11 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
             if not wait_ready(runtime, 20):
                 print(f"runtime not ready after 20 s: {runtime.readiness()[1]}", file=sys.stderr)
                 return 1
-            symbols = sorted(engine.contracts)[:symbol_count] if symbol_count > 0 else sorted(engine.contracts)
+            assert sorted(engine.contracts) == catalogue
+            if prepare and not wait_prepared(runtime, symbols, 120):
+                print("settings ahead not done within 120 s", file=sys.stderr)
+                return 1
+            prepared_sets = len(engine.requests_to("set-margin-mode")) + len(engine.requests_to("set-leverage"))
             for i in range(posts):
                 symbol = symbols[i % len(symbols)]
                 if any(p.symbol == symbol and p.size > 0 for p in engine.positions()):
@@ -315,6 +345,9 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
                     if i >= len(symbols):
                         repeat_ms.append(processing_ms[-1])
                         repeat_windows.append(window_requests[-1])
+                    else:
+                        first_ms.append(processing_ms[-1])
+                        first_windows.append(window_requests[-1])
                 # let the rest of the bundle (stop plan, journal, monitors) settle before the next post
                 time.sleep(settle_s)
             mode = runtime.gate.mode
@@ -345,6 +378,7 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
     if processing_ms:
         print(summary("served -> accepted", processing_ms))
     for label, timings, windows in (("all posts", processing_ms, window_requests),
+                                    ("first post on a symbol (first use)", first_ms, first_windows),
                                     ("symbol traded before (steady state)", repeat_ms, repeat_windows)):
         if not windows:
             continue
@@ -363,7 +397,8 @@ def run(posts: int, poll_seconds: float, deadline_s: float, settle_s: float, see
         steady = own[len(symbols):] if len(own) > len(symbols) else []
         print(f"the decisions' own requests (facts fetched, from DECISION_FACTS): per entry {own}; steady state "
               f"(symbol traded before) {steady}; fetched: {_counts(fetched_names)}; set-margin-mode + set-leverage "
-              f"requests in the run: {settings_sets} (for {len(symbols)} symbols); + 1 place-order each")
+              f"requests in the run: {settings_sets} (for {len(symbols)} symbols"
+              f"{f', {prepared_sets} of them ahead, before the first post' if prepare else ''}); + 1 place-order each")
     print(f"journal orders still in an open state at the end, by leg: {open_rows or 'none'}; "
           f"order-detail requests seen by the simulator: {detail_requests}")
     if verbose:
@@ -390,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the simulator answers every request after this many ms (default 0)")
     parser.add_argument("--symbols", type=int, default=0,
                         help="round-robin over the first N simulator symbols (default: all 11)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="watch the run's symbols (risk.prepare_settings_symbols, max_leverage 5): settings ahead")
     parser.add_argument("--idle-positions", default=None,
                         help="measure the idle request rate with these numbers of open positions, e.g. 0,1,5")
     parser.add_argument("--price-feed", choices=["rest", "ws"], default="rest",
@@ -406,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_idle(counts, args.idle_seconds, args.deadline, args.latency_ms, args.price_feed)
     return run(args.posts, args.poll_seconds, args.deadline, args.settle, args.seed,
                fast_monitors=args.fast_monitors, verbose=args.verbose, latency_ms=args.latency_ms,
-               symbol_count=args.symbols)
+               symbol_count=args.symbols, prepare=args.prepare)
 
 
 if __name__ == "__main__":

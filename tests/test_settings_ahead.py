@@ -212,9 +212,10 @@ def test_a_symbol_the_channel_named_is_watched_with_the_latest_approved_entrys_l
         journal.record_signal("order_side", 2, {"kind": "entry", "leverage": None}, "notify_only", "no stop",
                               symbol="SOLUSDT")
         journal.record_signal("elsewhere", 3, {"kind": "entry", "leverage": 3}, "parsed", "", symbol="XRPUSDT")
+        journal.record_signal("order_side", 4, {"kind": "noise"}, "ignored", "", symbol="DOGEUSDT")
         assert bench.pass_() == ["account", "set-margin-mode", "set-leverage"]  # SOL: named last
         assert bench.pass_() == ["account", "set-margin-mode", "set-leverage"]  # then ETH
-        assert bench.pass_() == [], "another channel's symbol is not watched"
+        assert bench.pass_() == [], "neither another channel's symbol nor one named in chatter is watched"
         assert bench.engine.settings("SOLUSDT").long_leverage == 7, "the latest approved entry asked 7"
         assert bench.engine.settings("ETHUSDT").long_leverage == 7
         assert [e.detail["symbol"] for e in journal.events("SETTINGS_PREPARED")] == ["SOLUSDT", "ETHUSDT"]
@@ -226,14 +227,25 @@ def test_unknown_symbols_are_skipped_and_positions_are_only_read(tmp_path: Path)
         bench.engine.set_leverage("BTCUSDT", 3)
         position = [p for p in bench.client.positions()]  # none yet: put one in the guard's view
         assert position == []
-        bench.journal.record_signal("order_side", 1, {"kind": "entry", "leverage": 3}, "approved", "",
-                                    symbol="ETHUSDT")
+        bench.journal.set_signal_closed(bench.journal.record_signal(
+            "order_side", 1, {"kind": "entry", "leverage": 3}, "traded", "", symbol="ETHUSDT"))
         bench.facts.put_positions((_position("BTCUSDT"),), bench.clock.now, "guard")
         # ETH (named) first, then BTC: read only, a position is open on it; the unknown symbol never asked for
         assert bench.pass_() == ["account", "set-margin-mode", "set-leverage"]
         assert bench.pass_() == ["account"]
         assert bench.pass_() == []
         assert bench.engine.settings("BTCUSDT").long_leverage == 3
+
+
+def test_a_symbol_whose_signal_is_being_decided_is_left_to_its_entry(tmp_path: Path) -> None:
+    with _bench(tmp_path, symbols=()) as bench:
+        signal_id = bench.journal.record_signal("order_side", 1, {"kind": "entry", "leverage": 3}, "parsed", "",
+                                                symbol="SOLUSDT")
+        assert bench.pass_() == ["account"], "read, not set: the entry being decided sets what it needs"
+        assert bench.pass_() == []
+        bench.journal.set_signal_decision(signal_id, "refused", "SLIPPAGE")
+        assert bench.pass_() == ["set-margin-mode", "set-leverage"], "refused: the next signal on it will not pay"
+        assert bench.engine.settings("SOLUSDT").long_leverage == 10
 
 
 def test_without_a_view_of_the_positions_nothing_is_set(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ before the order). Those settings do not depend on the signal's prices: they can
 arrives. A symbol is *watched* when the bot has reason to expect a signal on it:
 
 - it is listed in ``risk.prepare_settings_symbols``;
-- a reading of the channel named it (any reading, an update or a refused one too) within
+- a signal or an update of the channel named it (a refused one too; not chatter) within
   ``risk.prepare_settings_recent_days``, or since the bot started (so the second signal on a coin never pays);
 - the account holds a position on it.
 
@@ -50,7 +50,9 @@ from trading.risk import RiskLimits, choose_leverage
 log = logging.getLogger("following.orders")
 
 HoldSide = Literal["long", "short"]
+_SIGNAL_KINDS = frozenset({"entry", "update", "close", "cancel"})  # a signal or an update of one; not chatter
 _APPROVED = frozenset({"approved", "traded"})  # an entry the RiskGate approved (sent or being sent)
+_IN_FLIGHT = ("parsed", "approved")  # read, not yet decided or sent: not prepared meanwhile (the entry sets its own)
 _RATE_LIMIT_PAUSE_S = 5.0  # after a rate-limit answer, no preparation for at least this long
 _RESCAN_OVERLAP_S = 60.0  # the journal is read again this far back (a decision may change after the first read)
 _WORKING = [OrderState.INTENT, OrderState.SUBMITTED, OrderState.ACCEPTED, OrderState.PARTIAL]
@@ -69,8 +71,8 @@ class SeenReading:
 
 
 def seen_reading(row: SignalRow) -> SeenReading | None:
-    """A journal row as a :class:`SeenReading`; None when it names no symbol."""
-    if not row.symbol:
+    """A journal row as a :class:`SeenReading`; None when it names no symbol or is chatter (kind noise)."""
+    if not row.symbol or row.parsed.get("kind") not in _SIGNAL_KINDS:
         return None
     requested = row.parsed.get("leverage")
     return SeenReading(
@@ -244,12 +246,15 @@ class SettingsPreparer:
         return list(self._seen.values())
 
     def _busy(self, positions: Fact[tuple[Position, ...]] | None) -> set[str] | None:
-        """Symbols with an open position, a working entry or an open signal (None: positions never observed)."""
+        """Symbols with an open position, a working entry, an open signal or a reading still being decided or sent
+        (its entry sets what it needs itself) (None: positions never observed)."""
         if positions is None:
             return None
         busy = {p.symbol for p in positions.value if p.total > 0}
         busy |= {row.symbol for row in self._journal.orders(states=_WORKING) if row.leg.startswith("entry")}
-        busy |= {row.symbol for row in self._journal.open_signals() if row.symbol}
+        rows = [*self._journal.open_signals(), *(row for decision in _IN_FLIGHT
+                                                for row in self._journal.signals_with_decision(decision))]
+        busy |= {row.symbol for row in rows if row.symbol}
         return busy
 
     def watched(self) -> tuple[str, ...]:
